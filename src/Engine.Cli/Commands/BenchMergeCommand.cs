@@ -1,0 +1,134 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Reflection;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Engine.Core;
+using Engine.Core.Model;
+using Engine.Kernels;
+using Engine.Merge;
+using Engine.Merge.Config;
+using Engine.Merge.Execution;
+using Microsoft.Extensions.DependencyInjection;
+using Spectre.Console;
+
+namespace Engine.Cli.Commands;
+
+/// <summary><c>engine bench merge</c>: a two-model Arcee Fusion merge against its I/O floor (the same
+/// reads, conversions and writes with no merge math), and optionally against a per-tensor PyTorch
+/// implementation of mergekit's method on the same files and threads, all in one run.</summary>
+public static class BenchMergeCommand
+{
+    public static Command Create(IServiceProvider services)
+    {
+        var size = new Option<string>("--size") { Description = "model shape: tiny | 0.5b (Qwen2.5-0.5B, 494M parameters)", DefaultValueFactory = _ => "0.5b" };
+        var dir = new Option<string?>("--dir") { Description = "where the generated benchmark models are kept (reused across runs)" };
+        var repeat = new Option<int>("--repeat") { Description = "timed repetitions of each side (median reported)", DefaultValueFactory = _ => 3 };
+        var peer = new Option<bool>("--peer") { Description = "also time the PyTorch per-tensor mergekit method (needs python3 with torch and numpy)" };
+        var options = new CommonOptions();
+        var command = new Command("merge", "Arcee Fusion merge time against the I/O floor (and PyTorch with --peer)") { size, dir, repeat, peer };
+        options.AddTo(command);
+        command.SetAction((parse, cancellation) => EngineCli.Guard(() =>
+        {
+            var spec = parse.GetValue(size)!.ToLowerInvariant() switch
+            {
+                "tiny" => SyntheticModelSpec.Tiny,
+                "0.5b" => SyntheticModelSpec.Qwen05B,
+                var s => throw new EngineException($"--size '{s}' must be tiny or 0.5b"),
+            };
+            string root = Path.GetFullPath(parse.GetValue(dir) ?? Path.Combine(Path.GetTempPath(), "engine-bench", parse.GetValue(size)!));
+            int threads = options.Threads(parse) is > 0 and var t ? t : Environment.ProcessorCount;
+            var report = Measure(services, spec, root, options.Device(parse), threads, Math.Max(1, parse.GetValue(repeat)), parse.GetValue(peer), cancellation);
+            if (parse.GetValue(options.Json)) Console.Out.WriteLine(report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            else
+            {
+                AnsiConsole.MarkupLine(Markup.Escape($"{report["elements_per_model"]!.GetValue<long>():N0} elements per model, {threads} threads on {report["device"]}"));
+                AnsiConsole.MarkupLine(Markup.Escape($"I/O floor {report["floor_seconds"]} s, merge {report["merge_seconds"]} s: merge/floor = {report["merge_over_floor"]}"));
+                if (report["peer_seconds"] is { } ps) AnsiConsole.MarkupLine(Markup.Escape($"PyTorch per-tensor mergekit method {ps} s: speedup {report["speedup_over_peer"]}x ({report["peer"]})"));
+                else if (report["peer_error"] is { } pe) AnsiConsole.MarkupLine(Markup.Escape($"peer not run: {pe}"));
+            }
+            return Task.FromResult(0);
+        }));
+        return command;
+    }
+
+    private static JsonObject Measure(IServiceProvider services, SyntheticModelSpec spec, string root, string device, int threads, int repeat, bool peer, CancellationToken cancellation)
+    {
+        string a = Path.Combine(root, "base"), b = Path.Combine(root, "expert");
+        if (!Directory.Exists(a)) SyntheticCheckpoint.Write(a, spec, 7, null);
+        if (!Directory.Exists(b)) SyntheticCheckpoint.Write(b, spec, 7, 99);
+        string configPath = Path.Combine(root, "bench-merge.yml");
+        File.WriteAllText(configPath, $"merge_method: arcee_fusion\nbase_model: {a}\nmodels:\n  - model: {b}\ndtype: bfloat16\n");
+        var config = MergeConfigReader.Load(configPath);
+        string output = Path.Combine(root, "out");
+        using var kernels = services.GetRequiredService<IMergeKernelsFactory>().Create(device, threads);
+        var executor = new MergeExecutor(kernels);
+
+        double Time(bool floor)
+        {
+            var clock = Stopwatch.StartNew();
+            executor.Run(config, new MergeRunOptions(output) { Overwrite = true }, floor ? _ => new IoFloorMethod() : null, null, cancellation);
+            double s = clock.Elapsed.TotalSeconds;
+            Directory.Delete(output, recursive: true);
+            return s;
+        }
+
+        Time(true);
+        Time(false);
+        var floors = new List<double>();
+        var merges = new List<double>();
+        for (int r = 0; r < repeat; r++)
+        {
+            floors.Add(Time(true));
+            merges.Add(Time(false));
+        }
+        double floorS = BenchIoCommand.Median(floors), mergeS = BenchIoCommand.Median(merges);
+        var report = new JsonObject
+        {
+            ["device"] = kernels.Device,
+            ["threads"] = threads,
+            ["elements_per_model"] = spec.Tensors().Sum(t => t.ByteLength / t.DType.SizeOf()),
+            ["repeat"] = repeat,
+            ["floor_seconds"] = Math.Round(floorS, 3),
+            ["merge_seconds"] = Math.Round(mergeS, 3),
+            ["merge_over_floor"] = Math.Round(mergeS / floorS, 3),
+        };
+        if (peer) RunPeer(report, a, b, Path.Combine(root, "peer-out.safetensors"), threads, mergeS);
+        return report;
+    }
+
+    /// <summary>Times <c>arcee_fusion_peer.py</c> (embedded), mergekit's per-tensor method in PyTorch.</summary>
+    private static void RunPeer(JsonObject report, string a, string b, string output, int threads, double mergeSeconds)
+    {
+        string script = Path.Combine(Path.GetTempPath(), $"engine-arcee-fusion-peer-{Environment.ProcessId}.py");
+        using (var resource = Assembly.GetExecutingAssembly().GetManifestResourceStream("Engine.Cli.Peers.arcee_fusion_peer.py")!)
+        using (var file = File.Create(script)) resource.CopyTo(file);
+        try
+        {
+            var start = new ProcessStartInfo("python3", [script, a, b, output, threads.ToString()]) { RedirectStandardOutput = true, RedirectStandardError = true };
+            using var process = Process.Start(start)!;
+            string stdout = process.StandardOutput.ReadToEnd();
+            string stderr = process.StandardError.ReadToEnd();
+            process.WaitForExit();
+            if (process.ExitCode != 0)
+            {
+                report["peer_error"] = stderr.Trim().Split('\n').LastOrDefault() ?? $"exit {process.ExitCode}";
+                return;
+            }
+            var result = JsonNode.Parse(stdout.Trim().Split('\n').Last())!;
+            double seconds = result["seconds"]!.GetValue<double>();
+            report["peer"] = result["torch"]!.GetValue<string>();
+            report["peer_seconds"] = Math.Round(seconds, 3);
+            report["speedup_over_peer"] = Math.Round(seconds / mergeSeconds, 2);
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            report["peer_error"] = $"python3 not runnable: {e.Message}";
+        }
+        finally
+        {
+            File.Delete(script);
+            if (File.Exists(output)) File.Delete(output);
+        }
+    }
+}

@@ -1,0 +1,133 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Engine.Core;
+using Engine.Merge;
+using Engine.Merge.Config;
+using Engine.Merge.Execution;
+using Microsoft.Extensions.DependencyInjection;
+using Spectre.Console;
+
+namespace Engine.Cli.Commands;
+
+/// <summary><c>engine merge CONFIG.yml --out DIR</c>: a mergekit-compatible merge, single or multi-stage.</summary>
+public static class MergeCommand
+{
+    public static Command Create(IServiceProvider services)
+    {
+        var config = new Argument<string>("config") { Description = "mergekit YAML (one document, or several for a multi-stage plan)" };
+        var output = new Option<string>("--out", "-o") { Description = "output model directory", Required = true };
+        var options = new CommonOptions();
+        var overwrite = new Option<bool>("--overwrite") { Description = "replace an existing output directory" };
+        var shardSize = new Option<string>("--out-shard-size") { Description = "maximum bytes per output shard (5GB, 500MB, 1000000, ...)", DefaultValueFactory = _ => "5GB" };
+        var keep = new Option<string?>("--keep-intermediates") { Description = "also write every named intermediate stage as a model under this directory" };
+        var command = new Command("merge", "merge models as a mergekit config describes (Arcee Fusion and friends)") { config, output, overwrite, shardSize, keep };
+        options.AddTo(command);
+        command.SetAction((parse, cancellation) => EngineCli.Guard(async () =>
+        {
+            var run = new MergeRunOptions(parse.GetValue(output)!)
+            {
+                Overwrite = parse.GetValue(overwrite),
+                MaxShardBytes = ParseBytes(parse.GetValue(shardSize)!),
+                KeepIntermediatesPath = parse.GetValue(keep),
+            };
+            var result = await RunAsync(services, parse.GetValue(config)!, run, options.Device(parse), options.Threads(parse), parse.GetValue(options.Json), cancellation);
+            Print(result.Report, parse.GetValue(options.Json));
+            return 0;
+        }));
+        return command;
+    }
+
+    /// <summary>Runs a merge with a progress bar on stderr when it is a terminal.</summary>
+    public static async Task<MergeResult> RunAsync(IServiceProvider services, string configPath, MergeRunOptions run, string device, int threads, bool quiet, CancellationToken cancellation)
+    {
+        var merger = services.GetRequiredService<MergeService>();
+        var config = MergeConfigReader.Load(configPath);
+        foreach (var warning in config.Warnings) Console.Error.WriteLine($"engine: warning: {warning}");
+        if (quiet || Console.IsErrorRedirected) return await merger.RunAsync(configPath, run, device, threads, null, cancellation);
+
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
+        MergeResult? result = null;
+        await console.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+            .StartAsync(async ctx =>
+            {
+                var task = ctx.AddTask("merging", maxValue: 1);
+                var progress = new Progress<MergeProgress>(p =>
+                {
+                    task.MaxValue = p.Total;
+                    task.Value = p.Done;
+                    task.Description = Markup.Escape(p.Tensor.Length > 40 ? "..." + p.Tensor[^37..] : p.Tensor);
+                });
+                result = await merger.RunAsync(configPath, run, device, threads, progress, cancellation);
+                task.Description = "done";
+            });
+        return result!;
+    }
+
+    public static void Print(JsonObject report, bool json)
+    {
+        if (json)
+        {
+            Console.Out.WriteLine(report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            return;
+        }
+        if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 200;
+        var totals = report["totals"]!;
+        var table = new Table().AddColumns("tensor", "shape", "stage", "kept", "threshold", "KL mean", "ms");
+        foreach (var t in report["tensors"]!.AsArray())
+        {
+            foreach (var s in t!["stages"]!.AsArray())
+            {
+                table.AddRow(Markup.Escape(t["name"]!.GetValue<string>()), Markup.Escape(t["shape"]!.ToJsonString()), Markup.Escape(s!["stage"]!.GetValue<string>()),
+                    Fmt(s["kept_fraction"], "P2"), Fmt(s["threshold"], "G4"), Fmt(s["kl_mean"], "G4"), Fmt(t["time_ms"], "F1"));
+            }
+        }
+        AnsiConsole.Write(table);
+        AnsiConsole.MarkupLine(Markup.Escape(
+            $"merged {totals["tensors"]} tensors ({totals["bytes_written"]!.GetValue<long>():N0} bytes) in {totals["seconds"]} s on {report["device"]}; " +
+            $"kept {totals["kept_fraction"]!.GetValue<double>():P2} of merged elements from the other model"));
+        AnsiConsole.MarkupLine(Markup.Escape($"output: {report["output"]} (report: merge-report.json)"));
+    }
+
+    private static string Fmt(JsonNode? node, string format) =>
+        node is JsonValue v && v.TryGetValue(out double d) ? d.ToString(format, CultureInfo.InvariantCulture) : "-";
+
+    /// <summary>Parses byte sizes as transformers writes them: plain bytes, or KB/MB/GB (10^3) and KiB/MiB/GiB (2^10).</summary>
+    public static long ParseBytes(string text)
+    {
+        var t = text.Trim();
+        (string Suffix, long Factor)[] units = [("KiB", 1L << 10), ("MiB", 1L << 20), ("GiB", 1L << 30), ("KB", 1000), ("MB", 1000_000), ("GB", 1000_000_000), ("B", 1)];
+        foreach (var (suffix, factor) in units)
+        {
+            if (t.EndsWith(suffix, StringComparison.OrdinalIgnoreCase) && double.TryParse(t[..^suffix.Length], NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && v > 0)
+                return checked((long)(v * factor));
+        }
+        if (long.TryParse(t, NumberStyles.Integer, CultureInfo.InvariantCulture, out long bytes) && bytes > 0) return bytes;
+        throw new EngineException($"--out-shard-size '{text}' is not a positive byte size (e.g. 5GB, 500MB, 1000000)");
+    }
+}
+
+/// <summary>Options every computing verb shares: <c>--device</c>, <c>--threads</c>, <c>--json</c>.</summary>
+public sealed class CommonOptions
+{
+    public Option<string> DeviceOption { get; } = new("--device") { Description = "auto | cpu", DefaultValueFactory = _ => "auto" };
+    public Option<int> ThreadsOption { get; } = new("--threads") { Description = "CPU worker threads (0 = all cores)", DefaultValueFactory = _ => 0 };
+    public Option<bool> Json { get; } = new("--json") { Description = "print a machine-readable JSON report on stdout" };
+
+    public void AddTo(Command command)
+    {
+        command.Options.Add(DeviceOption);
+        command.Options.Add(ThreadsOption);
+        command.Options.Add(Json);
+    }
+
+    public string Device(ParseResult parse) => parse.GetValue(DeviceOption)!;
+
+    public int Threads(ParseResult parse)
+    {
+        int threads = parse.GetValue(ThreadsOption);
+        if (threads < 0) throw new EngineException($"--threads {threads} must be 0 (all cores) or positive");
+        return threads;
+    }
+}

@@ -1,0 +1,67 @@
+using System.CommandLine;
+using Engine.Cli.Commands;
+using Engine.Core;
+using Engine.Merge;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Engine.Cli;
+
+/// <summary>The <c>engine</c> command: a generic host with the engine's services, and one System.CommandLine
+/// verb per job. Every <see cref="EngineException"/> becomes one line on stderr and a non-zero exit code.</summary>
+public static class EngineCli
+{
+    /// <summary>Exit code for bad input (files, configs, options).</summary>
+    public const int ExitInputError = 1;
+
+    /// <summary>Exit code for a run stopped by Ctrl+C.</summary>
+    public const int ExitCancelled = 130;
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = Array.Empty<string>(), DisableDefaults = true });
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+        builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        builder.Logging.SetMinimumLevel(Environment.GetEnvironmentVariable("ENGINE_LOG_LEVEL") is { } level && Enum.TryParse<LogLevel>(level, true, out var l) ? l : LogLevel.Warning);
+        builder.Services.AddEngine();
+        using var host = builder.Build();
+
+        var root = new RootCommand("Engine: Branch-Merge distillation. SFT domain experts, fuse them with exact Arcee Fusion.");
+        root.Subcommands.Add(InspectCommand.Create(host.Services));
+        root.Subcommands.Add(MergeCommand.Create(host.Services));
+        root.Subcommands.Add(DemoCommand.Create(host.Services));
+        root.Subcommands.Add(BenchCommand.Create(host.Services));
+        return await root.Parse(args).InvokeAsync();
+    }
+
+    /// <summary>Runs a verb's body with the house error policy: one line on stderr, no stack trace.</summary>
+    public static async Task<int> Guard(Func<Task<int>> body)
+    {
+        try
+        {
+            return await body();
+        }
+        catch (OperationCanceledException)
+        {
+            Console.Error.WriteLine("engine: cancelled; nothing was written");
+            return ExitCancelled;
+        }
+        catch (EngineException e)
+        {
+            Console.Error.WriteLine($"engine: error: {e.Message}");
+            return ExitInputError;
+        }
+        catch (IOException e)
+        {
+            Console.Error.WriteLine($"engine: error: {e.Message}");
+            return ExitInputError;
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            Console.Error.WriteLine($"engine: error: {e.Message}");
+            return ExitInputError;
+        }
+    }
+}

@@ -1,0 +1,3 @@
+using Engine.Cli;
+
+return await EngineCli.RunAsync(args);

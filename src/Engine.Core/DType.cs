@@ -1,0 +1,67 @@
+namespace Engine.Core;
+
+/// <summary>Element types of the safetensors format. F32, F16 and BF16 take part in math; every other
+/// type is carried as raw bytes.</summary>
+public enum DType
+{
+    Bool, U8, I8, F8_E4M3, F8_E5M2, I16, U16, F16, BF16, I32, U32, F32, I64, U64, F64,
+}
+
+/// <summary>Sizes and names of <see cref="DType"/> values.</summary>
+public static class DTypes
+{
+    /// <summary>Bytes per element.</summary>
+    public static int SizeOf(this DType dtype) => dtype switch
+    {
+        DType.Bool or DType.U8 or DType.I8 or DType.F8_E4M3 or DType.F8_E5M2 => 1,
+        DType.I16 or DType.U16 or DType.F16 or DType.BF16 => 2,
+        DType.I32 or DType.U32 or DType.F32 => 4,
+        DType.I64 or DType.U64 or DType.F64 => 8,
+        _ => throw new ArgumentOutOfRangeException(nameof(dtype), dtype, null),
+    };
+
+    /// <summary>True for the floating-point types the merge and training math read and write.</summary>
+    public static bool IsMathType(this DType dtype) => dtype is DType.F32 or DType.F16 or DType.BF16;
+
+    /// <summary>The name safetensors headers use ("F32", "BF16", "BOOL", ...).</summary>
+    public static string SafetensorsName(this DType dtype) => dtype == DType.Bool ? "BOOL" : dtype.ToString();
+
+    /// <summary>Parses a safetensors header dtype name.</summary>
+    public static bool TryParseSafetensors(string name, out DType dtype)
+    {
+        foreach (var d in Enum.GetValues<DType>())
+        {
+            if (d.SafetensorsName() == name) { dtype = d; return true; }
+        }
+        dtype = default;
+        return false;
+    }
+
+    /// <summary>Parses the dtype names people write in configs: torch names (<c>bfloat16</c>, <c>float16</c>,
+    /// <c>float32</c>, <c>torch.bfloat16</c>), short names (<c>bf16</c>, <c>fp16</c>, <c>fp32</c>) and safetensors names.</summary>
+    public static bool TryParseConfigName(string? name, out DType dtype)
+    {
+        dtype = default;
+        if (string.IsNullOrWhiteSpace(name)) return false;
+        var n = name.Trim();
+        if (n.StartsWith("torch.", StringComparison.Ordinal)) n = n["torch.".Length..];
+        switch (n.ToLowerInvariant())
+        {
+            case "bfloat16": case "bf16": dtype = DType.BF16; return true;
+            case "float16": case "fp16": case "half": case "f16": dtype = DType.F16; return true;
+            case "float32": case "fp32": case "float": case "f32": dtype = DType.F32; return true;
+            case "float64": case "fp64": case "double": case "f64": dtype = DType.F64; return true;
+        }
+        return TryParseSafetensors(n.ToUpperInvariant(), out dtype);
+    }
+
+    /// <summary>The torch name written to <c>config.json</c>'s <c>torch_dtype</c>.</summary>
+    public static string TorchName(this DType dtype) => dtype switch
+    {
+        DType.BF16 => "bfloat16",
+        DType.F16 => "float16",
+        DType.F32 => "float32",
+        DType.F64 => "float64",
+        _ => dtype.SafetensorsName().ToLowerInvariant(),
+    };
+}

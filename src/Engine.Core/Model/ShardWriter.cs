@@ -1,0 +1,206 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Engine.Core.Safetensors;
+using Microsoft.Win32.SafeHandles;
+
+namespace Engine.Core.Model;
+
+/// <summary>Writes a Hugging Face model directory: safetensors shards of at most
+/// <see cref="ShardWriterOptions.MaxShardBytes"/> (a tensor larger than that gets a shard of its own),
+/// <c>model.safetensors.index.json</c> with <c>total_size</c> and <c>weight_map</c> when there is more than one
+/// shard, and any side files (config, tokenizer). All tensors are declared up front so every header is
+/// final before data arrives; tensor bytes may then be written in any order, from any thread, with
+/// positional writes. Everything lands in an <see cref="AtomicDirectory"/>: <see cref="Commit"/> flushes
+/// to disk and renames it into place, disposal without a commit leaves nothing at the target.</summary>
+public sealed class ShardWriter : IDisposable
+{
+    private readonly AtomicDirectory _directory;
+    private readonly List<Shard> _shards = new();
+    private readonly Dictionary<string, (Shard Shard, TensorInfo Info)> _tensors = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long> _written = new(StringComparer.Ordinal);
+
+    private sealed record Shard(string FileName, SafetensorsLayout Layout, SafeFileHandle Handle);
+
+    private ShardWriter(AtomicDirectory directory) => _directory = directory;
+
+    public string TargetPath => _directory.TargetPath;
+
+    /// <summary>Total bytes of tensor data, the index's <c>total_size</c>.</summary>
+    public long TotalSize { get; private set; }
+
+    public IReadOnlyList<string> ShardFiles => _shards.Select(s => s.FileName).ToList();
+
+    public static ShardWriter Create(string target, IReadOnlyList<TensorSpec> tensors, ShardWriterOptions options)
+    {
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var t in tensors)
+        {
+            if (!names.Add(t.Name)) throw new ArgumentException($"tensor '{t.Name}' declared twice", nameof(tensors));
+        }
+        var directory = AtomicDirectory.Create(target, options.Overwrite);
+        var writer = new ShardWriter(directory);
+        try
+        {
+            writer.CreateShards(PlanShards(tensors, options.MaxShardBytes));
+            return writer;
+        }
+        catch
+        {
+            writer.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Greedy in declaration order, as transformers shards: a new shard starts when the next tensor
+    /// would push the current one past the limit.</summary>
+    internal static List<List<TensorSpec>> PlanShards(IReadOnlyList<TensorSpec> tensors, long maxShardBytes)
+    {
+        var shards = new List<List<TensorSpec>> { new() };
+        long size = 0;
+        foreach (var t in tensors)
+        {
+            if (shards[^1].Count > 0 && size + t.ByteLength > maxShardBytes)
+            {
+                shards.Add(new List<TensorSpec>());
+                size = 0;
+            }
+            shards[^1].Add(t);
+            size += t.ByteLength;
+        }
+        return shards;
+    }
+
+    private void CreateShards(List<List<TensorSpec>> plan)
+    {
+        for (int i = 0; i < plan.Count; i++)
+        {
+            string name = plan.Count == 1 ? "model.safetensors" : $"model-{i + 1:D5}-of-{plan.Count:D5}.safetensors";
+            var layout = SafetensorsLayout.Create(plan[i], SafetensorsLayout.PtMetadata);
+            var handle = OpenPreallocated(_directory.PathOf(name), layout.FileLength);
+            var shard = new Shard(name, layout, handle);
+            _shards.Add(shard);
+            WriteAt(shard, layout.Prefix, 0);
+            foreach (var t in layout.Tensors)
+            {
+                _tensors.Add(t.Name, (shard, t));
+                _written.Add(t.Name, 0);
+                TotalSize += t.ByteLength;
+            }
+        }
+    }
+
+    private SafeFileHandle OpenPreallocated(string path, long length)
+    {
+        try
+        {
+            // Preallocation reserves the blocks now, so a full disk fails here instead of mid-write.
+            return File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, FileOptions.None, length);
+        }
+        catch (IOException e)
+        {
+            throw new OutputException($"{TargetPath}: cannot create {Path.GetFileName(path)} ({length} bytes): {e.Message}", e);
+        }
+    }
+
+    /// <summary>Writes bytes of tensor <paramref name="name"/> starting <paramref name="byteOffset"/> into it.
+    /// Thread-safe for disjoint ranges.</summary>
+    public void WriteTensor(string name, ReadOnlySpan<byte> data, long byteOffset = 0)
+    {
+        if (!_tensors.TryGetValue(name, out var entry)) throw new ArgumentException($"tensor '{name}' was not declared", nameof(name));
+        if (byteOffset < 0 || byteOffset + data.Length > entry.Info.ByteLength)
+            throw new ArgumentOutOfRangeException(nameof(byteOffset), $"write of {data.Length} bytes at {byteOffset} overruns tensor '{name}' ({entry.Info.ByteLength} bytes)");
+        WriteAt(entry.Shard, data, entry.Shard.Layout.DataStart + entry.Info.DataBegin + byteOffset);
+        lock (_written) _written[name] += data.Length;
+    }
+
+    private void WriteAt(Shard shard, ReadOnlySpan<byte> data, long position)
+    {
+        try
+        {
+            RandomAccess.Write(shard.Handle, data, position);
+        }
+        catch (IOException e)
+        {
+            throw new OutputException($"{TargetPath}: writing {shard.FileName} failed: {e.Message}", e);
+        }
+    }
+
+    /// <summary>Writes a side file (config.json, README.md, ...) into the output directory.</summary>
+    public void WriteFile(string relativePath, ReadOnlySpan<byte> content)
+    {
+        try
+        {
+            string path = _directory.PathOf(relativePath);
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            using var stream = new FileStream(path, FileMode.CreateNew, FileAccess.Write);
+            stream.Write(content);
+            stream.Flush(flushToDisk: true);
+        }
+        catch (IOException e)
+        {
+            throw new OutputException($"{TargetPath}: writing {relativePath} failed: {e.Message}", e);
+        }
+    }
+
+    /// <summary>Copies a file from an input directory into the output directory.</summary>
+    public void CopyFile(string sourcePath, string relativePath) => WriteFile(relativePath, File.ReadAllBytes(sourcePath));
+
+    /// <summary>Checks every tensor was written in full, writes the index, flushes all files to disk and
+    /// moves the directory into place.</summary>
+    public void Commit()
+    {
+        foreach (var (name, info) in _tensors)
+        {
+            if (_written[name] != info.Info.ByteLength)
+                throw new InvalidOperationException($"tensor '{name}' received {_written[name]} of {info.Info.ByteLength} bytes");
+        }
+        if (_shards.Count > 1) WriteFile("model.safetensors.index.json", BuildIndex());
+        foreach (var shard in _shards)
+        {
+            using var stream = new FileStream(shard.Handle, FileAccess.ReadWrite);
+            stream.Flush(flushToDisk: true);
+        }
+        CloseShards();
+        _directory.Commit();
+    }
+
+    private byte[] BuildIndex()
+    {
+        var weightMap = new JsonObject();
+        foreach (var (name, entry) in _tensors.OrderBy(kv => kv.Key, StringComparer.Ordinal)) weightMap[name] = entry.Shard.FileName;
+        var index = new JsonObject
+        {
+            ["metadata"] = new JsonObject { ["total_size"] = TotalSize },
+            ["weight_map"] = weightMap,
+        };
+        return JsonSerializer.SerializeToUtf8Bytes(index, new JsonSerializerOptions { WriteIndented = true });
+    }
+
+    private void CloseShards()
+    {
+        foreach (var shard in _shards) shard.Handle.Dispose();
+    }
+
+    public void Dispose()
+    {
+        CloseShards();
+        _directory.Dispose();
+    }
+}
+
+/// <summary>How <see cref="ShardWriter"/> lays out its output.</summary>
+public sealed record ShardWriterOptions
+{
+    /// <summary>The default shard limit, 5 GB as transformers' <c>max_shard_size="5GB"</c>.</summary>
+    public const long DefaultMaxShardBytes = 5_000_000_000;
+
+    public ShardWriterOptions(long maxShardBytes = DefaultMaxShardBytes, bool overwrite = false)
+    {
+        if (maxShardBytes <= 0) throw new ArgumentOutOfRangeException(nameof(maxShardBytes), "shard size must be positive");
+        MaxShardBytes = maxShardBytes;
+        Overwrite = overwrite;
+    }
+
+    public long MaxShardBytes { get; }
+    public bool Overwrite { get; }
+}

@@ -1,0 +1,53 @@
+using System.Runtime.InteropServices;
+
+namespace Engine.Core.Numerics;
+
+/// <summary>An unmanaged, 64-byte aligned array of <typeparamref name="T"/> with a 64-bit length: tensors
+/// may exceed 2^31 elements and must not sit on the managed heap (no GC copies, pinnable for GPUs).</summary>
+public sealed unsafe class NativeArray<T> : IDisposable where T : unmanaged
+{
+    private T* _pointer;
+
+    public NativeArray(long length)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        Length = length;
+        _pointer = (T*)NativeMemory.AlignedAlloc((nuint)Math.Max(1, checked(length * sizeof(T))), 64);
+    }
+
+    public long Length { get; }
+    public long ByteLength => Length * sizeof(T);
+
+    public T* Pointer
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(_pointer == null, this);
+            return _pointer;
+        }
+    }
+
+    /// <summary>A window of at most <see cref="int.MaxValue"/> elements.</summary>
+    public Span<T> Slice(long start, int length)
+    {
+        if (start < 0 || length < 0 || start + length > Length) throw new ArgumentOutOfRangeException(nameof(start));
+        return new Span<T>(Pointer + start, length);
+    }
+
+    /// <summary>The whole array, for arrays under 2^31 elements.</summary>
+    public Span<T> Span => Slice(0, checked((int)Length));
+
+    /// <summary>The array as a typed raw tensor (F32 for float, BF16/F16 need <see cref="AsRaw(DType)"/>).</summary>
+    public RawTensor AsRaw(DType dtype)
+    {
+        if (dtype.SizeOf() != sizeof(T)) throw new ArgumentException($"{dtype} does not match a {sizeof(T)}-byte element", nameof(dtype));
+        return new RawTensor(Pointer, dtype, Length);
+    }
+
+    public void Dispose()
+    {
+        if (_pointer == null) return;
+        NativeMemory.AlignedFree(_pointer);
+        _pointer = null;
+    }
+}

@@ -1,0 +1,81 @@
+using System.Buffers.Binary;
+using System.Collections.Immutable;
+using System.Text.Json;
+
+namespace Engine.Core.Safetensors;
+
+/// <summary>A tensor to be written: name, dtype and shape; its bytes come later.</summary>
+public sealed record TensorSpec(string Name, DType DType, ImmutableArray<long> Shape)
+{
+    public long ByteLength => checked(TensorInfo.ElementCountOf(Shape) * DType.SizeOf());
+}
+
+/// <summary>The header and data offsets of one safetensors file about to be written: tensors in the given
+/// order, data contiguous, and the JSON header padded with spaces to a multiple of 8 bytes (as the
+/// safetensors library does) so the data region is aligned.</summary>
+public sealed class SafetensorsLayout
+{
+    private SafetensorsLayout(byte[] prefix, IReadOnlyList<TensorInfo> tensors)
+    {
+        Prefix = prefix;
+        Tensors = tensors;
+        ByName = tensors.ToDictionary(t => t.Name, StringComparer.Ordinal);
+    }
+
+    /// <summary>The 8-byte length followed by the padded JSON header.</summary>
+    public byte[] Prefix { get; }
+    public IReadOnlyList<TensorInfo> Tensors { get; }
+    public IReadOnlyDictionary<string, TensorInfo> ByName { get; }
+    public long DataStart => Prefix.Length;
+    public long DataLength => Tensors.Count == 0 ? 0 : Tensors[^1].DataEnd;
+    public long FileLength => DataStart + DataLength;
+
+    public static SafetensorsLayout Create(IEnumerable<TensorSpec> specs, IReadOnlyDictionary<string, string>? metadata)
+    {
+        var tensors = new List<TensorInfo>();
+        long offset = 0;
+        foreach (var s in specs)
+        {
+            long end = checked(offset + s.ByteLength);
+            tensors.Add(new TensorInfo(s.Name, s.DType, s.Shape, offset, end));
+            offset = end;
+        }
+
+        using var json = new MemoryStream();
+        using (var w = new Utf8JsonWriter(json))
+        {
+            w.WriteStartObject();
+            if (metadata is { Count: > 0 })
+            {
+                w.WriteStartObject("__metadata__");
+                foreach (var (k, v) in metadata.OrderBy(kv => kv.Key, StringComparer.Ordinal)) w.WriteString(k, v);
+                w.WriteEndObject();
+            }
+            foreach (var t in tensors)
+            {
+                w.WriteStartObject(t.Name);
+                w.WriteString("dtype", t.DType.SafetensorsName());
+                w.WriteStartArray("shape");
+                foreach (var d in t.Shape) w.WriteNumberValue(d);
+                w.WriteEndArray();
+                w.WriteStartArray("data_offsets");
+                w.WriteNumberValue(t.DataBegin);
+                w.WriteNumberValue(t.DataEnd);
+                w.WriteEndArray();
+                w.WriteEndObject();
+            }
+            w.WriteEndObject();
+        }
+        int jsonLength = (int)json.Length;
+        int padded = (jsonLength + 7) / 8 * 8;
+        var prefix = new byte[8 + padded];
+        BinaryPrimitives.WriteUInt64LittleEndian(prefix, (ulong)padded);
+        json.GetBuffer().AsSpan(0, jsonLength).CopyTo(prefix.AsSpan(8));
+        prefix.AsSpan(8 + jsonLength).Fill((byte)' ');
+        return new SafetensorsLayout(prefix, tensors);
+    }
+
+    /// <summary>The metadata every file we write carries (<c>format: pt</c>, which transformers requires).</summary>
+    public static readonly IReadOnlyDictionary<string, string> PtMetadata =
+        ImmutableDictionary<string, string>.Empty.Add("format", "pt");
+}

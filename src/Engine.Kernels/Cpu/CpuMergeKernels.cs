@@ -1,0 +1,76 @@
+using System.Runtime.Intrinsics;
+using Engine.Core.Numerics;
+
+namespace Engine.Kernels.Cpu;
+
+/// <summary>The vectorised, multi-threaded CPU backend: the reference every other backend is tested
+/// against, and the production path on machines without a GPU. Work is split by rows or fixed-size blocks,
+/// and every reduction happens inside one block in a fixed order, so results are bit-identical for any
+/// thread count.</summary>
+public sealed unsafe class CpuMergeKernels : IMergeKernels
+{
+    private const int BlockElements = 1 << 16;
+
+    public CpuMergeKernels(int threads = 0)
+    {
+        Threads = threads > 0 ? threads : Environment.ProcessorCount;
+    }
+
+    public int Threads { get; }
+
+    public string Device => $"cpu ({Threads} threads, {(Vector256.IsHardwareAccelerated ? "AVX2" : "scalar")})";
+
+    private ParallelOptions Options => new() { MaxDegreeOfParallelism = Threads };
+
+    public void RowImportance(NativeArray<float> importance, Span<double> rowKl, RawTensor other, RawTensor @base, int rowLength, ComputePrecision precision)
+    {
+        long rows = rowKl.Length;
+        if (rowLength <= 0 || other.Length != rows * rowLength || @base.Length != other.Length || importance.Length != other.Length)
+            throw new ArgumentException($"shapes disagree: rows {rows} x {rowLength}, other {other.Length}, base {@base.Length}, importance {importance.Length}");
+        var kl = new double[rows];
+        int rowsPerTask = Math.Max(1, BlockElements / rowLength);
+        long tasks = (rows + rowsPerTask - 1) / rowsPerTask;
+        Parallel.For(0L, tasks, Options, () => new RowImportanceCpu.Scratch(rowLength), (task, _, scratch) =>
+        {
+            long end = Math.Min(rows, (task + 1) * rowsPerTask);
+            for (long r = task * rowsPerTask; r < end; r++)
+            {
+                var dest = importance.Slice(r * rowLength, rowLength);
+                kl[r] = precision == ComputePrecision.BFloat16
+                    ? RowImportanceCpu.BFloat16(dest, other, @base, r, rowLength, scratch)
+                    : RowImportanceCpu.Float32(dest, other, @base, r, rowLength, scratch);
+            }
+            return scratch;
+        }, _ => { });
+        kl.CopyTo(rowKl);
+    }
+
+    public void SelectRanks(Span<float> results, NativeArray<float> values, ReadOnlySpan<long> ranks) =>
+        RadixSelect.Select(results, values.Pointer, values.Length, ranks, Threads);
+
+    public long MaskedSelect(RawTensor output, RawTensor other, RawTensor @base, NativeArray<float> importance, long start, float threshold)
+    {
+        long n = output.Length;
+        if (other.Length != n || @base.Length != n || start < 0 || start + n > importance.Length)
+            throw new ArgumentException("masked select ranges disagree");
+        long blocks = (n + BlockElements - 1) / BlockElements;
+        long taken = 0;
+        Parallel.For(0L, blocks, Options, () => (new float[BlockElements], new float[BlockElements], 0L), (block, _, state) =>
+        {
+            long begin = block * BlockElements;
+            int count = (int)Math.Min(BlockElements, n - begin);
+            var b = state.Item1.AsSpan(0, count);
+            var o = state.Item2.AsSpan(0, count);
+            @base.ReadSingles(begin, b);
+            other.ReadSingles(begin, o);
+            int got = MaskedSelectCpu.Select(b, o, importance.Slice(start + begin, count), threshold);
+            output.WriteSingles(begin, b);
+            return (state.Item1, state.Item2, state.Item3 + got);
+        }, state => Interlocked.Add(ref taken, state.Item3));
+        return taken;
+    }
+
+    public void Dispose()
+    {
+    }
+}

@@ -1,0 +1,210 @@
+using System.Collections.Immutable;
+using System.Globalization;
+using Engine.Core;
+using Engine.Kernels;
+using Engine.Merge.Methods;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace Engine.Merge.Config;
+
+/// <summary>Reads mergekit YAML: a single merge, or mergekit-multi's multi-document form where each
+/// document has a <c>name</c> and later documents use earlier names as models. Unknown keys become
+/// warnings; malformed values and unknown methods are <see cref="MergeConfigException"/>s naming the file.</summary>
+public static class MergeConfigReader
+{
+    private static readonly HashSet<string> KnownKeys = new(StringComparer.Ordinal)
+    {
+        "name", "models", "base_model", "merge_method", "parameters", "dtype", "out_dtype", "tokenizer_source",
+        "tokenizer", "compute_dtype", "quantiles", "seed", "random_seed", "chat_template", "slices",
+    };
+
+    public static MergeConfig Load(string path)
+    {
+        string text;
+        try
+        {
+            text = File.ReadAllText(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new MergeConfigException($"{path}: cannot read config: {e.Message}", e);
+        }
+        return Parse(path, text);
+    }
+
+    public static MergeConfig Parse(string path, string text)
+    {
+        var stream = new YamlStream();
+        try
+        {
+            stream.Load(new StringReader(text));
+        }
+        catch (YamlException e)
+        {
+            throw new MergeConfigException($"{path}: invalid YAML at line {e.Start.Line}, column {e.Start.Column}: {e.Message}", e);
+        }
+        var roots = stream.Documents.Select(d => d.RootNode).Where(n => n is not YamlScalarNode { Value: null or "" }).ToList();
+        if (roots.Count == 0) throw new MergeConfigException($"{path}: config is empty");
+        var warnings = ImmutableArray.CreateBuilder<string>();
+        var docs = ImmutableArray.CreateBuilder<MergeDocument>();
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        for (int i = 0; i < roots.Count; i++)
+        {
+            string where = roots.Count == 1 ? path : $"{path} (document {i + 1})";
+            if (roots[i] is not YamlMappingNode map) throw new MergeConfigException($"{where}: a merge document must be a mapping");
+            var doc = ReadDocument(where, map, warnings);
+            if (doc.Name != null && !names.Add(doc.Name)) throw new MergeConfigException($"{where}: stage name '{doc.Name}' is used twice");
+            if (i < roots.Count - 1 && doc.Name == null) throw new MergeConfigException($"{where}: every document but the last needs a 'name' so later stages can use it");
+            docs.Add(doc);
+        }
+        return new MergeConfig(path, docs.ToImmutable(), warnings.ToImmutable(), text);
+    }
+
+    private static MergeDocument ReadDocument(string where, YamlMappingNode map, ImmutableArray<string>.Builder warnings)
+    {
+        foreach (var key in map.Children.Keys)
+        {
+            string k = Scalar(where, key, "key");
+            if (!KnownKeys.Contains(k)) warnings.Add($"{where}: unknown key '{k}' ignored");
+        }
+        if (Get(map, "slices") != null) throw new MergeConfigException($"{where}: 'slices' (layer-range merges) is not supported; use 'models'");
+        if (Get(map, "chat_template") != null) warnings.Add($"{where}: 'chat_template' ignored; tokenizer files are copied from the tokenizer source");
+
+        string method = GetString(where, map, "merge_method") ?? throw new MergeConfigException($"{where}: 'merge_method' is required");
+        if (!MergeMethodRegistry.TryGet(method, out var mergeMethod))
+            throw new MergeConfigException($"{where}: unknown merge_method '{method}'; supported: {string.Join(", ", MergeMethodRegistry.Names)}");
+
+        var models = ImmutableArray.CreateBuilder<ModelEntry>();
+        if (Get(map, "models") is { } modelsNode)
+        {
+            if (modelsNode is not YamlSequenceNode seq) throw new MergeConfigException($"{where}: 'models' must be a list");
+            foreach (var item in seq) models.Add(ReadModel(where, item));
+        }
+        string? baseModel = GetString(where, map, "base_model");
+        if (models.Count == 0 && baseModel == null) throw new MergeConfigException($"{where}: no models to merge ('models' is empty)");
+
+        var parameters = Get(map, "parameters") is { } p ? ReadParameters(where, p, "parameters") : ParameterSet.Empty;
+        string? tokenizerSource = GetString(where, map, "tokenizer_source");
+        if (Get(map, "tokenizer") is YamlMappingNode tok && GetString(where, tok, "source") is { } src) tokenizerSource = src;
+        if (tokenizerSource is "union") throw new MergeConfigException($"{where}: tokenizer_source 'union' is not supported; use 'base' or a model");
+
+        var precision = ComputePrecision.Float32;
+        if (GetString(where, map, "compute_dtype") is { } cd)
+        {
+            if (!DTypes.TryParseConfigName(cd, out var c) || c is not (DType.F32 or DType.BF16))
+                throw new MergeConfigException($"{where}: compute_dtype '{cd}' must be float32 or bfloat16");
+            precision = c == DType.BF16 ? ComputePrecision.BFloat16 : ComputePrecision.Float32;
+        }
+        var quantiles = GetString(where, map, "quantiles") switch
+        {
+            null or "exact" => QuantileMode.Exact,
+            "sampled" => QuantileMode.Sampled,
+            var q => throw new MergeConfigException($"{where}: quantiles '{q}' must be 'exact' or 'sampled'"),
+        };
+        string? seedText = GetString(where, map, "seed") ?? GetString(where, map, "random_seed");
+        int seed = 0;
+        if (seedText != null && !int.TryParse(seedText, NumberStyles.Integer, CultureInfo.InvariantCulture, out seed))
+            throw new MergeConfigException($"{where}: seed '{seedText}' is not an integer");
+
+        var doc = new MergeDocument
+        {
+            Name = GetString(where, map, "name"),
+            Method = mergeMethod.Name,
+            Models = models.ToImmutable(),
+            BaseModel = baseModel,
+            Parameters = parameters,
+            DType = ReadDType(where, map, "dtype"),
+            OutDType = ReadDType(where, map, "out_dtype"),
+            TokenizerSource = tokenizerSource,
+            ComputePrecision = precision,
+            Quantiles = quantiles,
+            Seed = seed,
+        };
+        mergeMethod.Validate(doc, where, warnings);
+        return doc;
+    }
+
+    private static DType? ReadDType(string where, YamlMappingNode map, string key)
+    {
+        var text = GetString(where, map, key);
+        if (text == null) return null;
+        if (!DTypes.TryParseConfigName(text, out var d) || !d.IsMathType())
+            throw new MergeConfigException($"{where}: {key} '{text}' must be bfloat16, float16 or float32");
+        return d;
+    }
+
+    private static ModelEntry ReadModel(string where, YamlNode item)
+    {
+        if (item is YamlScalarNode s) return new ModelEntry(Scalar(where, s, "model"), ParameterSet.Empty);
+        if (item is not YamlMappingNode m) throw new MergeConfigException($"{where}: each entry of 'models' must be a path or a mapping with 'model'");
+        string model = GetString(where, m, "model") ?? throw new MergeConfigException($"{where}: an entry of 'models' has no 'model'");
+        var parameters = Get(m, "parameters") is { } p ? ReadParameters(where, p, $"parameters of '{model}'") : ParameterSet.Empty;
+        return new ModelEntry(model, parameters);
+    }
+
+    private static ParameterSet ReadParameters(string where, YamlNode node, string what)
+    {
+        if (node is YamlScalarNode { Value: null or "" }) return ParameterSet.Empty;
+        if (node is not YamlMappingNode map) throw new MergeConfigException($"{where}: {what} must be a mapping");
+        var values = ImmutableDictionary.CreateBuilder<string, ParameterSetting>(StringComparer.Ordinal);
+        foreach (var (k, v) in map.Children)
+        {
+            string name = Scalar(where, k, "parameter name");
+            values[name] = ReadSetting(where, v, $"{what}: '{name}'");
+        }
+        return new ParameterSet(values.ToImmutable());
+    }
+
+    private static ParameterSetting ReadSetting(string where, YamlNode node, string what)
+    {
+        switch (node)
+        {
+            case YamlScalarNode s:
+                return new ParameterSetting.Scalar(ScalarValue(s));
+            case YamlSequenceNode seq when seq.Children.All(c => c is YamlScalarNode):
+                var values = seq.Children.Select(c => ScalarValue((YamlScalarNode)c)).ToList();
+                if (values.Count == 0) throw new MergeConfigException($"{where}: {what} is an empty list");
+                if (values.All(v => v is double)) return new ParameterSetting.Gradient(values.Select(v => (double)v).ToImmutableArray());
+                throw new MergeConfigException($"{where}: {what} mixes numbers and text");
+            case YamlSequenceNode seq:
+                var conditions = ImmutableArray.CreateBuilder<(string?, ParameterSetting)>();
+                foreach (var c in seq)
+                {
+                    if (c is not YamlMappingNode cm || Get(cm, "value") is not { } value)
+                        throw new MergeConfigException($"{where}: {what} must list numbers or {{filter, value}} entries");
+                    conditions.Add((GetString(where, cm, "filter"), ReadSetting(where, value, what)));
+                }
+                return new ParameterSetting.Conditional(conditions.ToImmutable());
+            default:
+                throw new MergeConfigException($"{where}: {what} must be a number, a list of numbers or a list of {{filter, value}}");
+        }
+    }
+
+    private static object ScalarValue(YamlScalarNode s)
+    {
+        string v = s.Value ?? "";
+        if (s.Style is ScalarStyle.Plain)
+        {
+            if (double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out double d)) return d;
+            if (v is "true" or "True" or "TRUE") return true;
+            if (v is "false" or "False" or "FALSE") return false;
+        }
+        return v;
+    }
+
+    private static YamlNode? Get(YamlMappingNode map, string key) =>
+        map.Children.TryGetValue(new YamlScalarNode(key), out var v) ? v : null;
+
+    private static string? GetString(string where, YamlMappingNode map, string key) =>
+        Get(map, key) switch
+        {
+            null => null,
+            YamlScalarNode { Value: null or "" or "null" or "~" } => null,
+            YamlScalarNode s => s.Value,
+            _ => throw new MergeConfigException($"{where}: '{key}' must be a single value"),
+        };
+
+    private static string Scalar(string where, YamlNode node, string what) =>
+        node is YamlScalarNode { Value: { } v } ? v : throw new MergeConfigException($"{where}: {what} must be a plain value");
+}

@@ -1,0 +1,57 @@
+using System.Collections.Immutable;
+
+namespace Engine.Merge.Config;
+
+/// <summary>A merge parameter as mergekit takes it: a scalar, a gradient (a list of numbers interpolated
+/// piecewise-linearly over the layers), or a list of conditions (<c>filter</c> substrings matched against the
+/// tensor name, first match wins, a condition without filter or with <c>*</c> matches everything).</summary>
+public abstract record ParameterSetting
+{
+    /// <summary>The value for <paramref name="tensorName"/> at layer position <paramref name="t"/> in [0, 1]
+    /// (<c>layer / (layers - 1)</c>; 0 for tensors outside the layer stack), or null when no condition matches.</summary>
+    public abstract object? Evaluate(string tensorName, double t);
+
+    public sealed record Scalar(object Value) : ParameterSetting
+    {
+        public override object? Evaluate(string tensorName, double t) => Value;
+        public override string ToString() => Convert.ToString(Value, System.Globalization.CultureInfo.InvariantCulture) ?? "";
+    }
+
+    public sealed record Gradient(ImmutableArray<double> Points) : ParameterSetting
+    {
+        public override object? Evaluate(string tensorName, double t)
+        {
+            double scaled = t * (Points.Length - 1);
+            int i0 = (int)scaled;
+            int i1 = Math.Min(Points.Length - 1, i0 + 1);
+            double frac = scaled - i0;
+            return (1 - frac) * Points[i0] + frac * Points[i1];
+        }
+
+        public override string ToString() => "[" + string.Join(", ", Points) + "]";
+    }
+
+    public sealed record Conditional(ImmutableArray<(string? Filter, ParameterSetting Value)> Conditions) : ParameterSetting
+    {
+        public override object? Evaluate(string tensorName, double t)
+        {
+            foreach (var (filter, value) in Conditions)
+            {
+                if (filter is null || filter == "*" || tensorName.Contains(filter, StringComparison.Ordinal)) return value.Evaluate(tensorName, t);
+            }
+            return null;
+        }
+    }
+}
+
+/// <summary>The parameters given to one model or to the whole merge, by name.</summary>
+public sealed record ParameterSet(ImmutableDictionary<string, ParameterSetting> Values)
+{
+    public static readonly ParameterSet Empty = new(ImmutableDictionary<string, ParameterSetting>.Empty);
+
+    public bool Contains(string name) => Values.ContainsKey(name);
+
+    /// <summary>Evaluates <paramref name="name"/> for a tensor; null when absent or when no filter matched.</summary>
+    public object? Evaluate(string name, string tensorName, double t) =>
+        Values.TryGetValue(name, out var s) ? s.Evaluate(tensorName, t) : null;
+}

@@ -1,0 +1,59 @@
+using Engine.Kernels;
+using Engine.Merge.Execution;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Engine.Merge;
+
+/// <summary>Engine-wide settings a host configures once.</summary>
+public sealed class EngineOptions
+{
+    /// <summary><c>--device</c>: auto, cpu, ...</summary>
+    public string Device { get; set; } = "auto";
+
+    /// <summary>Worker threads for CPU kernels; 0 means every core.</summary>
+    public int Threads { get; set; }
+}
+
+/// <summary>The library entry point: <c>services.AddEngine()</c> gives a pipeline the same services the
+/// <c>engine</c> command uses.</summary>
+public static class EngineServiceCollectionExtensions
+{
+    public static IServiceCollection AddEngine(this IServiceCollection services, Action<EngineOptions>? configure = null)
+    {
+        var builder = services.AddOptions<EngineOptions>();
+        if (configure != null) builder.Configure(configure);
+        services.TryAddSingleton<IMergeKernelsFactory, MergeKernelsFactory>();
+        services.TryAddTransient<MergeService>();
+        return services;
+    }
+}
+
+/// <summary>Makes kernel backends for a device name.</summary>
+public interface IMergeKernelsFactory
+{
+    IMergeKernels Create(string? device = null, int? threads = null);
+}
+
+internal sealed class MergeKernelsFactory(IOptions<EngineOptions> options) : IMergeKernelsFactory
+{
+    public IMergeKernels Create(string? device = null, int? threads = null) =>
+        KernelBackends.Create(device ?? options.Value.Device, threads ?? options.Value.Threads);
+}
+
+/// <summary>Runs merges for a host: loads the config, picks the backend, executes, reports.</summary>
+public sealed class MergeService(IMergeKernelsFactory kernels, ILogger<MergeExecutor> logger)
+{
+    public Task<MergeResult> RunAsync(string configPath, MergeRunOptions options, string? device = null, int? threads = null,
+        IProgress<MergeProgress>? progress = null, CancellationToken cancellation = default)
+    {
+        var config = Config.MergeConfigReader.Load(configPath);
+        return Task.Run(() =>
+        {
+            using var backend = kernels.Create(device, threads);
+            return new MergeExecutor(backend, logger).Run(config, options, progress, cancellation);
+        }, cancellation);
+    }
+}

@@ -1,0 +1,67 @@
+using Engine.Core;
+using Engine.Core.Model;
+using Engine.Core.Numerics;
+
+namespace Engine.Merge.Execution;
+
+/// <summary>Streams a tensor into its shard in fixed-size chunks through one reusable buffer.</summary>
+internal sealed class ShardOutput : ITensorOutput, IDisposable
+{
+    /// <summary>Elements per chunk: large enough for full-speed writes, small enough to keep memory flat.</summary>
+    public const int ChunkElements = 1 << 22;
+
+    private readonly ShardWriter _writer;
+    private readonly string _name;
+    private readonly NativeArray<byte> _buffer;
+
+    public ShardOutput(ShardWriter writer, string name, DType dtype, long length)
+    {
+        _writer = writer;
+        _name = name;
+        DType = dtype;
+        Length = length;
+        _buffer = new NativeArray<byte>((long)Math.Min(ChunkElements, Math.Max(1, length)) * dtype.SizeOf());
+    }
+
+    public DType DType { get; }
+    public long Length { get; }
+
+    public unsafe void Fill(Action<RawTensor, long> produce, CancellationToken cancellation)
+    {
+        for (long start = 0; start < Length; start += ChunkElements)
+        {
+            cancellation.ThrowIfCancellationRequested();
+            int count = (int)Math.Min(ChunkElements, Length - start);
+            var chunk = new RawTensor(_buffer.Pointer, DType, count);
+            produce(chunk, start);
+            _writer.WriteTensor(_name, _buffer.Slice(0, count * DType.SizeOf()), start * DType.SizeOf());
+        }
+    }
+
+    public void Dispose() => _buffer.Dispose();
+}
+
+/// <summary>Keeps an intermediate stage's tensor in memory, in the stage's output dtype (so a multi-stage
+/// plan rounds exactly as separate merges would).</summary>
+internal sealed class MemoryOutput : ITensorOutput, IDisposable
+{
+    public MemoryOutput(DType dtype, long length)
+    {
+        DType = dtype;
+        Length = length;
+        Buffer = new NativeArray<byte>(length * dtype.SizeOf());
+    }
+
+    public NativeArray<byte> Buffer { get; }
+    public DType DType { get; }
+    public long Length { get; }
+    public unsafe RawTensor Tensor => new(Buffer.Pointer, DType, Length);
+
+    public void Fill(Action<RawTensor, long> produce, CancellationToken cancellation)
+    {
+        cancellation.ThrowIfCancellationRequested();
+        if (Length > 0) produce(Tensor, 0);
+    }
+
+    public void Dispose() => Buffer.Dispose();
+}

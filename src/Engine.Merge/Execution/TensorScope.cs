@@ -1,0 +1,54 @@
+using Engine.Core;
+using Engine.Core.Model;
+using Engine.Core.Numerics;
+using Engine.Core.Safetensors;
+
+namespace Engine.Merge.Execution;
+
+/// <summary>Everything one output tensor's evaluation holds (mapped views, converted copies, intermediate
+/// results), released together when the tensor is done.</summary>
+internal sealed class TensorScope : IDisposable
+{
+    private readonly List<IDisposable> _owned = new();
+    private readonly Dictionary<MergeStage, RawTensor> _stages = new();
+
+    public T Own<T>(T item) where T : IDisposable
+    {
+        _owned.Add(item);
+        return item;
+    }
+
+    public unsafe RawTensor Map(ModelTensor tensor)
+    {
+        var view = Own(tensor.Map());
+        return new RawTensor(view.Pointer, tensor.Info.DType, tensor.Info.ElementCount);
+    }
+
+    /// <summary>A stage's result for this tensor, computed once however many later stages use it.</summary>
+    public RawTensor Cached(MergeStage stage, Func<RawTensor> compute)
+    {
+        if (!_stages.TryGetValue(stage, out var raw)) _stages[stage] = raw = compute();
+        return raw;
+    }
+
+    /// <summary>A copy of <paramref name="source"/> cast to <paramref name="dtype"/> (mergekit's <c>dtype</c>).</summary>
+    public unsafe RawTensor Convert(RawTensor source, DType dtype)
+    {
+        var copy = Own(new NativeArray<byte>(source.Length * dtype.SizeOf()));
+        var target = new RawTensor(copy.Pointer, dtype, source.Length);
+        const int block = 1 << 20;
+        var buffer = new float[block];
+        for (long at = 0; at < source.Length; at += block)
+        {
+            int n = (int)Math.Min(block, source.Length - at);
+            source.ReadSingles(at, buffer.AsSpan(0, n));
+            target.WriteSingles(at, buffer.AsSpan(0, n));
+        }
+        return target;
+    }
+
+    public void Dispose()
+    {
+        for (int i = _owned.Count - 1; i >= 0; i--) _owned[i].Dispose();
+    }
+}

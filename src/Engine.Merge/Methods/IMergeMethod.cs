@@ -1,0 +1,59 @@
+using System.Collections.Immutable;
+using System.Text.Json.Nodes;
+using Engine.Core.Numerics;
+using Engine.Kernels;
+using Engine.Merge.Config;
+using Engine.Merge.Execution;
+
+namespace Engine.Merge.Methods;
+
+/// <summary>A parameter a merge method takes, as <c>engine methods</c> lists it.</summary>
+/// <param name="PerModel">True when given under a model's <c>parameters</c>, false for the merge's.</param>
+public sealed record MethodParameter(string Name, object? Default, bool PerModel, string Description);
+
+/// <summary>One merge method with mergekit's name and semantics.</summary>
+public interface IMergeMethod
+{
+    /// <summary>The <c>merge_method</c> name.</summary>
+    string Name { get; }
+
+    /// <summary>One-line formula for <c>engine methods</c>.</summary>
+    string Formula { get; }
+
+    IReadOnlyList<MethodParameter> Parameters { get; }
+
+    /// <summary>True when the method needs <c>base_model</c>.</summary>
+    bool RequiresBase { get; }
+
+    /// <summary>Checks document-level rules (model count, parameter names); adds warnings for what it ignores.</summary>
+    void Validate(MergeDocument document, string where, ImmutableArray<string>.Builder warnings);
+
+    /// <summary>Merges one tensor and writes the result through <paramref name="output"/>; returns the
+    /// per-tensor statistics the report carries.</summary>
+    JsonObject Merge(TensorMergeInputs inputs, ITensorOutput output, IMergeKernels kernels, CancellationToken cancellation);
+}
+
+/// <summary>The inputs of one tensor's merge within one stage. Tensors are flat, row-major, all of
+/// <see cref="Shape"/> (already truncated to common rows where vocab sizes differ).</summary>
+public sealed record TensorMergeInputs(
+    string TensorName,
+    ImmutableArray<long> Shape,
+    RawTensor? Base,
+    ImmutableArray<(RawTensor Tensor, ParameterSet Parameters)> Others,
+    MergeDocument Document,
+    double LayerPosition)
+{
+    /// <summary>Length of the last dimension (1 for a scalar): Arcee Fusion's row.</summary>
+    public int RowLength => Shape.Length == 0 ? 1 : checked((int)Shape[^1]);
+
+    /// <summary>A merge-level parameter evaluated for this tensor, or <paramref name="fallback"/>.</summary>
+    public double GetDouble(string name, double fallback) => ToDouble(Document.Parameters.Evaluate(name, TensorName, LayerPosition), name, fallback);
+
+    private double ToDouble(object? value, string name, double fallback) => value switch
+    {
+        null => fallback,
+        double d => d,
+        bool b => b ? 1 : 0,
+        _ => throw new MergeConfigException($"parameter '{name}' for tensor '{TensorName}' is '{value}', not a number"),
+    };
+}
