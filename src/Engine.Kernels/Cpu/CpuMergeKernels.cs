@@ -30,7 +30,9 @@ public sealed unsafe class CpuMergeKernels : IMergeKernels
         var kl = new double[rows];
         int rowsPerTask = Math.Max(1, BlockElements / rowLength);
         long tasks = (rows + rowsPerTask - 1) / rowsPerTask;
-        Parallel.For(0L, tasks, Options, () => new RowImportanceCpu.Scratch(rowLength), (task, _, scratch) =>
+        try
+        {
+            Parallel.For(0L, tasks, Options, () => new RowImportanceCpu.Scratch(rowLength), (task, _, scratch) =>
         {
             long end = Math.Min(rows, (task + 1) * rowsPerTask);
             for (long r = task * rowsPerTask; r < end; r++)
@@ -42,6 +44,12 @@ public sealed unsafe class CpuMergeKernels : IMergeKernels
             }
             return scratch;
         }, _ => { });
+        }
+        catch (AggregateException e) when (e.Flatten().InnerExceptions.All(x => x is NonFiniteValueException))
+        {
+            // Report the first bad element in tensor order, whichever thread found one first.
+            throw e.Flatten().InnerExceptions.Cast<NonFiniteValueException>().MinBy(x => x.Element)!;
+        }
         kl.CopyTo(rowKl);
     }
 

@@ -1,0 +1,4 @@
+using System.Runtime.CompilerServices;
+
+[assembly: InternalsVisibleTo("Engine.Merge.Tests")]
+[assembly: InternalsVisibleTo("Engine.Kernels.Tests")]

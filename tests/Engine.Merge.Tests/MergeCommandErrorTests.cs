@@ -1,0 +1,130 @@
+using Engine.Core;
+using Engine.Core.Model;
+using Engine.Testing;
+
+namespace Engine.Merge.Tests;
+
+/// <summary><c>engine merge</c> on bad input: one line on stderr naming the problem, a non-zero exit code,
+/// nothing at the output path, inputs untouched.</summary>
+public sealed class MergeCommandErrorTests : IDisposable
+{
+    private readonly TempDirectory _dir = new();
+
+    public MergeCommandErrorTests()
+    {
+        TestModels.Write(_dir.Combine("b"), DType.F32, [("w", [2, 3], [1, 2, 3, 4, 5, 6]), ("v", [3], [1, 2, 3])]);
+        TestModels.Write(_dir.Combine("p"), DType.F32, [("w", [2, 3], [1, 2, 4, 4, 5, 7]), ("v", [3], [1, 2, 3])]);
+    }
+
+    public void Dispose() => _dir.Dispose();
+
+    private (EngineProcess.Result Result, string Output) Run(string yaml, params string[] extra)
+    {
+        string config = _dir.Combine("c.yml");
+        File.WriteAllText(config, yaml);
+        string output = _dir.Combine("out");
+        var before = SnapshotInputs();
+        var result = EngineProcess.Run(["merge", config, "--out", output, .. extra]);
+        Assert.Equal(before, SnapshotInputs());
+        return (result, output);
+    }
+
+    private string SnapshotInputs() => string.Join(";", new[] { "b", "p" }.SelectMany(m => Directory.GetFiles(_dir.Combine(m)).Order())
+        .Select(f => $"{f}:{Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(f)))}"));
+
+    private string Fusion(string other = "p", string extra = "") => $"merge_method: arcee_fusion\nbase_model: {_dir.Combine("b")}\nmodels:\n  - model: {_dir.Combine(other)}\n{extra}";
+
+    private static void AssertOneLineError(EngineProcess.Result result, string fragment)
+    {
+        Assert.NotEqual(0, result.ExitCode);
+        var lines = result.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.True(lines.Length == 1, $"expected one stderr line, got:\n{result.Stderr}");
+        Assert.Contains(fragment, lines[0]);
+        Assert.DoesNotContain("   at ", result.Stderr);
+    }
+
+    [Fact]
+    public void MissingModel()
+    {
+        var (result, output) = Run(Fusion(other: "nope"));
+        AssertOneLineError(result, "not found");
+        Assert.False(Directory.Exists(output));
+    }
+
+    [Fact]
+    public void MissingTensor()
+    {
+        TestModels.Write(_dir.Combine("q"), DType.F32, [("w", [2, 3], [1, 2, 3, 4, 5, 6])]);
+        var (result, output) = Run(Fusion(other: "q"));
+        AssertOneLineError(result, "no tensor 'v'");
+        Assert.False(Directory.Exists(output));
+    }
+
+    [Fact]
+    public void ShapeMismatchNamesTensorAndBothShapes()
+    {
+        TestModels.Write(_dir.Combine("q"), DType.F32, [("w", [3, 2], [1, 2, 3, 4, 5, 6]), ("v", [3], [1, 2, 3])]);
+        var (result, output) = Run(Fusion(other: "q"));
+        AssertOneLineError(result, "tensor 'w': shape [2, 3]");
+        Assert.Contains("[3, 2]", result.Stderr);
+        Assert.False(Directory.Exists(output));
+    }
+
+    [Fact]
+    public void NaNInAWeightNamesTheTensor()
+    {
+        TestModels.Write(_dir.Combine("q"), DType.F32, [("w", [2, 3], [1, 2, float.NaN, 4, 5, 6]), ("v", [3], [1, 2, 3])]);
+        var (result, output) = Run(Fusion(other: "q"));
+        AssertOneLineError(result, "tensor 'w'");
+        Assert.Contains("NaN", result.Stderr);
+        Assert.False(Directory.Exists(output));
+    }
+
+    [Fact]
+    public void ExistingOutputNeedsOverwrite()
+    {
+        Directory.CreateDirectory(_dir.Combine("out"));
+        File.WriteAllText(_dir.Combine("out", "keep.txt"), "mine");
+        var (result, output) = Run(Fusion());
+        AssertOneLineError(result, "--overwrite");
+        Assert.Equal("mine", File.ReadAllText(Path.Combine(output, "keep.txt")));
+
+        var (ok, _) = Run(Fusion(), "--overwrite");
+        Assert.True(ok.ExitCode == 0, ok.Stderr);
+        Assert.False(File.Exists(Path.Combine(output, "keep.txt")));
+        using var model = ModelDirectory.Open(output);
+        Assert.Equal(2, model.Tensors.Count);
+    }
+
+    [Fact]
+    public void UnknownMethodListsTheSupportedOnes()
+    {
+        var (result, output) = Run(Fusion().Replace("arcee_fusion", "frankenmerge"));
+        AssertOneLineError(result, "unknown merge_method 'frankenmerge'; supported: ");
+        Assert.Contains("arcee_fusion", result.Stderr);
+        Assert.False(Directory.Exists(output));
+    }
+
+    [Fact]
+    public void InvalidYamlAndUnknownKeys()
+    {
+        var (bad, _) = Run("merge_method: [arcee_fusion\n");
+        AssertOneLineError(bad, "invalid YAML");
+
+        var (warned, output) = Run(Fusion(extra: "frobnicate: 3\n"));
+        Assert.True(warned.ExitCode == 0, warned.Stderr);
+        Assert.Contains("unknown key 'frobnicate'", warned.Stderr);
+        Assert.True(Directory.Exists(output));
+    }
+
+    [Fact]
+    public void OutputInsideAnInputIsRefused()
+    {
+        string config = _dir.Combine("c.yml");
+        File.WriteAllText(config, Fusion());
+        var result = EngineProcess.Run("merge", config, "--out", _dir.Combine("b"), "--overwrite");
+        AssertOneLineError(result, "overlaps input model");
+        using var model = ModelDirectory.Open(_dir.Combine("b"));
+        Assert.Equal(2, model.Tensors.Count);
+    }
+}
