@@ -105,7 +105,9 @@ public static class BenchMergeCommand
         using (var file = File.Create(script)) resource.CopyTo(file);
         try
         {
-            var start = new ProcessStartInfo("python3", [script, a, b, output, threads.ToString()]) { RedirectStandardOutput = true, RedirectStandardError = true };
+            // Debian's /usr/bin/python3 carries python3-torch; a python3 earlier on PATH (pyenv) may not.
+            string python = File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+            var start = new ProcessStartInfo(python, [script, a, b, output, threads.ToString()]) { RedirectStandardOutput = true, RedirectStandardError = true };
             using var process = Process.Start(start)!;
             string stdout = process.StandardOutput.ReadToEnd();
             string stderr = process.StandardError.ReadToEnd();

@@ -1,4 +1,6 @@
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using Engine.Core;
 using Engine.Core.Numerics;
 
 namespace Engine.Kernels.Cpu;
@@ -63,6 +65,24 @@ public sealed unsafe class CpuMergeKernels : IMergeKernels
             throw new ArgumentException("masked select ranges disagree");
         long blocks = (n + BlockElements - 1) / BlockElements;
         long taken = 0;
+        if (output.DType == other.DType && output.DType == @base.DType && output.DType is DType.BF16 or DType.F16 or DType.F32)
+        {
+            // Stored elements already in the output dtype: select their bits, no conversion.
+            bool half = output.DType.SizeOf() == 2;
+            Parallel.For(0L, blocks, Options, () => 0L, (block, _, count) =>
+            {
+                long begin = block * BlockElements;
+                int len = (int)Math.Min(BlockElements, n - begin);
+                var imp = importance.Slice(start + begin, len);
+                var o = other.Bytes(begin, len);
+                var b = @base.Bytes(begin, len);
+                var dest = output.WritableBytes(begin, len);
+                return count + (half
+                    ? MaskedSelectCpu.Select16(MemoryMarshal.Cast<byte, ushort>(dest), MemoryMarshal.Cast<byte, ushort>(o), MemoryMarshal.Cast<byte, ushort>(b), imp, threshold)
+                    : MaskedSelectCpu.Select32(MemoryMarshal.Cast<byte, float>(dest), MemoryMarshal.Cast<byte, float>(o), MemoryMarshal.Cast<byte, float>(b), imp, threshold));
+            }, count => Interlocked.Add(ref taken, count));
+            return taken;
+        }
         Parallel.For(0L, blocks, Options, () => (new float[BlockElements], new float[BlockElements], 0L), (block, _, state) =>
         {
             long begin = block * BlockElements;

@@ -18,10 +18,10 @@ internal static class RowImportanceCpu
     {
         public Scratch(int n)
         {
-            X = new float[n]; Y = new float[n]; P = new float[n]; Q = new float[n]; LogP = new float[n]; LogQ = new float[n];
+            X = new float[n]; Y = new float[n]; P = new float[n]; Q = new float[n];
         }
 
-        public readonly float[] X, Y, P, Q, LogP, LogQ;
+        public readonly float[] X, Y, P, Q;
     }
 
     /// <summary>Computes KL for row <paramref name="row"/> and writes its importances; returns the KL.</summary>
@@ -38,118 +38,143 @@ internal static class RowImportanceCpu
         var y = s.Y.AsSpan(0, n);
         other.ReadSingles(start, x);
         @base.ReadSingles(start, y);
-        CheckFinite(x, "other", start);
-        CheckFinite(y, "base", start);
 
-        var a = s.P.AsSpan(0, n);
-        var q = s.Q.AsSpan(0, n);
-        var u = s.LogP.AsSpan(0, n);
-        var f = s.LogQ.AsSpan(0, n);
-        double cx = LogSumExp(a, x);
-        double cy = LogSumExp(q, y);
-        // q0 = softmax(y) = b / Sy, recomputed as exp(y - cy) to avoid a second rounding.
-        TensorPrimitives.Subtract(y, (float)cy, q);
-        TensorPrimitives.Exp(q, q);
-        // u = q0 * expm1((x - y) - (cx - cy)) / (q0 + eps)
-        TensorPrimitives.Subtract(x, y, u);
-        TensorPrimitives.Subtract(u, (float)(cx - cy), u);
-        ExpM1(u);
-        TensorPrimitives.Multiply(u, q, u);
-        TensorPrimitives.Add(q, Epsilon, q);
-        TensorPrimitives.Divide(u, q, u);
-        KlTerms(f, u);
-        double kl = Float64Reductions.Dot(q, f);
-
-        TensorPrimitives.Subtract(x, y, a);
-        TensorPrimitives.Abs(a, a);
-        TensorPrimitives.Multiply(a, (float)kl, importance);
+        var (maxX, maxY, finite) = MaxAndFinite(x, y);
+        if (!finite)
+        {
+            CheckFinite(x, "other", start);
+            CheckFinite(y, "base", start);
+        }
+        var (sumX, sumY) = ExpSums(x, y, maxX, maxY);
+        double cx = maxX + Math.Log(sumX), cy = maxY + Math.Log(sumY);
+        double kl = KlSum(x, y, (float)(cx - cy), (float)cy);
+        ScaledAbsDifference(importance, x, y, (float)kl);
         return kl;
     }
 
-    /// <summary>Writes <c>exp(x - max x)</c> to <paramref name="e"/> and returns <c>max x + ln sum e</c> (float64).</summary>
-    private static double LogSumExp(Span<float> e, ReadOnlySpan<float> x)
+    /// <summary>Row maxima, and whether every element is finite (<c>v - v</c> is 0 exactly for finite v).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static (float MaxX, float MaxY, bool Finite) MaxAndFinite(ReadOnlySpan<float> x, ReadOnlySpan<float> y)
     {
-        float max = TensorPrimitives.Max(x);
-        TensorPrimitives.Subtract(x, max, e);
-        TensorPrimitives.Exp(e, e);
-        return max + Math.Log(Float64Reductions.Sum(e));
+        int i = 0, n = x.Length;
+        float maxX = float.NegativeInfinity, maxY = float.NegativeInfinity, probe = 0;
+        if (Vector256.IsHardwareAccelerated && n >= Vector256<float>.Count)
+        {
+            ref float rx = ref MemoryMarshal.GetReference(x);
+            ref float ry = ref MemoryMarshal.GetReference(y);
+            var mx = Vector256.Create(float.NegativeInfinity);
+            var my = mx;
+            var acc = Vector256<float>.Zero;
+            for (; i <= n - Vector256<float>.Count; i += Vector256<float>.Count)
+            {
+                var vx = Vector256.LoadUnsafe(ref rx, (nuint)i);
+                var vy = Vector256.LoadUnsafe(ref ry, (nuint)i);
+                mx = Vector256.Max(mx, vx);
+                my = Vector256.Max(my, vy);
+                acc += (vx - vx) + (vy - vy);
+            }
+            for (int k = 0; k < Vector256<float>.Count; k++)
+            {
+                maxX = MathF.Max(maxX, mx.GetElement(k));
+                maxY = MathF.Max(maxY, my.GetElement(k));
+                probe += acc.GetElement(k);
+            }
+        }
+        for (; i < n; i++)
+        {
+            maxX = MathF.Max(maxX, x[i]);
+            maxY = MathF.Max(maxY, y[i]);
+            probe += (x[i] - x[i]) + (y[i] - y[i]);
+        }
+        return (maxX, maxY, probe == 0);
+    }
+
+    /// <summary><c>sum exp(x - maxX)</c> and <c>sum exp(y - maxY)</c>, summed in float64.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static (double SumX, double SumY) ExpSums(ReadOnlySpan<float> x, ReadOnlySpan<float> y, float maxX, float maxY)
+    {
+        int i = 0, n = x.Length;
+        double sumX = 0, sumY = 0;
+        if (Vector256.IsHardwareAccelerated && n >= Vector256<float>.Count)
+        {
+            ref float rx = ref MemoryMarshal.GetReference(x);
+            ref float ry = ref MemoryMarshal.GetReference(y);
+            var mx = Vector256.Create(maxX);
+            var my = Vector256.Create(maxY);
+            var ax = Vector256<double>.Zero;
+            var ay = Vector256<double>.Zero;
+            for (; i <= n - Vector256<float>.Count; i += Vector256<float>.Count)
+            {
+                var (xl, xh) = Vector256.Widen(Vector256.Exp(Vector256.LoadUnsafe(ref rx, (nuint)i) - mx));
+                var (yl, yh) = Vector256.Widen(Vector256.Exp(Vector256.LoadUnsafe(ref ry, (nuint)i) - my));
+                ax += xl + xh;
+                ay += yl + yh;
+            }
+            sumX = Vector256.Sum(ax);
+            sumY = Vector256.Sum(ay);
+        }
+        for (; i < n; i++)
+        {
+            sumX += MathF.Exp(x[i] - maxX);
+            sumY += MathF.Exp(y[i] - maxY);
+        }
+        return (sumX, sumY);
+    }
+
+    /// <summary><c>KL = sum_j (q0_j + eps) f(u_j)</c> with <c>q0 = exp(y - cy)</c> and
+    /// <c>u = q0 expm1((x - y) - (cx - cy)) / (q0 + eps)</c>, summed in float64.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static double KlSum(ReadOnlySpan<float> x, ReadOnlySpan<float> y, float shift, float cy)
+    {
+        int i = 0, n = x.Length;
+        double kl = 0;
+        if (Vector256.IsHardwareAccelerated && n >= Vector256<float>.Count)
+        {
+            ref float rx = ref MemoryMarshal.GetReference(x);
+            ref float ry = ref MemoryMarshal.GetReference(y);
+            var acc = Vector256<double>.Zero;
+            for (; i <= n - Vector256<float>.Count; i += Vector256<float>.Count)
+            {
+                var (lo, hi) = Vector256.Widen(KlTerm(Vector256.LoadUnsafe(ref rx, (nuint)i), Vector256.LoadUnsafe(ref ry, (nuint)i), shift, cy));
+                acc += lo + hi;
+            }
+            kl = Vector256.Sum(acc);
+        }
+        for (; i < n; i++) kl += KlTerm(Vector256.Create(x[i]), Vector256.Create(y[i]), shift, cy).GetElement(0);
+        return kl;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> KlTerm(Vector256<float> x, Vector256<float> y, float shift, float cy)
+    {
+        var q0 = Vector256.Exp(y - Vector256.Create(cy));
+        var q = q0 + Vector256.Create(Epsilon);
+        var u = q0 * ExpM1((x - y) - Vector256.Create(shift)) / q;
+        return q * KlTerm(u);
+    }
+
+    /// <summary><c>importance = |x - y| * kl</c>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ScaledAbsDifference(Span<float> importance, ReadOnlySpan<float> x, ReadOnlySpan<float> y, float kl)
+    {
+        int i = 0, n = x.Length;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            ref float rx = ref MemoryMarshal.GetReference(x);
+            ref float ry = ref MemoryMarshal.GetReference(y);
+            ref float ri = ref MemoryMarshal.GetReference(importance);
+            var k = Vector256.Create(kl);
+            for (; i <= n - Vector256<float>.Count; i += Vector256<float>.Count)
+                (Vector256.Abs(Vector256.LoadUnsafe(ref rx, (nuint)i) - Vector256.LoadUnsafe(ref ry, (nuint)i)) * k).StoreUnsafe(ref ri, (nuint)i);
+        }
+        for (; i < n; i++) importance[i] = MathF.Abs(x[i] - y[i]) * kl;
     }
 
     /// <summary><c>f(u) = (1+u) ln(1+u) - u</c>; below |u| = 0.1 by its alternating series
-    /// <c>sum_{k&gt;=2} (-1)^k u^k / (k (k-1))</c> to degree 9 (truncation below 1e-10 relative), which avoids
-    /// the cancellation of the closed form.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void KlTerms(Span<float> f, ReadOnlySpan<float> u)
-    {
-        int i = 0, n = u.Length;
-        if (Vector256.IsHardwareAccelerated)
-        {
-            ref float ru = ref MemoryMarshal.GetReference(u);
-            ref float rf = ref MemoryMarshal.GetReference(f);
-            var small = Vector256.Create(0.1f);
-            var one = Vector256<float>.One;
-            for (; i <= n - Vector256<float>.Count; i += Vector256<float>.Count)
-            {
-                var v = Vector256.LoadUnsafe(ref ru, (nuint)i);
-                var series = Series(v);
-                var mask = Vector256.LessThan(Vector256.Abs(v), small);
-                Vector256<float> result;
-                if (mask.ExtractMostSignificantBits() == 0xFF)
-                {
-                    result = series;
-                }
-                else
-                {
-                    Span<float> lanes = stackalloc float[Vector256<float>.Count];
-                    for (int k = 0; k < lanes.Length; k++) lanes[k] = ClosedForm(v.GetElement(k));
-                    result = Vector256.ConditionalSelect(mask, series, Vector256.Create<float>(lanes));
-                }
-                result.StoreUnsafe(ref rf, (nuint)i);
-            }
-        }
-        for (; i < n; i++) f[i] = MathF.Abs(u[i]) < 0.1f ? SeriesScalar(u[i]) : ClosedForm(u[i]);
-    }
-
-    /// <summary>In-place <c>exp(d) - 1</c> without cancellation: Taylor to degree 8 below |d| = 0.1
-    /// (TensorPrimitives.ExpM1 computes exp(d) - 1 and loses the digits we need).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void ExpM1(Span<float> d)
-    {
-        int i = 0, n = d.Length;
-        if (Vector256.IsHardwareAccelerated)
-        {
-            ref float r = ref MemoryMarshal.GetReference(d);
-            var small = Vector256.Create(0.1f);
-            for (; i <= n - Vector256<float>.Count; i += Vector256<float>.Count)
-            {
-                var v = Vector256.LoadUnsafe(ref r, (nuint)i);
-                var taylor = Taylor(v);
-                var mask = Vector256.LessThan(Vector256.Abs(v), small);
-                var result = mask.ExtractMostSignificantBits() == 0xFF ? taylor
-                    : Vector256.ConditionalSelect(mask, taylor, Vector256.Exp(v) - Vector256<float>.One);
-                result.StoreUnsafe(ref r, (nuint)i);
-            }
-        }
-        for (; i < n; i++) d[i] = MathF.Abs(d[i]) < 0.1f ? Taylor(Vector256.Create(d[i])).GetElement(0) : MathF.Exp(d[i]) - 1f;
-
-        static Vector256<float> Taylor(Vector256<float> x)
-        {
-            // x (1 + x/2 (1 + x/3 (1 + x/4 (1 + x/5 (1 + x/6 (1 + x/7 (1 + x/8)))))))
-            var one = Vector256<float>.One;
-            var r = one + x * Vector256.Create(1f / 8);
-            r = one + x * Vector256.Create(1f / 7) * r;
-            r = one + x * Vector256.Create(1f / 6) * r;
-            r = one + x * Vector256.Create(1f / 5) * r;
-            r = one + x * Vector256.Create(1f / 4) * r;
-            r = one + x * Vector256.Create(1f / 3) * r;
-            r = one + x * Vector256.Create(1f / 2) * r;
-            return x * r;
-        }
-    }
-
-    private static float ClosedForm(float u) => (float)((1.0 + u) * Math.Log(1.0 + u) - u);
-
-    private static Vector256<float> Series(Vector256<float> u)
+    /// <c>sum_{k&gt;=2} (-1)^k u^k / (k (k-1))</c> to degree 9 (truncation below 1e-9 relative), which avoids
+    /// the cancellation of the closed form; above, the closed form in float64.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<float> KlTerm(Vector256<float> u)
     {
         // Horner form of u^2 (1/2 - u/6 + u^2/12 - u^3/20 + u^4/30 - u^5/42 + u^6/56 - u^7/72).
         var r = Vector256.Create(-1f / 72);
@@ -160,10 +185,36 @@ internal static class RowImportanceCpu
         r = r * u + Vector256.Create(1f / 12);
         r = r * u + Vector256.Create(-1f / 6);
         r = r * u + Vector256.Create(0.5f);
-        return r * u * u;
+        var series = r * u * u;
+        var small = Vector256.LessThan(Vector256.Abs(u), Vector256.Create(0.1f));
+        if (small.ExtractMostSignificantBits() == 0xFF) return series;
+        Span<float> lanes = stackalloc float[Vector256<float>.Count];
+        for (int k = 0; k < lanes.Length; k++)
+        {
+            double v = u.GetElement(k);
+            lanes[k] = (float)((1.0 + v) * Math.Log(1.0 + v) - v);
+        }
+        return Vector256.ConditionalSelect(small, series, Vector256.Create<float>(lanes));
     }
 
-    private static float SeriesScalar(float u) => Series(Vector256.Create(u)).GetElement(0);
+    /// <summary><c>exp(d) - 1</c> without cancellation: Taylor to degree 8 below |d| = 0.1, else
+    /// <c>exp(d) - 1</c> (TensorPrimitives.ExpM1 computes exp(d) - 1 everywhere and loses the digits we need).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<float> ExpM1(Vector256<float> d)
+    {
+        // d (1 + d/2 (1 + d/3 (1 + d/4 (1 + d/5 (1 + d/6 (1 + d/7 (1 + d/8)))))))
+        var one = Vector256<float>.One;
+        var r = one + d * Vector256.Create(1f / 8);
+        r = one + d * Vector256.Create(1f / 7) * r;
+        r = one + d * Vector256.Create(1f / 6) * r;
+        r = one + d * Vector256.Create(1f / 5) * r;
+        r = one + d * Vector256.Create(1f / 4) * r;
+        r = one + d * Vector256.Create(1f / 3) * r;
+        r = one + d * Vector256.Create(1f / 2) * r;
+        var taylor = d * r;
+        var small = Vector256.LessThan(Vector256.Abs(d), Vector256.Create(0.1f));
+        return small.ExtractMostSignificantBits() == 0xFF ? taylor : Vector256.ConditionalSelect(small, taylor, Vector256.Exp(d) - one);
+    }
 
     private static void CheckFinite(ReadOnlySpan<float> x, string which, long start)
     {
