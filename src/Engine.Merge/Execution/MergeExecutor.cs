@@ -63,6 +63,7 @@ public sealed class MergeExecutor
         var shardOptions = new ShardWriterOptions(options.MaxShardBytes, options.Overwrite);
         var keep = new Dictionary<MergeStage, ShardWriter>();
         ShardWriter? writer = null;
+        Task prefetch = Task.CompletedTask;
         try
         {
             if (options.KeepIntermediatesPath is { } keepPath)
@@ -78,6 +79,12 @@ public sealed class MergeExecutor
             {
                 cancellation.ThrowIfCancellationRequested();
                 var tensor = tensors[i];
+                prefetch.Wait();
+                if (i + 1 < tensors.Count)
+                {
+                    var next = tensors[i + 1].Name;
+                    prefetch = Task.Run(() => InputPrefetcher.Touch(plan.Models, next, cancellation));
+                }
                 var tick = Stopwatch.GetTimestamp();
                 var stageReports = new JsonArray();
                 using (var scope = new TensorScope())
@@ -111,6 +118,8 @@ public sealed class MergeExecutor
         }
         finally
         {
+            // The prefetcher reads mapped inputs: let it finish before the plan unmaps them.
+            try { prefetch.Wait(); } catch (AggregateException) { }
             writer?.Dispose();
             foreach (var w in keep.Values) w.Dispose();
         }
