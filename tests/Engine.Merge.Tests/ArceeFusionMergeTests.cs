@@ -170,6 +170,39 @@ public sealed class ArceeFusionMergeTests
         Assert.Empty(Directory.GetDirectories(dir.Path, ".out.partial-*"));
     }
 
+    [Fact]
+    public void DTypeCastsInputsBeforeTheMath()
+    {
+        using var dir = new TempDirectory();
+        var random = new Random(11);
+        var b = TestModels.RandomValues(random, 96, 0.05f);
+        var p = b.Select(v => v + (float)random.NextDouble() * 0.01f).ToArray();
+        TestModels.Write(dir.Combine("b32"), DType.F32, [("w", [8, 12], b)]);
+        TestModels.Write(dir.Combine("p32"), DType.F32, [("w", [8, 12], p)]);
+        TestModels.Write(dir.Combine("b16"), DType.BF16, [("w", [8, 12], b)]);
+        TestModels.Write(dir.Combine("p16"), DType.BF16, [("w", [8, 12], p)]);
+        Merge(dir, FusionYaml(dir.Combine("b32"), dir.Combine("p32"), "dtype: bfloat16\n"), "cast");
+        Merge(dir, FusionYaml(dir.Combine("b16"), dir.Combine("p16")), "native");
+        Assert.Equal(TestModels.Files(dir.Combine("native"))["model.safetensors"], TestModels.Files(dir.Combine("cast"))["model.safetensors"]);
+    }
+
+    [Fact]
+    public void LambdaFollowsFiltersAndLayerGradients()
+    {
+        using var dir = new TempDirectory();
+        var spec = SyntheticModelSpec.Tiny with { Layers = 3 };
+        SyntheticCheckpoint.Write(dir.Combine("b"), spec, 1, null);
+        SyntheticCheckpoint.Write(dir.Combine("p"), spec, 1, 2);
+        string lambda = "parameters:\n  lambda:\n    - filter: mlp\n      value: [0.0, 1.0, 2.0]\n    - value: 1.5\n";
+        var report = Merge(dir, FusionYaml(dir.Combine("b"), dir.Combine("p"), lambda), "out").Report;
+        double LambdaOf(string name) => report["tensors"]!.AsArray().Single(t => t!["name"]!.GetValue<string>() == name)!["stages"]![0]!["lambda"]!.GetValue<double>();
+        Assert.Equal(0.0, LambdaOf("model.layers.0.mlp.up_proj.weight"));
+        Assert.Equal(1.0, LambdaOf("model.layers.1.mlp.up_proj.weight"));
+        Assert.Equal(2.0, LambdaOf("model.layers.2.mlp.down_proj.weight"));
+        Assert.Equal(1.5, LambdaOf("model.layers.1.self_attn.q_proj.weight"));
+        Assert.Equal(1.5, LambdaOf("model.embed_tokens.weight"));
+    }
+
     private sealed class SynchronousProgress(Action<MergeProgress> report) : IProgress<MergeProgress>
     {
         public void Report(MergeProgress value) => report(value);

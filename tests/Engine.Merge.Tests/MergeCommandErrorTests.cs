@@ -127,4 +127,30 @@ public sealed class MergeCommandErrorTests : IDisposable
         using var model = ModelDirectory.Open(_dir.Combine("b"));
         Assert.Equal(2, model.Tensors.Count);
     }
+
+    [Fact]
+    public void FullDiskFailsCleanly()
+    {
+        // A 64 KiB tmpfs stands in for a full disk; it needs root (as on CI). Elsewhere there is nothing to test.
+        string mount = _dir.Combine("small");
+        Directory.CreateDirectory(mount);
+        var mounted = System.Diagnostics.Process.Start("mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", mount]);
+        mounted.WaitForExit();
+        if (mounted.ExitCode != 0) return;
+        try
+        {
+            var random = new Random(1);
+            TestModels.Write(_dir.Combine("big-b"), DType.F32, [("w", [200, 100], TestModels.RandomValues(random, 20000))]);
+            TestModels.Write(_dir.Combine("big-p"), DType.F32, [("w", [200, 100], TestModels.RandomValues(random, 20000))]);
+            string config = _dir.Combine("big.yml");
+            File.WriteAllText(config, $"merge_method: arcee_fusion\nbase_model: {_dir.Combine("big-b")}\nmodels:\n  - model: {_dir.Combine("big-p")}\n");
+            var result = EngineProcess.Run("merge", config, "--out", Path.Combine(mount, "out"));
+            AssertOneLineError(result, "disk was full");
+            Assert.Empty(Directory.GetFileSystemEntries(mount));
+        }
+        finally
+        {
+            System.Diagnostics.Process.Start("umount", [mount]).WaitForExit();
+        }
+    }
 }
