@@ -15,6 +15,9 @@ public static class EngineCli
     /// <summary>Exit code for bad input (files, configs, options).</summary>
     public const int ExitInputError = 1;
 
+    /// <summary>Exit code for an internal error (a bug).</summary>
+    public const int ExitInternalError = 70;
+
     /// <summary>Exit code for a run stopped by Ctrl+C.</summary>
     public const int ExitCancelled = 130;
 
@@ -62,6 +65,12 @@ public static class EngineCli
         {
             Console.Error.WriteLine($"engine: error: {e.Message}");
             return ExitInputError;
+        }
+        catch (Exception e) when (Environment.GetEnvironmentVariable("ENGINE_DEBUG") is null)
+        {
+            // A bug, not bad input: still one line; ENGINE_DEBUG=1 shows the stack trace.
+            Console.Error.WriteLine($"engine: internal error: {e.GetType().Name}: {e.Message.Split('\n')[0]} (set ENGINE_DEBUG=1 for details)");
+            return ExitInternalError;
         }
     }
 }
