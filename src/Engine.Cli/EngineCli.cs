@@ -31,6 +31,8 @@ public static class EngineCli
         builder.Services.AddEngine();
         using var host = builder.Build();
 
+        // Tables piped to a file or another program keep their rows on one line each.
+        if (Console.IsOutputRedirected) Spectre.Console.AnsiConsole.Profile.Width = 200;
         var root = new RootCommand("Engine: Branch-Merge distillation. SFT domain experts, fuse them with exact Arcee Fusion.");
         root.Subcommands.Add(InspectCommand.Create(host.Services));
         root.Subcommands.Add(MergeCommand.Create(host.Services));

@@ -72,7 +72,6 @@ public static class MergeCommand
             Console.Out.WriteLine(report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             return;
         }
-        if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 200;
         var totals = report["totals"]!;
         var table = new Table().AddColumns("tensor", "shape", "stage", "kept", "threshold", "KL mean", "ms");
         foreach (var t in report["tensors"]!.AsArray())
