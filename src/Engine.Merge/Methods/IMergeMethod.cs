@@ -49,6 +49,33 @@ public sealed record TensorMergeInputs(
     /// <summary>A merge-level parameter evaluated for this tensor, or <paramref name="fallback"/>.</summary>
     public double GetDouble(string name, double fallback) => ToDouble(Document.Parameters.Evaluate(name, TensorName, LayerPosition), name, fallback);
 
+    /// <summary>A merge-level switch evaluated for this tensor (<c>true</c>/<c>false</c> or a number, non-zero
+    /// meaning true), or <paramref name="fallback"/>.</summary>
+    public bool GetBool(string name, bool fallback) => GetDouble(name, fallback ? 1 : 0) != 0;
+
+    /// <summary>The parameters of the base model's entry in <c>models</c> (empty when the base is not listed,
+    /// as mergekit adds it then with none).</summary>
+    public ParameterSet BaseParameters =>
+        Document.Models.FirstOrDefault(m => m.Model == Document.BaseModel)?.Parameters ?? ParameterSet.Empty;
+
+    /// <summary>A per-model parameter for this tensor, looked up as mergekit does: the model's own
+    /// <c>parameters</c>, then the merge's <c>parameters</c>, then <paramref name="fallback"/>; a missing
+    /// parameter without fallback is a <see cref="MergeConfigException"/> naming the model and the tensor.
+    /// <c>model</c> indexes <see cref="Others"/>.</summary>
+    public double GetModelDouble(int model, string name, double? fallback) =>
+        GetDouble(Others[model].Parameters, $"model {model + 1} besides the base", name, fallback);
+
+    /// <summary><see cref="GetModelDouble"/> for the base model's entry.</summary>
+    public double GetBaseDouble(string name, double? fallback) => GetDouble(BaseParameters, $"base model '{Document.BaseModel}'", name, fallback);
+
+    private double GetDouble(ParameterSet parameters, string who, string name, double? fallback)
+    {
+        var value = parameters.Evaluate(name, TensorName, LayerPosition) ?? Document.Parameters.Evaluate(name, TensorName, LayerPosition);
+        if (value is null && fallback is null)
+            throw new MergeConfigException($"{Document.Method}: {who} has no '{name}' for tensor '{TensorName}' (set it under the model's parameters or the merge's)");
+        return ToDouble(value, name, fallback ?? 0);
+    }
+
     private double ToDouble(object? value, string name, double fallback) => value switch
     {
         null => fallback,

@@ -1,0 +1,183 @@
+using System.Collections.Immutable;
+using System.Text.Json.Nodes;
+using Engine.Core.Numerics;
+using Engine.Kernels;
+using Engine.Merge.Config;
+using Engine.Merge.Execution;
+
+namespace Engine.Merge.Methods;
+
+/// <summary>NuSLERP: slerp between two models M_0, M_1 (or their task vectors <c>M_i - B</c> when a base is
+/// given, the base added back after) at <c>t = w_1 / (w_0 + w_1)</c> (0.5 when the weights sum under 1e-6 in
+/// magnitude). Per vector v_0, v_1: <c>cos = v_0·v_1 / (max(|v_0|, 1e-7) max(|v_1|, 1e-7))</c>,
+/// <c>theta = acos(clamp(cos, -1, 1))</c>, <c>out = (sin((1-t) theta) v_0 + sin(t theta) v_1) / sin(theta)</c>, or
+/// <c>v_0 + t (v_1 - v_0)</c> when <c>|sin(theta)| &lt; 1e-8</c>. The vectors are the whole tensor
+/// (<c>nuslerp_flatten</c>, the default), else the rows of the last dimension, or with
+/// <c>nuslerp_row_wise</c> the vectors along the first dimension.
+/// Source: mergekit/merge_methods/nuslerp.py. Differences from mergekit: norms and dot products in float64 and
+/// coefficients in double (mergekit: tensor dtype); the colinear lerp written <c>v_0 + t (v_1 - v_0)</c> so equal
+/// inputs come back exactly.</summary>
+public sealed class NuSlerp : IMergeMethod
+{
+    public string Name => "nuslerp";
+    public string Formula => "t = w_1/(w_0+w_1); out = [B +] (sin((1-t)theta) v_0 + sin(t theta) v_1)/sin(theta), v_i = M_i [- B], per tensor/row/column";
+
+    public IReadOnlyList<MethodParameter> Parameters { get; } = new MethodParameter[]
+    {
+        new("nuslerp_row_wise", false, false, "slerp the vectors along the first dimension (when not flattened)"),
+        new("nuslerp_flatten", true, false, "slerp the whole tensor as one vector"),
+        new("weight", null, true, "the model's weight; t = w_1 / (w_0 + w_1) (required)"),
+    };
+
+    public bool RequiresBase => false;
+
+    public void Validate(MergeDocument document, string where, ImmutableArray<string>.Builder warnings)
+    {
+        int others = MethodRules.OthersCount(document);
+        if (others != 2)
+            throw new MergeConfigException($"{where}: nuslerp merges exactly two models (plus an optional base_model), found {others}" + (document.BaseModel is { } b ? $" besides base '{b}'" : ""));
+        MethodRules.RequirePerModel(this, document, where, "weight");
+        MethodRules.WarnIgnored(this, document, where, warnings);
+    }
+
+    public JsonObject Merge(TensorMergeInputs inputs, ITensorOutput output, IMergeKernels kernels, CancellationToken cancellation)
+    {
+        if (inputs.Others.Length != 2) throw new MergeConfigException($"nuslerp: tensor '{inputs.TensorName}' needs exactly two models besides the base");
+        double w0 = inputs.GetModelDouble(0, "weight", null), w1 = inputs.GetModelDouble(1, "weight", null);
+        double t = Math.Abs(w0 + w1) < 1e-6 ? 0.5 : w1 / (w0 + w1);
+        var x0 = inputs.Others[0].Tensor;
+        var x1 = inputs.Others[1].Tensor;
+        var b = inputs.Base;
+        long n = x0.Length;
+        var layout = VectorLayout.For(inputs.Shape, n, inputs.GetBool("nuslerp_flatten", true), inputs.GetBool("nuslerp_row_wise", false));
+
+        // Per vector: |v0|², |v1|², v0·v1.
+        var stats = layout.Sums(3, (start, count, scratch, terms) =>
+        {
+            Vectors(scratch, x0, x1, b, start, count, out var v0, out var v1);
+            for (int e = 0; e < count; e++)
+            {
+                terms[e] = (double)v0[e] * v0[e];
+                terms[count + e] = (double)v1[e] * v1[e];
+                terms[2 * count + e] = (double)v0[e] * v1[e];
+            }
+        }, cancellation);
+        var c0 = new float[layout.Count];
+        var c1 = new float[layout.Count];
+        var lerp = new bool[layout.Count];
+        for (long v = 0; v < layout.Count; v++)
+        {
+            double n0 = Math.Max(Math.Sqrt(stats[v * 3]), 1e-7), n1 = Math.Max(Math.Sqrt(stats[v * 3 + 1]), 1e-7);
+            double theta = Math.Acos(Math.Clamp(stats[v * 3 + 2] / (n0 * n1), -1, 1)), sinTheta = Math.Sin(theta);
+            lerp[v] = Math.Abs(sinTheta) < 1e-8;
+            c0[v] = (float)(Math.Sin((1 - t) * theta) / sinTheta);
+            c1[v] = (float)(Math.Sin(t * theta) / sinTheta);
+        }
+        float tf = (float)t;
+        ElementwiseOps.Fill(output, (start, result) =>
+        {
+            using var scratch = new BlockScratch(result.Length);
+            Vectors(scratch, x0, x1, b, start, result.Length, out var v0, out var v1);
+            var baseValues = b is { } bt ? scratch.Read(bt, start) : default;
+            for (int e = 0; e < result.Length; e++)
+            {
+                long v = layout.VectorOf(start + e);
+                float r = lerp[v] ? v0[e] + tf * (v1[e] - v0[e]) : c0[v] * v0[e] + c1[v] * v1[e];
+                result[e] = b is null ? r : baseValues[e] + r;
+            }
+        }, cancellation);
+        return new JsonObject { ["elements"] = n, ["t"] = t, ["vectors"] = layout.Count, ["colinear_vectors"] = lerp.Count(l => l) };
+    }
+
+    /// <summary>The two vectors' elements [start, start + count): the models, or their deltas from the base.</summary>
+    private static void Vectors(BlockScratch scratch, RawTensor x0, RawTensor x1, RawTensor? b, long start, int count, out Span<float> v0, out Span<float> v1)
+    {
+        v0 = scratch.Read(x0, start).Slice(0, count);
+        v1 = scratch.Read(x1, start).Slice(0, count);
+        if (b is { } bt)
+        {
+            var baseValues = scratch.Read(bt, start).Slice(0, count);
+            System.Numerics.Tensors.TensorPrimitives.Subtract(v0, baseValues, v0);
+            System.Numerics.Tensors.TensorPrimitives.Subtract(v1, baseValues, v1);
+        }
+    }
+}
+
+/// <summary>How a tensor splits into the vectors a method normalises: the whole tensor, the rows of its last
+/// dimension, or the vectors along its first dimension (element (i, j) of a [d0, rest] view belongs to vector j).</summary>
+internal sealed record VectorLayout(long Count, long Length, bool AlongFirst)
+{
+    public static VectorLayout For(ImmutableArray<long> shape, long n, bool flatten, bool alongFirst)
+    {
+        if (flatten || shape.Length <= 1 || n == 0) return new VectorLayout(1, n, false);
+        if (alongFirst) return new VectorLayout(n / shape[0], shape[0], true);
+        return new VectorLayout(n / shape[^1], shape[^1], false);
+    }
+
+    public long VectorOf(long element) => Count == 1 ? 0 : AlongFirst ? element % Count : element / Length;
+
+    /// <summary>Per-vector float64 sums of <paramref name="width"/> per-element terms (vector-major result).
+    /// <paramref name="body"/>(start, count, scratch, terms) writes term w of element start + e at
+    /// <c>terms[w * count + e]</c> for one contiguous run; each vector's terms are added in element order within
+    /// fixed runs, so the sums do not depend on the thread count.</summary>
+    public double[] Sums(int width, TermsBody body, CancellationToken cancellation)
+    {
+        var sums = new double[checked(Count * width)];
+        if (Count == 1)
+        {
+            ElementwiseOps.Sum(Length, width, (start, count, s) =>
+            {
+                using var scratch = new BlockScratch(count);
+                var terms = new double[width * count];
+                body(start, count, scratch, terms);
+                for (int w = 0; w < width; w++)
+                {
+                    double sum = 0;
+                    for (int e = 0; e < count; e++) sum += terms[w * count + e];
+                    s[w] += sum;
+                }
+            }, cancellation).CopyTo(sums, 0);
+        }
+        else if (!AlongFirst)
+        {
+            Parallel.For(0L, Count, new ParallelOptions { CancellationToken = cancellation }, v =>
+            {
+                int count = (int)Length;
+                using var scratch = new BlockScratch(count);
+                var terms = new double[width * count];
+                body(v * Length, count, scratch, terms);
+                for (int w = 0; w < width; w++)
+                {
+                    double sum = 0;
+                    for (int e = 0; e < count; e++) sum += terms[w * count + e];
+                    sums[v * width + w] = sum;
+                }
+            });
+        }
+        else
+        {
+            // Element (i, j) of the [Length, Count] view sits at i * Count + j: read row runs of a block of
+            // columns and add each column's term, rows in order.
+            long blocks = (Count + ElementwiseOps.BlockElements - 1) / ElementwiseOps.BlockElements;
+            Parallel.For(0L, blocks, new ParallelOptions { CancellationToken = cancellation }, block =>
+            {
+                long first = block * ElementwiseOps.BlockElements;
+                int count = (int)Math.Min(ElementwiseOps.BlockElements, Count - first);
+                var terms = new double[width * count];
+                for (long i = 0; i < Length; i++)
+                {
+                    using var scratch = new BlockScratch(count);
+                    body(i * Count + first, count, scratch, terms);
+                    for (int j = 0; j < count; j++)
+                    {
+                        for (int w = 0; w < width; w++) sums[(first + j) * width + w] += terms[w * count + j];
+                    }
+                }
+            });
+        }
+        return sums;
+    }
+}
+
+/// <summary>Writes per-element terms of one run for <see cref="VectorLayout.Sums"/>.</summary>
+internal delegate void TermsBody(long start, int count, BlockScratch scratch, Span<double> terms);
