@@ -8,8 +8,13 @@ using Engine.Merge.Execution;
 namespace Engine.Merge.Methods;
 
 /// <summary>A parameter a merge method takes, as <c>engine methods</c> lists it.</summary>
-/// <param name="PerModel">True when given under a model's <c>parameters</c>, false for the merge's.</param>
-public sealed record MethodParameter(string Name, object? Default, bool PerModel, string Description);
+/// <param name="Name">The key in the config.</param>
+/// <param name="Default">The value used when the config does not give it (null: none).</param>
+/// <param name="PerModel">True when given under a model's <c>parameters</c> (mergekit falls back to the
+/// merge's <c>parameters</c>), false for the merge's.</param>
+/// <param name="Description">One line for <c>engine methods</c>.</param>
+/// <param name="Required">True when the config must give it.</param>
+public sealed record MethodParameter(string Name, object? Default, bool PerModel, string Description, bool Required = false);
 
 /// <summary>One merge method with mergekit's name and semantics.</summary>
 public interface IMergeMethod

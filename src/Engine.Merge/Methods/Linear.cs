@@ -22,7 +22,7 @@ public sealed class Linear : IMergeMethod
     public IReadOnlyList<MethodParameter> Parameters { get; } = new MethodParameter[]
     {
         new("normalize", true, false, "divide by the sum of the weights"),
-        new("weight", null, true, "the model's weight (required)"),
+        new("weight", null, true, "the model's weight", Required: true),
     };
 
     public bool RequiresBase => false;

@@ -27,7 +27,7 @@ public sealed class MultiSlerp : IMergeMethod
     {
         new("normalize_weights", true, false, "divide the weights by their sum"),
         new("eps", 1e-8, false, "stabiliser added to the norms"),
-        new("weight", null, true, "the model's weight (required)"),
+        new("weight", null, true, "the model's weight", Required: true),
     };
 
     public bool RequiresBase => false;

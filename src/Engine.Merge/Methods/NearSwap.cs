@@ -17,7 +17,7 @@ public sealed class NearSwap : IMergeMethod
 
     public IReadOnlyList<MethodParameter> Parameters { get; } = new MethodParameter[]
     {
-        new("t", null, false, "distance under which M's value is taken (required)"),
+        new("t", null, false, "distance under which M's value is taken", Required: true),
     };
 
     public bool RequiresBase => true;

@@ -26,7 +26,7 @@ public sealed class NuSlerp : IMergeMethod
     {
         new("nuslerp_row_wise", false, false, "slerp the vectors along the first dimension (when not flattened)"),
         new("nuslerp_flatten", true, false, "slerp the whole tensor as one vector"),
-        new("weight", null, true, "the model's weight; t = w_1 / (w_0 + w_1) (required)"),
+        new("weight", null, true, "the model's weight; t = w_1 / (w_0 + w_1)", Required: true),
     };
 
     public bool RequiresBase => false;

@@ -24,7 +24,7 @@ public sealed class Slerp : IMergeMethod
 
     public IReadOnlyList<MethodParameter> Parameters { get; } = new MethodParameter[]
     {
-        new("t", null, false, "interpolation position: 0 = base, 1 = the other model (required)"),
+        new("t", null, false, "interpolation position: 0 = base, 1 = the other model", Required: true),
     };
 
     public bool RequiresBase => true;

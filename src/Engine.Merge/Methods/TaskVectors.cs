@@ -75,7 +75,7 @@ public abstract class GeneralizedTaskArithmetic : IMergeMethod
             new("normalize", defaultNormalize, false, "divide the mixed delta by the sum of the (elected) weights"),
             new("rescale", defaultRescale, false, "rescale each sparsified delta to its original L1 norm"),
             new("lambda", 1.0, false, "scale of the mixed delta"),
-            new("weight", null, true, "weight of the model's task vector (required)"),
+            new("weight", null, true, "weight of the model's task vector", Required: true),
             new("density", 1.0, true, "fraction of the task vector kept"),
         };
         if (sparsification == Sparsification.MagnitudeOutliers) parameters.Add(new("gamma", 0.01, true, "fraction of the largest deltas dropped as outliers"));
