@@ -11,12 +11,13 @@ namespace Engine.Merge.Methods;
 /// given, the base added back after) at <c>t = w_1 / (w_0 + w_1)</c> (0.5 when the weights sum under 1e-6 in
 /// magnitude). Per vector v_0, v_1: <c>cos = v_0·v_1 / (max(|v_0|, 1e-7) max(|v_1|, 1e-7))</c>,
 /// <c>theta = acos(clamp(cos, -1, 1))</c>, <c>out = (sin((1-t) theta) v_0 + sin(t theta) v_1) / sin(theta)</c>, or
-/// <c>v_0 + t (v_1 - v_0)</c> when <c>|sin(theta)| &lt; 1e-8</c>. The vectors are the whole tensor
+/// <c>v_0 + t (v_1 - v_0)</c> when <c>|sin(theta)| &lt; 1e-8</c> or the vectors are equal. The vectors are the whole tensor
 /// (<c>nuslerp_flatten</c>, the default), else the rows of the last dimension, or with
 /// <c>nuslerp_row_wise</c> the vectors along the first dimension.
 /// Source: mergekit/merge_methods/nuslerp.py. Differences from mergekit: norms and dot products in float64 and
-/// coefficients in double (mergekit: tensor dtype); the colinear lerp written <c>v_0 + t (v_1 - v_0)</c> so equal
-/// inputs come back exactly.</summary>
+/// coefficients in double (mergekit: tensor dtype); equal vectors always take the lerp (a rounded cosine of
+/// 1 - 1e-16 gives theta above mergekit's 1e-8 threshold), written <c>v_0 + t (v_1 - v_0)</c> so equal inputs
+/// come back exactly.</summary>
 public sealed class NuSlerp : IMergeMethod
 {
     public string Name => "nuslerp";
@@ -51,8 +52,9 @@ public sealed class NuSlerp : IMergeMethod
         long n = x0.Length;
         var layout = VectorLayout.For(inputs.Shape, n, inputs.GetBool("nuslerp_flatten", true), inputs.GetBool("nuslerp_row_wise", false));
 
-        // Per vector: |v0|², |v1|², v0·v1.
-        var stats = layout.Sums(3, (start, count, scratch, terms) =>
+        // Per vector: |v0|², |v1|², v0·v1, |v0 - v1|² (zero exactly when the vectors are equal, where the rounded
+        // cosine can still leave theta just above the colinearity threshold).
+        var stats = layout.Sums(4, (start, count, scratch, terms) =>
         {
             Vectors(scratch, x0, x1, b, start, count, out var v0, out var v1);
             for (int e = 0; e < count; e++)
@@ -60,6 +62,8 @@ public sealed class NuSlerp : IMergeMethod
                 terms[e] = (double)v0[e] * v0[e];
                 terms[count + e] = (double)v1[e] * v1[e];
                 terms[2 * count + e] = (double)v0[e] * v1[e];
+                double difference = (double)v0[e] - v1[e];
+                terms[3 * count + e] = difference * difference;
             }
         }, cancellation);
         var c0 = new float[layout.Count];
@@ -67,9 +71,9 @@ public sealed class NuSlerp : IMergeMethod
         var lerp = new bool[layout.Count];
         for (long v = 0; v < layout.Count; v++)
         {
-            double n0 = Math.Max(Math.Sqrt(stats[v * 3]), 1e-7), n1 = Math.Max(Math.Sqrt(stats[v * 3 + 1]), 1e-7);
-            double theta = Math.Acos(Math.Clamp(stats[v * 3 + 2] / (n0 * n1), -1, 1)), sinTheta = Math.Sin(theta);
-            lerp[v] = Math.Abs(sinTheta) < 1e-8;
+            double n0 = Math.Max(Math.Sqrt(stats[v * 4]), 1e-7), n1 = Math.Max(Math.Sqrt(stats[v * 4 + 1]), 1e-7);
+            double theta = Math.Acos(Math.Clamp(stats[v * 4 + 2] / (n0 * n1), -1, 1)), sinTheta = Math.Sin(theta);
+            lerp[v] = Math.Abs(sinTheta) < 1e-8 || stats[v * 4 + 3] == 0;
             c0[v] = (float)(Math.Sin((1 - t) * theta) / sinTheta);
             c1[v] = (float)(Math.Sin(t * theta) / sinTheta);
         }
