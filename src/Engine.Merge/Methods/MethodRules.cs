@@ -38,6 +38,10 @@ internal static class MethodRules
     /// <c>int8_mask</c>, which only changes mergekit's mask storage.</summary>
     public static void WarnIgnored(IMergeMethod method, MergeDocument document, string where, ImmutableArray<string>.Builder warnings)
     {
+        if (document.ComputePrecision != Kernels.ComputePrecision.Float32)
+            warnings.Add($"{where}: compute_dtype only applies to arcee_fusion; {method.Name} computes in float32 with float64 sums");
+        if (document.Quantiles != QuantileMode.Exact)
+            warnings.Add($"{where}: quantiles only applies to arcee_fusion; {method.Name} ignores it");
         var known = method.Parameters.Select(p => p.Name).ToHashSet(StringComparer.Ordinal);
         var perModel = method.Parameters.Where(p => p.PerModel).Select(p => p.Name).ToHashSet(StringComparer.Ordinal);
         foreach (var key in document.Parameters.Values.Keys.Order(StringComparer.Ordinal))

@@ -137,4 +137,20 @@ public sealed class LinearTests
         var e = Assert.Throws<MergeConfigException>(() => MethodHarness.Merge(yaml, new Dictionary<string, float[]> { ["a"] = [1], ["b"] = [2] }, 1));
         Assert.Contains(MethodHarness.TensorName, e.Message);
     }
+
+    [Fact]
+    public void WarnsAboutIgnoredParametersAndArceeFusionOnlyOptions()
+    {
+        var config = MergeConfigReader.Parse("test.yml", """
+            merge_method: linear
+            compute_dtype: bfloat16
+            models:
+              - model: a
+                parameters: {weight: 1, density: 0.5}
+            parameters: {lambda: 2}
+            """);
+        Assert.Contains(config.Warnings, w => w.Contains("compute_dtype"));
+        Assert.Contains(config.Warnings, w => w.Contains("'density' of model 'a'"));
+        Assert.Contains(config.Warnings, w => w.Contains("ignores parameter 'lambda'"));
+    }
 }
