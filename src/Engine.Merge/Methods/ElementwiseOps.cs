@@ -82,6 +82,25 @@ internal static class ElementwiseOps
         Fill(output, (start, result) => source.ReadSingles(start, result), cancellation);
     }
 
+    /// <summary><c>target = |x - y|</c>; returns the first index where the difference is not finite, or -1.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static int AbsDifference(Span<float> target, ReadOnlySpan<float> x, ReadOnlySpan<float> y)
+    {
+        bool finite = true;
+        for (int e = 0; e < target.Length; e++)
+        {
+            float d = x[e] - y[e];
+            finite &= float.IsFinite(d);
+            target[e] = Math.Abs(d);
+        }
+        if (finite) return -1;
+        for (int e = 0; e < target.Length; e++)
+        {
+            if (!float.IsFinite(x[e] - y[e])) return e;
+        }
+        return -1;
+    }
+
     /// <summary><c>Σ a_i b_i</c> in float64.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static double Dot(ReadOnlySpan<float> a, ReadOnlySpan<float> b)

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Engine.Core.Numerics;
 using Engine.Kernels;
 
@@ -51,61 +52,74 @@ public sealed class KeepMask
         kernels.SelectRanks(bounds, values, [lo, hi - 1]);
         float low = bounds[0], high = bounds[1];
         long blocks = (n + ElementwiseOps.BlockElements - 1) / ElementwiseOps.BlockElements;
-        var counts = ElementwiseOps.Sum(n, 2, (start, count, sums) =>
-        {
-            var v = values.Slice(start, count);
-            long belowLow = 0, belowHigh = 0;
-            foreach (float x in v)
-            {
-                if (x < low) belowLow++;
-                if (x < high) belowHigh++;
-            }
-            sums[0] += belowLow;
-            sums[1] += belowHigh;
-        }, cancellation);
-        long lessLow = (long)counts[0], lessHigh = (long)counts[1];
-
-        // Equal-to-bound counts per block, prefix-summed so each block knows the stable rank of its first tie.
-        var equalLow = new long[blocks];
-        var equalHigh = new long[blocks];
+        var counts = new long[blocks * 4];
         ElementwiseOps.ForEachBlock(n, (start, count) =>
-        {
-            long b = start / ElementwiseOps.BlockElements;
-            foreach (float x in values.Slice(start, count))
-            {
-                if (x == low) equalLow[b]++;
-                if (x == high) equalHigh[b]++;
-            }
-        }, cancellation);
-        long runLow = 0, runHigh = 0;
+            CountAgainstBounds(values.Slice(start, count), low, high, counts.AsSpan((int)(start / ElementwiseOps.BlockElements * 4), 4)), cancellation);
+
+        // Prefix sums of the per-block tie counts give each block the stable rank of its first tie.
+        long lessLow = 0, lessHigh = 0, runLow = 0, runHigh = 0;
+        var firstTie = new long[blocks * 2];
         for (long b = 0; b < blocks; b++)
         {
-            (equalLow[b], runLow) = (runLow, runLow + equalLow[b]);
-            (equalHigh[b], runHigh) = (runHigh, runHigh + equalHigh[b]);
+            lessLow += counts[b * 4];
+            lessHigh += counts[b * 4 + 1];
+            firstTie[b * 2] = runLow;
+            firstTie[b * 2 + 1] = runHigh;
+            runLow += counts[b * 4 + 2];
+            runHigh += counts[b * 4 + 3];
         }
         ElementwiseOps.ForEachBlock(n, (start, count) =>
         {
             long b = start / ElementwiseOps.BlockElements;
-            long seenLow = equalLow[b], seenHigh = equalHigh[b];
-            var v = values.Slice(start, count);
-            for (int i = 0; i < v.Length; i++)
+            var window = new Window(low, high, lo, hi, lessLow + firstTie[b * 2], lessHigh + firstTie[b * 2 + 1]);
+            window.Mark(mask, values.Slice(start, count), start);
+        }, cancellation);
+        return mask;
+    }
+
+    /// <summary>counts = (# below low, # below high, # equal to low, # equal to high) over one block.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void CountAgainstBounds(ReadOnlySpan<float> values, float low, float high, Span<long> counts)
+    {
+        long belowLow = 0, belowHigh = 0, equalLow = 0, equalHigh = 0;
+        foreach (float x in values)
+        {
+            belowLow += x < low ? 1 : 0;
+            belowHigh += x < high ? 1 : 0;
+            equalLow += x == low ? 1 : 0;
+            equalHigh += x == high ? 1 : 0;
+        }
+        counts[0] = belowLow;
+        counts[1] = belowHigh;
+        counts[2] = equalLow;
+        counts[3] = equalHigh;
+    }
+
+    /// <summary>The keep rule for one block: strictly between the bounds, or tied with a bound at a stable rank
+    /// inside [lo, hi); <c>RankLow</c>/<c>RankHigh</c> are the stable ranks of the block's first ties.</summary>
+    private readonly record struct Window(float Low, float High, long Lo, long Hi, long RankLow, long RankHigh)
+    {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void Mark(KeepMask mask, ReadOnlySpan<float> values, long start)
+        {
+            long rankLow = RankLow, rankHigh = RankHigh;
+            for (int i = 0; i < values.Length; i++)
             {
-                float x = v[i];
+                float x = values[i];
                 bool keep;
-                if (x == low || x == high)
+                if (x == Low || x == High)
                 {
-                    long rank = x == low ? lessLow + seenLow : lessHigh + seenHigh;
-                    keep = rank >= lo && rank < hi;
+                    long rank = x == Low ? rankLow : rankHigh;
+                    keep = rank >= Lo && rank < Hi;
+                    if (x == Low) rankLow++;
+                    if (x == High) rankHigh++;
                 }
                 else
                 {
-                    keep = x > low && x < high;
+                    keep = x > Low && x < High;
                 }
-                if (x == low) seenLow++;
-                if (x == high) seenHigh++;
                 if (keep) mask.Set(start + i);
             }
-        }, cancellation);
-        return mask;
+        }
     }
 }

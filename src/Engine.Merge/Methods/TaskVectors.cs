@@ -255,13 +255,8 @@ public abstract class GeneralizedTaskArithmetic : IMergeMethod
             using var scratch = new BlockScratch(count);
             var x = scratch.Read(m, start);
             var y = scratch.Read(b, start);
-            var target = magnitudes.Slice(start, count);
-            for (int e = 0; e < count; e++)
-            {
-                float d = x[e] - y[e];
-                if (!float.IsFinite(d)) throw new NonFiniteValueException(float.IsFinite(y[e]) ? "other" : "base", start + e);
-                target[e] = Math.Abs(d);
-            }
+            int bad = ElementwiseOps.AbsDifference(magnitudes.Slice(start, count), x, y);
+            if (bad >= 0) throw new NonFiniteValueException(float.IsFinite(y[bad]) ? "other" : "base", start + bad);
         }, cancellation);
         return magnitudes;
     }
@@ -270,14 +265,17 @@ public abstract class GeneralizedTaskArithmetic : IMergeMethod
     internal static KeepMask RandomMask(long n, CounterRandom random, double density, CancellationToken cancellation)
     {
         var mask = new KeepMask(n);
-        ElementwiseOps.ForEachBlock(n, (start, count) =>
-        {
-            for (long e = start; e < start + count; e++)
-            {
-                if (random.Uniform(e) < density) mask.Set(e);
-            }
-        }, cancellation);
+        ElementwiseOps.ForEachBlock(n, (start, count) => MarkBelow(mask, random, start, count, density), cancellation);
         return mask;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void MarkBelow(KeepMask mask, CounterRandom random, long start, int count, double density)
+    {
+        for (long e = start; e < start + count; e++)
+        {
+            if (random.Uniform(e) < density) mask.Set(e);
+        }
     }
 
     /// <summary>DELLA's MagPrune: per row of the last dimension, the stable ascending rank r of |delta| gives
@@ -307,6 +305,21 @@ public abstract class GeneralizedTaskArithmetic : IMergeMethod
         return mask;
     }
 
+    /// <summary>sums += (Σ|x - y|, Σ over kept elements |x - y|) for one block.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void AddL1(ReadOnlySpan<float> x, ReadOnlySpan<float> y, KeepMask mask, long start, Span<double> sums)
+    {
+        double before = 0, after = 0;
+        for (int e = 0; e < x.Length; e++)
+        {
+            double d = Math.Abs(x[e] - y[e]);
+            before += d;
+            if (mask[start + e]) after += d;
+        }
+        sums[0] += before;
+        sums[1] += after;
+    }
+
     /// <summary><c>Σ|d| / Σ|mask d|</c> in float64, or 1 when either is under 1e-7 (mergekit's rule).</summary>
     private static float L1RescaleFactor(RawTensor m, RawTensor b, KeepMask mask, CancellationToken cancellation)
     {
@@ -315,15 +328,7 @@ public abstract class GeneralizedTaskArithmetic : IMergeMethod
             using var scratch = new BlockScratch(count);
             var x = scratch.Read(m, start);
             var y = scratch.Read(b, start);
-            double before = 0, after = 0;
-            for (int e = 0; e < count; e++)
-            {
-                double d = Math.Abs(x[e] - y[e]);
-                before += d;
-                if (mask[start + e]) after += d;
-            }
-            s[0] += before;
-            s[1] += after;
+            AddL1(x, y, mask, start, s);
         }, cancellation);
         if (sums[0] < 1e-7 || sums[1] < 1e-7) return 1f;
         return (float)(sums[0] / sums[1]);
