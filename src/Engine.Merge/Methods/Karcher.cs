@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
 using Engine.Core.Numerics;
 using Engine.Kernels;
@@ -46,7 +47,7 @@ public sealed class Karcher : IMergeMethod
         }
         int maxIter = (int)inputs.GetDouble("max_iter", 10);
         double tol = inputs.GetDouble("tol", 1e-5);
-        var gram = ElementwiseOps.Sum(n, k * k, (start, count, sums) =>
+        var gram = ElementwiseOps.Sum(n, k * k, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, count, sums) =>
         {
             using var scratch = new BlockScratch(count);
             var x = new float[k][];
@@ -62,7 +63,7 @@ public sealed class Karcher : IMergeMethod
         }
         var (coefficients, iterations) = Solve(gram, k, maxIter, tol);
         var single = coefficients.Select(c => (float)c).ToArray();
-        ElementwiseOps.Fill(output, (start, result) => Linear.WeightedSum(result, tensors, single, start), cancellation);
+        ElementwiseOps.Fill(output, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, result) => Linear.WeightedSum(result, tensors, single, start), cancellation);
         return new JsonObject
         {
             ["elements"] = n,

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
 using Engine.Core.Numerics;
 using Engine.Kernels;
@@ -52,11 +53,12 @@ public sealed class Linear : IMergeMethod
         if (normalize && sum == 0)
             throw new MergeConfigException($"linear: the weights of tensor '{inputs.TensorName}' sum to 0; set normalize: false or change the weights");
         var coefficients = weights.Select(w => (float)(normalize ? w / sum : w)).ToArray();
-        ElementwiseOps.Fill(output, (start, result) => WeightedSum(result, tensors, coefficients, start), cancellation);
+        ElementwiseOps.Fill(output, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, result) => WeightedSum(result, tensors, coefficients, start), cancellation);
         return new JsonObject { ["elements"] = inputs.Base?.Length ?? inputs.Others[0].Tensor.Length, ["coefficients"] = new JsonArray(coefficients.Select(c => (JsonNode)(double)c).ToArray()) };
     }
 
     /// <summary><c>result = Σ_i c_i x_i</c> over one block, in float32.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void WeightedSum(Span<float> result, IReadOnlyList<RawTensor> tensors, float[] coefficients, long start)
     {
         using var scratch = new BlockScratch(result.Length);

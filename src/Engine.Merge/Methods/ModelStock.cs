@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
 using Engine.Kernels;
 using Engine.Merge.Config;
@@ -56,11 +57,11 @@ public sealed class ModelStock : IMergeMethod
         }
         else
         {
-            var g = ElementwiseOps.Sum(length, n * n, (start, count, sums) => GramOfOffsets(inputs, start, count, sums), cancellation);
+            var g = ElementwiseOps.Sum(length, n * n, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, count, sums) => GramOfOffsets(inputs, start, count, sums), cancellation);
             ts[0] = Interpolation(g, n);
         }
 
-        ElementwiseOps.Fill(output, (start, result) =>
+        ElementwiseOps.Fill(output, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, result) =>
         {
             using var scratch = new BlockScratch(result.Length);
             var base0 = scratch.Read(w0, start);
@@ -80,6 +81,7 @@ public sealed class ModelStock : IMergeMethod
     }
 
     /// <summary>Adds <c>(W_i - W0)·(W_j - W0)</c> over elements [start, start + count) into <paramref name="gram"/> (n x n).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void GramOfOffsets(TensorMergeInputs inputs, long start, int count, Span<double> gram)
     {
         int n = inputs.Others.Length;

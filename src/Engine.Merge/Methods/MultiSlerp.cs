@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
 using Engine.Core.Numerics;
 using Engine.Kernels;
@@ -58,7 +59,7 @@ public sealed class MultiSlerp : IMergeMethod
         }
         double eps = inputs.GetDouble("eps", 1e-8);
 
-        var squares = ElementwiseOps.Sum(n, k, (start, count, sums) =>
+        var squares = ElementwiseOps.Sum(n, k, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, count, sums) =>
         {
             using var scratch = new BlockScratch(count);
             var deltas = Deltas(inputs, scratch, start);
@@ -66,7 +67,7 @@ public sealed class MultiSlerp : IMergeMethod
         }, cancellation);
         var norms = squares.Select(Math.Sqrt).ToArray();
         var unitWeights = norms.Select((norm, i) => weights[i] / (norm + eps)).ToArray();
-        double meanNorm = Math.Sqrt(ElementwiseOps.Sum(n, 1, (start, count, sums) =>
+        double meanNorm = Math.Sqrt(ElementwiseOps.Sum(n, 1, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, count, sums) =>
         {
             using var scratch = new BlockScratch(count);
             var deltas = Deltas(inputs, scratch, start);
@@ -101,7 +102,7 @@ public sealed class MultiSlerp : IMergeMethod
             mode = "slerp";
         }
 
-        ElementwiseOps.Fill(output, (start, result) =>
+        ElementwiseOps.Fill(output, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, result) =>
         {
             using var scratch = new BlockScratch(result.Length);
             var deltas = Deltas(inputs, scratch, start);

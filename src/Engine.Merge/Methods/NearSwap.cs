@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
 using Engine.Kernels;
 using Engine.Merge.Config;
@@ -36,7 +37,7 @@ public sealed class NearSwap : IMergeMethod
         var b = inputs.Base!.Value;
         var m = inputs.Others[0].Tensor;
         float t = (float)inputs.GetDouble("t", double.NaN);
-        ElementwiseOps.Fill(output, (start, result) =>
+        ElementwiseOps.Fill(output, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, result) =>
         {
             using var scratch = new BlockScratch(result.Length);
             var a = scratch.Read(b, start);

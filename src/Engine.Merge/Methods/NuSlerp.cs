@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
 using Engine.Core.Numerics;
 using Engine.Kernels;
@@ -54,7 +55,7 @@ public sealed class NuSlerp : IMergeMethod
 
         // Per vector: |v0|², |v1|², v0·v1, |v0 - v1|² (zero exactly when the vectors are equal, where the rounded
         // cosine can still leave theta just above the colinearity threshold).
-        var stats = layout.Sums(4, (start, count, scratch, terms) =>
+        var stats = layout.Sums(4, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, count, scratch, terms) =>
         {
             Vectors(scratch, x0, x1, b, start, count, out var v0, out var v1);
             for (int e = 0; e < count; e++)
@@ -78,7 +79,7 @@ public sealed class NuSlerp : IMergeMethod
             c1[v] = (float)(Math.Sin(t * theta) / sinTheta);
         }
         float tf = (float)t;
-        ElementwiseOps.Fill(output, (start, result) =>
+        ElementwiseOps.Fill(output, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, result) =>
         {
             using var scratch = new BlockScratch(result.Length);
             Vectors(scratch, x0, x1, b, start, result.Length, out var v0, out var v1);
@@ -129,7 +130,7 @@ internal sealed record VectorLayout(long Count, long Length, bool AlongFirst)
         var sums = new double[checked(Count * width)];
         if (Count == 1)
         {
-            ElementwiseOps.Sum(Length, width, (start, count, s) =>
+            ElementwiseOps.Sum(Length, width, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, count, s) =>
             {
                 using var scratch = new BlockScratch(count);
                 var terms = new double[width * count];

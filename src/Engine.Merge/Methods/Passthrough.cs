@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
 using Engine.Kernels;
 using Engine.Merge.Config;
@@ -40,7 +41,7 @@ public sealed class Passthrough : IMergeMethod
             return new JsonObject { ["elements"] = x.Length };
         }
         float s = (float)scale;
-        ElementwiseOps.Fill(output, (start, result) =>
+        ElementwiseOps.Fill(output, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, result) =>
         {
             x.ReadSingles(start, result);
             System.Numerics.Tensors.TensorPrimitives.Multiply(result, s, result);

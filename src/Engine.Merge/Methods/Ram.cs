@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
 using Engine.Kernels;
 using Engine.Merge.Config;
@@ -34,7 +35,7 @@ public sealed class Ram : IMergeMethod
         var b = inputs.Base!.Value;
         float epsilon = (float)inputs.GetDouble("epsilon", 1e-5);
         int k = inputs.Others.Length;
-        ElementwiseOps.Fill(output, (start, result) =>
+        ElementwiseOps.Fill(output, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, result) =>
         {
             using var scratch = new BlockScratch(result.Length);
             var baseValues = scratch.Read(b, start);

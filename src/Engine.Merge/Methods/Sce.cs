@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
 using Engine.Core.Numerics;
 using Engine.Kernels;
@@ -49,7 +50,7 @@ public sealed class Sce : IMergeMethod
         if (topk <= 0) select = new KeepMask(n);
         else if (topk < 1) select = SelectByVariance(inputs, topk, kernels, cancellation);
 
-        var squares = ElementwiseOps.Sum(n, k, (start, count, sums) =>
+        var squares = ElementwiseOps.Sum(n, k, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, count, sums) =>
         {
             using var scratch = new BlockScratch(count);
             var baseValues = scratch.Read(b, start);
@@ -69,7 +70,7 @@ public sealed class Sce : IMergeMethod
         double total = squares.Sum() / Math.Max(1, n);
         var weights = squares.Select(s => (float)(Math.Abs(total) < 1e-6 ? 1.0 / k : s / Math.Max(1, n) / total)).ToArray();
 
-        ElementwiseOps.Fill(output, (start, result) =>
+        ElementwiseOps.Fill(output, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, result) =>
         {
             using var scratch = new BlockScratch(result.Length);
             var baseValues = scratch.Read(b, start);
@@ -112,7 +113,7 @@ public sealed class Sce : IMergeMethod
         int k = inputs.Others.Length;
         long n = b.Length;
         using var variance = new NativeArray<float>(n);
-        var nonzero = ElementwiseOps.Sum(n, 1, (start, count, sums) =>
+        var nonzero = ElementwiseOps.Sum(n, 1, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, count, sums) =>
         {
             using var scratch = new BlockScratch(count);
             var baseValues = scratch.Read(b, start);

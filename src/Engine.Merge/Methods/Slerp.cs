@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
 using Engine.Kernels;
 using Engine.Merge.Config;
@@ -48,7 +49,7 @@ public sealed class Slerp : IMergeMethod
         }
         var m = inputs.Others[0].Tensor;
         double t = inputs.GetDouble("t", double.NaN);
-        var s = ElementwiseOps.Sum(b.Length, 3, (start, count, sums) =>
+        var s = ElementwiseOps.Sum(b.Length, 3, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, count, sums) =>
         {
             using var scratch = new BlockScratch(count);
             var x = scratch.Read(b, start);
@@ -59,7 +60,7 @@ public sealed class Slerp : IMergeMethod
         }, cancellation);
         var (c0, c1, dot, lerp) = Coefficients(t, Math.Sqrt(s[0]), Math.Sqrt(s[1]), s[2]);
         float tf = (float)t, f0 = (float)c0, f1 = (float)c1;
-        ElementwiseOps.Fill(output, (start, result) =>
+        ElementwiseOps.Fill(output, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, result) =>
         {
             using var scratch = new BlockScratch(result.Length);
             var x = scratch.Read(b, start);

@@ -286,23 +286,59 @@ public abstract class GeneralizedTaskArithmetic : IMergeMethod
         var mask = new KeepMask(n);
         if (n == 0) return mask;
         long rows = n / rowLength;
-        Parallel.For(0L, rows, new ParallelOptions { CancellationToken = cancellation }, () => Array.Empty<ulong>(), (row, _, keys) =>
+        bool ownWords = rowLength % 64 == 0; // rows then never share a mask word
+        Parallel.For(0L, rows, new ParallelOptions { CancellationToken = cancellation }, () => new RowSorter(rowLength), (row, _, sorter) =>
         {
-            if (keys.Length < rowLength) keys = new ulong[rowLength];
             long first = row * rowLength;
-            var values = magnitudes.Slice(first, rowLength);
-            // |delta| >= 0, so its float bits order like its value; the low half breaks ties by position.
-            for (int j = 0; j < rowLength; j++) keys[j] = ((ulong)BitConverter.SingleToUInt32Bits(values[j]) << 32) | (uint)j;
-            Array.Sort(keys, 0, rowLength);
-            for (int r = 0; r < rowLength; r++)
+            var order = sorter.StableOrder(magnitudes.Slice(first, rowLength));
+            for (int r = 0; r < order.Length; r++)
             {
                 double norm = rowLength > 1 ? (double)r / (rowLength - 1) : 0.5;
-                long e = first + (uint)keys[r];
-                if (random.Uniform(e) < density - epsilon + norm * 2 * epsilon) mask.SetAtomic(e);
+                long e = first + order[r];
+                if (random.Uniform(e) >= density - epsilon + norm * 2 * epsilon) continue;
+                if (ownWords) mask.Set(e);
+                else mask.SetAtomic(e);
             }
-            return keys;
+            return sorter;
         }, _ => { });
         return mask;
+    }
+
+    /// <summary>Stable ascending order of one row of non-negative floats: LSD radix sort of the float bits
+    /// (which order like the values for x >= 0), four 8-bit passes, ties kept in position order.</summary>
+    private sealed class RowSorter(int length)
+    {
+        private readonly uint[] _keys = new uint[length], _keysOut = new uint[length];
+        private readonly int[] _order = new int[length], _orderOut = new int[length];
+        private readonly int[] _counts = new int[256];
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public ReadOnlySpan<int> StableOrder(ReadOnlySpan<float> values)
+        {
+            uint[] keys = _keys, keysOut = _keysOut;
+            int[] order = _order, orderOut = _orderOut;
+            for (int i = 0; i < values.Length; i++)
+            {
+                keys[i] = BitConverter.SingleToUInt32Bits(values[i]);
+                order[i] = i;
+            }
+            for (int shift = 0; shift < 32; shift += 8)
+            {
+                Array.Clear(_counts);
+                for (int i = 0; i < values.Length; i++) _counts[(keys[i] >> shift) & 0xFF]++;
+                int total = 0;
+                for (int d = 0; d < 256; d++) (_counts[d], total) = (total, total + _counts[d]);
+                for (int i = 0; i < values.Length; i++)
+                {
+                    int at = _counts[(keys[i] >> shift) & 0xFF]++;
+                    keysOut[at] = keys[i];
+                    orderOut[at] = order[i];
+                }
+                (keys, keysOut) = (keysOut, keys);
+                (order, orderOut) = (orderOut, order);
+            }
+            return order.AsSpan(0, values.Length);
+        }
     }
 
     /// <summary>sums += (Σ|x - y|, Σ over kept elements |x - y|) for one block.</summary>
