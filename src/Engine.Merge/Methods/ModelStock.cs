@@ -44,7 +44,6 @@ public sealed class ModelStock : IMergeMethod
         int rowLength = filterWise ? inputs.RowLength : 0;
         long rows = filterWise ? (rowLength == 0 ? 0 : length / rowLength) : 1;
         var ts = new float[rows];
-        var gram = new double[n * n];
 
         if (filterWise)
         {

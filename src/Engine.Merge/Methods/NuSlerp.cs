@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Collections.Immutable;
 using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
@@ -133,14 +134,15 @@ internal sealed record VectorLayout(long Count, long Length, bool AlongFirst)
             ElementwiseOps.Sum(Length, width, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, count, s) =>
             {
                 using var scratch = new BlockScratch(count);
-                var terms = new double[width * count];
-                body(start, count, scratch, terms);
+                var terms = ArrayPool<double>.Shared.Rent(width * count);
+                body(start, count, scratch, terms.AsSpan(0, width * count));
                 for (int w = 0; w < width; w++)
                 {
                     double sum = 0;
                     for (int e = 0; e < count; e++) sum += terms[w * count + e];
                     s[w] += sum;
                 }
+                ArrayPool<double>.Shared.Return(terms);
             }, cancellation).CopyTo(sums, 0);
         }
         else if (!AlongFirst)
@@ -149,14 +151,15 @@ internal sealed record VectorLayout(long Count, long Length, bool AlongFirst)
             {
                 int count = (int)Length;
                 using var scratch = new BlockScratch(count);
-                var terms = new double[width * count];
-                body(v * Length, count, scratch, terms);
+                var terms = ArrayPool<double>.Shared.Rent(width * count);
+                body(v * Length, count, scratch, terms.AsSpan(0, width * count));
                 for (int w = 0; w < width; w++)
                 {
                     double sum = 0;
                     for (int e = 0; e < count; e++) sum += terms[w * count + e];
                     sums[v * width + w] = sum;
                 }
+                ArrayPool<double>.Shared.Return(terms);
             });
         }
         else
@@ -172,7 +175,7 @@ internal sealed record VectorLayout(long Count, long Length, bool AlongFirst)
                 for (long i = 0; i < Length; i++)
                 {
                     using var scratch = new BlockScratch(count);
-                    body(i * Count + first, count, scratch, terms);
+                    body(i * Count + first, count, scratch, terms.AsSpan(0, width * count));
                     for (int j = 0; j < count; j++)
                     {
                         for (int w = 0; w < width; w++) sums[(first + j) * width + w] += terms[w * count + j];
