@@ -155,6 +155,16 @@ public sealed class MergeExecutor
             return;
         }
 
+        if (stage.Method is not ArceeFusion)
+        {
+            // Arcee Fusion's kernel checks its inputs as it reads them; every other method is checked here.
+            foreach (var (input, raw) in inputs)
+            {
+                long bad = FiniteCheck.FirstNonFinite(raw, Environment.ProcessorCount);
+                if (bad >= 0) throw new EngineException($"tensor '{tensor.Name}' of model '{input.Label}' holds NaN or infinity at element {bad}");
+            }
+        }
+
         int offset = stage.Base is null ? 0 : 1;
         var merge = new TensorMergeInputs(
             tensor.Name, shape,
