@@ -5,7 +5,8 @@
 //   cx = max x + ln sum exp(x - max x), cy likewise (sums in float64), q0 = exp(y - cy),
 //   u = q0 expm1((x - y) - (cx - cy)) / (q0 + eps), KL = sum (q0 + eps) f(u) in float64.
 // Layout: other, base: (rows, row_length) row-major in their stored dtype (F32 | BF16 | F16), importance:
-// (rows, row_length) float32, row_kl: (rows) float64. One block per row; block reductions in a fixed order,
+// (rows, row_length) float32, row_kl: (rows) float64. One block per row (the row cached in shared memory
+// when it fits); warp-shuffle block reductions in a fixed order,
 // so results repeat bit for bit; they agree with the CPU reference within float32 rounding of KL (the
 // element math is float32 and the float64 sums are taken in a different order).
 // bad[0] / bad[1]: the smallest element index holding NaN or an infinity in other / base (initialised to
@@ -14,48 +15,84 @@
 #include "engine_math.cuh"
 
 #define BLOCK 256
+#define WARPS (BLOCK / 32)
+#define FULL_MASK 0xFFFFFFFFu
 
-DEVICE double block_sum(double v, double* scratch)
+// Rows up to this length are cached in dynamic shared memory as float32 (x then y: 47.5 KB, under the 48 KB
+// a block may use without opting in), so the inputs
+// are read from global memory once; longer rows are re-read (from L2) in each of the four passes.
+#define CACHED_ROW_LENGTH 6080
+
+extern SHARED float row_cache[];
+
+DEVICE double shfl_down_f64(double v, int offset)
 {
-    unsigned t = threadIdx.x;
-    scratch[t] = v;
-    __syncthreads();
-    for (unsigned s = blockDim.x / 2; s > 0; s >>= 1)
-    {
-        if (t < s) scratch[t] += scratch[t + s];
-        __syncthreads();
-    }
-    double total = scratch[0];
-    __syncthreads();
-    return total;
+    u64 b = double_bits(v);
+    int lo = __nvvm_shfl_sync_down_i32(FULL_MASK, (int)(unsigned)b, offset, 0x1F);
+    int hi = __nvvm_shfl_sync_down_i32(FULL_MASK, (int)(unsigned)(b >> 32), offset, 0x1F);
+    return bits_double(((u64)(unsigned)hi << 32) | (u64)(unsigned)lo);
 }
 
-DEVICE float block_max(float v, float* scratch)
+// Block-wide sums of two doubles: a warp-shuffle tree, then the warps' partials in warp 0. Fixed order, so
+// the result repeats bit for bit. blockDim.x is a multiple of 32.
+DEVICE void block_sum2(double* a, double* b, double* scratch)
 {
-    unsigned t = threadIdx.x;
-    scratch[t] = v;
+    double va = *a, vb = *b;
+    for (int o = 16; o > 0; o >>= 1) { va += shfl_down_f64(va, o); vb += shfl_down_f64(vb, o); }
+    unsigned warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
+    if (lane == 0) { scratch[warp] = va; scratch[WARPS + warp] = vb; }
     __syncthreads();
-    for (unsigned s = blockDim.x / 2; s > 0; s >>= 1)
+    if (warp == 0)
     {
-        if (t < s) scratch[t] = __builtin_fmaxf(scratch[t], scratch[t + s]);
-        __syncthreads();
+        va = lane < warps ? scratch[lane] : 0.0;
+        vb = lane < warps ? scratch[WARPS + lane] : 0.0;
+        for (int o = 4; o > 0; o >>= 1) { va += shfl_down_f64(va, o); vb += shfl_down_f64(vb, o); }
+        if (lane == 0) { scratch[0] = va; scratch[WARPS] = vb; }
     }
-    float m = scratch[0];
     __syncthreads();
-    return m;
+    *a = scratch[0];
+    *b = scratch[WARPS];
+    __syncthreads();
 }
 
-// blockDim.x: a power of two <= BLOCK. Grid: (rows) blocks, or gridDim.x * gridDim.y >= rows.
+DEVICE void block_max2(float* a, float* b, float* scratch)
+{
+    float va = *a, vb = *b;
+    for (int o = 16; o > 0; o >>= 1)
+    {
+        va = __builtin_fmaxf(va, __nvvm_shfl_sync_down_f32(FULL_MASK, va, o, 0x1F));
+        vb = __builtin_fmaxf(vb, __nvvm_shfl_sync_down_f32(FULL_MASK, vb, o, 0x1F));
+    }
+    unsigned warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
+    if (lane == 0) { scratch[warp] = va; scratch[WARPS + warp] = vb; }
+    __syncthreads();
+    if (threadIdx.x == 0)
+    {
+        for (unsigned w = 1; w < warps; w++) { va = __builtin_fmaxf(va, scratch[w]); vb = __builtin_fmaxf(vb, scratch[WARPS + w]); }
+        scratch[0] = va;
+        scratch[WARPS] = vb;
+    }
+    __syncthreads();
+    *a = scratch[0];
+    *b = scratch[WARPS];
+    __syncthreads();
+}
+
+// blockDim.x: a power of two in [32, BLOCK]. Grid: gridDim.x * gridDim.y >= rows, one block per row.
+// Dynamic shared memory: 2 * row_length * 4 bytes when row_length <= CACHED_ROW_LENGTH, else 0.
 KERNEL void row_importance_kernel(float* importance, double* row_kl, u64* bad,
     const void* other, const void* base, int other_dtype, int base_dtype, i64 rows, int row_length)
 {
-    SHARED double dscratch[BLOCK];
-    SHARED float fscratch[BLOCK];
+    SHARED double dscratch[2 * WARPS];
+    SHARED float fscratch[2 * WARPS];
     SHARED int row_bad;
     i64 row = (i64)blockIdx.y * gridDim.x + blockIdx.x;
     if (row >= rows) return;
     i64 start = row * row_length;
     unsigned t = threadIdx.x;
+    bool cached = row_length <= CACHED_ROW_LENGTH;
+    float* cx_row = row_cache;
+    float* cy_row = row_cache + row_length;
     if (t == 0) row_bad = 0;
     __syncthreads();
 
@@ -63,42 +100,41 @@ KERNEL void row_importance_kernel(float* importance, double* row_kl, u64* bad,
     for (int j = t; j < row_length; j += blockDim.x)
     {
         float x = load_as_float(other, other_dtype, start + j), y = load_as_float(base, base_dtype, start + j);
+        if (cached) { cx_row[j] = x; cy_row[j] = y; }
         if (!is_finite(x)) { atomic_min_u64(&bad[0], (u64)(start + j)); row_bad = 1; }
         if (!is_finite(y)) { atomic_min_u64(&bad[1], (u64)(start + j)); row_bad = 1; }
         mx = __builtin_fmaxf(mx, x);
         my = __builtin_fmaxf(my, y);
     }
-    mx = block_max(mx, fscratch);
-    my = block_max(my, fscratch);
-    if (row_bad) return;  // uniform across the block: row_bad was read after the barriers above
+    block_max2(&mx, &my, fscratch);
+    if (row_bad) return;  // uniform across the block: read after the barriers in block_max2
 
+#define X(j) (cached ? cx_row[j] : load_as_float(other, other_dtype, start + (j)))
+#define Y(j) (cached ? cy_row[j] : load_as_float(base, base_dtype, start + (j)))
     double sx = 0, sy = 0;
     for (int j = t; j < row_length; j += blockDim.x)
     {
-        sx += exp_f32(load_as_float(other, other_dtype, start + j) - mx);
-        sy += exp_f32(load_as_float(base, base_dtype, start + j) - my);
+        sx += exp_f32(X(j) - mx);
+        sy += exp_f32(Y(j) - my);
     }
-    sx = block_sum(sx, dscratch);
-    sy = block_sum(sy, dscratch);
+    block_sum2(&sx, &sy, dscratch);
     double cx = mx + log_f64(sx), cy = my + log_f64(sy);
     float shift = (float)(cx - cy), cyf = (float)cy;
 
-    double kl = 0;
+    double kl = 0, unused = 0;
     for (int j = t; j < row_length; j += blockDim.x)
     {
-        float x = load_as_float(other, other_dtype, start + j), y = load_as_float(base, base_dtype, start + j);
+        float x = X(j), y = Y(j);
         float q0 = exp_f32(y - cyf);
         float q = q0 + 1e-8f;
         float u = q0 * expm1_f32((x - y) - shift) / q;
         kl += (double)(q * kl_term(u));
     }
-    kl = block_sum(kl, dscratch);
+    block_sum2(&kl, &unused, dscratch);
     if (t == 0) row_kl[row] = kl;
 
     float k = (float)kl;
-    for (int j = t; j < row_length; j += blockDim.x)
-    {
-        float x = load_as_float(other, other_dtype, start + j), y = load_as_float(base, base_dtype, start + j);
-        importance[start + j] = __builtin_fabsf(x - y) * k;
-    }
+    for (int j = t; j < row_length; j += blockDim.x) importance[start + j] = __builtin_fabsf(X(j) - Y(j)) * k;
+#undef X
+#undef Y
 }

@@ -16,6 +16,9 @@ public sealed unsafe class CudaMergeKernels : IMergeKernels
     internal const int RadixBins = 2048;
     internal const int MaxPrefixes = 4;
 
+    /// <summary>CACHED_ROW_LENGTH of row_importance.cu: rows up to this length are kept in shared memory.</summary>
+    internal const int CachedRowLength = 6080;
+
     private readonly CpuMergeKernels _cpu;
     private readonly CudaModule[] _modules;
     private readonly DeviceSlot _a, _b, _importance, _output, _rowKl, _scratch;
@@ -78,7 +81,8 @@ public sealed unsafe class CudaMergeKernels : IMergeKernels
         fixed (double* k = rowKl) Staging.Download((byte*)k, kl, 0, rows * sizeof(double));
     }
 
-    /// <summary>One block per row (rows beyond 2^31 - 1 fold into grid y); a power-of-two block of 32..256 threads.</summary>
+    /// <summary>One block per row (rows beyond 2^31 - 1 fold into grid y); a power-of-two block of 32..256 threads;
+    /// the row's float32 copy in dynamic shared memory when it fits.</summary>
     internal void LaunchRowImportance(CudaDeviceBuffer importance, CudaDeviceBuffer rowKl, CudaDeviceBuffer bad, CudaDeviceBuffer other, CudaDeviceBuffer @base,
         DType otherDType, DType baseDType, long rows, int rowLength)
     {
@@ -89,7 +93,8 @@ public sealed unsafe class CudaMergeKernels : IMergeKernels
         int dx = DTypeCode(otherDType), dy = DTypeCode(baseDType);
         long r = rows;
         int n = rowLength;
-        RowImportanceKernel.Launch(Stream, gridX, block, 0, [(nint)(&pi), (nint)(&pk), (nint)(&pb), (nint)(&px), (nint)(&py), (nint)(&dx), (nint)(&dy), (nint)(&r), (nint)(&n)], gridY);
+        uint cache = rowLength <= CachedRowLength ? (uint)(2 * rowLength * sizeof(float)) : 0;
+        RowImportanceKernel.Launch(Stream, gridX, block, cache, [(nint)(&pi), (nint)(&pk), (nint)(&pb), (nint)(&px), (nint)(&py), (nint)(&dx), (nint)(&dy), (nint)(&r), (nint)(&n)], gridY);
     }
 
     /// <summary>The CPU reference's rule: the first row holding a bad element; within it, other before base.</summary>
