@@ -12,6 +12,12 @@
 typedef unsigned long long u64;
 typedef long long i64;
 
+// The block barrier. Not __syncthreads: clang-14 lowers it to llvm.nvvm.barrier0, across which LLVM moved a
+// load of an internal __shared__ array (a block reduction's result read before thread 0 had written it; seen
+// in row_importance on an H100). An asm barrier with a memory clobber, and shared scratch read and written
+// through volatile pointers, keep every shared access on its side of the barrier.
+DEVICE void block_barrier() { asm volatile("bar.sync 0;" ::: "memory"); }
+
 // Atomics through the NVVM builtins (the CUDA headers that define atomicAdd are not used).
 DEVICE void atomic_add_u32(unsigned* p, unsigned v) { __nvvm_atom_add_gen_i((int*)p, (int)v); }
 DEVICE void atomic_add_u64(u64* p, u64 v) { __nvvm_atom_add_gen_ll((long long*)p, (long long)v); }

@@ -13,7 +13,7 @@
 KERNEL void masked_select_kernel(void* output, u64* taken, const void* other, const void* base, const float* importance,
     i64 n, float threshold, int output_dtype, int other_dtype, int base_dtype)
 {
-    SHARED unsigned counts[BLOCK];
+    SHARED volatile unsigned counts[BLOCK];
     unsigned local = 0;
     i64 stride = (i64)blockDim.x * gridDim.x;
     for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride)
@@ -24,11 +24,11 @@ KERNEL void masked_select_kernel(void* output, u64* taken, const void* other, co
         local += pick ? 1u : 0u;
     }
     counts[threadIdx.x] = local;
-    __syncthreads();
+    block_barrier();
     for (unsigned s = blockDim.x / 2; s > 0; s >>= 1)
     {
         if (threadIdx.x < s) counts[threadIdx.x] += counts[threadIdx.x + s];
-        __syncthreads();
+        block_barrier();
     }
     if (threadIdx.x == 0 && counts[0] != 0) atomic_add_u64(taken, (u64)counts[0]);
 }

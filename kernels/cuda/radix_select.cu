@@ -18,10 +18,10 @@ KERNEL void radix_histogram_kernel(u64* histogram, const float* values, const un
 {
     SHARED unsigned counts[MAX_PREFIXES * BINS];
     int groups = prefix_count > 0 ? prefix_count : 1;
-    for (int b = threadIdx.x; b < groups * BINS; b += blockDim.x) counts[b] = 0;
+    for (int b = threadIdx.x; b < groups * BINS; b += blockDim.x) ((volatile unsigned*)counts)[b] = 0;
     unsigned p0 = prefix_count > 0 ? prefixes[0] : 0, p1 = prefix_count > 1 ? prefixes[1] : 0;
     unsigned p2 = prefix_count > 2 ? prefixes[2] : 0, p3 = prefix_count > 3 ? prefixes[3] : 0;
-    __syncthreads();
+    block_barrier();
 
     unsigned mask = (1u << digit_bits) - 1u;
     i64 stride = (i64)blockDim.x * gridDim.x;
@@ -46,9 +46,10 @@ KERNEL void radix_histogram_kernel(u64* histogram, const float* values, const un
             else if (prefix_count > 3 && prefix == p3) atomic_add_u32(&counts[3 * BINS + digit], 1u);
         }
     }
-    __syncthreads();
+    block_barrier();
     for (int b = threadIdx.x; b < groups * BINS; b += blockDim.x)
     {
-        if (counts[b] != 0) atomic_add_u64(&histogram[b], (u64)counts[b]);
+        unsigned c = ((volatile unsigned*)counts)[b];
+        if (c != 0) atomic_add_u64(&histogram[b], (u64)c);
     }
 }

@@ -35,13 +35,13 @@ DEVICE double shfl_down_f64(double v, int offset)
 
 // Block-wide sums of two doubles: a warp-shuffle tree, then the warps' partials in warp 0. Fixed order, so
 // the result repeats bit for bit. blockDim.x is a multiple of 32.
-DEVICE void block_sum2(double* a, double* b, double* scratch)
+DEVICE void block_sum2(double* a, double* b, volatile double* scratch)
 {
     double va = *a, vb = *b;
     for (int o = 16; o > 0; o >>= 1) { va += shfl_down_f64(va, o); vb += shfl_down_f64(vb, o); }
     unsigned warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
     if (lane == 0) { scratch[warp] = va; scratch[WARPS + warp] = vb; }
-    __syncthreads();
+    block_barrier();
     if (warp == 0)
     {
         va = lane < warps ? scratch[lane] : 0.0;
@@ -49,13 +49,13 @@ DEVICE void block_sum2(double* a, double* b, double* scratch)
         for (int o = 4; o > 0; o >>= 1) { va += shfl_down_f64(va, o); vb += shfl_down_f64(vb, o); }
         if (lane == 0) { scratch[0] = va; scratch[WARPS] = vb; }
     }
-    __syncthreads();
+    block_barrier();
     *a = scratch[0];
     *b = scratch[WARPS];
-    __syncthreads();
+    block_barrier();
 }
 
-DEVICE void block_max2(float* a, float* b, float* scratch)
+DEVICE void block_max2(float* a, float* b, volatile float* scratch)
 {
     float va = *a, vb = *b;
     for (int o = 16; o > 0; o >>= 1)
@@ -65,17 +65,17 @@ DEVICE void block_max2(float* a, float* b, float* scratch)
     }
     unsigned warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
     if (lane == 0) { scratch[warp] = va; scratch[WARPS + warp] = vb; }
-    __syncthreads();
+    block_barrier();
     if (threadIdx.x == 0)
     {
         for (unsigned w = 1; w < warps; w++) { va = __builtin_fmaxf(va, scratch[w]); vb = __builtin_fmaxf(vb, scratch[WARPS + w]); }
         scratch[0] = va;
         scratch[WARPS] = vb;
     }
-    __syncthreads();
+    block_barrier();
     *a = scratch[0];
     *b = scratch[WARPS];
-    __syncthreads();
+    block_barrier();
 }
 
 // blockDim.x: a power of two in [32, BLOCK]. Grid: gridDim.x * gridDim.y >= rows, one block per row.
@@ -83,18 +83,18 @@ DEVICE void block_max2(float* a, float* b, float* scratch)
 KERNEL void row_importance_kernel(float* importance, double* row_kl, u64* bad,
     const void* other, const void* base, int other_dtype, int base_dtype, i64 rows, int row_length)
 {
-    SHARED double dscratch[2 * WARPS];
-    SHARED float fscratch[2 * WARPS];
-    SHARED int row_bad;
+    SHARED volatile double dscratch[2 * WARPS];
+    SHARED volatile float fscratch[2 * WARPS];
+    SHARED volatile int row_bad;
     i64 row = (i64)blockIdx.y * gridDim.x + blockIdx.x;
     if (row >= rows) return;
     i64 start = row * row_length;
     unsigned t = threadIdx.x;
     bool cached = row_length <= CACHED_ROW_LENGTH;
-    float* cx_row = row_cache;
+    float* cx_row = row_cache;  // each thread reads back only the elements it wrote: no barrier needed
     float* cy_row = row_cache + row_length;
     if (t == 0) row_bad = 0;
-    __syncthreads();
+    block_barrier();
 
     float mx = bits_float(0xFF800000u), my = mx;
     for (int j = t; j < row_length; j += blockDim.x)
