@@ -1,6 +1,6 @@
 // engine_math.cuh: device helpers shared by the merge kernels. Compiled by clang-14 with no CUDA SDK
 // (-nocudainc -nocudalib), so nothing here uses libdevice: exp, log, expm1 and the dtype conversions are
-// written out, and the ILGPU kernels (src/Engine.Kernels/Ilgpu/IlgpuMath.cs) use the same formulas.
+// written out, and the ILGPU kernels (src/Engine.Kernels/Ilgpu/IlgpuMath.cs) use the same formulas (but for exp).
 // CPU references: RowImportanceCpu (exp/expm1/f(u)), DTypeConversion (bf16 RNE, f16), RadixSelect.ToOrderedKey.
 #pragma once
 #include <__clang_cuda_builtin_vars.h>
@@ -62,29 +62,16 @@ DEVICE void store_from_float(void* p, int dtype, i64 i, float v)
 
 DEVICE bool is_finite(float v) { return (float_bits(v) & 0x7F800000u) != 0x7F800000u; }
 
-// Round to nearest integer (ties away from zero) without libdevice.
-DEVICE float round_away(float t) { return (float)(int)(t + (t >= 0.0f ? 0.5f : -0.5f)); }
-
-// exp(x) in float32 to about 1 ulp: n = round(x / ln2), r = x - n ln2 (two-part ln2), degree-7 Taylor on
-// |r| <= ln2/2, then scaled by 2^n in two steps so subnormal results are not flushed.
+// exp(x) in float32 to about 2 ulp with the hardware ex2 (one MUFU op instead of a polynomial: the row kernel
+// is arithmetic-bound): t = x log2(e) is split into hi + lo (the FMA recovers the product's rounding error, which
+// is up to 2e-6 relative for |t| near 128), 2^hi by ex2.approx (2^-22.5 relative), times 1 + lo ln 2.
+// The ILGPU kernels use the polynomial of IlgpuMath.Exp instead; both are within KernelTolerances.
 DEVICE float exp_f32(float x)
 {
-    if (x < -104.0f) return 0.0f;
-    if (x > 88.72f) return bits_float(0x7F800000u);
-    float n = round_away(x * 1.44269504088896341f);
-    float r = __builtin_fmaf(n, -0.693145751953125f, x);
-    r = __builtin_fmaf(n, -1.428606765330187e-06f, r);
-    float p = 1.0f / 5040.0f;
-    p = __builtin_fmaf(p, r, 1.0f / 720.0f);
-    p = __builtin_fmaf(p, r, 1.0f / 120.0f);
-    p = __builtin_fmaf(p, r, 1.0f / 24.0f);
-    p = __builtin_fmaf(p, r, 1.0f / 6.0f);
-    p = __builtin_fmaf(p, r, 0.5f);
-    p = __builtin_fmaf(p, r, 1.0f);
-    p = __builtin_fmaf(p, r, 1.0f);
-    int k = (int)n;
-    if (k < -120) { p *= bits_float(0x1F800000u); k += 64; }  // 2^-64
-    return p * bits_float((unsigned)(k + 127) << 23);
+    float t = x * 1.44269504f;
+    float lo = __builtin_fmaf(x, 1.44269504f, -t) + x * 1.92596299e-8f;
+    float e = __nvvm_ex2_approx_f(t);
+    return __builtin_fmaf(e, lo * 0.693147181f, e);
 }
 
 // exp(d) - 1 without cancellation: the Taylor series to degree 8 below |d| = 0.1, as RowImportanceCpu.ExpM1.

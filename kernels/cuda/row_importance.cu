@@ -127,7 +127,7 @@ KERNEL void row_importance_kernel(float* importance, double* row_kl, u64* bad,
         float x = X(j), y = Y(j);
         float q0 = exp_f32(y - cyf);
         float q = q0 + 1e-8f;
-        float u = q0 * expm1_f32((x - y) - shift) / q;
+        float u = __nvvm_div_approx_f(q0 * expm1_f32((x - y) - shift), q);  // 2 ulp; q >= 1e-8
         kl += (double)(q * kl_term(u));
     }
     block_sum2(&kl, &unused, dscratch);

@@ -5,8 +5,9 @@ using Bits = ILGPU.Interop;
 namespace Engine.Kernels.Ilgpu;
 
 /// <summary>Scalar math for the ILGPU kernels, written out so the kernels need no intrinsics that differ
-/// between ILGPU backends: the same formulas as <c>kernels/cuda/engine_math.cuh</c> (exp to about 1 ulp,
-/// expm1 and f(u) as the CPU reference, a float64 log, bf16/f16 conversions). Plain C#, so tests also call
+/// between ILGPU backends: the formulas of <c>kernels/cuda/engine_math.cuh</c> (expm1 and f(u) as the CPU
+/// reference, a float64 log, bf16/f16 conversions), except exp: a polynomial here (about 1 ulp), the hardware
+/// ex2 there (about 2 ulp). Plain C#, so tests also call
 /// them directly against .NET's own conversions.</summary>
 public static class IlgpuMath
 {
