@@ -78,29 +78,42 @@ DEVICE void block_max2(float* a, float* b, volatile float* scratch)
     block_barrier();
 }
 
-// blockDim.x: a power of two in [32, BLOCK]. Grid: gridDim.x * gridDim.y >= rows, one block per row.
-// Dynamic shared memory: 2 * row_length * 4 bytes when row_length <= CACHED_ROW_LENGTH, else 0.
-KERNEL void row_importance_kernel(float* importance, double* row_kl, u64* bad,
-    const void* other, const void* base, int other_dtype, int base_dtype, i64 rows, int row_length)
+// Element j of a row in stored dtype D (the dtype is a template parameter: one body per dtype pair, so the
+// inner loops carry no dtype dispatch).
+template <int D>
+DEVICE float load_row(const void* row, int j)
 {
-    SHARED volatile double dscratch[2 * WARPS];
-    SHARED volatile float fscratch[2 * WARPS];
-    SHARED volatile int row_bad;
-    i64 row = (i64)blockIdx.y * gridDim.x + blockIdx.x;
-    if (row >= rows) return;
-    i64 start = row * row_length;
-    unsigned t = threadIdx.x;
-    bool cached = row_length <= CACHED_ROW_LENGTH;
-    float* cx_row = row_cache;  // each thread reads back only the elements it wrote: no barrier needed
-    float* cy_row = row_cache + row_length;
+    if (D == DTYPE_BF16) return bits_float((unsigned)((const unsigned short*)row)[j] << 16);
+    if (D == DTYPE_F16) return half_to_float(((const unsigned short*)row)[j]);
+    return ((const float*)row)[j];
+}
+
+// One row. CACHED: the row's float32 copy lives in dynamic shared memory after the first pass.
+// The block's scratch: one set for every instantiation, so static shared memory stays at 200 bytes.
+struct RowScratch
+{
+    volatile double* dscratch;  // 2 * WARPS
+    volatile float* fscratch;   // 2 * WARPS
+    volatile int* row_bad;
+};
+
+template <int DX, int DY, bool CACHED>
+DEVICE void row_body(float* importance, double* row_kl, u64* bad, const void* xr, const void* yr, i64 row, i64 start, int n, RowScratch sc)
+{
+    volatile double* dscratch = sc.dscratch;
+    volatile float* fscratch = sc.fscratch;
+    volatile int& row_bad = *sc.row_bad;
+    unsigned t = threadIdx.x, stride = blockDim.x;
+    float* cx = row_cache;  // each thread reads back only the elements it wrote: no barrier needed
+    float* cy = row_cache + n;
     if (t == 0) row_bad = 0;
     block_barrier();
 
     float mx = bits_float(0xFF800000u), my = mx;
-    for (int j = t; j < row_length; j += blockDim.x)
+    for (int j = t; j < n; j += stride)
     {
-        float x = load_as_float(other, other_dtype, start + j), y = load_as_float(base, base_dtype, start + j);
-        if (cached) { cx_row[j] = x; cy_row[j] = y; }
+        float x = load_row<DX>(xr, j), y = load_row<DY>(yr, j);
+        if (CACHED) { cx[j] = x; cy[j] = y; }
         if (!is_finite(x)) { atomic_min_u64(&bad[0], (u64)(start + j)); row_bad = 1; }
         if (!is_finite(y)) { atomic_min_u64(&bad[1], (u64)(start + j)); row_bad = 1; }
         mx = __builtin_fmaxf(mx, x);
@@ -109,20 +122,20 @@ KERNEL void row_importance_kernel(float* importance, double* row_kl, u64* bad,
     block_max2(&mx, &my, fscratch);
     if (row_bad) return;  // uniform across the block: read after the barriers in block_max2
 
-#define X(j) (cached ? cx_row[j] : load_as_float(other, other_dtype, start + (j)))
-#define Y(j) (cached ? cy_row[j] : load_as_float(base, base_dtype, start + (j)))
+#define X(j) (CACHED ? cx[j] : load_row<DX>(xr, j))
+#define Y(j) (CACHED ? cy[j] : load_row<DY>(yr, j))
     double sx = 0, sy = 0;
-    for (int j = t; j < row_length; j += blockDim.x)
+    for (int j = t; j < n; j += stride)
     {
         sx += exp_f32(X(j) - mx);
         sy += exp_f32(Y(j) - my);
     }
     block_sum2(&sx, &sy, dscratch);
-    double cx = mx + log_f64(sx), cy = my + log_f64(sy);
-    float shift = (float)(cx - cy), cyf = (float)cy;
+    double cxs = mx + log_f64(sx), cys = my + log_f64(sy);
+    float shift = (float)(cxs - cys), cyf = (float)cys;
 
     double kl = 0, unused = 0;
-    for (int j = t; j < row_length; j += blockDim.x)
+    for (int j = t; j < n; j += stride)
     {
         float x = X(j), y = Y(j);
         float q0 = exp_f32(y - cyf);
@@ -134,7 +147,36 @@ KERNEL void row_importance_kernel(float* importance, double* row_kl, u64* bad,
     if (t == 0) row_kl[row] = kl;
 
     float k = (float)kl;
-    for (int j = t; j < row_length; j += blockDim.x) importance[start + j] = __builtin_fabsf(X(j) - Y(j)) * k;
+    float* out = importance + start;
+    for (int j = t; j < n; j += stride) out[j] = __builtin_fabsf(X(j) - Y(j)) * k;
 #undef X
 #undef Y
+}
+
+template <int DX, int DY>
+DEVICE void row_dispatch(float* importance, double* row_kl, u64* bad, const void* other, const void* base, i64 row, i64 start, int n, RowScratch sc)
+{
+    const void* xr = (const char*)other + start * (DX == DTYPE_F32 ? 4 : 2);
+    const void* yr = (const char*)base + start * (DY == DTYPE_F32 ? 4 : 2);
+    if (n <= CACHED_ROW_LENGTH) row_body<DX, DY, true>(importance, row_kl, bad, xr, yr, row, start, n, sc);
+    else row_body<DX, DY, false>(importance, row_kl, bad, xr, yr, row, start, n, sc);
+}
+
+// blockDim.x: a power of two in [32, BLOCK]. Grid: gridDim.x * gridDim.y >= rows, one block per row.
+// Dynamic shared memory: 2 * row_length * 4 bytes when row_length <= CACHED_ROW_LENGTH, else 0.
+KERNEL void row_importance_kernel(float* importance, double* row_kl, u64* bad,
+    const void* other, const void* base, int other_dtype, int base_dtype, i64 rows, int row_length)
+{
+    i64 row = (i64)blockIdx.y * gridDim.x + blockIdx.x;
+    if (row >= rows) return;
+    i64 start = row * row_length;
+    SHARED volatile double dscratch[2 * WARPS];
+    SHARED volatile float fscratch[2 * WARPS];
+    SHARED volatile int row_bad;
+    RowScratch sc = { dscratch, fscratch, &row_bad };
+#define PAIR(DX, DY) if (other_dtype == DX && base_dtype == DY) { row_dispatch<DX, DY>(importance, row_kl, bad, other, base, row, start, row_length, sc); return; }
+    PAIR(DTYPE_BF16, DTYPE_BF16) PAIR(DTYPE_F16, DTYPE_F16) PAIR(DTYPE_F32, DTYPE_F32)
+    PAIR(DTYPE_BF16, DTYPE_F16) PAIR(DTYPE_BF16, DTYPE_F32) PAIR(DTYPE_F16, DTYPE_BF16)
+    PAIR(DTYPE_F16, DTYPE_F32) PAIR(DTYPE_F32, DTYPE_BF16) PAIR(DTYPE_F32, DTYPE_F16)
+#undef PAIR
 }
