@@ -7,8 +7,6 @@ namespace Engine.Kernels.Tests;
 /// copies (used where clang-14 is missing) equal a fresh compile, and ILGPU emits PTX for every kernel.</summary>
 public sealed class PtxBuildTests
 {
-    public static TheoryData<string> KernelNames() => new(PtxImages.Names);
-
     [RequiresClangFact]
     public void EveryCudaFileCompilesAndMatchesItsCommittedPtx()
     {
@@ -42,7 +40,7 @@ public sealed class PtxBuildTests
         {
             Assert.Contains(".target sm_80", text);
             Assert.Contains(".entry", text);
-            Assert.DoesNotContain("call.uni", text.Split('\n').Where(l => l.Contains("__nv_")).FirstOrDefault() ?? "", StringComparison.Ordinal);
+            Assert.True(!text.Contains("__nv_", StringComparison.Ordinal), $"{name}: ILGPU's PTX calls libdevice, which a driver-only machine lacks");
         }
     }
 

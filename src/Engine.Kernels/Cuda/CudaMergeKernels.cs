@@ -10,9 +10,11 @@ namespace Engine.Kernels.Cuda;
 /// buffers to device memory kept between calls; results equal the CPU reference bit for bit for selection,
 /// quantiles and conversion, and within float32 rounding of KL for the importance
 /// (see <see cref="KernelTolerances"/>). <see cref="ComputePrecision.BFloat16"/> (mergekit emulation) and
-/// dtypes other than F32/BF16/F16 run on the CPU backend.</summary>
+/// dtypes other than F32/BF16/F16 run on the CPU backend. Calls from several threads are serialised (the
+/// device buffers and the stream are shared).</summary>
 public sealed unsafe class CudaMergeKernels : IMergeKernels
 {
+    private readonly Lock _gate = new();
     internal const int RadixBins = 2048;
     internal const int MaxPrefixes = 4;
 
@@ -54,6 +56,11 @@ public sealed unsafe class CudaMergeKernels : IMergeKernels
     public string Device => $"cuda:{Context.Ordinal} ({Context.Name}, sm_{Context.ComputeCapability.Major}{Context.ComputeCapability.Minor}, {Context.TotalMemory / (1L << 30)} GiB; hand-written PTX)";
 
     public void RowImportance(NativeArray<float> importance, Span<double> rowKl, RawTensor other, RawTensor @base, int rowLength, ComputePrecision precision)
+    {
+        lock (_gate) RowImportanceLocked(importance, rowKl, other, @base, rowLength, precision);
+    }
+
+    private void RowImportanceLocked(NativeArray<float> importance, Span<double> rowKl, RawTensor other, RawTensor @base, int rowLength, ComputePrecision precision)
     {
         long rows = rowKl.Length;
         if (rowLength <= 0 || other.Length != rows * rowLength || @base.Length != other.Length || importance.Length != other.Length)
@@ -107,6 +114,11 @@ public sealed unsafe class CudaMergeKernels : IMergeKernels
     }
 
     public void SelectRanks(Span<float> results, NativeArray<float> values, ReadOnlySpan<long> ranks)
+    {
+        lock (_gate) SelectRanksLocked(results, values, ranks);
+    }
+
+    private void SelectRanksLocked(Span<float> results, NativeArray<float> values, ReadOnlySpan<long> ranks)
     {
         if (results.Length != ranks.Length) throw new ArgumentException("one result per rank", nameof(results));
         foreach (var k in ranks)
@@ -190,6 +202,11 @@ public sealed unsafe class CudaMergeKernels : IMergeKernels
 
     public long MaskedSelect(RawTensor output, RawTensor other, RawTensor @base, NativeArray<float> importance, long start, float threshold)
     {
+        lock (_gate) return MaskedSelectLocked(output, other, @base, importance, start, threshold);
+    }
+
+    private long MaskedSelectLocked(RawTensor output, RawTensor other, RawTensor @base, NativeArray<float> importance, long start, float threshold)
+    {
         long n = output.Length;
         if (other.Length != n || @base.Length != n || start < 0 || start + n > importance.Length)
             throw new ArgumentException("masked select ranges disagree");
@@ -236,6 +253,11 @@ public sealed unsafe class CudaMergeKernels : IMergeKernels
     };
 
     public void Dispose()
+    {
+        lock (_gate) DisposeLocked();
+    }
+
+    private void DisposeLocked()
     {
         Context.MakeCurrent();
         foreach (var slot in new[] { _a, _b, _importance, _output, _rowKl, _scratch }) slot?.Dispose();

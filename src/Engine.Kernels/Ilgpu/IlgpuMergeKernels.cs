@@ -16,9 +16,11 @@ namespace Engine.Kernels.Ilgpu;
 /// compiles the C# to PTX at run time) or ILGPU's CPU accelerator (a simulator, about 300x slower than plain
 /// C#: for tests and CI parity only). Same results as the CPU reference as <see cref="KernelTolerances"/>
 /// defines. Transfers use ILGPU's plain copies (no staging pipeline; the hand-written CUDA backend has one).
-/// <see cref="ComputePrecision.BFloat16"/> and dtypes other than F32/BF16/F16 run on the CPU backend.</summary>
+/// <see cref="ComputePrecision.BFloat16"/> and dtypes other than F32/BF16/F16 run on the CPU backend.
+/// Calls from several threads are serialised, each binding the accelerator to the calling thread.</summary>
 public sealed unsafe class IlgpuMergeKernels : IMergeKernels
 {
+    private readonly Lock _gate = new();
     private readonly Context _context;
     private readonly Accelerator _accelerator;
     private readonly CpuMergeKernels _cpu;
@@ -98,6 +100,15 @@ public sealed unsafe class IlgpuMergeKernels : IMergeKernels
 
     public void RowImportance(NativeArray<float> importance, Span<double> rowKl, RawTensor other, RawTensor @base, int rowLength, ComputePrecision precision)
     {
+        lock (_gate)
+        {
+            _accelerator.Bind();
+            RowImportanceLocked(importance, rowKl, other, @base, rowLength, precision);
+        }
+    }
+
+    private void RowImportanceLocked(NativeArray<float> importance, Span<double> rowKl, RawTensor other, RawTensor @base, int rowLength, ComputePrecision precision)
+    {
         long rows = rowKl.Length;
         if (rowLength <= 0 || other.Length != rows * rowLength || @base.Length != other.Length || importance.Length != other.Length)
             throw new ArgumentException($"shapes disagree: rows {rows} x {rowLength}, other {other.Length}, base {@base.Length}, importance {importance.Length}");
@@ -127,6 +138,15 @@ public sealed unsafe class IlgpuMergeKernels : IMergeKernels
     }
 
     public void SelectRanks(Span<float> results, NativeArray<float> values, ReadOnlySpan<long> ranks)
+    {
+        lock (_gate)
+        {
+            _accelerator.Bind();
+            SelectRanksLocked(results, values, ranks);
+        }
+    }
+
+    private void SelectRanksLocked(Span<float> results, NativeArray<float> values, ReadOnlySpan<long> ranks)
     {
         if (results.Length != ranks.Length) throw new ArgumentException("one result per rank", nameof(results));
         foreach (var k in ranks)
@@ -178,6 +198,15 @@ public sealed unsafe class IlgpuMergeKernels : IMergeKernels
     }
 
     public long MaskedSelect(RawTensor output, RawTensor other, RawTensor @base, NativeArray<float> importance, long start, float threshold)
+    {
+        lock (_gate)
+        {
+            _accelerator.Bind();
+            return MaskedSelectLocked(output, other, @base, importance, start, threshold);
+        }
+    }
+
+    private long MaskedSelectLocked(RawTensor output, RawTensor other, RawTensor @base, NativeArray<float> importance, long start, float threshold)
     {
         long n = output.Length;
         if (other.Length != n || @base.Length != n || start < 0 || start + n > importance.Length)
