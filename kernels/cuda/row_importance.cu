@@ -1,4 +1,5 @@
-// row_importance.cu: Arcee Fusion importance, fused: one pass over the inputs computes, per row,
+// row_importance.cu: Arcee Fusion importance, fused into one kernel (the inputs are read from global memory once
+// when a row fits in shared memory). Per row:
 //   p = softmax(other_row) + 1e-8, q = softmax(base_row) + 1e-8, KL_row = sum_j p_j ln(p_j / q_j),
 //   importance_j = |other_j - base_j| * KL_row,
 // in the cancellation-free form of the CPU reference (RowImportanceCpu.Float32):
