@@ -39,6 +39,7 @@ public static class EngineCli
         root.Subcommands.Add(DemoCommand.Create(host.Services));
         root.Subcommands.Add(BenchCommand.Create(host.Services));
         root.Subcommands.Add(MethodsCommand.Create(host.Services));
+        root.Subcommands.Add(SelftestCommand.Create());
         return await root.Parse(args).InvokeAsync();
     }
 

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Engine.Core;
+using Engine.Kernels;
 using Engine.Merge;
 using Engine.Merge.Config;
 using Engine.Merge.Execution;
@@ -110,7 +111,7 @@ public static class MergeCommand
 /// <summary>Options every computing verb shares: <c>--device</c>, <c>--threads</c>, <c>--json</c>.</summary>
 public sealed class CommonOptions
 {
-    public Option<string> DeviceOption { get; } = new("--device") { Description = "auto | cpu", DefaultValueFactory = _ => "auto" };
+    public Option<string> DeviceOption { get; } = new("--device") { Description = KernelBackends.Description, DefaultValueFactory = _ => "auto" };
     public Option<int> ThreadsOption { get; } = new("--threads") { Description = "CPU worker threads (0 = all cores)", DefaultValueFactory = _ => 0 };
     public Option<bool> Json { get; } = new("--json") { Description = "print a machine-readable JSON report on stdout" };
 
