@@ -235,6 +235,49 @@ public sealed class AtomicWriteTests : IDisposable
     }
 
     [Fact]
+    public void KilledEngineCommandLeavesNothingAtItsTarget()
+    {
+        // `engine bench io` writes a 510 MB checkpoint under TMPDIR before measuring: killed as soon as its
+        // first shard appears, it is seconds away from committing.
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "engine.dll"));
+        start.ArgumentList.Add("bench");
+        start.ArgumentList.Add("io");
+        start.Environment["TMPDIR"] = _dir.Path;
+        start.Environment["DOTNET_EnableDiagnostics"] = "0"; // no debugger pipes in TMPDIR, so only engine's files land there
+        string target;
+        using (var child = Process.Start(start)!)
+        {
+            try
+            {
+                var line = child.StandardError.ReadLineAsync();
+                Assert.True(line.Wait(TimeSpan.FromSeconds(60)), "engine never said where it writes");
+                const string prefix = "engine: writing a benchmark checkpoint to ";
+                if (line.Result is not { } said || !said.StartsWith(prefix, StringComparison.Ordinal)) throw new Xunit.Sdk.XunitException($"engine said '{line.Result}'");
+                target = line.Result[prefix.Length..];
+                Assert.Equal(_dir.Path, Path.GetDirectoryName(target));
+                var clock = Stopwatch.StartNew();
+                while (!Directory.EnumerateDirectories(_dir.Path, $".{Path.GetFileName(target)}.partial-*").Any(d => Directory.EnumerateFiles(d, "*.safetensors").Any()))
+                {
+                    Assert.False(child.HasExited, "engine exited before its write was seen");
+                    Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60), "no partial output appeared");
+                    Thread.Sleep(5);
+                }
+            }
+            finally
+            {
+                child.Kill(entireProcessTree: true);
+                child.WaitForExit();
+            }
+        }
+        Assert.False(Directory.Exists(target));
+        Assert.NotEmpty(Entries());
+        Assert.All(Entries(), e => Assert.StartsWith($".{Path.GetFileName(target)}.partial-", e));
+        Assert.Equal(1, AtomicDirectory.DeleteStalePartials(_dir.Path, Path.GetFileName(target)));
+        Assert.Empty(Entries());
+    }
+
+    [Fact]
     public void StalePartialsOfOtherTargetsAreLeftAlone()
     {
         string other = _dir.Combine($".out.partial-x.partial-1-{Guid.NewGuid():N}");
