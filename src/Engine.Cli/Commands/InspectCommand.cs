@@ -69,7 +69,6 @@ public static class InspectCommand
 
     private static void Print(ModelDirectory model)
     {
-        // Redirected output gets no terminal width; without one Spectre wraps long tensor names at 80 columns.
         var table = new Table().AddColumns("tensor", "dtype", "shape", "bytes", "shard");
         foreach (var t in model.Tensors)
             table.AddRow(Markup.Escape(t.Name), t.Info.DType.SafetensorsName(), Markup.Escape(t.Info.ShapeText), t.Info.ByteLength.ToString("N0"), Markup.Escape(Path.GetFileName(t.File.Path)));
