@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Engine.Core;
+using Engine.Core.Diagnostics;
 using Engine.Kernels;
 using Engine.Merge;
 using Engine.Merge.Config;
@@ -23,7 +24,8 @@ public static class MergeCommand
         var overwrite = new Option<bool>("--overwrite") { Description = "replace an existing output directory" };
         var shardSize = new Option<string>("--out-shard-size") { Description = "maximum bytes per output shard (5GB, 500MB, 1000000, ...)", DefaultValueFactory = _ => "5GB" };
         var keep = new Option<string?>("--keep-intermediates") { Description = "also write every named intermediate stage as a model under this directory" };
-        var command = new Command("merge", "merge models as a mergekit config describes (Arcee Fusion and friends)") { config, output, overwrite, shardSize, keep };
+        var profile = new Option<string?>("--profile") { Description = "write a Chrome/Perfetto trace of the pipeline stages (read, convert, upload, kernel, download, write) to this file" };
+        var command = new Command("merge", "merge models as a mergekit config describes (Arcee Fusion and friends)") { config, output, overwrite, shardSize, keep, profile };
         options.AddTo(command);
         command.SetAction((parse, cancellation) => EngineCli.Guard(async () =>
         {
@@ -32,8 +34,14 @@ public static class MergeCommand
                 Overwrite = parse.GetValue(overwrite),
                 MaxShardBytes = ParseBytes(parse.GetValue(shardSize)!),
                 KeepIntermediatesPath = parse.GetValue(keep),
+                Trace = parse.GetValue(profile) is null ? null : new PipelineTrace(),
             };
             var result = await RunAsync(services, parse.GetValue(config)!, run, options.Device(parse), options.Threads(parse), parse.GetValue(options.Json), cancellation);
+            if (parse.GetValue(profile) is { } tracePath)
+            {
+                run.Trace!.Write(tracePath);
+                Console.Error.WriteLine($"engine: trace of {run.Trace.Count} spans written to {tracePath} (open in ui.perfetto.dev or chrome://tracing)");
+            }
             Print(result.Report, parse.GetValue(options.Json));
             return 0;
         }));

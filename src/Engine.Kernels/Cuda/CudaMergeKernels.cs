@@ -1,4 +1,5 @@
 using Engine.Core;
+using Engine.Core.Diagnostics;
 using Engine.Core.Numerics;
 using Engine.Interop.Cuda;
 using Engine.Kernels.Cpu;
@@ -12,7 +13,7 @@ namespace Engine.Kernels.Cuda;
 /// (see <see cref="KernelTolerances"/>). <see cref="ComputePrecision.BFloat16"/> (mergekit emulation) and
 /// dtypes other than F32/BF16/F16 run on the CPU backend. Calls from several threads are serialised (the
 /// device buffers and the stream are shared).</summary>
-public sealed unsafe class CudaMergeKernels : IMergeKernels
+public sealed unsafe class CudaMergeKernels : IMergeKernels, ITraceableKernels
 {
     private readonly Lock _gate = new();
     internal const int RadixBins = 2048;
@@ -55,6 +56,16 @@ public sealed unsafe class CudaMergeKernels : IMergeKernels
 
     public string Device => $"cuda:{Context.Ordinal} ({Context.Name}, sm_{Context.ComputeCapability.Major}{Context.ComputeCapability.Minor}, {Context.TotalMemory / (1L << 30)} GiB; hand-written PTX)";
 
+    /// <summary>When set, uploads, kernels (stream-synchronised so the span is the kernel's own time) and
+    /// downloads are recorded as separate spans.</summary>
+    public PipelineTrace? Trace { get; set; }
+
+    /// <summary>Ends a kernel span after the stream has drained, only when a trace is being taken.</summary>
+    private void SyncIfTracing()
+    {
+        if (Trace != null) Stream.Synchronize();
+    }
+
     public void RowImportance(NativeArray<float> importance, Span<double> rowKl, RawTensor other, RawTensor @base, int rowLength, ComputePrecision precision)
     {
         lock (_gate) RowImportanceLocked(importance, rowKl, other, @base, rowLength, precision);
@@ -76,11 +87,19 @@ public sealed unsafe class CudaMergeKernels : IMergeKernels
         var imp = _importance.Ensure(importance.ByteLength);
         var kl = _rowKl.Ensure(rows * sizeof(double));
         var bad = _scratch.Ensure(2 * sizeof(ulong));
-        Staging.Upload(x, 0, other.Pointer, other.ByteLength);
-        Staging.Upload(y, 0, @base.Pointer, @base.ByteLength);
-        Stream.Fill(bad, 0xFF, 2 * sizeof(ulong));
-        LaunchRowImportance(imp, kl, bad, x, y, other.DType, @base.DType, rows, rowLength);
+        using (Trace.Span("upload", "upload", $"{other.ByteLength + @base.ByteLength} bytes"))
+        {
+            Staging.Upload(x, 0, other.Pointer, other.ByteLength);
+            Staging.Upload(y, 0, @base.Pointer, @base.ByteLength);
+        }
+        using (Trace.Span("row_importance (device)", "kernel"))
+        {
+            Stream.Fill(bad, 0xFF, 2 * sizeof(ulong));
+            LaunchRowImportance(imp, kl, bad, x, y, other.DType, @base.DType, rows, rowLength);
+            SyncIfTracing();
+        }
 
+        using var download = Trace.Span("download", "download", $"{importance.ByteLength} bytes");
         var found = stackalloc ulong[2];
         Staging.DownloadSmall(found, bad, 2 * sizeof(ulong));
         ThrowIfNonFinite(found[0], found[1], rowLength);
@@ -128,8 +147,10 @@ public sealed unsafe class CudaMergeKernels : IMergeKernels
         if (ranks.IsEmpty) return;
         Context.MakeCurrent();
         var device = _importance.Ensure(values.ByteLength);
-        Staging.Upload(device, 0, (byte*)values.Pointer, values.ByteLength);
-        SelectRanksOnDevice(results, device, values.Length, ranks);
+        using (Trace.Span("upload", "upload", $"{values.ByteLength} bytes"))
+            Staging.Upload(device, 0, (byte*)values.Pointer, values.ByteLength);
+        using (Trace.Span("select_ranks (device)", "kernel"))
+            SelectRanksOnDevice(results, device, values.Length, ranks);
     }
 
     /// <summary>Three histogram passes (digits of 11, 11 and 10 bits) over values already on the device; every
@@ -218,11 +239,19 @@ public sealed unsafe class CudaMergeKernels : IMergeKernels
         var imp = _importance.Ensure(n * sizeof(float));
         var outBuffer = _output.Ensure(output.ByteLength);
         var taken = _scratch.Ensure(sizeof(ulong));
-        Staging.Upload(x, 0, other.Pointer, other.ByteLength);
-        Staging.Upload(y, 0, @base.Pointer, @base.ByteLength);
-        Staging.Upload(imp, 0, (byte*)(importance.Pointer + start), n * sizeof(float));
-        Stream.Fill(taken, 0, sizeof(ulong));
-        LaunchMaskedSelect(outBuffer, taken, x, y, imp, n, threshold, output.DType, other.DType, @base.DType);
+        using (Trace.Span("upload", "upload", $"{other.ByteLength + @base.ByteLength + n * sizeof(float)} bytes"))
+        {
+            Staging.Upload(x, 0, other.Pointer, other.ByteLength);
+            Staging.Upload(y, 0, @base.Pointer, @base.ByteLength);
+            Staging.Upload(imp, 0, (byte*)(importance.Pointer + start), n * sizeof(float));
+        }
+        using (Trace.Span("masked_select (device)", "kernel"))
+        {
+            Stream.Fill(taken, 0, sizeof(ulong));
+            LaunchMaskedSelect(outBuffer, taken, x, y, imp, n, threshold, output.DType, other.DType, @base.DType);
+            SyncIfTracing();
+        }
+        using var download = Trace.Span("download", "download", $"{output.ByteLength} bytes");
         Staging.Download(output.Pointer, outBuffer, 0, output.ByteLength);
         ulong count;
         Staging.DownloadSmall(&count, taken, sizeof(ulong));
