@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using Engine.Core;
@@ -29,7 +30,8 @@ public sealed unsafe class CpuMergeKernels : IMergeKernels
         long rows = rowKl.Length;
         if (rowLength <= 0 || other.Length != rows * rowLength || @base.Length != other.Length || importance.Length != other.Length)
             throw new ArgumentException($"shapes disagree: rows {rows} x {rowLength}, other {other.Length}, base {@base.Length}, importance {importance.Length}");
-        var kl = new double[rows];
+        // Pooled, as are the block buffers below: per-call large arrays would churn the large-object heap.
+        var kl = ArrayPool<double>.Shared.Rent((int)rows);
         int rowsPerTask = Math.Max(1, BlockElements / rowLength);
         long tasks = (rows + rowsPerTask - 1) / rowsPerTask;
         try
@@ -52,7 +54,8 @@ public sealed unsafe class CpuMergeKernels : IMergeKernels
             // Report the first bad element in tensor order, whichever thread found one first.
             throw e.Flatten().InnerExceptions.Cast<NonFiniteValueException>().MinBy(x => x.Element)!;
         }
-        kl.CopyTo(rowKl);
+        kl.AsSpan(0, (int)rows).CopyTo(rowKl);
+        ArrayPool<double>.Shared.Return(kl);
     }
 
     public void SelectRanks(Span<float> results, NativeArray<float> values, ReadOnlySpan<long> ranks) =>
@@ -83,7 +86,7 @@ public sealed unsafe class CpuMergeKernels : IMergeKernels
             }, count => Interlocked.Add(ref taken, count));
             return taken;
         }
-        Parallel.For(0L, blocks, Options, () => (new float[BlockElements], new float[BlockElements], 0L), (block, _, state) =>
+        Parallel.For(0L, blocks, Options, () => (ArrayPool<float>.Shared.Rent(BlockElements), ArrayPool<float>.Shared.Rent(BlockElements), 0L), (block, _, state) =>
         {
             long begin = block * BlockElements;
             int count = (int)Math.Min(BlockElements, n - begin);
@@ -94,7 +97,12 @@ public sealed unsafe class CpuMergeKernels : IMergeKernels
             int got = MaskedSelectCpu.Select(b, o, importance.Slice(start + begin, count), threshold);
             output.WriteSingles(begin, b);
             return (state.Item1, state.Item2, state.Item3 + got);
-        }, state => Interlocked.Add(ref taken, state.Item3));
+        }, state =>
+        {
+            ArrayPool<float>.Shared.Return(state.Item1);
+            ArrayPool<float>.Shared.Return(state.Item2);
+            Interlocked.Add(ref taken, state.Item3);
+        });
         return taken;
     }
 

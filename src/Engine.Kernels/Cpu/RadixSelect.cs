@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.CompilerServices;
 
 namespace Engine.Kernels.Cpu;
@@ -40,6 +41,7 @@ public static unsafe class RadixSelect
         var buckets = new int[ranks.Length];
         var remaining = new long[ranks.Length];
         for (int r = 0; r < ranks.Length; r++) (buckets[r], remaining[r]) = FindBin(high, ranks[r]);
+        ArrayPool<long>.Shared.Return(high);
 
         // One pass serves up to three buckets (Q25, Q50 and Q75 share it).
         foreach (var group in buckets.Distinct().Chunk(3))
@@ -49,75 +51,98 @@ public static unsafe class RadixSelect
             {
                 int which = Array.IndexOf(group, buckets[r]);
                 if (which < 0) continue;
-                var (bin, _) = FindBin(low[which], remaining[r]);
+                var (bin, _) = FindBin(low, remaining[r], which * Bins);
                 results[r] = FromOrderedKey(((uint)buckets[r] << 16) | (uint)bin);
             }
+            ArrayPool<long>.Shared.Return(low);
         }
     }
 
     /// <summary>The bin holding rank <paramref name="rank"/> and the rank within that bin.</summary>
-    private static (int Bin, long Rank) FindBin(long[] histogram, long rank)
+    private static (int Bin, long Rank) FindBin(long[] histogram, long rank, int offset = 0)
     {
         long seen = 0;
         for (int b = 0; b < Bins; b++)
         {
-            if (rank < seen + histogram[b]) return (b, rank - seen);
-            seen += histogram[b];
+            if (rank < seen + histogram[offset + b]) return (b, rank - seen);
+            seen += histogram[offset + b];
         }
         throw new InvalidOperationException("rank beyond histogram total");
     }
 
-    private const long Chunk = 1 << 20;
+    /// <summary>Elements a worker counts in int bins before folding them into the long totals (no int overflow).</summary>
+    private const long Segment = 1 << 30;
+
+    /// <summary>Below this many elements per worker, a second thread costs more than it saves.</summary>
+    private const long MinElementsPerWorker = 1 << 22;
 
     /// <summary>Top-16-bit histogram of all keys.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static long[] Histogram(float* values, long count, int threads)
-    {
-        return CountInChunks(threads, count, Bins, (local, begin, end) =>
-        {
-            for (long i = begin; i < end; i++) local[ToOrderedKey(values[i]) >> 16]++;
-        })[0];
-    }
+    private static long[] Histogram(float* values, long count, int threads) =>
+        CountInSegments(values, count, threads, null);
 
-    /// <summary>Low-16-bit histograms of the keys whose top 16 bits equal each bucket, in one pass.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static long[][] LowHistograms(float* values, long count, int threads, int[] buckets)
-    {
-        uint b0 = (uint)buckets[0], b1 = (uint)buckets[Math.Min(1, buckets.Length - 1)], b2 = (uint)buckets[^1];
-        return CountInChunks(threads, count, Bins * buckets.Length, (local, begin, end) =>
-        {
-            for (long i = begin; i < end; i++)
-            {
-                uint key = ToOrderedKey(values[i]);
-                uint top = key >> 16;
-                if (top == b0) local[key & 0xFFFF]++;
-                else if (top == b1) local[Bins + (key & 0xFFFF)]++;
-                else if (top == b2) local[2 * Bins + (key & 0xFFFF)]++;
-            }
-        }, buckets.Length);
-    }
+    /// <summary>Low-16-bit histograms of the keys whose top 16 bits equal each of up to three buckets, in one
+    /// pass; histogram h occupies bins [h * 65536, (h + 1) * 65536).</summary>
+    private static long[] LowHistograms(float* values, long count, int threads, int[] buckets) =>
+        CountInSegments(values, count, threads, buckets);
 
-    /// <summary>Runs <paramref name="count"/> elements through per-worker int histograms in fixed chunks and
-    /// sums them into long histograms of <see cref="Bins"/> each.</summary>
-    private static long[][] CountInChunks(int threads, long count, int size, Action<int[], long, long> fill, int histograms = 1)
+    /// <summary>Splits the data into one contiguous range per worker; each counts into pooled int bins with a
+    /// statically compiled loop and folds them into the long totals every <see cref="Segment"/> elements.
+    /// Integer counts make the result independent of the split.</summary>
+    private static long[] CountInSegments(float* values, long count, int threads, int[]? buckets)
     {
-        long chunks = (count + Chunk - 1) / Chunk;
-        var total = new long[size];
-        int workers = (int)Math.Min(threads, Math.Max(1, chunks));
+        int histograms = buckets?.Length ?? 1;
+        int size = Bins * histograms;
+        // Pooled: a fresh 0.5-1.5 MB array per call lands on the large-object heap and, over a model's
+        // hundreds of tensors, costs more in collections than the counting itself. Callers return it.
+        var total = ArrayPool<long>.Shared.Rent(size);
+        Array.Clear(total, 0, size);
+        int workers = (int)Math.Clamp(count / MinElementsPerWorker, 1, threads);
+        long share = (count + workers - 1) / workers;
         Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = threads }, worker =>
         {
-            var local = new int[size];
-            var wide = new long[size];
-            for (long c = worker; c < chunks; c += workers)
+            var local = ArrayPool<int>.Shared.Rent(size);
+            try
             {
-                fill(local, c * Chunk, Math.Min(count, (c + 1) * Chunk));
-                for (int b = 0; b < size; b++) { wide[b] += local[b]; local[b] = 0; }
+                long end = Math.Min(count, (worker + 1) * share);
+                for (long begin = worker * share; begin < end; begin += Segment)
+                {
+                    Array.Clear(local, 0, size);
+                    long stop = Math.Min(end, begin + Segment);
+                    fixed (int* bins = local)
+                    {
+                        if (buckets is null) CountTop(bins, values, begin, stop);
+                        else CountLow(bins, values, begin, stop, (uint)buckets[0], (uint)buckets[Math.Min(1, histograms - 1)], (uint)buckets[^1]);
+                    }
+                    lock (total)
+                    {
+                        for (int b = 0; b < size; b++) total[b] += local[b];
+                    }
+                }
             }
-            lock (total)
+            finally
             {
-                for (int b = 0; b < size; b++) total[b] += wide[b];
+                ArrayPool<int>.Shared.Return(local);
             }
         });
-        return Enumerable.Range(0, histograms).Select(h => total.AsSpan(h * Bins, Bins).ToArray()).ToArray();
+        return total;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void CountTop(int* bins, float* values, long begin, long end)
+    {
+        for (long i = begin; i < end; i++) bins[ToOrderedKey(values[i]) >> 16]++;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void CountLow(int* bins, float* values, long begin, long end, uint b0, uint b1, uint b2)
+    {
+        for (long i = begin; i < end; i++)
+        {
+            uint key = ToOrderedKey(values[i]);
+            uint top = key >> 16;
+            if (top == b0) bins[key & 0xFFFF]++;
+            else if (top == b1) bins[Bins + (key & 0xFFFF)]++;
+            else if (top == b2) bins[2 * Bins + (key & 0xFFFF)]++;
+        }
     }
 }
