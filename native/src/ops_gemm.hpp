@@ -7,6 +7,7 @@
 // count. Remainder tiles take plain scalar loops.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -18,13 +19,15 @@ constexpr int kVectorBytes = 64;
 constexpr int kVectorBytes = 32;
 #endif
 
+constexpr int64_t kRowBlock = 64;    // rows of the output per task
+constexpr int64_t kDepthBlock = 128; // k per slice in gemm_acc
+
 template <typename T>
 struct Vec {
     typedef T type __attribute__((vector_size(kVectorBytes)));
     static constexpr int lanes = kVectorBytes / (int)sizeof(T);
     static type load(const T* p) { type v; std::memcpy(&v, p, sizeof v); return v; }
     static void store(T* p, type v) { std::memcpy(p, &v, sizeof v); }
-    static type splat(T x) { type v; for (int i = 0; i < lanes; i++) v[i] = x; return v; }
     static T sum(type v) { T s = 0; for (int i = 0; i < lanes; i++) s += v[i]; return s; }
 };
 
@@ -35,11 +38,14 @@ void gemm_nt(T* C, int64_t ldc, const T* A, const T* B, int64_t M, int64_t N, in
     using V = Vec<T>;
     typedef typename V::type vec;
     constexpr int L = V::lanes;
-    const int64_t MT = (M + 1) / 2, NT = (N + 3) / 4, KV = K - K % L;
+    const int64_t MB = (M + kRowBlock - 1) / kRowBlock, NT = (N + 3) / 4, KV = K - K % L;
+    // Tasks are (block of kRowBlock rows of A, 4 rows of B): the 4 rows of B stay in L1 across the block's
+    // tiles, and the block of A stays in L2 across consecutive tasks.
 #pragma omp parallel for collapse(2) schedule(static) num_threads(threads)
-    for (int64_t mt = 0; mt < MT; mt++) {
+    for (int64_t mb = 0; mb < MB; mb++) {
         for (int64_t nt = 0; nt < NT; nt++) {
-            const int64_t m0 = mt * 2, n0 = nt * 4;
+          for (int64_t m0 = mb * kRowBlock; m0 < M && m0 < (mb + 1) * kRowBlock; m0 += 2) {
+            const int64_t n0 = nt * 4;
             if (m0 + 2 <= M && n0 + 4 <= N) {
                 const T* a0 = A + m0 * K; const T* a1 = a0 + K;
                 const T* b0 = B + n0 * K; const T* b1 = b0 + K; const T* b2 = b1 + K; const T* b3 = b2 + K;
@@ -72,6 +78,7 @@ void gemm_nt(T* C, int64_t ldc, const T* A, const T* B, int64_t M, int64_t N, in
                     }
                 }
             }
+          }
         }
     }
 }
@@ -85,24 +92,31 @@ void gemm_acc(T* C, int64_t ldc, const T* A, int64_t a_m, int64_t a_k, const T* 
     typedef typename V::type vec;
     constexpr int L = V::lanes;
     constexpr int64_t NW = 2 * L;
-    const int64_t MT = (M + 3) / 4, NT = (N + NW - 1) / NW;
+    const int64_t MB = (M + kRowBlock - 1) / kRowBlock, NT = (N + NW - 1) / NW;
+    // Tasks are (block of kRowBlock rows, one column tile); k runs in slices of kDepthBlock so that the slice
+    // of B (kDepthBlock x NW) stays in L1 while every row tile of the block uses it.
 #pragma omp parallel for collapse(2) schedule(static) num_threads(threads)
-    for (int64_t mt = 0; mt < MT; mt++) {
+    for (int64_t mb = 0; mb < MB; mb++) {
         for (int64_t nt = 0; nt < NT; nt++) {
-            const int64_t m0 = mt * 4, n0 = nt * NW;
+          const int64_t n0 = nt * NW, m_end = std::min(M, (mb + 1) * kRowBlock);
+          for (int64_t k0 = 0; k0 < K; k0 += kDepthBlock) {
+            const int64_t k1 = std::min(K, k0 + kDepthBlock);
+            for (int64_t m0 = mb * kRowBlock; m0 < m_end; m0 += 4) {
             if (m0 + 4 <= M && n0 + NW <= N) {
                 vec c00 = V::load(C + (m0 + 0) * ldc + n0), c01 = V::load(C + (m0 + 0) * ldc + n0 + L);
                 vec c10 = V::load(C + (m0 + 1) * ldc + n0), c11 = V::load(C + (m0 + 1) * ldc + n0 + L);
                 vec c20 = V::load(C + (m0 + 2) * ldc + n0), c21 = V::load(C + (m0 + 2) * ldc + n0 + L);
                 vec c30 = V::load(C + (m0 + 3) * ldc + n0), c31 = V::load(C + (m0 + 3) * ldc + n0 + L);
                 const T* a = A + m0 * a_m;
-                for (int64_t k = 0; k < K; k++) {
+                for (int64_t k = k0; k < k1; k++) {
                     const vec b0 = V::load(B + k * ldb + n0), b1 = V::load(B + k * ldb + n0 + L);
                     const T* ak = a + k * a_k;
-                    vec x = V::splat(ak[0]); c00 += x * b0; c01 += x * b1;
-                    x = V::splat(ak[a_m]); c10 += x * b0; c11 += x * b1;
-                    x = V::splat(ak[2 * a_m]); c20 += x * b0; c21 += x * b1;
-                    x = V::splat(ak[3 * a_m]); c30 += x * b0; c31 += x * b1;
+                    // scalar * vector broadcasts the scalar (GCC vector extensions): one vbroadcastss each.
+                    const T x0 = ak[0], x1 = ak[a_m], x2 = ak[2 * a_m], x3 = ak[3 * a_m];
+                    c00 += x0 * b0; c01 += x0 * b1;
+                    c10 += x1 * b0; c11 += x1 * b1;
+                    c20 += x2 * b0; c21 += x2 * b1;
+                    c30 += x3 * b0; c31 += x3 * b1;
                 }
                 V::store(C + (m0 + 0) * ldc + n0, c00); V::store(C + (m0 + 0) * ldc + n0 + L, c01);
                 V::store(C + (m0 + 1) * ldc + n0, c10); V::store(C + (m0 + 1) * ldc + n0 + L, c11);
@@ -112,11 +126,13 @@ void gemm_acc(T* C, int64_t ldc, const T* A, int64_t a_m, int64_t a_k, const T* 
                 for (int64_t m = m0; m < m0 + 4 && m < M; m++) {
                     for (int64_t n = n0; n < n0 + NW && n < N; n++) {
                         T s = C[m * ldc + n];
-                        for (int64_t k = 0; k < K; k++) s += A[m * a_m + k * a_k] * B[k * ldb + n];
+                        for (int64_t k = k0; k < k1; k++) s += A[m * a_m + k * a_k] * B[k * ldb + n];
                         C[m * ldc + n] = s;
                     }
                 }
             }
+            }
+          }
         }
     }
 }
