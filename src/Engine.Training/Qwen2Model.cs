@@ -9,6 +9,19 @@ namespace Engine.Training;
 /// <summary>One tensor of the model's flat buffers: HF name, element offset and shape.</summary>
 public sealed record ModelParameter(string Name, long Offset, long Count, ImmutableArray<long> Shape, bool WeightDecay);
 
+/// <summary>The model's flat buffers, each <see cref="Qwen2Model.ParameterCount"/> elements in parameter order.</summary>
+public enum ModelBuffer
+{
+    Parameters = 0,
+    Gradients = 1,
+
+    /// <summary>AdamW's first moment m.</summary>
+    AdamFirstMoment = 2,
+
+    /// <summary>AdamW's second moment v.</summary>
+    AdamSecondMoment = 3,
+}
+
 /// <summary>Loss of one micro-batch: the sum of its token losses and the number of scored tokens.</summary>
 public readonly record struct BatchLoss(double Sum, long ScoredTokens)
 {
@@ -113,6 +126,14 @@ public sealed unsafe class Qwen2Model : IDisposable
     public void ReadParameters(Span<double> destination, long offset) => Read(destination, EngBuffer.Params, offset);
     public void ReadParameters(Span<float> destination, long offset) => Read(destination, EngBuffer.Params, offset);
     public void ReadGradients(Span<double> destination, long offset) => Read(destination, EngBuffer.Grads, offset);
+
+    /// <summary>Reads any flat buffer (for checkpoints: a float32 model round-trips exactly through float32).</summary>
+    public void ReadBuffer(ModelBuffer buffer, Span<float> destination, long offset) => Read(destination, (EngBuffer)buffer, offset);
+    public void ReadBuffer(ModelBuffer buffer, Span<double> destination, long offset) => Read(destination, (EngBuffer)buffer, offset);
+
+    /// <summary>Writes any flat buffer (restoring a checkpoint's parameters and optimizer state).</summary>
+    public void WriteBuffer(ModelBuffer buffer, ReadOnlySpan<float> values, long offset) => Write((EngBuffer)buffer, values, offset);
+    public void WriteBuffer(ModelBuffer buffer, ReadOnlySpan<double> values, long offset) => Write((EngBuffer)buffer, values, offset);
 
     /// <summary>One tensor's parameters as float64.</summary>
     public double[] ReadParameters(string name)
