@@ -33,6 +33,7 @@ public static class EngineCli
         root.Subcommands.Add(MergeCommand.Create(host.Services));
         root.Subcommands.Add(DemoCommand.Create(host.Services));
         root.Subcommands.Add(BenchCommand.Create(host.Services));
+        root.Subcommands.Add(LossCommand.Create(host.Services));
         return await root.Parse(args).InvokeAsync();
     }
 
