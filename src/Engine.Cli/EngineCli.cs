@@ -34,6 +34,7 @@ public static class EngineCli
         root.Subcommands.Add(DemoCommand.Create(host.Services));
         root.Subcommands.Add(BenchCommand.Create(host.Services));
         root.Subcommands.Add(LossCommand.Create(host.Services));
+        root.Subcommands.Add(SftCommand.Create(host.Services));
         return await root.Parse(args).InvokeAsync();
     }
 

@@ -10,7 +10,7 @@ namespace Engine.Training.Tests;
 /// per-example losses against the float64 PyTorch reference's token losses.</summary>
 public sealed class LossCommandTests
 {
-    private static string WriteModel(TempDirectory temp, Qwen2Fixture f)
+    internal static string WriteModel(TempDirectory temp, Qwen2Fixture f)
     {
         using var context = ComputeContext.CreateCpu(threads: 1);
         using var layout = f.CreateModel(context, ComputeDType.Float32);
