@@ -37,4 +37,18 @@ public sealed class SftCommandTests
         Assert.Equal(1, result.ExitCode);
         Assert.Contains("--lr-schedule must be constant, constant_with_warmup or cosine, got 'linear'", result.Stderr);
     }
+
+    [Fact]
+    public void BenchSftReportsNativeAndPeerThroughput()
+    {
+        var result = EngineProcess.Run("bench", "sft", "--hidden", "64", "--intermediate", "128", "--layers", "1", "--heads", "4", "--kv-heads", "2",
+            "--vocab", "256", "--docs", "2", "--doc-len", "16", "--threads", "1", "--repeat", "1", "--peer", "--json");
+
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        var report = JsonNode.Parse(result.Stdout.Trim())!.AsObject();
+        Assert.Equal(32, (int)report["tokens"]!);
+        Assert.True((double)report["native_tokens_per_s"]! > 0);
+        // The peer needs python3 with torch: either it ran, or the report says why not.
+        Assert.True(report["peer_tokens_per_s"] is not null || report["peer_error"] is not null, result.Stdout);
+    }
 }
