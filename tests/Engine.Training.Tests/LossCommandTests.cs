@@ -96,4 +96,22 @@ public sealed class LossCommandTests
         Assert.Equal(1, result.ExitCode);
         Assert.Contains("outside the vocabulary", result.Stderr);
     }
+
+    [Fact]
+    public void SkipBadRowsCountsThemAndScoresTheRest()
+    {
+        var f = Qwen2Fixture.Load("tied_mqa");
+        using var temp = new TempDirectory();
+        string model = WriteModel(temp, f);
+        string data = temp.Combine("data.jsonl");
+        File.WriteAllLines(data, ["{\"input_ids\": [1, 2, 3]}", "not json", "{\"input_ids\": [4, 5], \"labels\": [1]}", "{\"input_ids\": [6, 7]}"]);
+
+        var result = EngineProcess.Run("loss", "--model", model, "--data", data, "--json", "--skip-bad-rows");
+
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        Assert.Contains("skipped 2 bad row(s)", result.Stderr);
+        var rows = result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonNode.Parse(l)!).ToList();
+        Assert.Equal([2, 1], rows.Select(r => (int)r["tokens"]!));
+    }
 }
+

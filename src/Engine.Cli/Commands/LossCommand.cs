@@ -18,16 +18,18 @@ public static class LossCommand
         var model = new Option<string>("--model") { Description = "HF model directory (config.json + safetensors)", Required = true };
         var data = new Option<string>("--data") { Description = "JSONL of pre-tokenized rows: input_ids, optional labels (-100 = no loss)", Required = true };
         var json = new Option<bool>("--json") { Description = "stdout: one JSON line per example, {\"index\": i, \"loss\": x, \"tokens\": n}" };
+        var skipBadRows = new Option<bool>("--skip-bad-rows") { Description = "skip rows that break the format (counted on stderr) instead of failing" };
         var threads = new Option<int>("--threads") { Description = "CPU threads (0 = all)", DefaultValueFactory = _ => 0 };
         var batchTokens = new Option<int>("--batch-tokens") { Description = "tokens packed per forward pass", DefaultValueFactory = _ => 4096 };
         batchTokens.Validators.Add(r =>
         {
             if (r.GetValueOrDefault<int>() < 1) r.AddError("--batch-tokens must be at least 1");
         });
-        var command = new Command("loss", "mean token loss of every example of a data file") { model, data, json, threads, batchTokens };
+        var command = new Command("loss", "mean token loss of every example of a data file") { model, data, json, skipBadRows, threads, batchTokens };
         command.SetAction((parse, cancellation) => EngineCli.Guard(() =>
         {
-            var examples = TokenizedDataset.Read(parse.GetValue(data)!);
+            var examples = TokenizedDataset.Read(parse.GetValue(data)!, parse.GetValue(skipBadRows), out int skipped);
+            if (skipped > 0) Console.Error.WriteLine($"engine {command.Name}: skipped {skipped} bad row(s) of {parse.GetValue(data)}");
             using var directory = ModelDirectory.Open(parse.GetValue(model)!);
             using var context = ComputeContext.CreateCpu(parse.GetValue(threads));
             using var qwen = Qwen2Model.Load(context, directory);

@@ -31,12 +31,13 @@ public static class SftCommand
         var maxGradNorm = new Option<double>("--max-grad-norm") { Description = "0 = no clipping", DefaultValueFactory = _ => 1.0 };
         var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 42 };
         var saveSteps = new Option<long>("--save-steps") { Description = "0 = only at the end", DefaultValueFactory = _ => 0 };
+        var skipBadRows = new Option<bool>("--skip-bad-rows") { Description = "skip rows that break the format (counted on stderr) instead of failing" };
         var threads = new Option<int>("--threads") { Description = "CPU threads (0 = all)", DefaultValueFactory = _ => 0 };
         var resume = new Option<bool>("--resume") { Description = "continue from the newest checkpoint under --out" };
         var command = new Command("sft", "supervised fine-tuning of a Qwen2 model on the CPU")
         {
             model, data, output, lr, schedule, warmup, epochs, maxSteps, batchSize, gradAccum, seqLen, packing,
-            beta1, beta2, eps, weightDecay, maxGradNorm, seed, saveSteps, threads, resume,
+            beta1, beta2, eps, weightDecay, maxGradNorm, seed, saveSteps, skipBadRows, threads, resume,
         };
         command.SetAction((parse, cancellation) => EngineCli.Guard(() =>
         {
@@ -52,7 +53,8 @@ public static class SftCommand
             {
                 throw new Core.EngineException($"sft: {e.Message}");
             }
-            var examples = TokenizedDataset.Read(parse.GetValue(data)!);
+            var examples = TokenizedDataset.Read(parse.GetValue(data)!, parse.GetValue(skipBadRows), out int skipped);
+            if (skipped > 0) Console.Error.WriteLine($"engine {command.Name}: skipped {skipped} bad row(s) of {parse.GetValue(data)}");
             var progress = new StepLog();
             var result = SftTrainer.Run(parse.GetValue(model)!, examples, parse.GetValue(output)!, options, parse.GetValue(resume), progress, cancellation);
             Console.Error.WriteLine($"engine sft: {result.Steps} steps{(result.ResumedFromStep > 0 ? $" (resumed at {result.ResumedFromStep})" : "")}; final checkpoint {result.FinalCheckpoint}");

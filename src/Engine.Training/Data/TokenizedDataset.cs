@@ -27,17 +27,29 @@ public sealed record TokenizedExample(int Line, int[] InputIds, int[] Labels);
 /// does not have: they are reported as errors naming the line.</summary>
 public static class TokenizedDataset
 {
-    public static List<TokenizedExample> Read(string path)
+    public static List<TokenizedExample> Read(string path) => Read(path, skipBadRows: false, out _);
+
+    /// <summary>Reads every row; with <paramref name="skipBadRows"/> a bad row is counted in
+    /// <paramref name="skipped"/> instead of failing the whole file.</summary>
+    public static List<TokenizedExample> Read(string path, bool skipBadRows, out int skipped)
     {
         var rows = new List<TokenizedExample>();
         int lineNumber = 0;
+        skipped = 0;
         foreach (var line in File.ReadLines(path))
         {
             lineNumber++;
             if (string.IsNullOrWhiteSpace(line)) continue;
-            rows.Add(Parse(path, lineNumber, line));
+            try
+            {
+                rows.Add(Parse(path, lineNumber, line));
+            }
+            catch (DatasetFormatException) when (skipBadRows)
+            {
+                skipped++;
+            }
         }
-        if (rows.Count == 0) throw new DatasetFormatException(path, lineNumber, "no examples in the file");
+        if (rows.Count == 0) throw new DatasetFormatException(path, lineNumber, skipped > 0 ? $"no valid examples ({skipped} bad rows skipped)" : "no examples in the file");
         return rows;
     }
 
