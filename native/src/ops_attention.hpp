@@ -33,17 +33,20 @@ void attention_forward(T* out, T* lse, const T* q, const T* k, const T* v, const
             for (int64_t j = doc_start[n]; j <= n; j++) {
                 const T* kj = k + (j * KV + g) * D;
                 T s = 0;
+#pragma omp simd reduction(+ : s)
                 for (int64_t d = 0; d < D; d++) s += qn[d] * kj[d];
                 s *= scale;
                 const T* vj = v + (j * KV + g) * D;
                 if (s > m) {
                     const T correction = std::exp(m - s);
                     l = l * correction + T(1);
+#pragma omp simd
                     for (int64_t d = 0; d < D; d++) acc[d] = acc[d] * correction + vj[d];
                     m = s;
                 } else {
                     const T p = std::exp(s - m);
                     l += p;
+#pragma omp simd
                     for (int64_t d = 0; d < D; d++) acc[d] += p * vj[d];
                 }
             }
@@ -68,6 +71,7 @@ void attention_backward(T* dq, T* dk, T* dv, T* delta, const T* dout, const T* q
 #pragma omp parallel for schedule(static) num_threads(threads)
     for (int64_t i = 0; i < N * H; i++) {
         T s = 0;
+#pragma omp simd reduction(+ : s)
         for (int64_t d = 0; d < D; d++) s += dout[i * D + d] * out[i * D + d];
         delta[i] = s;
     }
@@ -83,9 +87,11 @@ void attention_backward(T* dq, T* dk, T* dv, T* delta, const T* dout, const T* q
                 const T* kj = k + (j * KV + g) * D;
                 const T* vj = v + (j * KV + g) * D;
                 T s = 0, dp = 0;
+#pragma omp simd reduction(+ : s, dp)
                 for (int64_t d = 0; d < D; d++) { s += qn[d] * kj[d]; dp += gn[d] * vj[d]; }
                 const T p = std::exp(s * scale - l);
                 const T ds = p * (dp - dl) * scale;
+#pragma omp simd
                 for (int64_t d = 0; d < D; d++) dqn[d] += ds * kj[d];
             }
         }
@@ -103,9 +109,11 @@ void attention_backward(T* dq, T* dk, T* dv, T* delta, const T* dout, const T* q
                     const T* qn = q + (n * H + h) * D;
                     const T* gn = dout + (n * H + h) * D;
                     T s = 0, dp = 0;
+#pragma omp simd reduction(+ : s, dp)
                     for (int64_t d = 0; d < D; d++) { s += qn[d] * kj[d]; dp += gn[d] * vj[d]; }
                     const T p = std::exp(s * scale - lse[n * H + h]);
                     const T ds = p * (dp - delta[n * H + h]) * scale;
+#pragma omp simd
                     for (int64_t d = 0; d < D; d++) {
                         dkj[d] += ds * qn[d];
                         dvj[d] += p * gn[d];
