@@ -15,6 +15,9 @@ public static class EngineCli
     /// <summary>Exit code for bad input (files, configs, options).</summary>
     public const int ExitInputError = 1;
 
+    /// <summary>Exit code for an internal error (a bug).</summary>
+    public const int ExitInternalError = 70;
+
     /// <summary>Exit code for a run stopped by Ctrl+C.</summary>
     public const int ExitCancelled = 130;
 
@@ -28,11 +31,15 @@ public static class EngineCli
         builder.Services.AddEngine();
         using var host = builder.Build();
 
+        // Tables piped to a file or another program keep their rows on one line each.
+        if (Console.IsOutputRedirected) Spectre.Console.AnsiConsole.Profile.Width = 200;
         var root = new RootCommand("Engine: Branch-Merge distillation. SFT domain experts, fuse them with exact Arcee Fusion.");
         root.Subcommands.Add(InspectCommand.Create(host.Services));
         root.Subcommands.Add(MergeCommand.Create(host.Services));
         root.Subcommands.Add(DemoCommand.Create(host.Services));
         root.Subcommands.Add(BenchCommand.Create(host.Services));
+        root.Subcommands.Add(MethodsCommand.Create(host.Services));
+        root.Subcommands.Add(SelftestCommand.Create());
         root.Subcommands.Add(LossCommand.Create(host.Services));
         root.Subcommands.Add(SftCommand.Create(host.Services));
         return await root.Parse(args).InvokeAsync();
@@ -64,6 +71,12 @@ public static class EngineCli
         {
             Console.Error.WriteLine($"engine: error: {e.Message}");
             return ExitInputError;
+        }
+        catch (Exception e) when (Environment.GetEnvironmentVariable("ENGINE_DEBUG") is null)
+        {
+            // A bug, not bad input: still one line; ENGINE_DEBUG=1 shows the stack trace.
+            Console.Error.WriteLine($"engine: internal error: {e.GetType().Name}: {e.Message.Split('\n')[0]} (set ENGINE_DEBUG=1 for details)");
+            return ExitInternalError;
         }
     }
 }

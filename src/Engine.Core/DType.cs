@@ -1,10 +1,18 @@
 namespace Engine.Core;
 
 /// <summary>Element types of the safetensors format. F32, F16 and BF16 take part in math; every other
-/// type is carried as raw bytes.</summary>
+/// type is carried as raw bytes. New members are appended so stored enum values stay stable.</summary>
+/// <remarks>The safetensors project's packed sub-byte types (F4, F6_E2M3, F6_E3M2) are not supported: a file
+/// holding them is rejected as having an unknown dtype.</remarks>
 public enum DType
 {
     Bool, U8, I8, F8_E4M3, F8_E5M2, I16, U16, F16, BF16, I32, U32, F32, I64, U64, F64,
+
+    /// <summary>Exponent-only 8-bit float (MX block scales).</summary>
+    F8_E8M0,
+
+    /// <summary>Complex of two float32 (8 bytes).</summary>
+    C64,
 }
 
 /// <summary>Sizes and names of <see cref="DType"/> values.</summary>
@@ -13,10 +21,10 @@ public static class DTypes
     /// <summary>Bytes per element.</summary>
     public static int SizeOf(this DType dtype) => dtype switch
     {
-        DType.Bool or DType.U8 or DType.I8 or DType.F8_E4M3 or DType.F8_E5M2 => 1,
+        DType.Bool or DType.U8 or DType.I8 or DType.F8_E4M3 or DType.F8_E5M2 or DType.F8_E8M0 => 1,
         DType.I16 or DType.U16 or DType.F16 or DType.BF16 => 2,
         DType.I32 or DType.U32 or DType.F32 => 4,
-        DType.I64 or DType.U64 or DType.F64 => 8,
+        DType.I64 or DType.U64 or DType.F64 or DType.C64 => 8,
         _ => throw new ArgumentOutOfRangeException(nameof(dtype), dtype, null),
     };
 

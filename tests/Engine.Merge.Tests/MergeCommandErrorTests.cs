@@ -80,6 +80,19 @@ public sealed class MergeCommandErrorTests : IDisposable
         Assert.False(Directory.Exists(output));
     }
 
+    [Theory]
+    [InlineData("linear", "parameters:\n  weight: 1.0\n")]
+    [InlineData("ties", "parameters:\n  weight: 1.0\n  density: 0.5\n")]
+    [InlineData("slerp", "parameters:\n  t: 0.5\n")]
+    public void InfinityInAWeightNamesTheTensorForEveryMethod(string method, string parameters)
+    {
+        TestModels.Write(_dir.Combine("q"), DType.BF16, [("w", [2, 3], [1, 2, 3, 4, float.PositiveInfinity, 6]), ("v", [3], [1, 2, 3])]);
+        var (result, output) = Run(Fusion(other: "q", extra: parameters).Replace("arcee_fusion", method));
+        AssertOneLineError(result, "tensor 'w' of model");
+        Assert.Contains("element 4", result.Stderr);
+        Assert.False(Directory.Exists(output));
+    }
+
     [Fact]
     public void ExistingOutputNeedsOverwrite()
     {

@@ -71,7 +71,7 @@ public static class InspectCommand
     {
         var table = new Table().AddColumns("tensor", "dtype", "shape", "bytes", "shard");
         foreach (var t in model.Tensors)
-            table.AddRow(Markup.Escape(t.Name), t.Info.DType.SafetensorsName(), t.Info.ShapeText, t.Info.ByteLength.ToString("N0"), Markup.Escape(Path.GetFileName(t.File.Path)));
+            table.AddRow(Markup.Escape(t.Name), t.Info.DType.SafetensorsName(), Markup.Escape(t.Info.ShapeText), t.Info.ByteLength.ToString("N0"), Markup.Escape(Path.GetFileName(t.File.Path)));
         AnsiConsole.Write(table);
         AnsiConsole.MarkupLine($"[bold]{model.Tensors.Count}[/] tensors, {model.TotalElements:N0} elements, {model.TotalBytes:N0} bytes in {model.Shards.Count} shard(s)");
         if (model.Config is { } c)

@@ -3,6 +3,8 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Engine.Core;
+using Engine.Core.Diagnostics;
+using Engine.Kernels;
 using Engine.Merge;
 using Engine.Merge.Config;
 using Engine.Merge.Execution;
@@ -22,7 +24,8 @@ public static class MergeCommand
         var overwrite = new Option<bool>("--overwrite") { Description = "replace an existing output directory" };
         var shardSize = new Option<string>("--out-shard-size") { Description = "maximum bytes per output shard (5GB, 500MB, 1000000, ...)", DefaultValueFactory = _ => "5GB" };
         var keep = new Option<string?>("--keep-intermediates") { Description = "also write every named intermediate stage as a model under this directory" };
-        var command = new Command("merge", "merge models as a mergekit config describes (Arcee Fusion and friends)") { config, output, overwrite, shardSize, keep };
+        var profile = new Option<string?>("--profile") { Description = "write a Chrome/Perfetto trace of the pipeline stages (read, convert, upload, kernel, download, write) to this file" };
+        var command = new Command("merge", "merge models as a mergekit config describes (Arcee Fusion and friends)") { config, output, overwrite, shardSize, keep, profile };
         options.AddTo(command);
         command.SetAction((parse, cancellation) => EngineCli.Guard(async () =>
         {
@@ -31,8 +34,14 @@ public static class MergeCommand
                 Overwrite = parse.GetValue(overwrite),
                 MaxShardBytes = ParseBytes(parse.GetValue(shardSize)!),
                 KeepIntermediatesPath = parse.GetValue(keep),
+                Trace = parse.GetValue(profile) is null ? null : new PipelineTrace(),
             };
             var result = await RunAsync(services, parse.GetValue(config)!, run, options.Device(parse), options.Threads(parse), parse.GetValue(options.Json), cancellation);
+            if (parse.GetValue(profile) is { } tracePath)
+            {
+                run.Trace!.Write(tracePath);
+                Console.Error.WriteLine($"engine: trace of {run.Trace.Count} spans written to {tracePath} (open in ui.perfetto.dev or chrome://tracing)");
+            }
             Print(result.Report, parse.GetValue(options.Json));
             return 0;
         }));
@@ -72,7 +81,6 @@ public static class MergeCommand
             Console.Out.WriteLine(report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             return;
         }
-        if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 200;
         var totals = report["totals"]!;
         var table = new Table().AddColumns("tensor", "shape", "stage", "kept", "threshold", "KL mean", "ms");
         foreach (var t in report["tensors"]!.AsArray())
@@ -111,7 +119,7 @@ public static class MergeCommand
 /// <summary>Options every computing verb shares: <c>--device</c>, <c>--threads</c>, <c>--json</c>.</summary>
 public sealed class CommonOptions
 {
-    public Option<string> DeviceOption { get; } = new("--device") { Description = "auto | cpu", DefaultValueFactory = _ => "auto" };
+    public Option<string> DeviceOption { get; } = new("--device") { Description = KernelBackends.Description, DefaultValueFactory = _ => "auto" };
     public Option<int> ThreadsOption { get; } = new("--threads") { Description = "CPU worker threads (0 = all cores)", DefaultValueFactory = _ => 0 };
     public Option<bool> Json { get; } = new("--json") { Description = "print a machine-readable JSON report on stdout" };
 

@@ -1,17 +1,28 @@
+using Microsoft.Win32.SafeHandles;
+
 namespace Engine.Core.Model;
 
 /// <summary>A directory built in a hidden temporary sibling of its target and renamed into place only when
 /// complete. Until <see cref="Commit"/>, nothing exists at the target path; disposing without a commit
 /// (an error, Ctrl+C) deletes the temporary directory.</summary>
+/// <remarks>
+/// The staging directory is <c>.NAME.partial-PID-GUID</c> beside the target, and its owner holds an exclusive
+/// lock on the file <c>.NAME.partial-PID-GUID.lock</c> for as long as it lives. A process killed outright
+/// (SIGKILL, power loss) cannot delete its staging directory, but the operating system drops its lock, so
+/// the next <see cref="Create"/> for the same target deletes every partial sibling whose lock it can take:
+/// stale output never accumulates, and a concurrent writer's live staging directory is never touched.
+/// </remarks>
 public sealed class AtomicDirectory : IDisposable
 {
+    private readonly SafeFileHandle _lock;
     private bool _committed;
 
-    private AtomicDirectory(string target, string staging, bool overwrite)
+    private AtomicDirectory(string target, string staging, bool overwrite, SafeFileHandle lockHandle)
     {
         TargetPath = target;
         StagingPath = staging;
         Overwrite = overwrite;
+        _lock = lockHandle;
     }
 
     public string TargetPath { get; }
@@ -21,23 +32,75 @@ public sealed class AtomicDirectory : IDisposable
 
     public bool Overwrite { get; }
 
-    /// <summary>Checks the target and creates the staging directory. Fails at once when the target exists
-    /// and <paramref name="overwrite"/> is false, before any work is done.</summary>
+    /// <summary>Checks the target, deletes stale partial siblings left by killed writers, and creates the
+    /// staging directory. Fails at once when the target exists and <paramref name="overwrite"/> is false,
+    /// before any work is done.</summary>
     public static AtomicDirectory Create(string target, bool overwrite)
     {
         target = Path.GetFullPath(target.TrimEnd(Path.DirectorySeparatorChar, Path.AltDirectorySeparatorChar));
         CheckTarget(target, overwrite);
         string parent = Path.GetDirectoryName(target) ?? throw new OutputException($"{target}: output path has no parent directory");
+        string name = Path.GetFileName(target);
+        SafeFileHandle? lockHandle = null;
         try
         {
             Directory.CreateDirectory(parent);
-            string staging = Path.Combine(parent, $".{Path.GetFileName(target)}.partial-{Environment.ProcessId}-{Guid.NewGuid():N}");
+            DeleteStalePartials(parent, name);
+            string staging = Path.Combine(parent, $".{name}.partial-{Environment.ProcessId}-{Guid.NewGuid():N}");
+            // The lock exists before the directory, so no other process ever sees this directory unlocked.
+            lockHandle = File.OpenHandle(staging + ".lock", FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, FileOptions.DeleteOnClose);
             Directory.CreateDirectory(staging);
-            return new AtomicDirectory(target, staging, overwrite);
+            return new AtomicDirectory(target, staging, overwrite, lockHandle);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
+            lockHandle?.Dispose();
             throw new OutputException($"{target}: cannot create output: {e.Message}", e);
+        }
+    }
+
+    /// <summary>Deletes the <c>.NAME.partial-*</c> siblings of a target whose owner is gone (its lock is free).
+    /// Returns how many were deleted.</summary>
+    public static int DeleteStalePartials(string parent, string name)
+    {
+        int deleted = 0;
+        foreach (var dir in Directory.EnumerateDirectories(parent).Where(d => IsPartialOf(Path.GetFileName(d), name)))
+        {
+            if (TryDeleteUnlocked(dir, dir + ".lock")) deleted++;
+        }
+        foreach (var lockFile in Directory.EnumerateFiles(parent, "*.lock").Where(f => IsPartialOf(Path.GetFileName(f)[..^".lock".Length], name)))
+        {
+            // A lock whose directory is gone: its owner died between the rename and removing the lock.
+            if (!Directory.Exists(lockFile[..^".lock".Length])) TryDeleteUnlocked(null, lockFile);
+        }
+        return deleted;
+    }
+
+    /// <summary>True for exactly <c>.NAME.partial-PID-GUID</c>, so the partials of a target named
+    /// <c>x.partial-1</c> are never mistaken for those of <c>x</c>.</summary>
+    private static bool IsPartialOf(string entry, string name)
+    {
+        string prefix = $".{name}.partial-";
+        if (!entry.StartsWith(prefix, StringComparison.Ordinal)) return false;
+        var rest = entry.AsSpan(prefix.Length);
+        int dash = rest.IndexOf('-');
+        return dash > 0 && int.TryParse(rest[..dash], System.Globalization.NumberStyles.None, null, out _)
+            && rest.Length - dash - 1 == 32 && Guid.TryParseExact(rest[(dash + 1)..], "N", out _);
+    }
+
+    private static bool TryDeleteUnlocked(string? dir, string lockFile)
+    {
+        try
+        {
+            using var held = File.OpenHandle(lockFile, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, FileOptions.DeleteOnClose);
+            if (dir == null || !Directory.Exists(dir)) return false;
+            Directory.Delete(dir, recursive: true);
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Locked by a live writer, or not ours to delete: leave it.
+            return false;
         }
     }
 
@@ -66,6 +129,7 @@ public sealed class AtomicDirectory : IDisposable
             }
             Directory.Move(StagingPath, TargetPath);
             _committed = true;
+            _lock.Dispose();
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -89,9 +153,11 @@ public sealed class AtomicDirectory : IDisposable
         {
             if (Directory.Exists(StagingPath)) Directory.Delete(StagingPath, recursive: true);
         }
-        catch (IOException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            // Best effort: the staging directory is hidden and never mistaken for a finished output.
+            // Best effort: the staging directory is hidden, never mistaken for a finished output, and the next
+            // writer of this target deletes it once this lock is gone.
         }
+        _lock.Dispose();
     }
 }

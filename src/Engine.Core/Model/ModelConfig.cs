@@ -18,7 +18,8 @@ public sealed class ModelConfig
     /// <summary>The full document.</summary>
     public JsonObject Root { get; }
 
-    public string? Architecture => (Root["architectures"] as JsonArray)?.FirstOrDefault()?.GetValue<string>();
+    public string? Architecture =>
+        Root["architectures"] is JsonArray { Count: > 0 } a && a[0] is JsonValue v && v.TryGetValue(out string? s) ? s : null;
     public string? ModelType => GetString("model_type");
     public int? HiddenSize => GetInt("hidden_size");
     public int? IntermediateSize => GetInt("intermediate_size");
@@ -41,7 +42,7 @@ public sealed class ModelConfig
     {
         try
         {
-            var node = JsonNode.Parse(File.ReadAllBytes(path), documentOptions: new JsonDocumentOptions { AllowTrailingCommas = true });
+            var node = JsonNode.Parse(File.ReadAllBytes(path), documentOptions: new JsonDocumentOptions { AllowTrailingCommas = true, AllowDuplicateProperties = false });
             if (node is not JsonObject obj) throw new ModelDirectoryException($"{path}: config.json is not a JSON object");
             var config = new ModelConfig(path, obj);
             config.Validate();

@@ -94,14 +94,16 @@ public sealed class ModelDirectory : IDisposable
         try
         {
             using var doc = JsonDocument.Parse(File.ReadAllBytes(indexPath));
+            if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new ModelDirectoryException($"{indexPath}: not a JSON object");
             if (!doc.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
                 throw new ModelDirectoryException($"{indexPath}: no 'weight_map' object");
             weightMap = new Dictionary<string, string>(StringComparer.Ordinal);
             foreach (var p in map.EnumerateObject())
             {
                 if (p.Value.ValueKind != JsonValueKind.String) throw new ModelDirectoryException($"{indexPath}: weight_map entry '{p.Name}' is not a file name");
-                weightMap[p.Name] = p.Value.GetString()!;
+                if (!weightMap.TryAdd(p.Name, p.Value.GetString()!)) throw new ModelDirectoryException($"{indexPath}: tensor '{p.Name}' is listed twice in weight_map");
             }
+            if (weightMap.Count == 0) throw new ModelDirectoryException($"{indexPath}: weight_map lists no tensors");
         }
         catch (JsonException e)
         {
@@ -120,6 +122,12 @@ public sealed class ModelDirectory : IDisposable
             if (!_tensors.TryGetValue(name, out var t)) throw new ModelDirectoryException($"{indexPath}: tensor '{name}' is listed in shard '{shardName}' but that shard does not hold it");
             if (System.IO.Path.GetFileName(t.File.Path) != shardName)
                 throw new ModelDirectoryException($"{indexPath}: tensor '{name}' is listed in '{shardName}' but found in '{System.IO.Path.GetFileName(t.File.Path)}'");
+        }
+        // Loaders read only what the index lists, so a tensor it leaves out would silently vanish.
+        foreach (var (name, t) in _tensors)
+        {
+            if (!weightMap.ContainsKey(name))
+                throw new ModelDirectoryException($"{indexPath}: shard '{System.IO.Path.GetFileName(t.File.Path)}' holds tensor '{name}', which the weight_map does not list");
         }
     }
 

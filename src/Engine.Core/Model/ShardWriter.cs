@@ -17,7 +17,7 @@ public sealed class ShardWriter : IDisposable
     private readonly AtomicDirectory _directory;
     private readonly List<Shard> _shards = new();
     private readonly Dictionary<string, (Shard Shard, TensorInfo Info)> _tensors = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, long> _written = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, ByteRanges> _written = new(StringComparer.Ordinal);
 
     private sealed record Shard(string FileName, SafetensorsLayout Layout, SafeFileHandle Handle);
 
@@ -83,7 +83,7 @@ public sealed class ShardWriter : IDisposable
             foreach (var t in layout.Tensors)
             {
                 _tensors.Add(t.Name, (shard, t));
-                _written.Add(t.Name, 0);
+                _written.Add(t.Name, new ByteRanges());
                 TotalSize += t.ByteLength;
             }
         }
@@ -103,14 +103,21 @@ public sealed class ShardWriter : IDisposable
     }
 
     /// <summary>Writes bytes of tensor <paramref name="name"/> starting <paramref name="byteOffset"/> into it.
-    /// Thread-safe for disjoint ranges.</summary>
+    /// Thread-safe; every byte of every tensor must be written exactly once before <see cref="Commit"/>.</summary>
     public void WriteTensor(string name, ReadOnlySpan<byte> data, long byteOffset = 0)
     {
         if (!_tensors.TryGetValue(name, out var entry)) throw new ArgumentException($"tensor '{name}' was not declared", nameof(name));
-        if (byteOffset < 0 || byteOffset + data.Length > entry.Info.ByteLength)
+        if (byteOffset < 0 || byteOffset > entry.Info.ByteLength - data.Length)
             throw new ArgumentOutOfRangeException(nameof(byteOffset), $"write of {data.Length} bytes at {byteOffset} overruns tensor '{name}' ({entry.Info.ByteLength} bytes)");
+        if (data.IsEmpty) return;
+        var ranges = _written[name];
+        // Claimed before writing, so two threads handed the same range fail loudly instead of racing.
+        lock (ranges)
+        {
+            if (!ranges.TryAdd(byteOffset, byteOffset + data.Length))
+                throw new ArgumentException($"write of {data.Length} bytes at {byteOffset} overlaps bytes of tensor '{name}' already written", nameof(byteOffset));
+        }
         WriteAt(entry.Shard, data, entry.Shard.Layout.DataStart + entry.Info.DataBegin + byteOffset);
-        lock (_written) _written[name] += data.Length;
     }
 
     private void WriteAt(Shard shard, ReadOnlySpan<byte> data, long position)
@@ -128,9 +135,12 @@ public sealed class ShardWriter : IDisposable
     /// <summary>Writes a side file (config.json, README.md, ...) into the output directory.</summary>
     public void WriteFile(string relativePath, ReadOnlySpan<byte> content)
     {
+        string path = _directory.PathOf(relativePath);
+        string staging = Path.GetFullPath(_directory.StagingPath) + Path.DirectorySeparatorChar;
+        if (!Path.GetFullPath(path).StartsWith(staging, StringComparison.Ordinal))
+            throw new ArgumentException($"side file '{relativePath}' is not inside the output directory", nameof(relativePath));
         try
         {
-            string path = _directory.PathOf(relativePath);
             Directory.CreateDirectory(Path.GetDirectoryName(path)!);
             using var stream = new FileStream(path, FileMode.CreateNew, FileAccess.Write);
             stream.Write(content);
@@ -151,14 +161,24 @@ public sealed class ShardWriter : IDisposable
     {
         foreach (var (name, info) in _tensors)
         {
-            if (_written[name] != info.Info.ByteLength)
-                throw new InvalidOperationException($"tensor '{name}' received {_written[name]} of {info.Info.ByteLength} bytes");
+            long written = _written[name].Covered;
+            if (written != info.Info.ByteLength)
+                throw new InvalidOperationException($"tensor '{name}' received {written} of {info.Info.ByteLength} bytes");
         }
-        if (_shards.Count > 1) WriteFile("model.safetensors.index.json", BuildIndex());
+        if (_shards.Count > 1) WriteFile(ModelDirectory.IndexFileName, BuildIndex());
         foreach (var shard in _shards)
         {
-            using var stream = new FileStream(shard.Handle, FileAccess.ReadWrite);
-            stream.Flush(flushToDisk: true);
+            try
+            {
+                // Preallocation reserves blocks without setting the length; a trailing empty tensor writes nothing.
+                RandomAccess.SetLength(shard.Handle, shard.Layout.FileLength);
+                using var stream = new FileStream(shard.Handle, FileAccess.ReadWrite);
+                stream.Flush(flushToDisk: true);
+            }
+            catch (IOException e)
+            {
+                throw new OutputException($"{TargetPath}: flushing {shard.FileName} failed: {e.Message}", e);
+            }
         }
         CloseShards();
         _directory.Commit();
@@ -203,4 +223,34 @@ public sealed record ShardWriterOptions
 
     public long MaxShardBytes { get; }
     public bool Overwrite { get; }
+}
+
+/// <summary>The disjoint byte ranges of one tensor written so far, merged as they touch.</summary>
+internal sealed class ByteRanges
+{
+    private readonly List<(long Begin, long End)> _ranges = new();
+
+    /// <summary>Total bytes covered.</summary>
+    public long Covered { get; private set; }
+
+    /// <summary>Adds [begin, end); false (and nothing added) when it overlaps a range already added.</summary>
+    public bool TryAdd(long begin, long end)
+    {
+        int i = _ranges.FindIndex(r => r.Begin >= begin);
+        if (i < 0) i = _ranges.Count;
+        if (i < _ranges.Count && _ranges[i].Begin < end) return false;
+        if (i > 0 && _ranges[i - 1].End > begin) return false;
+        bool joinsLeft = i > 0 && _ranges[i - 1].End == begin;
+        bool joinsRight = i < _ranges.Count && _ranges[i].Begin == end;
+        if (joinsLeft && joinsRight)
+        {
+            _ranges[i - 1] = (_ranges[i - 1].Begin, _ranges[i].End);
+            _ranges.RemoveAt(i);
+        }
+        else if (joinsLeft) _ranges[i - 1] = (_ranges[i - 1].Begin, end);
+        else if (joinsRight) _ranges[i] = (begin, _ranges[i].End);
+        else _ranges.Insert(i, (begin, end));
+        Covered += end - begin;
+        return true;
+    }
 }

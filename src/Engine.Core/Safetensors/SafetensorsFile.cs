@@ -47,8 +47,12 @@ public sealed class SafetensorsFile : IDisposable
             ulong declared = got == 8 ? BinaryPrimitives.ReadUInt64LittleEndian(prefix) : 0;
             long headerLength = SafetensorsHeader.ValidateHeaderLength(path, declared, got == 8 ? length : Math.Min(length, 7));
             var json = new byte[headerLength];
-            if (RandomAccess.Read(handle, json, 8) != headerLength)
-                throw new SafetensorsFormatException(path, "file ended while reading the header");
+            for (int done = 0; done < json.Length;)
+            {
+                int n = RandomAccess.Read(handle, json.AsSpan(done), 8 + done);
+                if (n <= 0) throw new SafetensorsFormatException(path, "file ended while reading the header");
+                done += n;
+            }
             var header = SafetensorsHeader.Parse(path, json, length - 8 - headerLength);
             return new SafetensorsFile(path, handle, length, header);
         }
@@ -72,7 +76,10 @@ public sealed class SafetensorsFile : IDisposable
     /// <summary>Copies a byte range of a tensor with positional reads (no mapping), for callers that stream.</summary>
     public void ReadBytes(TensorInfo tensor, long byteOffset, Span<byte> destination)
     {
-        if (byteOffset < 0 || byteOffset + destination.Length > tensor.ByteLength) throw new ArgumentOutOfRangeException(nameof(byteOffset));
+        if (!Header.TryGet(tensor.Name, out var own) || own != tensor)
+            throw new ArgumentException($"tensor '{tensor.Name}' does not belong to {Path}", nameof(tensor));
+        if (byteOffset < 0 || byteOffset > tensor.ByteLength - destination.Length)
+            throw new ArgumentOutOfRangeException(nameof(byteOffset), $"read of {destination.Length} bytes at {byteOffset} is outside tensor '{tensor.Name}' ({tensor.ByteLength} bytes)");
         long position = Header.DataStart + tensor.DataBegin + byteOffset;
         while (!destination.IsEmpty)
         {

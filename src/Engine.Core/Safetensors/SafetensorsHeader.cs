@@ -78,7 +78,8 @@ public sealed class SafetensorsHeader
         }
         catch (InvalidOperationException e)
         {
-            throw new SafetensorsFormatException(path, $"header JSON has an unexpected shape ({e.Message.Split('\n')[0]})");
+            // Only strings are read with GetString, so this is a string the reader cannot decode (a lone surrogate escape).
+            throw new SafetensorsFormatException(path, $"header holds an undecodable JSON string ({e.Message.Split('\n')[0]})");
         }
 
         tensors.Sort((a, b) => a.DataBegin != b.DataBegin ? a.DataBegin.CompareTo(b.DataBegin) : a.DataEnd.CompareTo(b.DataEnd));

@@ -36,6 +36,8 @@ public sealed class SafetensorsLayout
         long offset = 0;
         foreach (var s in specs)
         {
+            // The reader takes this key for the metadata map, so a tensor of that name could never be read back.
+            if (s.Name == "__metadata__") throw new ArgumentException("'__metadata__' is reserved and cannot name a tensor", nameof(specs));
             long end = checked(offset + s.ByteLength);
             tensors.Add(new TensorInfo(s.Name, s.DType, s.Shape, offset, end));
             offset = end;
@@ -66,12 +68,14 @@ public sealed class SafetensorsLayout
             }
             w.WriteEndObject();
         }
-        int jsonLength = (int)json.Length;
-        int padded = (jsonLength + 7) / 8 * 8;
+        long jsonLength = json.Length;
+        long padded = (jsonLength + 7) / 8 * 8;
+        if (padded > SafetensorsHeader.MaxHeaderLength)
+            throw new ArgumentException($"the header of {tensors.Count} tensors takes {padded} bytes, over the {SafetensorsHeader.MaxHeaderLength}-byte limit readers enforce", nameof(specs));
         var prefix = new byte[8 + padded];
         BinaryPrimitives.WriteUInt64LittleEndian(prefix, (ulong)padded);
-        json.GetBuffer().AsSpan(0, jsonLength).CopyTo(prefix.AsSpan(8));
-        prefix.AsSpan(8 + jsonLength).Fill((byte)' ');
+        json.GetBuffer().AsSpan(0, (int)jsonLength).CopyTo(prefix.AsSpan(8));
+        prefix.AsSpan(8 + (int)jsonLength).Fill((byte)' ');
         return new SafetensorsLayout(prefix, tensors);
     }
 

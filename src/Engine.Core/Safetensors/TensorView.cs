@@ -32,7 +32,9 @@ public sealed unsafe class TensorView : IDisposable
     public ReadOnlySpan<byte> Slice(long byteOffset, int byteCount)
     {
         ObjectDisposedException.ThrowIf(_accessor != null && _pointer == null, this);
-        if (byteOffset < 0 || byteCount < 0 || byteOffset + byteCount > ByteLength) throw new ArgumentOutOfRangeException(nameof(byteOffset));
+        // Compared without adding, so an offset near long.MaxValue cannot wrap around into range.
+        if (byteOffset < 0 || byteCount < 0 || byteOffset > ByteLength - byteCount)
+            throw new ArgumentOutOfRangeException(nameof(byteOffset), $"window [{byteOffset}, +{byteCount}) is outside tensor '{Info.Name}' ({ByteLength} bytes)");
         return byteCount == 0 ? ReadOnlySpan<byte>.Empty : new ReadOnlySpan<byte>(_pointer + byteOffset, byteCount);
     }
 

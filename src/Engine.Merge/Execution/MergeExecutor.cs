@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Engine.Core;
+using Engine.Core.Diagnostics;
 using Engine.Core.Model;
 using Engine.Core.Numerics;
 using Engine.Kernels;
@@ -22,6 +23,9 @@ public sealed record MergeRunOptions(string OutputPath)
 
     /// <summary>When set, every named intermediate stage is also written as a model directory here.</summary>
     public string? KeepIntermediatesPath { get; init; }
+
+    /// <summary>When set, the run records its stages (read, convert, upload, kernel, download, write) here.</summary>
+    public PipelineTrace? Trace { get; init; }
 }
 
 /// <summary>Progress of a merge: tensors done out of the total, and the tensor just finished.</summary>
@@ -56,6 +60,9 @@ public sealed class MergeExecutor
         string outPath = Path.GetFullPath(options.OutputPath);
         AtomicDirectory.CheckTarget(outPath, options.Overwrite);
         using var plan = MergePlan.Create(config, methodOverride);
+        var trace = options.Trace;
+        using var traced = trace is null ? null : new TracingMergeKernels(_kernels, trace);
+        IMergeKernels kernels = traced ?? _kernels;
         CheckNoOverlap(plan, outPath);
         foreach (var w in config.Warnings) _logger.LogWarning("{Warning}", w);
 
@@ -83,14 +90,19 @@ public sealed class MergeExecutor
                 if (i + 1 < tensors.Count)
                 {
                     var next = tensors[i + 1].Name;
-                    prefetch = Task.Run(() => InputPrefetcher.Touch(plan.Models, next, cancellation));
+                    prefetch = Task.Run(() =>
+                    {
+                        using var span = trace.Span("read", "read", next);
+                        InputPrefetcher.Touch(plan.Models, next, cancellation);
+                    });
                 }
                 var tick = Stopwatch.GetTimestamp();
                 var stageReports = new JsonArray();
-                using (var scope = new TensorScope())
-                using (var output = new ShardOutput(writer, tensor.Name, tensor.DType, TensorElements(tensor.Shape)))
+                using (trace.Span(tensor.Name, "tensor"))
+                using (var scope = new TensorScope(trace))
+                using (var output = new ShardOutput(writer, tensor.Name, tensor.DType, TensorElements(tensor.Shape), trace))
                 {
-                    Evaluate(plan, plan.Output, tensor, output, scope, keep, stageReports, cancellation);
+                    Evaluate(plan, plan.Output, tensor, output, scope, keep, stageReports, kernels, cancellation);
                 }
                 written += tensor.Spec.ByteLength;
                 var entry = new JsonObject
@@ -128,7 +140,7 @@ public sealed class MergeExecutor
     /// <summary>Computes <paramref name="tensor"/> for <paramref name="stage"/> into <paramref name="output"/>,
     /// evaluating earlier stages it depends on first.</summary>
     private void Evaluate(MergePlan plan, MergeStage stage, PlannedTensor tensor, ITensorOutput output, TensorScope scope,
-        Dictionary<MergeStage, ShardWriter> keep, JsonArray reports, CancellationToken cancellation)
+        Dictionary<MergeStage, ShardWriter> keep, JsonArray reports, IMergeKernels kernels, CancellationToken cancellation)
     {
         var shape = plan.Shape(stage, tensor.Name, null);
         long elements = TensorElements(shape);
@@ -138,7 +150,7 @@ public sealed class MergeExecutor
             RawTensor raw = input switch
             {
                 InputRef.Model m => scope.Map(m.Directory.GetTensor(tensor.Name)),
-                InputRef.Stage s => scope.Cached(s.Node, () => EvaluateIntermediate(plan, s.Node, tensor, scope, keep, reports, cancellation)),
+                InputRef.Stage s => scope.Cached(s.Node, () => EvaluateIntermediate(plan, s.Node, tensor, scope, keep, reports, kernels, cancellation)),
                 _ => throw new InvalidOperationException(),
             };
             raw = raw.Prefix(elements);
@@ -155,6 +167,16 @@ public sealed class MergeExecutor
             return;
         }
 
+        if (stage.Method is not ArceeFusion)
+        {
+            // Arcee Fusion's kernel checks its inputs as it reads them; every other method is checked here.
+            foreach (var (input, raw) in inputs)
+            {
+                long bad = FiniteCheck.FirstNonFinite(raw, Environment.ProcessorCount);
+                if (bad >= 0) throw new EngineException($"tensor '{tensor.Name}' of model '{input.Label}' holds NaN or infinity at element {bad}");
+            }
+        }
+
         int offset = stage.Base is null ? 0 : 1;
         var merge = new TensorMergeInputs(
             tensor.Name, shape,
@@ -164,7 +186,7 @@ public sealed class MergeExecutor
         JsonObject stats;
         try
         {
-            stats = stage.Method.Merge(merge, output, _kernels, cancellation);
+            stats = stage.Method.Merge(merge, output, kernels, cancellation);
         }
         catch (NonFiniteValueException e)
         {
@@ -177,11 +199,11 @@ public sealed class MergeExecutor
     }
 
     private RawTensor EvaluateIntermediate(MergePlan plan, MergeStage stage, PlannedTensor tensor, TensorScope scope,
-        Dictionary<MergeStage, ShardWriter> keep, JsonArray reports, CancellationToken cancellation)
+        Dictionary<MergeStage, ShardWriter> keep, JsonArray reports, IMergeKernels kernels, CancellationToken cancellation)
     {
         var shape = plan.Shape(stage, tensor.Name, null);
         var memory = scope.Own(new MemoryOutput(tensor.DType.IsMathType() ? stage.OutDType : tensor.DType, TensorElements(shape)));
-        Evaluate(plan, stage, tensor, memory, scope, keep, reports, cancellation);
+        Evaluate(plan, stage, tensor, memory, scope, keep, reports, kernels, cancellation);
         if (keep.TryGetValue(stage, out var writer))
         {
             for (long at = 0; at < memory.Buffer.Length; at += int.MaxValue / 2)

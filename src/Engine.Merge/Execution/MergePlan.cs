@@ -18,7 +18,7 @@ public abstract record InputRef(string Label)
 public sealed record MergeStage(int Index, MergeDocument Document, IMergeMethod Method, InputRef? Base,
     ImmutableArray<(InputRef Input, ParameterSet Parameters)> Others, DType OutDType)
 {
-    public string Label => Document.Name ?? (Index == 0 ? "merge" : $"stage {Index + 1}");
+    public string Label => Document.Name ?? "output";
 
     /// <summary>The inputs in order: base first (when there is one), then the others.</summary>
     public IEnumerable<InputRef> Inputs => (Base is null ? Enumerable.Empty<InputRef>() : [Base]).Concat(Others.Select(o => o.Input));

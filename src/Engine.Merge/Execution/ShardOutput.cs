@@ -1,4 +1,5 @@
 using Engine.Core;
+using Engine.Core.Diagnostics;
 using Engine.Core.Model;
 using Engine.Core.Numerics;
 
@@ -13,9 +14,11 @@ internal sealed class ShardOutput : ITensorOutput, IDisposable
     private readonly ShardWriter _writer;
     private readonly string _name;
     private readonly NativeArray<byte> _buffer;
+    private readonly PipelineTrace? _trace;
 
-    public ShardOutput(ShardWriter writer, string name, DType dtype, long length)
+    public ShardOutput(ShardWriter writer, string name, DType dtype, long length, PipelineTrace? trace = null)
     {
+        _trace = trace;
         _writer = writer;
         _name = name;
         DType = dtype;
@@ -34,6 +37,7 @@ internal sealed class ShardOutput : ITensorOutput, IDisposable
             int count = (int)Math.Min(ChunkElements, Length - start);
             var chunk = new RawTensor(_buffer.Pointer, DType, count);
             produce(chunk, start);
+            using var span = _trace.Span("write", "write", $"{_name} [{start}, {start + count})");
             _writer.WriteTensor(_name, _buffer.Slice(0, count * DType.SizeOf()), start * DType.SizeOf());
         }
     }

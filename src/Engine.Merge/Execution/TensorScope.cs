@@ -1,4 +1,5 @@
 using Engine.Core;
+using Engine.Core.Diagnostics;
 using Engine.Core.Model;
 using Engine.Core.Numerics;
 using Engine.Core.Safetensors;
@@ -11,6 +12,9 @@ internal sealed class TensorScope : IDisposable
 {
     private readonly List<IDisposable> _owned = new();
     private readonly Dictionary<MergeStage, RawTensor> _stages = new();
+    private readonly PipelineTrace? _trace;
+
+    public TensorScope(PipelineTrace? trace = null) => _trace = trace;
 
     public T Own<T>(T item) where T : IDisposable
     {
@@ -34,6 +38,7 @@ internal sealed class TensorScope : IDisposable
     /// <summary>A copy of <paramref name="source"/> cast to <paramref name="dtype"/> (mergekit's <c>dtype</c>).</summary>
     public unsafe RawTensor Convert(RawTensor source, DType dtype)
     {
+        using var span = _trace.Span("convert", "convert", $"{source.DType} -> {dtype}, {source.Length} elements");
         var copy = Own(new NativeArray<byte>(source.Length * dtype.SizeOf()));
         var target = new RawTensor(copy.Pointer, dtype, source.Length);
         const int block = 1 << 20;

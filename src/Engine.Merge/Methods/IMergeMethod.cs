@@ -8,8 +8,13 @@ using Engine.Merge.Execution;
 namespace Engine.Merge.Methods;
 
 /// <summary>A parameter a merge method takes, as <c>engine methods</c> lists it.</summary>
-/// <param name="PerModel">True when given under a model's <c>parameters</c>, false for the merge's.</param>
-public sealed record MethodParameter(string Name, object? Default, bool PerModel, string Description);
+/// <param name="Name">The key in the config.</param>
+/// <param name="Default">The value used when the config does not give it (null: none).</param>
+/// <param name="PerModel">True when given under a model's <c>parameters</c> (mergekit falls back to the
+/// merge's <c>parameters</c>), false for the merge's.</param>
+/// <param name="Description">One line for <c>engine methods</c>.</param>
+/// <param name="Required">True when the config must give it.</param>
+public sealed record MethodParameter(string Name, object? Default, bool PerModel, string Description, bool Required = false);
 
 /// <summary>One merge method with mergekit's name and semantics.</summary>
 public interface IMergeMethod
@@ -48,6 +53,33 @@ public sealed record TensorMergeInputs(
 
     /// <summary>A merge-level parameter evaluated for this tensor, or <paramref name="fallback"/>.</summary>
     public double GetDouble(string name, double fallback) => ToDouble(Document.Parameters.Evaluate(name, TensorName, LayerPosition), name, fallback);
+
+    /// <summary>A merge-level switch evaluated for this tensor (<c>true</c>/<c>false</c> or a number, non-zero
+    /// meaning true), or <paramref name="fallback"/>.</summary>
+    public bool GetBool(string name, bool fallback) => GetDouble(name, fallback ? 1 : 0) != 0;
+
+    /// <summary>The parameters of the base model's entry in <c>models</c> (empty when the base is not listed,
+    /// as mergekit adds it then with none).</summary>
+    public ParameterSet BaseParameters =>
+        Document.Models.FirstOrDefault(m => m.Model == Document.BaseModel)?.Parameters ?? ParameterSet.Empty;
+
+    /// <summary>A per-model parameter for this tensor, looked up as mergekit does: the model's own
+    /// <c>parameters</c>, then the merge's <c>parameters</c>, then <paramref name="fallback"/>; a missing
+    /// parameter without fallback is a <see cref="MergeConfigException"/> naming the model and the tensor.
+    /// <c>model</c> indexes <see cref="Others"/>.</summary>
+    public double GetModelDouble(int model, string name, double? fallback) =>
+        GetDouble(Others[model].Parameters, $"model {model + 1} besides the base", name, fallback);
+
+    /// <summary><see cref="GetModelDouble"/> for the base model's entry.</summary>
+    public double GetBaseDouble(string name, double? fallback) => GetDouble(BaseParameters, $"base model '{Document.BaseModel}'", name, fallback);
+
+    private double GetDouble(ParameterSet parameters, string who, string name, double? fallback)
+    {
+        var value = parameters.Evaluate(name, TensorName, LayerPosition) ?? Document.Parameters.Evaluate(name, TensorName, LayerPosition);
+        if (value is null && fallback is null)
+            throw new MergeConfigException($"{Document.Method}: {who} has no '{name}' for tensor '{TensorName}' (set it under the model's parameters or the merge's)");
+        return ToDouble(value, name, fallback ?? 0);
+    }
 
     private double ToDouble(object? value, string name, double fallback) => value switch
     {

@@ -4,7 +4,28 @@ namespace Engine.Merge.Methods;
 public static class MergeMethodRegistry
 {
     private static readonly IReadOnlyDictionary<string, IMergeMethod> Methods =
-        new IMergeMethod[] { new ArceeFusion() }.ToDictionary(m => m.Name, StringComparer.Ordinal);
+        new IMergeMethod[]
+        {
+            new ArceeFusion(),
+            new Linear(),
+            new TaskArithmetic(),
+            new Ties(),
+            new DareTies(),
+            new DareLinear(),
+            new Breadcrumbs(),
+            new BreadcrumbsTies(),
+            new Della(),
+            new DellaLinear(),
+            new Slerp(),
+            new NuSlerp(),
+            new MultiSlerp(),
+            new Karcher(),
+            new ModelStock(),
+            new Sce(),
+            new NearSwap(),
+            new Ram(),
+            new Passthrough(),
+        }.ToDictionary(m => m.Name, StringComparer.Ordinal);
 
     public static IEnumerable<string> Names => Methods.Keys.Order(StringComparer.Ordinal);
 

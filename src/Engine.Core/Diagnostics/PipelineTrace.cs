@@ -1,0 +1,110 @@
+using System.Diagnostics;
+using System.Text.Json;
+
+namespace Engine.Core.Diagnostics;
+
+/// <summary>Records timed spans of pipeline stages (read, convert, upload, kernel, download, write) from any
+/// thread and writes them as a Chrome/Perfetto trace (<c>chrome://tracing</c>, ui.perfetto.dev): complete
+/// ("X") events with microsecond timestamps, one track per thread.</summary>
+public sealed class PipelineTrace
+{
+    private readonly long _origin = Stopwatch.GetTimestamp();
+    private readonly List<(string Name, string Category, int Thread, double Start, double Duration, string? Detail)> _events = new();
+    private readonly Dictionary<int, string> _threads = new();
+
+    /// <summary>Starts a span; it is recorded when the returned value is disposed.</summary>
+    public Span Begin(string name, string category, string? detail = null) => new(this, name, category, detail, Stopwatch.GetTimestamp());
+
+    public int Count
+    {
+        get { lock (_events) return _events.Count; }
+    }
+
+    private void Record(string name, string category, string? detail, long start, long end)
+    {
+        var thread = Environment.CurrentManagedThreadId;
+        double ts = Stopwatch.GetElapsedTime(_origin, start).TotalMicroseconds;
+        double dur = Stopwatch.GetElapsedTime(start, end).TotalMicroseconds;
+        lock (_events)
+        {
+            _events.Add((name, category, thread, ts, dur, detail));
+            _threads.TryAdd(thread, Thread.CurrentThread.Name ?? (thread == 1 ? "main" : $"worker {thread}"));
+        }
+    }
+
+    /// <summary>Writes the trace to <paramref name="path"/> (through a temporary file, then a rename).</summary>
+    public void Write(string path)
+    {
+        string temporary = path + ".partial";
+        using (var stream = File.Create(temporary))
+        using (var json = new Utf8JsonWriter(stream))
+        {
+            json.WriteStartObject();
+            json.WriteString("displayTimeUnit", "ms");
+            json.WriteStartArray("traceEvents");
+            lock (_events)
+            {
+                foreach (var (thread, name) in _threads)
+                {
+                    json.WriteStartObject();
+                    json.WriteString("ph", "M");
+                    json.WriteString("name", "thread_name");
+                    json.WriteNumber("pid", 1);
+                    json.WriteNumber("tid", thread);
+                    json.WriteStartObject("args");
+                    json.WriteString("name", name);
+                    json.WriteEndObject();
+                    json.WriteEndObject();
+                }
+                foreach (var e in _events)
+                {
+                    json.WriteStartObject();
+                    json.WriteString("ph", "X");
+                    json.WriteString("name", e.Name);
+                    json.WriteString("cat", e.Category);
+                    json.WriteNumber("pid", 1);
+                    json.WriteNumber("tid", e.Thread);
+                    json.WriteNumber("ts", Math.Round(e.Start, 3));
+                    json.WriteNumber("dur", Math.Round(e.Duration, 3));
+                    if (e.Detail != null)
+                    {
+                        json.WriteStartObject("args");
+                        json.WriteString("detail", e.Detail);
+                        json.WriteEndObject();
+                    }
+                    json.WriteEndObject();
+                }
+            }
+            json.WriteEndArray();
+            json.WriteEndObject();
+        }
+        File.Move(temporary, path, overwrite: true);
+    }
+
+    /// <summary>An open span.</summary>
+    public readonly struct Span : IDisposable
+    {
+        private readonly PipelineTrace? _trace;
+        private readonly string _name, _category;
+        private readonly string? _detail;
+        private readonly long _start;
+
+        internal Span(PipelineTrace trace, string name, string category, string? detail, long start)
+        {
+            _trace = trace;
+            _name = name;
+            _category = category;
+            _detail = detail;
+            _start = start;
+        }
+
+        public void Dispose() => _trace?.Record(_name, _category, _detail, _start, Stopwatch.GetTimestamp());
+    }
+}
+
+/// <summary>Null-safe span starts, so call sites stay one line whether or not a trace is being taken.</summary>
+public static class PipelineTraceExtensions
+{
+    public static PipelineTrace.Span Span(this PipelineTrace? trace, string name, string category, string? detail = null) =>
+        trace?.Begin(name, category, detail) ?? default;
+}

@@ -1,0 +1,299 @@
+using Engine.Core;
+using Engine.Core.Diagnostics;
+using Engine.Core.Numerics;
+using Engine.Interop.Cuda;
+using Engine.Kernels.Cpu;
+
+namespace Engine.Kernels.Cuda;
+
+/// <summary>The merge kernels as hand-written CUDA C (<c>kernels/cuda/*.cu</c>), compiled to PTX by the build
+/// and launched through <see cref="Engine.Interop.Cuda"/>. Inputs are staged through page-locked double
+/// buffers to device memory kept between calls; results equal the CPU reference bit for bit for selection,
+/// quantiles and conversion, and within float32 rounding of KL for the importance
+/// (see <see cref="KernelTolerances"/>). <see cref="ComputePrecision.BFloat16"/> (mergekit emulation) and
+/// dtypes other than F32/BF16/F16 run on the CPU backend. Calls from several threads are serialised (the
+/// device buffers and the stream are shared).</summary>
+public sealed unsafe class CudaMergeKernels : IMergeKernels, ITraceableKernels
+{
+    private readonly Lock _gate = new();
+    internal const int RadixBins = 2048;
+    internal const int MaxPrefixes = 4;
+
+    /// <summary>CACHED_ROW_LENGTH of row_importance.cu: rows up to this length are kept in shared memory.</summary>
+    internal const int CachedRowLength = 6080;
+
+    private readonly CpuMergeKernels _cpu;
+    private readonly CudaModule[] _modules;
+    private readonly DeviceSlot _a, _b, _importance, _output, _rowKl, _scratch;
+
+    public CudaMergeKernels(int ordinal = 0, int threads = 0)
+    {
+        _cpu = new CpuMergeKernels(threads);
+        Context = CudaContext.Create(ordinal);
+        try
+        {
+            _modules = PtxImages.Names.Select(n => Context.LoadModule(PtxImages.Read(n))).ToArray();
+            RowImportanceKernel = _modules[0].GetKernel("row_importance_kernel");
+            HistogramKernel = _modules[1].GetKernel("radix_histogram_kernel");
+            MaskedSelectKernel = _modules[2].GetKernel("masked_select_kernel");
+            Stream = Context.CreateStream();
+            Staging = new DeviceStaging(Context, Stream, _cpu.Threads);
+            (_a, _b, _importance, _output, _rowKl, _scratch) = (new(Context), new(Context), new(Context), new(Context), new(Context), new(Context));
+        }
+        catch
+        {
+            Context.Dispose();
+            throw;
+        }
+    }
+
+    internal CudaContext Context { get; }
+    internal CudaStream Stream { get; }
+    internal DeviceStaging Staging { get; }
+    internal CudaKernel RowImportanceKernel { get; }
+    internal CudaKernel HistogramKernel { get; }
+    internal CudaKernel MaskedSelectKernel { get; }
+
+    public string Device => $"cuda:{Context.Ordinal} ({Context.Name}, sm_{Context.ComputeCapability.Major}{Context.ComputeCapability.Minor}, {Context.TotalMemory / (1L << 30)} GiB; hand-written PTX)";
+
+    /// <summary>When set, uploads, kernels (stream-synchronised so the span is the kernel's own time) and
+    /// downloads are recorded as separate spans.</summary>
+    public PipelineTrace? Trace { get; set; }
+
+    /// <summary>Ends a kernel span after the stream has drained, only when a trace is being taken.</summary>
+    private void SyncIfTracing()
+    {
+        if (Trace != null) Stream.Synchronize();
+    }
+
+    public void RowImportance(NativeArray<float> importance, Span<double> rowKl, RawTensor other, RawTensor @base, int rowLength, ComputePrecision precision)
+    {
+        lock (_gate) RowImportanceLocked(importance, rowKl, other, @base, rowLength, precision);
+    }
+
+    private void RowImportanceLocked(NativeArray<float> importance, Span<double> rowKl, RawTensor other, RawTensor @base, int rowLength, ComputePrecision precision)
+    {
+        long rows = rowKl.Length;
+        if (rowLength <= 0 || other.Length != rows * rowLength || @base.Length != other.Length || importance.Length != other.Length)
+            throw new ArgumentException($"shapes disagree: rows {rows} x {rowLength}, other {other.Length}, base {@base.Length}, importance {importance.Length}");
+        if (precision != ComputePrecision.Float32 || !IsDeviceDType(other.DType) || !IsDeviceDType(@base.DType) || rows == 0)
+        {
+            _cpu.RowImportance(importance, rowKl, other, @base, rowLength, precision);
+            return;
+        }
+        Context.MakeCurrent();
+        var x = _a.Ensure(other.ByteLength);
+        var y = _b.Ensure(@base.ByteLength);
+        var imp = _importance.Ensure(importance.ByteLength);
+        var kl = _rowKl.Ensure(rows * sizeof(double));
+        var bad = _scratch.Ensure(2 * sizeof(ulong));
+        using (Trace.Span("upload", "upload", $"{other.ByteLength + @base.ByteLength} bytes"))
+        {
+            Staging.Upload(x, 0, other.Pointer, other.ByteLength);
+            Staging.Upload(y, 0, @base.Pointer, @base.ByteLength);
+        }
+        using (Trace.Span("row_importance (device)", "kernel"))
+        {
+            Stream.Fill(bad, 0xFF, 2 * sizeof(ulong));
+            LaunchRowImportance(imp, kl, bad, x, y, other.DType, @base.DType, rows, rowLength);
+            SyncIfTracing();
+        }
+
+        using var download = Trace.Span("download", "download", $"{importance.ByteLength} bytes");
+        var found = stackalloc ulong[2];
+        Staging.DownloadSmall(found, bad, 2 * sizeof(ulong));
+        ThrowIfNonFinite(found[0], found[1], rowLength);
+        Staging.Download((byte*)importance.Pointer, imp, 0, importance.ByteLength);
+        fixed (double* k = rowKl) Staging.Download((byte*)k, kl, 0, rows * sizeof(double));
+    }
+
+    /// <summary>One block per row (rows beyond 2^31 - 1 fold into grid y); a power-of-two block of 32..256 threads;
+    /// the row's float32 copy in dynamic shared memory when it fits.</summary>
+    internal void LaunchRowImportance(CudaDeviceBuffer importance, CudaDeviceBuffer rowKl, CudaDeviceBuffer bad, CudaDeviceBuffer other, CudaDeviceBuffer @base,
+        DType otherDType, DType baseDType, long rows, int rowLength)
+    {
+        uint block = 32;
+        while (block < 256 && block < rowLength) block <<= 1;
+        uint gridX = (uint)Math.Min(rows, int.MaxValue), gridY = (uint)((rows + gridX - 1) / gridX);
+        ulong pi = importance.Address, pk = rowKl.Address, pb = bad.Address, px = other.Address, py = @base.Address;
+        int dx = DTypeCode(otherDType), dy = DTypeCode(baseDType);
+        long r = rows;
+        int n = rowLength;
+        uint cache = rowLength <= CachedRowLength ? (uint)(2 * rowLength * sizeof(float)) : 0;
+        RowImportanceKernel.Launch(Stream, gridX, block, cache, [(nint)(&pi), (nint)(&pk), (nint)(&pb), (nint)(&px), (nint)(&py), (nint)(&dx), (nint)(&dy), (nint)(&r), (nint)(&n)], gridY);
+    }
+
+    /// <summary>The CPU reference's rule: the first row holding a bad element; within it, other before base.</summary>
+    internal static void ThrowIfNonFinite(ulong firstOther, ulong firstBase, int rowLength)
+    {
+        if (firstOther == ulong.MaxValue && firstBase == ulong.MaxValue) return;
+        if (firstOther != ulong.MaxValue && (firstBase == ulong.MaxValue || firstOther / (ulong)rowLength <= firstBase / (ulong)rowLength))
+            throw new NonFiniteValueException("other", (long)firstOther);
+        throw new NonFiniteValueException("base", (long)firstBase);
+    }
+
+    public void SelectRanks(Span<float> results, NativeArray<float> values, ReadOnlySpan<long> ranks)
+    {
+        lock (_gate) SelectRanksLocked(results, values, ranks);
+    }
+
+    private void SelectRanksLocked(Span<float> results, NativeArray<float> values, ReadOnlySpan<long> ranks)
+    {
+        if (results.Length != ranks.Length) throw new ArgumentException("one result per rank", nameof(results));
+        foreach (var k in ranks)
+        {
+            if (k < 0 || k >= values.Length) throw new ArgumentOutOfRangeException(nameof(ranks), $"rank {k} outside [0, {values.Length})");
+        }
+        if (ranks.IsEmpty) return;
+        Context.MakeCurrent();
+        var device = _importance.Ensure(values.ByteLength);
+        using (Trace.Span("upload", "upload", $"{values.ByteLength} bytes"))
+            Staging.Upload(device, 0, (byte*)values.Pointer, values.ByteLength);
+        using (Trace.Span("select_ranks (device)", "kernel"))
+            SelectRanksOnDevice(results, device, values.Length, ranks);
+    }
+
+    /// <summary>Three histogram passes (digits of 11, 11 and 10 bits) over values already on the device; every
+    /// rank shares each pass (up to <see cref="MaxPrefixes"/> distinct prefixes per launch).</summary>
+    internal void SelectRanksOnDevice(Span<float> results, CudaDeviceBuffer values, long count, ReadOnlySpan<long> ranks)
+    {
+        var prefix = new uint[ranks.Length];
+        var remaining = ranks.ToArray();
+        var histogram = new ulong[MaxPrefixes * RadixBins];
+        var hist = _scratch.Ensure(MaxPrefixes * RadixBins * sizeof(ulong) + 64);
+        var prefixes = _output.Ensure(MaxPrefixes * sizeof(uint));
+        (int Shift, int Bits, int PrefixShift)[] passes = [(21, 11, 32), (10, 11, 21), (0, 10, 10)];
+        foreach (var (shift, bits, prefixShift) in passes)
+        {
+            var before = prefix.ToArray();
+            var distinct = shift == 21 ? [0u] : before.Distinct().ToArray();
+            for (int g = 0; g < distinct.Length; g += MaxPrefixes)
+            {
+                var group = distinct.AsSpan(g, Math.Min(MaxPrefixes, distinct.Length - g)).ToArray();
+                int prefixCount = shift == 21 ? 0 : group.Length;
+                HistogramPass(histogram, hist, prefixes, values, count, shift, bits, prefixShift, group, prefixCount);
+                for (int r = 0; r < ranks.Length; r++)
+                {
+                    int slot = shift == 21 ? 0 : Array.IndexOf(group, before[r]);
+                    if (slot < 0) continue;
+                    var (bin, rest) = FindBin(histogram.AsSpan(slot * RadixBins, 1 << bits), remaining[r]);
+                    prefix[r] = (prefix[r] << bits) | (uint)bin;
+                    remaining[r] = rest;
+                }
+            }
+        }
+        for (int r = 0; r < ranks.Length; r++) results[r] = RadixSelect.FromOrderedKey(prefix[r]);
+    }
+
+    private void HistogramPass(ulong[] histogram, CudaDeviceBuffer hist, CudaDeviceBuffer prefixes, CudaDeviceBuffer values, long count,
+        int shift, int bits, int prefixShift, uint[] group, int prefixCount)
+    {
+        int groups = Math.Max(1, prefixCount);
+        long histBytes = groups * RadixBins * sizeof(ulong);
+        Stream.Fill(hist, 0, histBytes);
+        if (prefixCount > 0)
+        {
+            fixed (uint* p = group) Staging.Upload(prefixes, 0, (byte*)p, group.Length * sizeof(uint));
+        }
+        LaunchHistogram(hist, values, prefixes, count, shift, bits, prefixShift, prefixCount);
+        fixed (ulong* h = histogram) Staging.DownloadSmall(h, hist, histBytes);
+    }
+
+    internal void LaunchHistogram(CudaDeviceBuffer hist, CudaDeviceBuffer values, CudaDeviceBuffer prefixes, long count, int shift, int bits, int prefixShift, int prefixCount)
+    {
+        const uint block = 512;
+        long wanted = (count / 4 + (count & 3) + block - 1) / block;
+        uint grid = (uint)Math.Clamp(wanted, 1, Context.Multiprocessors * 4L);
+        ulong ph = hist.Address, pv = values.Address, pp = prefixes.Address;
+        long n = count;
+        int s = shift, b = bits, ps = prefixShift, pc = prefixCount;
+        HistogramKernel.Launch(Stream, grid, block, 0, [(nint)(&ph), (nint)(&pv), (nint)(&pp), (nint)(&n), (nint)(&s), (nint)(&b), (nint)(&ps), (nint)(&pc)]);
+    }
+
+    private static (int Bin, long Rank) FindBin(ReadOnlySpan<ulong> histogram, long rank)
+    {
+        long seen = 0;
+        for (int b = 0; b < histogram.Length; b++)
+        {
+            if (rank < seen + (long)histogram[b]) return (b, rank - seen);
+            seen += (long)histogram[b];
+        }
+        throw new InvalidOperationException($"rank {rank} beyond the histogram total {seen} (values changed during selection?)");
+    }
+
+    public long MaskedSelect(RawTensor output, RawTensor other, RawTensor @base, NativeArray<float> importance, long start, float threshold)
+    {
+        lock (_gate) return MaskedSelectLocked(output, other, @base, importance, start, threshold);
+    }
+
+    private long MaskedSelectLocked(RawTensor output, RawTensor other, RawTensor @base, NativeArray<float> importance, long start, float threshold)
+    {
+        long n = output.Length;
+        if (other.Length != n || @base.Length != n || start < 0 || start + n > importance.Length)
+            throw new ArgumentException("masked select ranges disagree");
+        if (!IsDeviceDType(output.DType) || !IsDeviceDType(other.DType) || !IsDeviceDType(@base.DType) || n == 0)
+            return _cpu.MaskedSelect(output, other, @base, importance, start, threshold);
+        Context.MakeCurrent();
+        var x = _a.Ensure(other.ByteLength);
+        var y = _b.Ensure(@base.ByteLength);
+        var imp = _importance.Ensure(n * sizeof(float));
+        var outBuffer = _output.Ensure(output.ByteLength);
+        var taken = _scratch.Ensure(sizeof(ulong));
+        using (Trace.Span("upload", "upload", $"{other.ByteLength + @base.ByteLength + n * sizeof(float)} bytes"))
+        {
+            Staging.Upload(x, 0, other.Pointer, other.ByteLength);
+            Staging.Upload(y, 0, @base.Pointer, @base.ByteLength);
+            Staging.Upload(imp, 0, (byte*)(importance.Pointer + start), n * sizeof(float));
+        }
+        using (Trace.Span("masked_select (device)", "kernel"))
+        {
+            Stream.Fill(taken, 0, sizeof(ulong));
+            LaunchMaskedSelect(outBuffer, taken, x, y, imp, n, threshold, output.DType, other.DType, @base.DType);
+            SyncIfTracing();
+        }
+        using var download = Trace.Span("download", "download", $"{output.ByteLength} bytes");
+        Staging.Download(output.Pointer, outBuffer, 0, output.ByteLength);
+        ulong count;
+        Staging.DownloadSmall(&count, taken, sizeof(ulong));
+        return (long)count;
+    }
+
+    internal void LaunchMaskedSelect(CudaDeviceBuffer output, CudaDeviceBuffer taken, CudaDeviceBuffer other, CudaDeviceBuffer @base, CudaDeviceBuffer importance,
+        long n, float threshold, DType outputDType, DType otherDType, DType baseDType)
+    {
+        const uint block = 256;
+        uint grid = (uint)Math.Clamp((n + block - 1) / block, 1, Context.Multiprocessors * 16L);
+        ulong po = output.Address, pt = taken.Address, px = other.Address, py = @base.Address, pi = importance.Address;
+        long count = n;
+        float t = threshold;
+        int d0 = DTypeCode(outputDType), d1 = DTypeCode(otherDType), d2 = DTypeCode(baseDType);
+        MaskedSelectKernel.Launch(Stream, grid, block, 0, [(nint)(&po), (nint)(&pt), (nint)(&px), (nint)(&py), (nint)(&pi), (nint)(&count), (nint)(&t), (nint)(&d0), (nint)(&d1), (nint)(&d2)]);
+    }
+
+    internal static bool IsDeviceDType(DType dtype) => dtype is DType.F32 or DType.BF16 or DType.F16;
+
+    /// <summary>The dtype codes of <c>engine_math.cuh</c>.</summary>
+    internal static int DTypeCode(DType dtype) => dtype switch
+    {
+        DType.F32 => 0,
+        DType.BF16 => 1,
+        DType.F16 => 2,
+        _ => throw new NotSupportedException($"dtype {dtype} has no device kernel"),
+    };
+
+    public void Dispose()
+    {
+        lock (_gate) DisposeLocked();
+    }
+
+    private void DisposeLocked()
+    {
+        Context.MakeCurrent();
+        foreach (var slot in new[] { _a, _b, _importance, _output, _rowKl, _scratch }) slot?.Dispose();
+        Staging?.Dispose();
+        Stream?.Dispose();
+        foreach (var m in _modules ?? []) m.Dispose();
+        Context.Dispose();
+        _cpu.Dispose();
+    }
+}

@@ -1,0 +1,255 @@
+using System.Runtime.CompilerServices;
+using Engine.Core;
+using Engine.Core.Numerics;
+using Engine.Interop.Cuda;
+using Engine.Kernels.Cpu;
+using ILGPU;
+using ILGPU.Backends.EntryPoints;
+using ILGPU.Backends.PTX;
+using ILGPU.Runtime;
+using ILGPU.Runtime.CPU;
+using ILGPU.Runtime.Cuda;
+
+namespace Engine.Kernels.Ilgpu;
+
+/// <summary>The merge kernels of <see cref="IlgpuKernels"/> on an ILGPU accelerator: an NVIDIA GPU (ILGPU
+/// compiles the C# to PTX at run time) or ILGPU's CPU accelerator (a simulator, about 300x slower than plain
+/// C#: for tests and CI parity only). Same results as the CPU reference as <see cref="KernelTolerances"/>
+/// defines. Transfers use ILGPU's plain copies (no staging pipeline; the hand-written CUDA backend has one).
+/// <see cref="ComputePrecision.BFloat16"/> and dtypes other than F32/BF16/F16 run on the CPU backend.
+/// Calls from several threads are serialised, each binding the accelerator to the calling thread.</summary>
+public sealed unsafe class IlgpuMergeKernels : IMergeKernels
+{
+    private readonly Lock _gate = new();
+    private readonly Context _context;
+    private readonly Accelerator _accelerator;
+    private readonly CpuMergeKernels _cpu;
+    private readonly int _group;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<double>, ArrayView<ulong>, ArrayView<byte>, ArrayView<byte>, int, int, long, int> _rowImportance;
+    private readonly Action<KernelConfig, ArrayView<ulong>, ArrayView<float>, long, int, int, int, int, uint, uint, uint, uint> _histogram;
+    private readonly Action<KernelConfig, ArrayView<byte>, ArrayView<ulong>, ArrayView<byte>, ArrayView<byte>, ArrayView<float>, long, float, int, int, int> _maskedSelect;
+
+    private IlgpuMergeKernels(Context context, Accelerator accelerator, int threads, string device)
+    {
+        _context = context;
+        _accelerator = accelerator;
+        _cpu = new CpuMergeKernels(threads);
+        Device = device;
+        int group = 1;
+        while (group * 2 <= Math.Min(IlgpuKernels.MaxGroup, accelerator.MaxNumThreadsPerGroup)) group *= 2;
+        _group = group;
+        _rowImportance = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<double>, ArrayView<ulong>, ArrayView<byte>, ArrayView<byte>, int, int, long, int>(IlgpuKernels.RowImportance);
+        _histogram = accelerator.LoadStreamKernel<ArrayView<ulong>, ArrayView<float>, long, int, int, int, int, uint, uint, uint, uint>(IlgpuKernels.RadixHistogram);
+        _maskedSelect = accelerator.LoadStreamKernel<ArrayView<byte>, ArrayView<ulong>, ArrayView<byte>, ArrayView<byte>, ArrayView<float>, long, float, int, int, int>(IlgpuKernels.MaskedSelect);
+    }
+
+    /// <summary>ILGPU's CPU accelerator (simulated GPU threads): tests and CI.</summary>
+    public static IlgpuMergeKernels CreateCpuAccelerator(int threads = 0)
+    {
+        var context = Context.Create(b => b.CPU().Optimize(OptimizationLevel.O1));
+        try
+        {
+            var accelerator = context.CreateCPUAccelerator(0);
+            return new IlgpuMergeKernels(context, accelerator, threads, $"ilgpu-cpu (ILGPU {typeof(Context).Assembly.GetName().Version} CPU accelerator, simulated; {accelerator.MaxNumThreadsPerGroup} threads/group)");
+        }
+        catch
+        {
+            context.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>GPU <paramref name="ordinal"/> through ILGPU's CUDA backend.</summary>
+    /// <exception cref="EngineException">no CUDA driver or GPU here.</exception>
+    public static IlgpuMergeKernels CreateCuda(int ordinal, int threads = 0)
+    {
+        var availability = CudaLibrary.Availability;
+        if (!availability.IsAvailable) throw new EngineException($"--device ilgpu needs an NVIDIA GPU: {availability.Reason}");
+        var context = Context.Create(b => b.Cuda().Optimize(OptimizationLevel.O2));
+        try
+        {
+            var accelerator = context.CreateCudaAccelerator(ordinal);
+            return new IlgpuMergeKernels(context, accelerator, threads, $"ilgpu:{ordinal} ({accelerator.Name}, ILGPU {typeof(Context).Assembly.GetName().Version} PTX)");
+        }
+        catch
+        {
+            context.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The PTX ILGPU generates for each kernel, for sm_80 / PTX ISA 7.5, on any machine (no GPU needed).</summary>
+    public static IReadOnlyDictionary<string, string> GeneratePtx()
+    {
+        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
+        using var backend = new PTXBackend(context, CudaArchitecture.SM_80, CudaInstructionSet.ISA_75, null);
+        var result = new Dictionary<string, string>();
+        foreach (var name in new[] { nameof(IlgpuKernels.RowImportance), nameof(IlgpuKernels.RadixHistogram), nameof(IlgpuKernels.MaskedSelect) })
+        {
+            var entry = EntryPointDescription.FromExplicitlyGroupedKernel(typeof(IlgpuKernels).GetMethod(name)!);
+            var compiled = (PTXCompiledKernel)backend.Compile(entry, default);
+            result[name] = compiled.PTXAssembly;
+        }
+        return result;
+    }
+
+    public string Device { get; }
+
+    /// <summary>Threads per group used for the row kernels (a power of two).</summary>
+    public int GroupSize => _group;
+
+    public void RowImportance(NativeArray<float> importance, Span<double> rowKl, RawTensor other, RawTensor @base, int rowLength, ComputePrecision precision)
+    {
+        lock (_gate)
+        {
+            _accelerator.Bind();
+            RowImportanceLocked(importance, rowKl, other, @base, rowLength, precision);
+        }
+    }
+
+    private void RowImportanceLocked(NativeArray<float> importance, Span<double> rowKl, RawTensor other, RawTensor @base, int rowLength, ComputePrecision precision)
+    {
+        long rows = rowKl.Length;
+        if (rowLength <= 0 || other.Length != rows * rowLength || @base.Length != other.Length || importance.Length != other.Length)
+            throw new ArgumentException($"shapes disagree: rows {rows} x {rowLength}, other {other.Length}, base {@base.Length}, importance {importance.Length}");
+        if (precision != ComputePrecision.Float32 || DTypeCode(other.DType) < 0 || DTypeCode(@base.DType) < 0 || rows == 0)
+        {
+            _cpu.RowImportance(importance, rowKl, other, @base, rowLength, precision);
+            return;
+        }
+        if (rows > int.MaxValue) throw new EngineException($"ilgpu: {rows} rows exceed one launch; use --device cuda or cpu");
+        var stream = _accelerator.DefaultStream;
+        using var x = Upload(other.Pointer, other.ByteLength);
+        using var y = Upload(@base.Pointer, @base.ByteLength);
+        using var imp = _accelerator.Allocate1D<float>(importance.Length);
+        using var kl = _accelerator.Allocate1D<double>(rows);
+        using var bad = _accelerator.Allocate1D<ulong>(2);
+        bad.View.MemSet(stream, 0xFF);
+        int group = 1;
+        while (group < _group && group < rowLength) group *= 2;
+        _rowImportance(new KernelConfig((int)rows, group), imp.View, kl.View, bad.View, x.View, y.View, DTypeCode(other.DType), DTypeCode(@base.DType), rows, rowLength);
+        var found = new ulong[2];
+        bad.View.CopyToCPU(stream, ref found[0], 2);
+        stream.Synchronize();
+        Cuda.CudaMergeKernels.ThrowIfNonFinite(found[0], found[1], rowLength);
+        imp.View.CopyToCPU(stream, ref Unsafe.AsRef<float>(importance.Pointer), importance.Length);
+        kl.View.CopyToCPU(stream, ref rowKl[0], rows);
+        stream.Synchronize();
+    }
+
+    public void SelectRanks(Span<float> results, NativeArray<float> values, ReadOnlySpan<long> ranks)
+    {
+        lock (_gate)
+        {
+            _accelerator.Bind();
+            SelectRanksLocked(results, values, ranks);
+        }
+    }
+
+    private void SelectRanksLocked(Span<float> results, NativeArray<float> values, ReadOnlySpan<long> ranks)
+    {
+        if (results.Length != ranks.Length) throw new ArgumentException("one result per rank", nameof(results));
+        foreach (var k in ranks)
+        {
+            if (k < 0 || k >= values.Length) throw new ArgumentOutOfRangeException(nameof(ranks), $"rank {k} outside [0, {values.Length})");
+        }
+        if (ranks.IsEmpty) return;
+        var stream = _accelerator.DefaultStream;
+        using var device = _accelerator.Allocate1D<float>(values.Length);
+        device.View.CopyFromCPU(stream, ref Unsafe.AsRef<float>(values.Pointer), values.Length);
+        using var hist = _accelerator.Allocate1D<ulong>(IlgpuKernels.MaxPrefixes * IlgpuKernels.Bins);
+        var histogram = new ulong[IlgpuKernels.MaxPrefixes * IlgpuKernels.Bins];
+        var prefix = new uint[ranks.Length];
+        var remaining = ranks.ToArray();
+        long groups = Math.Clamp((values.Length + _group - 1) / _group, 1, Math.Max(1, _accelerator.NumMultiprocessors) * 4L);
+        (int Shift, int Bits, int PrefixShift)[] passes = [(21, 11, 32), (10, 11, 21), (0, 10, 10)];
+        foreach (var (shift, bits, prefixShift) in passes)
+        {
+            var before = prefix.ToArray();
+            var distinct = shift == 21 ? [0u] : before.Distinct().ToArray();
+            for (int g = 0; g < distinct.Length; g += IlgpuKernels.MaxPrefixes)
+            {
+                var group = distinct.AsSpan(g, Math.Min(IlgpuKernels.MaxPrefixes, distinct.Length - g)).ToArray();
+                int prefixCount = shift == 21 ? 0 : group.Length;
+                hist.View.MemSetToZero(stream);
+                uint P(int i) => i < group.Length ? group[i] : 0u;
+                _histogram(new KernelConfig((int)groups, _group), hist.View, device.View, values.Length, shift, bits, prefixShift, prefixCount, P(0), P(1), P(2), P(3));
+                hist.View.CopyToCPU(stream, ref histogram[0], histogram.Length);
+                stream.Synchronize();
+                for (int r = 0; r < ranks.Length; r++)
+                {
+                    int slot = shift == 21 ? 0 : Array.IndexOf(group, before[r]);
+                    if (slot < 0) continue;
+                    long seen = 0;
+                    int bin = 0;
+                    for (; bin < 1 << bits; bin++)
+                    {
+                        long c = (long)histogram[slot * IlgpuKernels.Bins + bin];
+                        if (remaining[r] < seen + c) break;
+                        seen += c;
+                    }
+                    if (bin == 1 << bits) throw new InvalidOperationException($"rank {ranks[r]} beyond the histogram total");
+                    prefix[r] = (prefix[r] << bits) | (uint)bin;
+                    remaining[r] -= seen;
+                }
+            }
+        }
+        for (int r = 0; r < ranks.Length; r++) results[r] = RadixSelect.FromOrderedKey(prefix[r]);
+    }
+
+    public long MaskedSelect(RawTensor output, RawTensor other, RawTensor @base, NativeArray<float> importance, long start, float threshold)
+    {
+        lock (_gate)
+        {
+            _accelerator.Bind();
+            return MaskedSelectLocked(output, other, @base, importance, start, threshold);
+        }
+    }
+
+    private long MaskedSelectLocked(RawTensor output, RawTensor other, RawTensor @base, NativeArray<float> importance, long start, float threshold)
+    {
+        long n = output.Length;
+        if (other.Length != n || @base.Length != n || start < 0 || start + n > importance.Length)
+            throw new ArgumentException("masked select ranges disagree");
+        if (DTypeCode(output.DType) < 0 || DTypeCode(other.DType) < 0 || DTypeCode(@base.DType) < 0 || n == 0)
+            return _cpu.MaskedSelect(output, other, @base, importance, start, threshold);
+        var stream = _accelerator.DefaultStream;
+        using var x = Upload(other.Pointer, other.ByteLength);
+        using var y = Upload(@base.Pointer, @base.ByteLength);
+        using var imp = _accelerator.Allocate1D<float>(n);
+        imp.View.CopyFromCPU(stream, ref Unsafe.AsRef<float>(importance.Pointer + start), n);
+        using var result = _accelerator.Allocate1D<byte>(output.ByteLength);
+        using var taken = _accelerator.Allocate1D<ulong>(1);
+        taken.View.MemSetToZero(stream);
+        long groups = Math.Clamp((n + _group - 1) / _group, 1, Math.Max(1, _accelerator.NumMultiprocessors) * 16L);
+        _maskedSelect(new KernelConfig((int)groups, _group), result.View, taken.View, x.View, y.View, imp.View, n, threshold,
+            DTypeCode(output.DType), DTypeCode(other.DType), DTypeCode(@base.DType));
+        result.View.CopyToCPU(stream, ref Unsafe.AsRef<byte>(output.Pointer), output.ByteLength);
+        ulong count = 0;
+        taken.View.CopyToCPU(stream, ref count, 1);
+        stream.Synchronize();
+        return (long)count;
+    }
+
+    private MemoryBuffer1D<byte, Stride1D.Dense> Upload(byte* source, long bytes)
+    {
+        var buffer = _accelerator.Allocate1D<byte>(Math.Max(4, (bytes + 3) & ~3L));
+        buffer.View.SubView(0, bytes).CopyFromCPU(_accelerator.DefaultStream, ref Unsafe.AsRef<byte>(source), bytes);
+        return buffer;
+    }
+
+    private static int DTypeCode(DType dtype) => dtype switch
+    {
+        DType.F32 => IlgpuMath.F32,
+        DType.BF16 => IlgpuMath.BF16,
+        DType.F16 => IlgpuMath.F16,
+        _ => -1,
+    };
+
+    public void Dispose()
+    {
+        _accelerator.Dispose();
+        _context.Dispose();
+        _cpu.Dispose();
+    }
+}

@@ -1,0 +1,262 @@
+using Engine.Core;
+using Engine.Core.Numerics;
+using Engine.Kernels.Cpu;
+
+namespace Engine.Kernels.Parity;
+
+/// <summary>One kernel case of a self-test: the largest deviation from the CPU reference and whether it is
+/// within <see cref="KernelTolerances"/> (importance) or exactly equal (everything else).</summary>
+public sealed record SelfTestResult(string Device, string Kernel, string Case, double MaxRelativeError, bool Passed, string Detail);
+
+/// <summary>Runs every kernel of a backend against the CPU reference on fresh random inputs: bf16/f16/f32
+/// inputs including edge values (signed zeros, subnormals, the largest finite values), rows of length 1,
+/// odd sizes, ties. <c>engine selftest</c> and the parity tests share it.</summary>
+public sealed unsafe class KernelSelfTest
+{
+    private readonly int _seed;
+    private readonly bool _small;
+
+    /// <param name="seed">the random inputs' seed (printed with every failure).</param>
+    /// <param name="small">small inputs (for ILGPU's CPU simulator); else GPU-sized ones (millions of elements).</param>
+    public KernelSelfTest(int seed, bool small)
+    {
+        _seed = seed;
+        _small = small;
+    }
+
+    /// <summary>Every case on <paramref name="backend"/>, compared with a fresh <see cref="CpuMergeKernels"/>.</summary>
+    public IReadOnlyList<SelfTestResult> Run(IMergeKernels backend, int threads = 0)
+    {
+        using var cpu = new CpuMergeKernels(threads);
+        var results = new List<SelfTestResult>();
+        var shapes = _small
+            ? new[] { (Rows: 1L, Length: 1), (3, 1), (2, 7), (3, 37), (2, 130) }
+            : new[] { (Rows: 1L, Length: 1), (1000, 1), (3, 7), (257, 1031), (1024, 5120), (1, 1 << 20) };
+        foreach (var dtype in new[] { DType.BF16, DType.F16, DType.F32 })
+        {
+            foreach (var (rows, length) in shapes)
+            {
+                foreach (var kind in new[] { InputKind.NearlyEqual, InputKind.Edge })
+                    results.Add(RowImportanceCase(backend, cpu, dtype, rows, length, kind));
+            }
+        }
+        results.Add(NonFiniteCase(backend, cpu));
+        foreach (long n in _small ? new long[] { 1, 7, 1000, 4099 } : new long[] { 1, 7, 100_003, 16_777_259 })
+            results.Add(SelectRanksCase(backend, cpu, n));
+        foreach (var (output, other, @base) in new[] { (DType.BF16, DType.BF16, DType.BF16), (DType.BF16, DType.F32, DType.BF16), (DType.F16, DType.F16, DType.BF16), (DType.F32, DType.F16, DType.F32), (DType.F16, DType.F32, DType.F32) })
+            results.Add(MaskedSelectCase(backend, cpu, _small ? 1003 : 3_000_017, output, other, @base));
+        return results;
+    }
+
+    private enum InputKind { NearlyEqual, Edge }
+
+    private static readonly float[] EdgeValues =
+    [
+        0f, -0f, 1f, -1f, float.Epsilon, -float.Epsilon, 1e-40f, 1.17549435e-38f, 0.5f, 2f, 100f, -100f, 65504f, -65504f, 6.1e-5f, 3e-8f,
+    ];
+
+    /// <summary>Edge values for the importance: signed zeros, subnormals (they flush nowhere), the smallest
+    /// normal, and magnitudes whose differences keep the KL finite (|d| &gt; 88 overflows exp on every backend).</summary>
+    private static readonly float[] RowEdgeValues =
+    [
+        0f, -0f, 1f, -1f, float.Epsilon, -float.Epsilon, 1e-40f, 1.17549435e-38f, 0.5f, 2f, 10f, -10f, 3e-8f, 6.1e-5f, -6.1e-5f,
+    ];
+
+    private SelfTestResult RowImportanceCase(IMergeKernels backend, CpuMergeKernels cpu, DType dtype, long rows, int length, InputKind kind)
+    {
+        long n = rows * length;
+        var random = new Random(HashCode.Combine(_seed, (int)dtype, rows, length, (int)kind));
+        var baseValues = new float[n];
+        var otherValues = new float[n];
+        for (long i = 0; i < n; i++)
+        {
+            if (kind == InputKind.Edge)
+            {
+                baseValues[i] = RowEdgeValues[random.Next(RowEdgeValues.Length)];
+                otherValues[i] = random.Next(3) == 0 ? baseValues[i] : RowEdgeValues[random.Next(RowEdgeValues.Length)];
+            }
+            else
+            {
+                float b = (float)(random.NextDouble() * 2 - 1) * 0.05f;
+                baseValues[i] = b;
+                otherValues[i] = random.Next(4) == 0 ? b : b + (float)(random.NextDouble() * 2 - 1) * 0.002f;
+            }
+        }
+        using var other = Store(otherValues, dtype);
+        using var @base = Store(baseValues, dtype);
+        using var expected = new NativeArray<float>(n);
+        using var actual = new NativeArray<float>(n);
+        var klExpected = new double[rows];
+        var klActual = new double[rows];
+        string name = $"{dtype} {rows}x{length} {(kind == InputKind.Edge ? "edge values" : "nearly equal rows")}";
+        cpu.RowImportance(expected, klExpected, other.Raw, @base.Raw, length, ComputePrecision.Float32);
+        try
+        {
+            backend.RowImportance(actual, klActual, other.Raw, @base.Raw, length, ComputePrecision.Float32);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return new SelfTestResult(backend.Device, "row_importance", name, double.NaN, false, $"threw {e.GetType().Name}: {e.Message} (seed {_seed})");
+        }
+        double worst = 0;
+        string detail = "";
+        bool passed = true;
+        for (long r = 0; r < rows; r++) Compare(klExpected[r], klActual[r], $"row_kl[{r}]");
+        for (long i = 0; i < n; i++) Compare(expected.Pointer[i], actual.Pointer[i], $"importance[{i}]");
+        return new SelfTestResult(backend.Device, "row_importance", name, worst, passed, detail);
+
+        void Compare(double e, double a, string where)
+        {
+            if (double.IsNaN(e) || double.IsInfinity(e) || double.IsNaN(a) || double.IsInfinity(a))
+            {
+                if (e.Equals(a)) return;
+                if (passed) detail = $"{where}: expected {e:R}, got {a:R} (seed {_seed})";
+                passed = false;
+                worst = double.PositiveInfinity;
+                return;
+            }
+            double relative = Math.Abs(a - e) / Math.Max(Math.Abs(e), 1e-30);
+            if (Math.Abs(a - e) <= KernelTolerances.ImportanceAbsolute) relative = 0;
+            worst = Math.Max(worst, relative);
+            if (!KernelTolerances.ImportanceAgrees(e, a) && passed)
+            {
+                passed = false;
+                detail = $"{where}: expected {e:R}, got {a:R} (seed {_seed})";
+            }
+        }
+    }
+
+    private SelfTestResult NonFiniteCase(IMergeKernels backend, CpuMergeKernels cpu)
+    {
+        const int length = 33;
+        const long rows = 6;
+        var values = new float[rows * length];
+        var random = new Random(_seed);
+        for (int i = 0; i < values.Length; i++) values[i] = (float)random.NextDouble();
+        var baseValues = values.ToArray();
+        var otherValues = values.ToArray();
+        baseValues[2 * length + 30] = float.NaN;       // row 2: base only (the first bad row)
+        otherValues[3 * length + 1] = float.PositiveInfinity;
+        otherValues[4 * length + 5] = float.NaN;
+        baseValues[4 * length + 3] = float.NegativeInfinity;
+        using var other = Store(otherValues, DType.BF16);
+        using var @base = Store(baseValues, DType.BF16);
+        string Outcome(IMergeKernels k)
+        {
+            using var importance = new NativeArray<float>(rows * length);
+            try
+            {
+                k.RowImportance(importance, new double[rows], other.Raw, @base.Raw, length, ComputePrecision.Float32);
+                return "no error";
+            }
+            catch (NonFiniteValueException e)
+            {
+                return $"{e.Which}@{e.Element}";
+            }
+        }
+        string expected = Outcome(cpu), actual = Outcome(backend);
+        return new SelfTestResult(backend.Device, "row_importance", "NaN/inf inputs are reported like the CPU", 0, expected == actual && expected != "no error",
+            expected == actual ? $"both: {expected}" : $"expected {expected}, got {actual}");
+    }
+
+    private SelfTestResult SelectRanksCase(IMergeKernels backend, CpuMergeKernels cpu, long n)
+    {
+        var random = new Random(HashCode.Combine(_seed, n));
+        using var values = new NativeArray<float>(n);
+        for (long i = 0; i < n; i++)
+        {
+            values.Pointer[i] = random.Next(8) switch
+            {
+                0 => 0f,
+                1 => -0f,
+                2 => random.Next(5),
+                3 => -(float)random.NextDouble(),
+                4 => float.Epsilon * random.Next(1, 4),
+                5 => (float)(random.NextDouble() * 1e-3),
+                6 => float.MaxValue * (random.Next(2) == 0 ? 1 : -1),
+                _ => (float)random.NextDouble(),
+            };
+        }
+        long[] ranks = [0, (n - 1) / 4, (n - 1) / 2, 3 * (n - 1) / 4, n - 1, random.NextInt64(n), random.NextInt64(n)];
+        var expected = new float[ranks.Length];
+        var actual = new float[ranks.Length];
+        cpu.SelectRanks(expected, values, ranks);
+        try
+        {
+            backend.SelectRanks(actual, values, ranks);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return new SelfTestResult(backend.Device, "select_ranks", $"n={n}", double.NaN, false, $"threw {e.GetType().Name}: {e.Message}");
+        }
+        for (int r = 0; r < ranks.Length; r++)
+        {
+            if (BitConverter.SingleToInt32Bits(expected[r]) != BitConverter.SingleToInt32Bits(actual[r]))
+                return new SelfTestResult(backend.Device, "select_ranks", $"n={n}", double.PositiveInfinity, false, $"rank {ranks[r]}: expected {expected[r]:R}, got {actual[r]:R} (seed {_seed})");
+        }
+        return new SelfTestResult(backend.Device, "select_ranks", $"n={n}, {ranks.Length} ranks", 0, true, "bit-identical");
+    }
+
+    private SelfTestResult MaskedSelectCase(IMergeKernels backend, CpuMergeKernels cpu, long n, DType outputType, DType otherType, DType baseType)
+    {
+        var random = new Random(HashCode.Combine(_seed, n, (int)outputType, (int)otherType));
+        var otherValues = new float[n];
+        var baseValues = new float[n];
+        const long start = 5;
+        using var importance = new NativeArray<float>(n + start + 3);
+        for (long i = 0; i < n; i++)
+        {
+            otherValues[i] = random.Next(10) == 0 ? EdgeValues[random.Next(EdgeValues.Length)] : (float)(random.NextDouble() * 4 - 2);
+            baseValues[i] = (float)(random.NextDouble() * 4 - 2) * (random.Next(50) == 0 ? 1e5f : 1f);
+        }
+        for (long i = 0; i < importance.Length; i++) importance.Pointer[i] = random.Next(20) == 0 ? 0.5f : (float)random.NextDouble();
+        using var other = Store(otherValues, otherType);
+        using var @base = Store(baseValues, baseType);
+        using var expected = new NativeArray<byte>(n * outputType.SizeOf());
+        using var actual = new NativeArray<byte>(n * outputType.SizeOf());
+        string name = $"n={n} {otherType}/{baseType} -> {outputType}";
+        long takenExpected = cpu.MaskedSelect(expected.AsRaw(DType.U8).Reinterpret(outputType), other.Raw, @base.Raw, importance, start, 0.5f);
+        long takenActual;
+        try
+        {
+            takenActual = backend.MaskedSelect(actual.AsRaw(DType.U8).Reinterpret(outputType), other.Raw, @base.Raw, importance, start, 0.5f);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return new SelfTestResult(backend.Device, "masked_select", name, double.NaN, false, $"threw {e.GetType().Name}: {e.Message}");
+        }
+        if (takenExpected != takenActual)
+            return new SelfTestResult(backend.Device, "masked_select", name, double.PositiveInfinity, false, $"taken: expected {takenExpected}, got {takenActual} (seed {_seed})");
+        int mismatch = expected.Span.CommonPrefixLength(actual.Span);
+        if (mismatch < expected.Length)
+            return new SelfTestResult(backend.Device, "masked_select", name, double.PositiveInfinity, false, $"byte {mismatch} (element {mismatch / outputType.SizeOf()}) differs (seed {_seed})");
+        return new SelfTestResult(backend.Device, "masked_select", name, 0, true, $"bit-identical, {takenActual} taken");
+    }
+
+    /// <summary>Values stored in <paramref name="dtype"/> (rounded as the CPU conversion does).</summary>
+    private static StoredTensor Store(float[] values, DType dtype)
+    {
+        var storage = new NativeArray<byte>(values.LongLength * dtype.SizeOf());
+        var raw = storage.AsRaw(DType.U8).Reinterpret(dtype);
+        const int block = 1 << 20;
+        for (long i = 0; i < values.LongLength; i += block)
+            raw.WriteSingles(i, values.AsSpan((int)i, (int)Math.Min(block, values.LongLength - i)));
+        return new StoredTensor(storage, raw);
+    }
+
+    private sealed record StoredTensor(NativeArray<byte> Storage, RawTensor Raw) : IDisposable
+    {
+        public void Dispose() => Storage.Dispose();
+    }
+}
+
+/// <summary>Views of raw bytes as another dtype.</summary>
+internal static class RawTensorViews
+{
+    /// <summary>The same bytes as elements of <paramref name="dtype"/> (the byte length must divide evenly).</summary>
+    public static unsafe RawTensor Reinterpret(this RawTensor bytes, DType dtype)
+    {
+        if (bytes.ByteLength % dtype.SizeOf() != 0) throw new ArgumentException($"{bytes.ByteLength} bytes are not whole {dtype} elements");
+        return new RawTensor(bytes.Pointer, dtype, bytes.ByteLength / dtype.SizeOf());
+    }
+}

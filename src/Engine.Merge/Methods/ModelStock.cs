@@ -1,0 +1,119 @@
+using System.Collections.Immutable;
+using System.Runtime.CompilerServices;
+using System.Text.Json.Nodes;
+using Engine.Kernels;
+using Engine.Merge.Config;
+using Engine.Merge.Execution;
+
+namespace Engine.Merge.Methods;
+
+/// <summary>Model Stock (Jang et al., arXiv:2403.19522): with base W0 and N fine-tuned W_i, offsets
+/// <c>o_i = W_i - W0</c>, <c>cos = mean over pairs i &lt; j of clamp(o_i·o_j / max(|o_i||o_j|, 1e-6), -1, 1)</c>,
+/// <c>t = N cos / (1 + (N - 1) cos)</c>, <c>merged = t mean_i(W_i) + (1 - t) W0</c>. The whole tensor is one
+/// vector, or each row of the last dimension is one when <c>filter_wise</c> (a 1-D tensor is one row).
+/// Source: mergekit/merge_methods/model_stock.py. Differences from mergekit: dot products and norms in float64
+/// (mergekit: tensor dtype); where <c>1 + (N - 1) cos = 0</c> makes t infinite (mergekit writes inf/NaN) we
+/// keep the base (t = 0).</summary>
+public sealed class ModelStock : IMergeMethod
+{
+    public string Name => "model_stock";
+    public string Formula => "t = N cos / (1 + (N-1) cos), cos = mean pairwise cos(W_i - W0, W_j - W0); merged = t mean_i W_i + (1 - t) W0";
+
+    public IReadOnlyList<MethodParameter> Parameters { get; } = new MethodParameter[]
+    {
+        new("filter_wise", false, false, "one t per row of the last dimension instead of one per tensor"),
+    };
+
+    public bool RequiresBase => true;
+
+    public void Validate(MergeDocument document, string where, ImmutableArray<string>.Builder warnings)
+    {
+        MethodRules.RequireBase(this, document, where);
+        int others = MethodRules.OthersCount(document);
+        if (others < 2) throw new MergeConfigException($"{where}: model_stock needs at least two models besides base '{document.BaseModel}', found {others}");
+        MethodRules.WarnIgnored(this, document, where, warnings);
+    }
+
+    public JsonObject Merge(TensorMergeInputs inputs, ITensorOutput output, IMergeKernels kernels, CancellationToken cancellation)
+    {
+        var w0 = inputs.Base!.Value;
+        int n = inputs.Others.Length;
+        long length = w0.Length;
+        if (n < 2) throw new MergeConfigException($"model_stock: tensor '{inputs.TensorName}' needs at least two models besides the base");
+        bool filterWise = inputs.GetBool("filter_wise", false);
+        int rowLength = filterWise ? inputs.RowLength : 0;
+        long rows = filterWise ? (rowLength == 0 ? 0 : length / rowLength) : 1;
+        var ts = new float[rows];
+
+        if (filterWise)
+        {
+            Parallel.For(0L, rows, new ParallelOptions { CancellationToken = cancellation }, row =>
+            {
+                var g = new double[n * n];
+                GramOfOffsets(inputs, row * rowLength, rowLength, g);
+                ts[row] = Interpolation(g, n);
+            });
+        }
+        else
+        {
+            var g = ElementwiseOps.Sum(length, n * n, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, count, sums) => GramOfOffsets(inputs, start, count, sums), cancellation);
+            ts[0] = Interpolation(g, n);
+        }
+
+        ElementwiseOps.Fill(output, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, result) =>
+        {
+            using var scratch = new BlockScratch(result.Length);
+            var base0 = scratch.Read(w0, start);
+            var mean = scratch.Take();
+            mean.Clear();
+            for (int i = 0; i < n; i++) System.Numerics.Tensors.TensorPrimitives.Add(mean, scratch.Read(inputs.Others[i].Tensor, start), mean);
+            for (int e = 0; e < result.Length; e++)
+            {
+                float t = filterWise ? ts[(start + e) / rowLength] : ts[0];
+                result[e] = t * (mean[e] / n) + (1 - t) * base0[e];
+            }
+        }, cancellation);
+        var stats = new JsonObject { ["elements"] = length, ["models"] = n, ["filter_wise"] = filterWise };
+        if (!filterWise) stats["t"] = (double)ts[0];
+        else if (rows > 0) stats["t_mean"] = ts.Average(t => (double)t);
+        return stats;
+    }
+
+    /// <summary>Adds <c>(W_i - W0)·(W_j - W0)</c> over elements [start, start + count) into <paramref name="gram"/> (n x n).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void GramOfOffsets(TensorMergeInputs inputs, long start, int count, Span<double> gram)
+    {
+        int n = inputs.Others.Length;
+        using var scratch = new BlockScratch(count);
+        var base0 = scratch.Read(inputs.Base!.Value, start);
+        var offsets = new float[n][];
+        for (int i = 0; i < n; i++)
+        {
+            offsets[i] = scratch.ReadArray(inputs.Others[i].Tensor, start);
+            System.Numerics.Tensors.TensorPrimitives.Subtract(offsets[i].AsSpan(0, count), base0, offsets[i].AsSpan(0, count));
+        }
+        for (int i = 0; i < n; i++)
+        {
+            for (int j = i; j < n; j++) gram[i * n + j] += ElementwiseOps.Dot(offsets[i].AsSpan(0, count), offsets[j].AsSpan(0, count));
+        }
+    }
+
+    /// <summary>t from the Gram matrix of the offsets (upper triangle filled).</summary>
+    private static float Interpolation(ReadOnlySpan<double> gram, int n)
+    {
+        double sum = 0;
+        int pairs = 0;
+        for (int i = 0; i < n; i++)
+        {
+            for (int j = i + 1; j < n; j++)
+            {
+                double norms = Math.Sqrt(gram[i * n + i]) * Math.Sqrt(gram[j * n + j]);
+                sum += Math.Clamp(gram[i * n + j] / Math.Max(norms, 1e-6), -1, 1);
+                pairs++;
+            }
+        }
+        double cos = sum / pairs;
+        double t = n * cos / (1 + (n - 1) * cos);
+        return double.IsFinite(t) ? (float)t : 0f;
+    }
+}

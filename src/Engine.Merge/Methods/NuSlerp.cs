@@ -1,0 +1,109 @@
+using System.Collections.Immutable;
+using System.Runtime.CompilerServices;
+using System.Text.Json.Nodes;
+using Engine.Core.Numerics;
+using Engine.Kernels;
+using Engine.Merge.Config;
+using Engine.Merge.Execution;
+
+namespace Engine.Merge.Methods;
+
+/// <summary>NuSLERP: slerp between two models M_0, M_1 (or their task vectors <c>M_i - B</c> when a base is
+/// given, the base added back after) at <c>t = w_1 / (w_0 + w_1)</c> (0.5 when the weights sum under 1e-6 in
+/// magnitude). Per vector v_0, v_1: <c>cos = v_0·v_1 / (max(|v_0|, 1e-7) max(|v_1|, 1e-7))</c>,
+/// <c>theta = acos(clamp(cos, -1, 1))</c>, <c>out = (sin((1-t) theta) v_0 + sin(t theta) v_1) / sin(theta)</c>, or
+/// <c>v_0 + t (v_1 - v_0)</c> when <c>|sin(theta)| &lt; 1e-8</c> or the vectors are equal. The vectors are the whole tensor
+/// (<c>nuslerp_flatten</c>, the default), else the rows of the last dimension, or with
+/// <c>nuslerp_row_wise</c> the vectors along the first dimension.
+/// Source: mergekit/merge_methods/nuslerp.py. Differences from mergekit: norms and dot products in float64 and
+/// coefficients in double (mergekit: tensor dtype); equal vectors always take the lerp (a rounded cosine of
+/// 1 - 1e-16 gives theta above mergekit's 1e-8 threshold), written <c>v_0 + t (v_1 - v_0)</c> so equal inputs
+/// come back exactly.</summary>
+public sealed class NuSlerp : IMergeMethod
+{
+    public string Name => "nuslerp";
+    public string Formula => "t = w_1/(w_0+w_1); out = [B +] (sin((1-t)theta) v_0 + sin(t theta) v_1)/sin(theta), v_i = M_i [- B], per tensor/row/column";
+
+    public IReadOnlyList<MethodParameter> Parameters { get; } = new MethodParameter[]
+    {
+        new("nuslerp_row_wise", false, false, "slerp the vectors along the first dimension (when not flattened)"),
+        new("nuslerp_flatten", true, false, "slerp the whole tensor as one vector"),
+        new("weight", null, true, "the model's weight; t = w_1 / (w_0 + w_1)", Required: true),
+    };
+
+    public bool RequiresBase => false;
+
+    public void Validate(MergeDocument document, string where, ImmutableArray<string>.Builder warnings)
+    {
+        int others = MethodRules.OthersCount(document);
+        if (others != 2)
+            throw new MergeConfigException($"{where}: nuslerp merges exactly two models (plus an optional base_model), found {others}" + (document.BaseModel is { } b ? $" besides base '{b}'" : ""));
+        MethodRules.RequirePerModel(this, document, where, "weight");
+        MethodRules.WarnIgnored(this, document, where, warnings);
+    }
+
+    public JsonObject Merge(TensorMergeInputs inputs, ITensorOutput output, IMergeKernels kernels, CancellationToken cancellation)
+    {
+        if (inputs.Others.Length != 2) throw new MergeConfigException($"nuslerp: tensor '{inputs.TensorName}' needs exactly two models besides the base");
+        double w0 = inputs.GetModelDouble(0, "weight", null), w1 = inputs.GetModelDouble(1, "weight", null);
+        double t = Math.Abs(w0 + w1) < 1e-6 ? 0.5 : w1 / (w0 + w1);
+        var x0 = inputs.Others[0].Tensor;
+        var x1 = inputs.Others[1].Tensor;
+        var b = inputs.Base;
+        long n = x0.Length;
+        var layout = VectorLayout.For(inputs.Shape, n, inputs.GetBool("nuslerp_flatten", true), inputs.GetBool("nuslerp_row_wise", false));
+
+        // Per vector: |v0|², |v1|², v0·v1, |v0 - v1|² (zero exactly when the vectors are equal, where the rounded
+        // cosine can still leave theta just above the colinearity threshold).
+        var stats = layout.Sums(4, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, count, scratch, terms) =>
+        {
+            Vectors(scratch, x0, x1, b, start, count, out var v0, out var v1);
+            for (int e = 0; e < count; e++)
+            {
+                terms[e] = (double)v0[e] * v0[e];
+                terms[count + e] = (double)v1[e] * v1[e];
+                terms[2 * count + e] = (double)v0[e] * v1[e];
+                double difference = (double)v0[e] - v1[e];
+                terms[3 * count + e] = difference * difference;
+            }
+        }, cancellation);
+        var c0 = new float[layout.Count];
+        var c1 = new float[layout.Count];
+        var lerp = new bool[layout.Count];
+        for (long v = 0; v < layout.Count; v++)
+        {
+            double n0 = Math.Max(Math.Sqrt(stats[v * 4]), 1e-7), n1 = Math.Max(Math.Sqrt(stats[v * 4 + 1]), 1e-7);
+            double theta = Math.Acos(Math.Clamp(stats[v * 4 + 2] / (n0 * n1), -1, 1)), sinTheta = Math.Sin(theta);
+            lerp[v] = Math.Abs(sinTheta) < 1e-8 || stats[v * 4 + 3] == 0;
+            c0[v] = (float)(Math.Sin((1 - t) * theta) / sinTheta);
+            c1[v] = (float)(Math.Sin(t * theta) / sinTheta);
+        }
+        float tf = (float)t;
+        ElementwiseOps.Fill(output, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, result) =>
+        {
+            using var scratch = new BlockScratch(result.Length);
+            Vectors(scratch, x0, x1, b, start, result.Length, out var v0, out var v1);
+            var baseValues = b is { } bt ? scratch.Read(bt, start) : default;
+            for (int e = 0; e < result.Length; e++)
+            {
+                long v = layout.VectorOf(start + e);
+                float r = lerp[v] ? v0[e] + tf * (v1[e] - v0[e]) : c0[v] * v0[e] + c1[v] * v1[e];
+                result[e] = b is null ? r : baseValues[e] + r;
+            }
+        }, cancellation);
+        return new JsonObject { ["elements"] = n, ["t"] = t, ["vectors"] = layout.Count, ["colinear_vectors"] = lerp.Count(l => l) };
+    }
+
+    /// <summary>The two vectors' elements [start, start + count): the models, or their deltas from the base.</summary>
+    private static void Vectors(BlockScratch scratch, RawTensor x0, RawTensor x1, RawTensor? b, long start, int count, out Span<float> v0, out Span<float> v1)
+    {
+        v0 = scratch.Read(x0, start).Slice(0, count);
+        v1 = scratch.Read(x1, start).Slice(0, count);
+        if (b is { } bt)
+        {
+            var baseValues = scratch.Read(bt, start).Slice(0, count);
+            System.Numerics.Tensors.TensorPrimitives.Subtract(v0, baseValues, v0);
+            System.Numerics.Tensors.TensorPrimitives.Subtract(v1, baseValues, v1);
+        }
+    }
+}

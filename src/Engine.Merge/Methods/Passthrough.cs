@@ -1,0 +1,51 @@
+using System.Collections.Immutable;
+using System.Runtime.CompilerServices;
+using System.Text.Json.Nodes;
+using Engine.Kernels;
+using Engine.Merge.Config;
+using Engine.Merge.Execution;
+
+namespace Engine.Merge.Methods;
+
+/// <summary>Passthrough: the single model's tensor, optionally multiplied by its <c>scale</c>:
+/// <c>merged = scale * M</c>. Source: mergekit/merge_methods/passthrough.py (mergekit uses it with
+/// <c>slices</c> to stack layers; the engine has no slices, so it copies or rescales one model).
+/// Difference from mergekit: a stored value is copied bit-exactly when there is no scale and the dtypes match.</summary>
+public sealed class Passthrough : IMergeMethod
+{
+    public string Name => "passthrough";
+    public string Formula => "merged = scale * M (exactly one model; M when no scale)";
+
+    public IReadOnlyList<MethodParameter> Parameters { get; } = new MethodParameter[]
+    {
+        new("scale", null, true, "factor applied to the model's tensor (optional)"),
+    };
+
+    public bool RequiresBase => false;
+
+    public void Validate(MergeDocument document, string where, ImmutableArray<string>.Builder warnings)
+    {
+        int models = MethodRules.OthersCount(document) + (document.BaseModel == null ? 0 : 1);
+        if (models != 1) throw new MergeConfigException($"{where}: passthrough takes exactly one model, found {models}");
+        MethodRules.WarnIgnored(this, document, where, warnings);
+    }
+
+    public JsonObject Merge(TensorMergeInputs inputs, ITensorOutput output, IMergeKernels kernels, CancellationToken cancellation)
+    {
+        bool isBase = inputs.Base.HasValue;
+        var x = inputs.Base ?? inputs.Others[0].Tensor;
+        var scale = isBase ? inputs.GetBaseDouble("scale", double.NaN) : inputs.GetModelDouble(0, "scale", double.NaN);
+        if (double.IsNaN(scale))
+        {
+            ElementwiseOps.Copy(output, x, cancellation);
+            return new JsonObject { ["elements"] = x.Length };
+        }
+        float s = (float)scale;
+        ElementwiseOps.Fill(output, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, result) =>
+        {
+            x.ReadSingles(start, result);
+            System.Numerics.Tensors.TensorPrimitives.Multiply(result, s, result);
+        }, cancellation);
+        return new JsonObject { ["elements"] = x.Length, ["scale"] = scale };
+    }
+}

@@ -1,0 +1,63 @@
+using System.Collections.Immutable;
+using System.Runtime.CompilerServices;
+using System.Text.Json.Nodes;
+using Engine.Kernels;
+using Engine.Merge.Config;
+using Engine.Merge.Execution;
+
+namespace Engine.Merge.Methods;
+
+/// <summary>Reinforced Agent Merging (RAM, arXiv:2601.13572): an element changed by one model only
+/// (<c>|M_i - B| &gt; epsilon</c>) takes that change whole; changes shared by several models are averaged
+/// over the models that changed it: <c>merged = B + Σ_i [|d_i| &gt; eps] d_i / max(1, Σ_i [|d_i| &gt; eps])</c>,
+/// <c>d_i = M_i - B</c>. Source: mergekit/merge_methods/ram.py (<c>ram</c>; <c>ramplus_tl</c> is not
+/// implemented). Difference from mergekit: float32 math whatever the config dtype.</summary>
+public sealed class Ram : IMergeMethod
+{
+    public string Name => "ram";
+    public string Formula => "merged = B + sum_i [|d_i| > eps] d_i / max(1, count_i [|d_i| > eps]), d_i = M_i - B";
+
+    public IReadOnlyList<MethodParameter> Parameters { get; } = new MethodParameter[]
+    {
+        new("epsilon", 1e-5, false, "magnitude above which a delta counts as a change"),
+    };
+
+    public bool RequiresBase => true;
+
+    public void Validate(MergeDocument document, string where, ImmutableArray<string>.Builder warnings)
+    {
+        MethodRules.RequireBase(this, document, where);
+        MethodRules.WarnIgnored(this, document, where, warnings);
+    }
+
+    public JsonObject Merge(TensorMergeInputs inputs, ITensorOutput output, IMergeKernels kernels, CancellationToken cancellation)
+    {
+        var b = inputs.Base!.Value;
+        float epsilon = (float)inputs.GetDouble("epsilon", 1e-5);
+        int k = inputs.Others.Length;
+        ElementwiseOps.Fill(output, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, result) =>
+        {
+            using var scratch = new BlockScratch(result.Length);
+            var baseValues = scratch.Read(b, start);
+            var sum = scratch.Take();
+            var count = scratch.Take();
+            sum.Clear();
+            count.Clear();
+            for (int i = 0; i < k; i++)
+            {
+                var x = scratch.Read(inputs.Others[i].Tensor, start);
+                for (int e = 0; e < result.Length; e++)
+                {
+                    float d = x[e] - baseValues[e];
+                    if (MathF.Abs(d) > epsilon)
+                    {
+                        sum[e] += d;
+                        count[e] += 1;
+                    }
+                }
+            }
+            for (int e = 0; e < result.Length; e++) result[e] = baseValues[e] + sum[e] / MathF.Max(1, count[e]);
+        }, cancellation);
+        return new JsonObject { ["elements"] = b.Length, ["epsilon"] = (double)epsilon };
+    }
+}

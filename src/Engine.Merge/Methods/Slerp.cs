@@ -1,0 +1,85 @@
+using System.Collections.Immutable;
+using System.Runtime.CompilerServices;
+using System.Text.Json.Nodes;
+using Engine.Kernels;
+using Engine.Merge.Config;
+using Engine.Merge.Execution;
+
+namespace Engine.Merge.Methods;
+
+/// <summary>SLERP between the base B (t = 0) and the other model M (t = 1), the whole tensor as one vector:
+/// <c>dot = (B/|B|)·(M/|M|)</c>, <c>theta = acos(dot)</c>,
+/// <c>merged = sin((1-t) theta)/sin(theta) B + sin(t theta)/sin(theta) M</c>; when <c>|dot| &gt; 0.9995</c>
+/// the vectors count as colinear and <c>merged = B + t (M - B)</c>. A norm at or below 1e-8 is not divided.
+/// Source: mergekit/merge_methods/slerp.py. Differences from mergekit: mergekit copies both tensors to the
+/// CPU and runs numpy in float32 (sums included); we take the norms and the dot product in float64 on the
+/// engine's own path and write the requested dtype, and the lerp is written <c>B + t (M - B)</c> so that
+/// merging a model with itself returns it exactly.</summary>
+public sealed class Slerp : IMergeMethod
+{
+    public const double DotThreshold = 0.9995;
+    public const double Epsilon = 1e-8;
+
+    public string Name => "slerp";
+    public string Formula => "merged = sin((1-t)theta)/sin(theta) B + sin(t theta)/sin(theta) M, cos(theta) = B.M/(|B||M|); lerp when |cos| > 0.9995";
+
+    public IReadOnlyList<MethodParameter> Parameters { get; } = new MethodParameter[]
+    {
+        new("t", null, false, "interpolation position: 0 = base, 1 = the other model", Required: true),
+    };
+
+    public bool RequiresBase => true;
+
+    public void Validate(MergeDocument document, string where, ImmutableArray<string>.Builder warnings)
+    {
+        MethodRules.RequireBase(this, document, where);
+        int others = MethodRules.OthersCount(document);
+        if (others > 1) throw new MergeConfigException($"{where}: slerp merges exactly two models (the base and one other), found {others} besides base '{document.BaseModel}'");
+        MethodRules.RequireGlobal(this, document, where, "t");
+        MethodRules.WarnIgnored(this, document, where, warnings);
+    }
+
+    public JsonObject Merge(TensorMergeInputs inputs, ITensorOutput output, IMergeKernels kernels, CancellationToken cancellation)
+    {
+        var b = inputs.Base!.Value;
+        if (inputs.Others.Length == 0)
+        {
+            ElementwiseOps.Copy(output, b, cancellation);
+            return new JsonObject { ["elements"] = b.Length };
+        }
+        var m = inputs.Others[0].Tensor;
+        double t = inputs.GetDouble("t", double.NaN);
+        var s = ElementwiseOps.Sum(b.Length, 3, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, count, sums) =>
+        {
+            using var scratch = new BlockScratch(count);
+            var x = scratch.Read(b, start);
+            var y = scratch.Read(m, start);
+            sums[0] += ElementwiseOps.Dot(x, x);
+            sums[1] += ElementwiseOps.Dot(y, y);
+            sums[2] += ElementwiseOps.Dot(x, y);
+        }, cancellation);
+        var (c0, c1, dot, lerp) = Coefficients(t, Math.Sqrt(s[0]), Math.Sqrt(s[1]), s[2]);
+        float tf = (float)t, f0 = (float)c0, f1 = (float)c1;
+        ElementwiseOps.Fill(output, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, result) =>
+        {
+            using var scratch = new BlockScratch(result.Length);
+            var x = scratch.Read(b, start);
+            var y = scratch.Read(m, start);
+            if (lerp)
+                for (int e = 0; e < result.Length; e++) result[e] = x[e] + tf * (y[e] - x[e]);
+            else
+                for (int e = 0; e < result.Length; e++) result[e] = f0 * x[e] + f1 * y[e];
+        }, cancellation);
+        return new JsonObject { ["elements"] = b.Length, ["t"] = t, ["cos_theta"] = dot, ["lerp"] = lerp };
+    }
+
+    /// <summary>The slerp coefficients of B and M for norms <paramref name="normB"/>, <paramref name="normM"/> and
+    /// dot product <paramref name="dotBM"/>; <c>Lerp</c> when the directions are (anti)colinear.</summary>
+    public static (double CB, double CM, double Cos, bool Lerp) Coefficients(double t, double normB, double normM, double dotBM)
+    {
+        double dot = dotBM / ((normB > Epsilon ? normB : 1) * (normM > Epsilon ? normM : 1));
+        if (Math.Abs(dot) > DotThreshold) return (1 - t, t, dot, true);
+        double theta = Math.Acos(dot), sinTheta = Math.Sin(theta);
+        return (Math.Sin(theta - theta * t) / sinTheta, Math.Sin(theta * t) / sinTheta, dot, false);
+    }
+}

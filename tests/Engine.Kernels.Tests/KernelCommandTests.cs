@@ -1,0 +1,42 @@
+using System.Text.Json.Nodes;
+using Engine.Testing;
+
+namespace Engine.Kernels.Tests;
+
+/// <summary><c>engine selftest</c> and <c>engine bench kernels</c> as a user runs them (small, CPU-only inputs).</summary>
+public sealed class KernelCommandTests
+{
+    [Fact]
+    public void SelftestOnTheIlgpuSimulatorPassesAndReportsEveryKernel()
+    {
+        var run = EngineProcess.Run("selftest", "--device", "ilgpu-cpu", "--seed", "5", "--threads", "2", "--json");
+        Assert.True(run.ExitCode == 0, run.Stderr + run.Stdout);
+        var report = JsonNode.Parse(run.Stdout)!;
+        Assert.True(report["passed"]!.GetValue<bool>());
+        Assert.Equal(5, report["seed"]!.GetValue<int>());
+        var kernels = report["cases"]!.AsArray().Select(c => c!["kernel"]!.GetValue<string>()).Distinct().Order().ToArray();
+        Assert.Equal(["masked_select", "row_importance", "select_ranks"], kernels);
+    }
+
+    [Fact]
+    public void AnUnknownDeviceIsAnInputError()
+    {
+        var run = EngineProcess.Run("selftest", "--device", "tpu");
+        Assert.Equal(1, run.ExitCode);
+        Assert.Contains("choose one of", run.Stderr);
+    }
+
+    [Fact]
+    public void BenchKernelsReportsTimesAndTheCopyFraction()
+    {
+        var run = EngineProcess.Run("bench", "kernels", "--device", "cpu", "--elements", "20480", "--repeat", "1", "--threads", "2", "--json");
+        Assert.True(run.ExitCode == 0, run.Stderr + run.Stdout);
+        var rows = JsonNode.Parse(run.Stdout)!["results"]!.AsArray();
+        Assert.Equal(4, rows.Count);
+        foreach (var row in rows)
+        {
+            Assert.True(row!["median_ms"]!.GetValue<double>() >= 0);
+            Assert.True(row["fraction_of_copy"]!.GetValue<double>() > 0);
+        }
+    }
+}
