@@ -9,6 +9,8 @@
  * - No global state: a context owns the device and thread settings; a model belongs to a context;
  *   compute calls take an explicit stream. On the CPU a stream runs synchronously; a CUDA device
  *   (ENG_DEVICE_CUDA, not built yet) will queue work on it instead.
+ * - Handles may be destroyed in any order (no destroy touches another object), but a model or stream must
+ *   not be used after its context is destroyed. One model must not be used from two threads at once.
  *
  * Model: decoder-only Qwen2 (HF modeling_qwen2.py). Tensors use HF names and shapes; a model's
  * parameters, gradients and AdamW moments live in one flat allocation of 4 * num_params elements of
