@@ -40,6 +40,8 @@ public static class EngineCli
         root.Subcommands.Add(BenchCommand.Create(host.Services));
         root.Subcommands.Add(MethodsCommand.Create(host.Services));
         root.Subcommands.Add(SelftestCommand.Create());
+        root.Subcommands.Add(LossCommand.Create(host.Services));
+        root.Subcommands.Add(SftCommand.Create(host.Services));
         return await root.Parse(args).InvokeAsync();
     }
 

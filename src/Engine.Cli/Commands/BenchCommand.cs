@@ -2,7 +2,7 @@ using System.CommandLine;
 
 namespace Engine.Cli.Commands;
 
-/// <summary><c>engine bench io|merge|kernels</c>: throughput measured against a floor in the same run.</summary>
+/// <summary><c>engine bench io|merge|kernels|sft</c>: throughput measured against a floor in the same run.</summary>
 public static class BenchCommand
 {
     public static Command Create(IServiceProvider services)
@@ -10,6 +10,7 @@ public static class BenchCommand
         var command = new Command("bench", "measure throughput against the memory/I-O floor, in one run");
         command.Subcommands.Add(BenchIoCommand.Create());
         command.Subcommands.Add(BenchMergeCommand.Create(services));
+        command.Subcommands.Add(BenchSftCommand.Create());
         command.Subcommands.Add(BenchKernelsCommand.Create());
         return command;
     }

@@ -1,0 +1,168 @@
+/*
+ * engine_native.h: the C ABI of the native Qwen2 trainer.
+ *
+ * Rules (STYLE.md):
+ * - Opaque handles, names eng_<object>_<verb>.
+ * - Every function returns eng_status; nothing throws or exits across this boundary. The message of
+ *   the last failure on the calling thread is copied out by eng_last_error(buf, len).
+ * - Parameter order: outputs, inputs, dimensions, stream.
+ * - No global state: a context owns the device and thread settings; a model belongs to a context;
+ *   compute calls take an explicit stream. On the CPU a stream runs synchronously; a CUDA device
+ *   (ENG_DEVICE_CUDA, not built yet) will queue work on it instead.
+ * - Handles may be destroyed in any order (no destroy touches another object), but a model or stream must
+ *   not be used after its context is destroyed. One model must not be used from two threads at once.
+ *
+ * Model: decoder-only Qwen2 (HF modeling_qwen2.py). Tensors use HF names and shapes; a model's
+ * parameters, gradients and AdamW moments live in one flat allocation of 4 * num_params elements of
+ * the model's compute dtype, parameters first. Backward accumulates into the gradients with +=.
+ */
+#ifndef ENGINE_NATIVE_H
+#define ENGINE_NATIVE_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define ENG_API __declspec(dllexport)
+#else
+#define ENG_API __attribute__((visibility("default")))
+#endif
+
+#define ENG_ABI_VERSION 1
+
+typedef enum eng_status {
+    ENG_OK = 0,
+    ENG_ERROR_INVALID_ARGUMENT = 1, /* a null pointer, a bad dimension, a token id outside the vocabulary */
+    ENG_ERROR_OUT_OF_MEMORY = 2,    /* an allocation failed */
+    ENG_ERROR_UNSUPPORTED = 3,      /* a device or dtype this build does not have */
+    ENG_ERROR_INTERNAL = 4          /* anything else; the message says what */
+} eng_status;
+
+typedef enum eng_device_kind {
+    ENG_DEVICE_CPU = 0,
+    ENG_DEVICE_CUDA = 1
+} eng_device_kind;
+
+/* Element types, of the compute path and of buffers crossing the ABI. */
+typedef enum eng_dtype {
+    ENG_DTYPE_F32 = 0,
+    ENG_DTYPE_F64 = 1, /* compute dtype for verification (finite differences, tight parity) */
+    ENG_DTYPE_BF16 = 2 /* only for buffers crossing the ABI (weights on disk) */
+} eng_dtype;
+
+/* Which of a model's flat buffers a read or write addresses. */
+typedef enum eng_buffer {
+    ENG_BUFFER_PARAMS = 0,
+    ENG_BUFFER_GRADS = 1,
+    ENG_BUFFER_ADAM_M = 2,
+    ENG_BUFFER_ADAM_V = 3
+} eng_buffer;
+
+typedef struct eng_context eng_context;
+typedef struct eng_stream eng_stream;
+typedef struct eng_model eng_model;
+
+typedef struct eng_context_options {
+    int32_t device_kind;    /* eng_device_kind */
+    int32_t device_ordinal; /* GPU index; 0 on the CPU */
+    int32_t num_threads;    /* CPU threads for every call in this context; <= 0 = OpenMP's default */
+} eng_context_options;
+
+typedef struct eng_model_config {
+    int32_t vocab_size;
+    int32_t hidden_size;
+    int32_t intermediate_size;
+    int32_t num_layers;
+    int32_t num_heads;
+    int32_t num_kv_heads;       /* divides num_heads */
+    int32_t head_dim;           /* <= 0: hidden_size / num_heads; must be even */
+    int32_t tie_word_embeddings;/* nonzero: lm_head is the embedding */
+    double rms_norm_eps;
+    double rope_theta;
+    int32_t compute_dtype;      /* ENG_DTYPE_F32 (training) or ENG_DTYPE_F64 (verification) */
+    int32_t loss_chunk_tokens;  /* tokens per classifier chunk; <= 0: 64. Bounds the logits buffer to chunk x vocab */
+} eng_model_config;
+
+/* One packed micro-batch: documents laid end to end in one row. Each document attends only to itself
+ * (block-diagonal causal mask) and its positions start at 0. Token t of a document is scored against
+ * labels[t + 1] of the same document (labels shifted left); -100 means no loss. */
+typedef struct eng_batch {
+    const int32_t* tokens;    /* (num_tokens) */
+    const int32_t* labels;    /* (num_tokens), aligned with tokens, -100 = ignored */
+    const int32_t* doc_lengths; /* (num_docs), positive, summing to num_tokens */
+    int32_t num_tokens;
+    int32_t num_docs;
+} eng_batch;
+
+typedef struct eng_adamw_options {
+    double lr;
+    double beta1;
+    double beta2;
+    double eps;
+    double weight_decay;  /* decoupled; applied to matrices only, not to biases and norm weights (HF Trainer's rule) */
+    double max_grad_norm; /* <= 0: no clipping */
+    int64_t step;         /* 1-based step number, for bias correction */
+} eng_adamw_options;
+
+typedef struct eng_tensor_info {
+    char name[96];      /* HF name, NUL-terminated */
+    int64_t offset;     /* element offset in each flat buffer */
+    int64_t numel;
+    int32_t ndim;
+    int32_t shape[2];
+    int32_t weight_decay; /* nonzero when AdamW decays it */
+} eng_tensor_info;
+
+ENG_API int32_t eng_abi_version(void);
+
+/* Copies the calling thread's last error message (NUL-terminated, truncated to len) into buf.
+ * Returns the full message length in bytes (without the NUL). */
+ENG_API int32_t eng_last_error(char* buf, int32_t len);
+
+ENG_API eng_status eng_context_create(eng_context** out, const eng_context_options* options);
+ENG_API void eng_context_destroy(eng_context* ctx);
+
+ENG_API eng_status eng_stream_create(eng_stream** out, eng_context* ctx);
+ENG_API eng_status eng_stream_synchronize(eng_stream* stream);
+ENG_API void eng_stream_destroy(eng_stream* stream);
+
+/* Allocates parameters (zero), gradients (zero) and AdamW state (zero). */
+ENG_API eng_status eng_model_create(eng_model** out, eng_context* ctx, const eng_model_config* config);
+ENG_API void eng_model_destroy(eng_model* model);
+
+ENG_API eng_status eng_model_num_params(int64_t* out, const eng_model* model);
+ENG_API eng_status eng_model_tensor_count(int32_t* out, const eng_model* model);
+ENG_API eng_status eng_model_tensor_info(eng_tensor_info* out, const eng_model* model, int32_t index);
+
+/* Writes count elements of src (of src_dtype: F32, F64 or BF16) into a flat buffer at offset. */
+ENG_API eng_status eng_model_write(eng_model* model, int32_t buffer, const void* src, int32_t src_dtype,
+                                   int64_t offset, int64_t count, eng_stream* stream);
+/* Reads count elements at offset of a flat buffer into dst, converted to dst_dtype (F32 or F64). */
+ENG_API eng_status eng_model_read(void* dst, int32_t dst_dtype, const eng_model* model, int32_t buffer,
+                                  int64_t offset, int64_t count, eng_stream* stream);
+
+ENG_API eng_status eng_model_zero_grads(eng_model* model, eng_stream* stream);
+
+/* Forward over one packed micro-batch, then (when backward != 0) backward, adding
+ * loss_scale * d(sum of token losses)/d(params) into the gradients. For a step of several micro-batches
+ * pass loss_scale = 1 / (valid tokens of the whole step), so the gradient is that of the step's mean loss.
+ * Outputs: loss_sum = sum of the token losses (float64), valid_tokens = tokens with a label;
+ * token_losses (nullable, num_tokens floats): the loss of each token against its shifted label, 0 where none. */
+ENG_API eng_status eng_model_forward_backward(double* loss_sum, int64_t* valid_tokens, float* token_losses,
+                                              eng_model* model, const eng_batch* batch, double loss_scale,
+                                              int32_t backward, eng_stream* stream);
+
+/* Clips by the global gradient norm (when max_grad_norm > 0) and applies one AdamW step. The gradients are
+ * left unchanged (the clip coefficient is applied on the fly); grad_norm receives the norm before clipping. */
+ENG_API eng_status eng_model_adamw_step(double* grad_norm, eng_model* model, const eng_adamw_options* options,
+                                        eng_stream* stream);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

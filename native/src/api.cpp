@@ -1,0 +1,197 @@
+// The C ABI (engine_native.h): argument checks, handles, and the boundary where C++ failures become
+// status codes. Nothing thrown inside crosses extern "C".
+#include <omp.h>
+
+#include <cstring>
+#include <memory>
+#include <new>
+#include <string>
+
+#include "engine_native.h"
+#include "qwen2.hpp"
+
+struct eng_context {
+    eng_context_options options;
+};
+
+struct eng_stream {
+    eng_context* ctx;
+};
+
+struct eng_model {
+    eng_context* ctx;
+    int32_t dtype;
+    std::unique_ptr<eng::Model> impl;
+};
+
+namespace {
+
+thread_local std::string last_error;
+
+eng_status fail(eng_status status, const std::string& message) {
+    last_error = message;
+    return status;
+}
+
+// Runs body, turning every exception into a status and the thread's last error message.
+template <typename F>
+eng_status guarded(const char* function, F&& body) {
+    try {
+        body();
+        return ENG_OK;
+    } catch (const eng::Error& e) {
+        return fail(e.status, std::string(function) + ": " + e.what());
+    } catch (const std::bad_alloc&) {
+        return fail(ENG_ERROR_OUT_OF_MEMORY, std::string(function) + ": out of memory");
+    } catch (const std::exception& e) {
+        return fail(ENG_ERROR_INTERNAL, std::string(function) + ": " + e.what());
+    } catch (...) {
+        return fail(ENG_ERROR_INTERNAL, std::string(function) + ": unknown failure");
+    }
+}
+
+int default_threads() { return omp_get_max_threads(); }
+
+void require(bool ok, const char* what) {
+    if (!ok) throw eng::Error(ENG_ERROR_INVALID_ARGUMENT, what);
+}
+
+void require_stream(const eng_model* model, const eng_stream* stream) {
+    require(stream != nullptr, "stream is null");
+    require(stream->ctx == model->ctx, "the stream belongs to another context than the model");
+}
+
+}  // namespace
+
+extern "C" {
+
+int32_t eng_abi_version(void) { return ENG_ABI_VERSION; }
+
+int32_t eng_last_error(char* buf, int32_t len) {
+    const int32_t n = (int32_t)last_error.size();
+    if (buf && len > 0) {
+        const int32_t k = n < len - 1 ? n : len - 1;
+        std::memcpy(buf, last_error.data(), (size_t)k);
+        buf[k] = '\0';
+    }
+    return n;
+}
+
+eng_status eng_context_create(eng_context** out, const eng_context_options* options) {
+    return guarded("eng_context_create", [&] {
+        require(out != nullptr && options != nullptr, "out or options is null");
+        *out = nullptr;
+        if (options->device_kind == ENG_DEVICE_CUDA)
+            throw eng::Error(ENG_ERROR_UNSUPPORTED, "this build has no CUDA device support");
+        require(options->device_kind == ENG_DEVICE_CPU, "unknown device kind");
+        *out = new eng_context{*options};
+    });
+}
+
+void eng_context_destroy(eng_context* ctx) { delete ctx; }
+
+eng_status eng_stream_create(eng_stream** out, eng_context* ctx) {
+    return guarded("eng_stream_create", [&] {
+        require(out != nullptr && ctx != nullptr, "out or ctx is null");
+        *out = new eng_stream{ctx};
+    });
+}
+
+eng_status eng_stream_synchronize(eng_stream* stream) {
+    return guarded("eng_stream_synchronize", [&] { require(stream != nullptr, "stream is null"); });
+}
+
+void eng_stream_destroy(eng_stream* stream) { delete stream; }
+
+eng_status eng_model_create(eng_model** out, eng_context* ctx, const eng_model_config* config) {
+    return guarded("eng_model_create", [&] {
+        require(out != nullptr && ctx != nullptr && config != nullptr, "out, ctx or config is null");
+        *out = nullptr;
+        const eng::ModelShape shape = eng::model_shape_from(*config);
+        const int threads = ctx->options.num_threads > 0 ? ctx->options.num_threads : default_threads();
+        std::unique_ptr<eng::Model> impl(eng::create_cpu_model(shape, config->compute_dtype, threads));
+        *out = new eng_model{ctx, config->compute_dtype, std::move(impl)};
+    });
+}
+
+void eng_model_destroy(eng_model* model) { delete model; }
+
+eng_status eng_model_num_params(int64_t* out, const eng_model* model) {
+    return guarded("eng_model_num_params", [&] {
+        require(out != nullptr && model != nullptr, "out or model is null");
+        *out = model->impl->num_params();
+    });
+}
+
+eng_status eng_model_tensor_count(int32_t* out, const eng_model* model) {
+    return guarded("eng_model_tensor_count", [&] {
+        require(out != nullptr && model != nullptr, "out or model is null");
+        *out = (int32_t)model->impl->tensors().size();
+    });
+}
+
+eng_status eng_model_tensor_info(eng_tensor_info* out, const eng_model* model, int32_t index) {
+    return guarded("eng_model_tensor_info", [&] {
+        require(out != nullptr && model != nullptr, "out or model is null");
+        const auto& tensors = model->impl->tensors();
+        require(index >= 0 && index < (int32_t)tensors.size(), "tensor index out of range");
+        const eng::TensorSlot& t = tensors[(size_t)index];
+        std::memset(out, 0, sizeof *out);
+        require(t.name.size() < sizeof out->name, "tensor name too long");
+        std::memcpy(out->name, t.name.data(), t.name.size());
+        out->offset = t.offset;
+        out->numel = t.numel;
+        out->ndim = t.ndim;
+        out->shape[0] = t.shape[0];
+        out->shape[1] = t.shape[1];
+        out->weight_decay = t.decay ? 1 : 0;
+    });
+}
+
+eng_status eng_model_write(eng_model* model, int32_t buffer, const void* src, int32_t src_dtype,
+                           int64_t offset, int64_t count, eng_stream* stream) {
+    return guarded("eng_model_write", [&] {
+        require(model != nullptr && (src != nullptr || count == 0), "model or src is null");
+        require_stream(model, stream);
+        model->impl->write(buffer, src, src_dtype, offset, count);
+    });
+}
+
+eng_status eng_model_read(void* dst, int32_t dst_dtype, const eng_model* model, int32_t buffer,
+                          int64_t offset, int64_t count, eng_stream* stream) {
+    return guarded("eng_model_read", [&] {
+        require(model != nullptr && (dst != nullptr || count == 0), "model or dst is null");
+        require_stream(model, stream);
+        model->impl->read(dst, dst_dtype, buffer, offset, count);
+    });
+}
+
+eng_status eng_model_zero_grads(eng_model* model, eng_stream* stream) {
+    return guarded("eng_model_zero_grads", [&] {
+        require(model != nullptr, "model is null");
+        require_stream(model, stream);
+        model->impl->zero_grads();
+    });
+}
+
+eng_status eng_model_forward_backward(double* loss_sum, int64_t* valid_tokens, float* token_losses,
+                                      eng_model* model, const eng_batch* batch, double loss_scale,
+                                      int32_t backward, eng_stream* stream) {
+    return guarded("eng_model_forward_backward", [&] {
+        require(loss_sum != nullptr && valid_tokens != nullptr, "loss_sum or valid_tokens is null");
+        require(model != nullptr && batch != nullptr, "model or batch is null");
+        require_stream(model, stream);
+        model->impl->forward_backward(loss_sum, valid_tokens, token_losses, *batch, loss_scale, backward != 0);
+    });
+}
+
+eng_status eng_model_adamw_step(double* grad_norm, eng_model* model, const eng_adamw_options* options,
+                                eng_stream* stream) {
+    return guarded("eng_model_adamw_step", [&] {
+        require(grad_norm != nullptr && model != nullptr && options != nullptr, "grad_norm, model or options is null");
+        require_stream(model, stream);
+        *grad_norm = model->impl->adamw_step(*options);
+    });
+}
+
+}  // extern "C"

@@ -1,0 +1,393 @@
+// Qwen2 forward/backward and AdamW on the CPU (see qwen2.hpp for the legend).
+// Matches HF modeling_qwen2.py; DESIGN.md §3 lists the details this file promises.
+#include "qwen2.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <new>
+
+#include "ops_attention.hpp"
+#include "ops_classifier.hpp"
+#include "ops_linear.hpp"
+#include "ops_pointwise.hpp"
+
+namespace eng {
+
+ModelShape model_shape_from(const eng_model_config& c) {
+    auto need = [](bool ok, const std::string& what) {
+        if (!ok) throw Error(ENG_ERROR_INVALID_ARGUMENT, "invalid model config: " + what);
+    };
+    need(c.vocab_size > 0, "vocab_size must be positive, got " + std::to_string(c.vocab_size));
+    need(c.hidden_size > 0, "hidden_size must be positive, got " + std::to_string(c.hidden_size));
+    need(c.intermediate_size > 0, "intermediate_size must be positive, got " + std::to_string(c.intermediate_size));
+    need(c.num_layers > 0, "num_layers must be positive, got " + std::to_string(c.num_layers));
+    need(c.num_heads > 0, "num_heads must be positive, got " + std::to_string(c.num_heads));
+    need(c.num_kv_heads > 0 && c.num_heads % c.num_kv_heads == 0,
+         "num_kv_heads (" + std::to_string(c.num_kv_heads) + ") must divide num_heads (" + std::to_string(c.num_heads) + ")");
+    ModelShape s{};
+    s.V = c.vocab_size; s.C = c.hidden_size; s.I = c.intermediate_size; s.L = c.num_layers;
+    s.H = c.num_heads; s.KV = c.num_kv_heads;
+    if (c.head_dim > 0) {
+        s.D = c.head_dim;
+    } else {
+        need(c.hidden_size % c.num_heads == 0, "hidden_size (" + std::to_string(c.hidden_size) +
+             ") is not a multiple of num_heads (" + std::to_string(c.num_heads) + ") and head_dim is not given");
+        s.D = c.hidden_size / c.num_heads;
+    }
+    need(s.D % 2 == 0 && s.D <= kMaxHeadDim, "head_dim must be even and at most " + std::to_string(kMaxHeadDim) +
+         ", got " + std::to_string(s.D));
+    need(c.rms_norm_eps > 0 && std::isfinite(c.rms_norm_eps), "rms_norm_eps must be positive");
+    need(c.rope_theta > 0 && std::isfinite(c.rope_theta), "rope_theta must be positive");
+    s.tied = c.tie_word_embeddings != 0;
+    s.eps = c.rms_norm_eps;
+    s.theta = c.rope_theta;
+    s.chunk = c.loss_chunk_tokens > 0 ? c.loss_chunk_tokens : 64;
+    return s;
+}
+
+std::vector<TensorSlot> tensor_layout(const ModelShape& s) {
+    std::vector<TensorSlot> t;
+    int64_t offset = 0;
+    auto add = [&](const std::string& name, int64_t rows, int64_t cols) {
+        TensorSlot slot{name, offset, rows * (cols > 0 ? cols : 1), cols > 0 ? 2 : 1, {(int)rows, (int)cols}, cols > 0};
+        if (cols <= 0) slot.shape[1] = 0;
+        offset += slot.numel;
+        t.push_back(slot);
+    };
+    add("model.embed_tokens.weight", s.V, s.C);
+    for (int64_t l = 0; l < s.L; l++) {
+        const std::string p = "model.layers." + std::to_string(l) + ".";
+        add(p + "input_layernorm.weight", s.C, 0);
+        add(p + "self_attn.q_proj.weight", s.H * s.D, s.C);
+        add(p + "self_attn.q_proj.bias", s.H * s.D, 0);
+        add(p + "self_attn.k_proj.weight", s.KV * s.D, s.C);
+        add(p + "self_attn.k_proj.bias", s.KV * s.D, 0);
+        add(p + "self_attn.v_proj.weight", s.KV * s.D, s.C);
+        add(p + "self_attn.v_proj.bias", s.KV * s.D, 0);
+        add(p + "self_attn.o_proj.weight", s.C, s.H * s.D);
+        add(p + "post_attention_layernorm.weight", s.C, 0);
+        add(p + "mlp.gate_proj.weight", s.I, s.C);
+        add(p + "mlp.up_proj.weight", s.I, s.C);
+        add(p + "mlp.down_proj.weight", s.C, s.I);
+    }
+    add("model.norm.weight", s.C, 0);
+    if (!s.tied) add("lm_head.weight", s.V, s.C);
+    return t;
+}
+
+namespace {
+
+constexpr int kTensorsPerLayer = 12;
+
+template <typename T>
+struct LayerView {
+    T *ln1, *wq, *bq, *wk, *bk, *wv, *bv, *wo, *ln2, *wg, *wu, *wd;
+};
+
+// Per-token activations of one layer, saved by forward for backward.
+template <typename T>
+struct LayerActs {
+    T *res, *ln1, *rstd1, *q, *k, *v, *att, *lse, *res2, *ln2, *rstd2, *gate, *up, *h;
+};
+
+template <typename T>
+class CpuQwen2 final : public Model {
+public:
+    CpuQwen2(const ModelShape& s, int threads)
+        : s_(s), threads_(threads), layout_(tensor_layout(s)) {
+        P_ = layout_.back().offset + layout_.back().numel;
+        memory_.assign((size_t)(4 * P_), T(0));
+    }
+
+    const std::vector<TensorSlot>& tensors() const override { return layout_; }
+    int64_t num_params() const override { return P_; }
+
+    void write(int buffer, const void* src, int src_dtype, int64_t offset, int64_t count) override {
+        T* dst = buffer_ptr(buffer, offset, count);
+        if (src_dtype == ENG_DTYPE_F32) {
+            const float* f = static_cast<const float*>(src);
+            for (int64_t i = 0; i < count; i++) dst[i] = (T)f[i];
+        } else if (src_dtype == ENG_DTYPE_F64) {
+            const double* f = static_cast<const double*>(src);
+            for (int64_t i = 0; i < count; i++) dst[i] = (T)f[i];
+        } else if (src_dtype == ENG_DTYPE_BF16) {
+            const uint16_t* b = static_cast<const uint16_t*>(src);
+            for (int64_t i = 0; i < count; i++) {
+                uint32_t bits = (uint32_t)b[i] << 16;
+                float f;
+                std::memcpy(&f, &bits, sizeof f);
+                dst[i] = (T)f;
+            }
+        } else {
+            throw Error(ENG_ERROR_INVALID_ARGUMENT, "write: unknown source dtype " + std::to_string(src_dtype));
+        }
+    }
+
+    void read(void* dst, int dst_dtype, int buffer, int64_t offset, int64_t count) const override {
+        const T* src = const_cast<CpuQwen2*>(this)->buffer_ptr(buffer, offset, count);
+        if (dst_dtype == ENG_DTYPE_F32) {
+            float* f = static_cast<float*>(dst);
+            for (int64_t i = 0; i < count; i++) f[i] = (float)src[i];
+        } else if (dst_dtype == ENG_DTYPE_F64) {
+            double* f = static_cast<double*>(dst);
+            for (int64_t i = 0; i < count; i++) f[i] = (double)src[i];
+        } else {
+            throw Error(ENG_ERROR_INVALID_ARGUMENT, "read: destination dtype must be F32 or F64, got " + std::to_string(dst_dtype));
+        }
+    }
+
+    void zero_grads() override { std::fill(memory_.begin() + P_, memory_.begin() + 2 * P_, T(0)); }
+
+    void forward_backward(double* loss_sum, int64_t* valid, float* token_losses, const eng_batch& b,
+                          double loss_scale, bool backward) override {
+        const int64_t N = b.num_tokens;
+        prepare_batch(b);
+        ensure_activations(N);
+        forward(b.tokens, N);
+        const int64_t M = (int64_t)rows_.size();
+        std::fill(dln_, dln_ + N * s_.C, T(0));
+        const T* wcls = s_.tied ? params() : params() + layout_.back().offset;
+        T* dwcls = s_.tied ? grads() : grads() + layout_.back().offset;
+        classifier_forward_backward(losses_, backward ? dln_ : nullptr, backward ? dwcls : nullptr, lnf_, wcls,
+                                    rows_.data(), targets_.data(), xbuf_, dxbuf_, logits_, (T)loss_scale, backward,
+                                    M, s_.C, s_.V, s_.chunk, threads_);
+        double sum = 0;
+        for (int64_t m = 0; m < M; m++) sum += (double)losses_[m];
+        *loss_sum = sum;
+        *valid = M;
+        if (token_losses) {
+            std::fill(token_losses, token_losses + N, 0.0f);
+            for (int64_t m = 0; m < M; m++) token_losses[rows_[m]] = (float)losses_[m];
+        }
+        if (backward) this->backward(b.tokens, N);
+    }
+
+    double adamw_step(const eng_adamw_options& o) override {
+        if (o.step < 1) throw Error(ENG_ERROR_INVALID_ARGUMENT, "adamw: step must be >= 1, got " + std::to_string(o.step));
+        if (!(o.lr >= 0) || !(o.beta1 >= 0 && o.beta1 < 1) || !(o.beta2 >= 0 && o.beta2 < 1) || !(o.eps > 0) || !(o.weight_decay >= 0))
+            throw Error(ENG_ERROR_INVALID_ARGUMENT, "adamw: need lr >= 0, 0 <= beta1, beta2 < 1, eps > 0, weight_decay >= 0");
+        T* p = params();
+        T* g = grads();
+        T* m = p + 2 * P_;
+        T* v = p + 3 * P_;
+        // Global norm: fixed blocks summed in double, then added in block order (thread-count independent).
+        const int64_t block = 1 << 16;
+        const int64_t nblocks = (P_ + block - 1) / block;
+        std::vector<double> partial((size_t)nblocks, 0.0);
+#pragma omp parallel for schedule(static) num_threads(threads_)
+        for (int64_t bi = 0; bi < nblocks; bi++) {
+            double acc = 0;
+            const int64_t end = std::min(P_, (bi + 1) * block);
+            for (int64_t i = bi * block; i < end; i++) acc += (double)g[i] * (double)g[i];
+            partial[(size_t)bi] = acc;
+        }
+        double sq = 0;
+        for (double x : partial) sq += x;
+        const double norm = std::sqrt(sq);
+        // torch.nn.utils.clip_grad_norm_: coef = max_norm / (norm + 1e-6), applied only when below 1.
+        double coef = 1.0;
+        if (o.max_grad_norm > 0) coef = std::min(1.0, o.max_grad_norm / (norm + 1e-6));
+        // torch.optim.AdamW: p *= 1 - lr*wd; m, v updated; p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps).
+        const double bc1 = 1.0 - std::pow(o.beta1, (double)o.step);
+        const double bc2_sqrt = std::sqrt(1.0 - std::pow(o.beta2, (double)o.step));
+        const T step_size = (T)(o.lr / bc1);
+        const T b1 = (T)o.beta1, b2 = (T)o.beta2, eps = (T)o.eps, c = (T)coef;
+        for (const TensorSlot& t : layout_) {
+            const T decay = (T)(t.decay ? 1.0 - o.lr * o.weight_decay : 1.0);
+#pragma omp parallel for schedule(static) num_threads(threads_)
+            for (int64_t i = t.offset; i < t.offset + t.numel; i++) {
+                const T gi = g[i] * c;
+                m[i] = b1 * m[i] + (T(1) - b1) * gi;
+                v[i] = b2 * v[i] + (T(1) - b2) * gi * gi;
+                p[i] = p[i] * decay - step_size * m[i] / (std::sqrt(v[i]) / (T)bc2_sqrt + eps);
+            }
+        }
+        return norm;
+    }
+
+private:
+    T* params() { return memory_.data(); }
+    T* grads() { return memory_.data() + P_; }
+
+    T* buffer_ptr(int buffer, int64_t offset, int64_t count) {
+        if (buffer < ENG_BUFFER_PARAMS || buffer > ENG_BUFFER_ADAM_V)
+            throw Error(ENG_ERROR_INVALID_ARGUMENT, "unknown buffer " + std::to_string(buffer));
+        if (offset < 0 || count < 0 || offset > P_ || count > P_ - offset)
+            throw Error(ENG_ERROR_INVALID_ARGUMENT, "range [" + std::to_string(offset) + ", +" + std::to_string(count) +
+                        ") is outside the " + std::to_string(P_) + " parameters");
+        return memory_.data() + (int64_t)buffer * P_ + offset;
+    }
+
+    LayerView<T> layer_view(T* base, int64_t l) const {
+        const TensorSlot* t = &layout_[1 + (size_t)l * kTensorsPerLayer];
+        LayerView<T> w;
+        T** f[kTensorsPerLayer] = {&w.ln1, &w.wq, &w.bq, &w.wk, &w.bk, &w.wv, &w.bv, &w.wo, &w.ln2, &w.wg, &w.wu, &w.wd};
+        for (int i = 0; i < kTensorsPerLayer; i++) *f[i] = base + t[i].offset;
+        return w;
+    }
+
+    T* final_norm(T* base) const { return base + layout_[1 + (size_t)s_.L * kTensorsPerLayer].offset; }
+
+    // Checks the batch and derives positions, document starts and the scored rows with their targets.
+    void prepare_batch(const eng_batch& b) {
+        if (!b.tokens || !b.labels || !b.doc_lengths) throw Error(ENG_ERROR_INVALID_ARGUMENT, "batch: null tokens, labels or doc_lengths");
+        if (b.num_tokens <= 0 || b.num_docs <= 0) throw Error(ENG_ERROR_INVALID_ARGUMENT, "batch: num_tokens and num_docs must be positive");
+        const int64_t N = b.num_tokens;
+        positions_.resize((size_t)N);
+        doc_start_.resize((size_t)N);
+        rows_.clear();
+        targets_.clear();
+        int64_t n = 0;
+        for (int32_t d = 0; d < b.num_docs; d++) {
+            const int64_t len = b.doc_lengths[d];
+            if (len <= 0 || n + len > N)
+                throw Error(ENG_ERROR_INVALID_ARGUMENT, "batch: document " + std::to_string(d) + " has length " + std::to_string(len) +
+                            "; lengths must be positive and sum to num_tokens (" + std::to_string(N) + ")");
+            for (int64_t t = 0; t < len; t++) {
+                positions_[(size_t)(n + t)] = (int32_t)t;
+                doc_start_[(size_t)(n + t)] = (int32_t)n;
+                if (t + 1 < len && b.labels[n + t + 1] != -100) {
+                    rows_.push_back(n + t);
+                    targets_.push_back(b.labels[n + t + 1]);
+                }
+            }
+            n += len;
+        }
+        if (n != N) throw Error(ENG_ERROR_INVALID_ARGUMENT, "batch: document lengths sum to " + std::to_string(n) + ", not num_tokens " + std::to_string(N));
+        for (int64_t i = 0; i < N; i++) {
+            if (b.tokens[i] < 0 || b.tokens[i] >= s_.V)
+                throw Error(ENG_ERROR_INVALID_ARGUMENT, "batch: token " + std::to_string(i) + " is " + std::to_string(b.tokens[i]) +
+                            ", outside the vocabulary [0, " + std::to_string(s_.V) + ")");
+            if (b.labels[i] != -100 && (b.labels[i] < 0 || b.labels[i] >= s_.V))
+                throw Error(ENG_ERROR_INVALID_ARGUMENT, "batch: label " + std::to_string(i) + " is " + std::to_string(b.labels[i]) +
+                            ", neither -100 nor inside the vocabulary [0, " + std::to_string(s_.V) + ")");
+        }
+    }
+
+    void ensure_activations(int64_t N) {
+        const int64_t C = s_.C, I = s_.I, H = s_.H, KV = s_.KV, D = s_.D, L = s_.L;
+        const int64_t HD = H * D, KD = KV * D, Tc = s_.chunk;
+        const int64_t per_layer = 5 * C + 2 + 2 * HD + 2 * KD + H + 3 * I;
+        const int64_t scratch = 2 * C + 2 * HD + 2 * KD + H + 3 * I;
+        const int64_t need = N * (per_layer * L + 2 * C + 1 + D + scratch + 1) + 2 * Tc * C + Tc * s_.V;
+        if (N <= capacity_) return;
+        acts_.assign((size_t)need, T(0));
+        capacity_ = N;
+        T* p = acts_.data();
+        auto take = [&](int64_t n) { T* r = p; p += n; return r; };
+        layers_.resize((size_t)L);
+        for (auto& a : layers_) {
+            a.res = take(N * C); a.ln1 = take(N * C); a.rstd1 = take(N);
+            a.q = take(N * HD); a.k = take(N * KD); a.v = take(N * KD);
+            a.att = take(N * HD); a.lse = take(N * H);
+            a.res2 = take(N * C); a.ln2 = take(N * C); a.rstd2 = take(N);
+            a.gate = take(N * I); a.up = take(N * I); a.h = take(N * I);
+        }
+        resf_ = take(N * C); lnf_ = take(N * C); rstdf_ = take(N);
+        cos_ = take(N * D / 2); sin_ = take(N * D / 2);
+        dres_ = take(N * C); dln_ = take(N * C);
+        dq_ = take(N * HD); datt_ = take(N * HD); dk_ = take(N * KD); dv_ = take(N * KD);
+        delta_ = take(N * H);
+        dgate_ = take(N * I); dup_ = take(N * I); dh_ = take(N * I);
+        losses_ = take(N);
+        xbuf_ = take(Tc * C); dxbuf_ = take(Tc * C); logits_ = take(Tc * s_.V);
+    }
+
+    void forward(const int32_t* tokens, int64_t N) {
+        const int64_t C = s_.C, I = s_.I, H = s_.H, KV = s_.KV, D = s_.D;
+        const int th = threads_;
+        rope_tables(cos_, sin_, positions_.data(), N, D, s_.theta, th);
+        embedding_forward(layers_[0].res, tokens, params(), N, C, th);
+        for (int64_t l = 0; l < s_.L; l++) {
+            LayerActs<T>& a = layers_[(size_t)l];
+            const LayerView<T> w = layer_view(params(), l);
+            T* next = l + 1 < s_.L ? layers_[(size_t)l + 1].res : resf_;
+            rmsnorm_forward(a.ln1, a.rstd1, a.res, w.ln1, N, C, s_.eps, th);
+            matmul_forward(a.q, a.ln1, w.wq, w.bq, N, C, H * D, th);
+            matmul_forward(a.k, a.ln1, w.wk, w.bk, N, C, KV * D, th);
+            matmul_forward(a.v, a.ln1, w.wv, w.bv, N, C, KV * D, th);
+            rope_forward(a.q, cos_, sin_, N, H, D, th);
+            rope_forward(a.k, cos_, sin_, N, KV, D, th);
+            attention_forward(a.att, a.lse, a.q, a.k, a.v, doc_start_.data(), N, H, KV, D, th);
+            matmul_forward(a.res2, a.att, w.wo, (const T*)nullptr, N, H * D, C, th);
+            add_inplace(a.res2, a.res, N * C);
+            rmsnorm_forward(a.ln2, a.rstd2, a.res2, w.ln2, N, C, s_.eps, th);
+            matmul_forward(a.gate, a.ln2, w.wg, (const T*)nullptr, N, C, I, th);
+            matmul_forward(a.up, a.ln2, w.wu, (const T*)nullptr, N, C, I, th);
+            swiglu_forward(a.h, a.gate, a.up, N * I, th);
+            matmul_forward(next, a.h, w.wd, (const T*)nullptr, N, I, C, th);
+            add_inplace(next, a.res2, N * C);
+        }
+        rmsnorm_forward(lnf_, rstdf_, resf_, final_norm(params()), N, C, s_.eps, th);
+    }
+
+    // Expects dln_ to hold d(final norm output) from the classifier.
+    void backward(const int32_t* tokens, int64_t N) {
+        const int64_t C = s_.C, I = s_.I, H = s_.H, KV = s_.KV, D = s_.D;
+        const int th = threads_;
+        std::fill(dres_, dres_ + N * C, T(0));
+        rmsnorm_backward(dres_, final_norm(grads()), dln_, resf_, final_norm(params()), rstdf_, N, C, th);
+        for (int64_t l = s_.L - 1; l >= 0; l--) {
+            LayerActs<T>& a = layers_[(size_t)l];
+            const LayerView<T> w = layer_view(params(), l);
+            const LayerView<T> dw = layer_view(grads(), l);
+            // next = res2 + down(h): dres_ holds d next, and is also the residual part of d res2.
+            zero(dh_, N * I);
+            matmul_backward(dh_, dw.wd, (T*)nullptr, dres_, a.h, w.wd, N, I, C, th);
+            zero(dgate_, N * I);
+            zero(dup_, N * I);
+            swiglu_backward(dgate_, dup_, dh_, a.gate, a.up, N * I, th);
+            zero(dln_, N * C);
+            matmul_backward(dln_, dw.wg, (T*)nullptr, dgate_, a.ln2, w.wg, N, C, I, th);
+            matmul_backward(dln_, dw.wu, (T*)nullptr, dup_, a.ln2, w.wu, N, C, I, th);
+            rmsnorm_backward(dres_, dw.ln2, dln_, a.res2, w.ln2, a.rstd2, N, C, th);
+            // res2 = res + o_proj(att): dres_ now holds d res2.
+            zero(datt_, N * H * D);
+            matmul_backward(datt_, dw.wo, (T*)nullptr, dres_, a.att, w.wo, N, H * D, C, th);
+            zero(dq_, N * H * D);
+            zero(dk_, N * KV * D);
+            zero(dv_, N * KV * D);
+            attention_backward(dq_, dk_, dv_, delta_, datt_, a.q, a.k, a.v, a.att, a.lse, doc_start_.data(), N, H, KV, D, th);
+            rope_backward(dq_, cos_, sin_, N, H, D, th);
+            rope_backward(dk_, cos_, sin_, N, KV, D, th);
+            zero(dln_, N * C);
+            matmul_backward(dln_, dw.wq, dw.bq, dq_, a.ln1, w.wq, N, C, H * D, th);
+            matmul_backward(dln_, dw.wk, dw.bk, dk_, a.ln1, w.wk, N, C, KV * D, th);
+            matmul_backward(dln_, dw.wv, dw.bv, dv_, a.ln1, w.wv, N, C, KV * D, th);
+            rmsnorm_backward(dres_, dw.ln1, dln_, a.res, w.ln1, a.rstd1, N, C, th);
+        }
+        embedding_backward(grads(), dres_, tokens, N, C, th);
+    }
+
+    void add_inplace(T* dst, const T* src, int64_t n) {
+#pragma omp parallel for schedule(static) num_threads(threads_)
+        for (int64_t i = 0; i < n; i++) dst[i] += src[i];
+    }
+
+    static void zero(T* p, int64_t n) { std::fill(p, p + n, T(0)); }
+
+    ModelShape s_;
+    int threads_;
+    std::vector<TensorSlot> layout_;
+    int64_t P_ = 0;
+    std::vector<T> memory_;  // params | grads | m | v
+    std::vector<T> acts_;
+    int64_t capacity_ = 0;
+    std::vector<LayerActs<T>> layers_;
+    T *resf_ = nullptr, *lnf_ = nullptr, *rstdf_ = nullptr, *cos_ = nullptr, *sin_ = nullptr;
+    T *dres_ = nullptr, *dln_ = nullptr, *dq_ = nullptr, *datt_ = nullptr, *dk_ = nullptr, *dv_ = nullptr, *delta_ = nullptr;
+    T *dgate_ = nullptr, *dup_ = nullptr, *dh_ = nullptr, *losses_ = nullptr, *xbuf_ = nullptr, *dxbuf_ = nullptr, *logits_ = nullptr;
+    std::vector<int32_t> positions_, doc_start_, targets_;
+    std::vector<int64_t> rows_;
+};
+
+}  // namespace
+
+Model* create_cpu_model(const ModelShape& shape, int dtype, int threads) {
+    if (dtype == ENG_DTYPE_F32) return new CpuQwen2<float>(shape, threads);
+    if (dtype == ENG_DTYPE_F64) return new CpuQwen2<double>(shape, threads);
+    throw Error(ENG_ERROR_UNSUPPORTED, "compute dtype must be F32 or F64, got " + std::to_string(dtype));
+}
+
+}  // namespace eng

@@ -1,0 +1,63 @@
+// Qwen2 decoder on the CPU: parameter layout, forward/backward over a packed batch, AdamW.
+//
+// Legend: N tokens in the micro-batch, C hidden, I intermediate, V vocab, L layers, H query heads,
+// KV key/value heads, D head dim. One flat allocation holds params | grads | adam m | adam v, each
+// P elements of T (float for training, double for verification). Activations live in a second
+// allocation that grows to the largest micro-batch seen.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "engine_native.h"
+
+namespace eng {
+
+// A failure carried to the ABI boundary, where it becomes a status code and a message.
+struct Error : std::runtime_error {
+    eng_status status;
+    Error(eng_status s, const std::string& message) : std::runtime_error(message), status(s) {}
+};
+
+struct ModelShape {
+    int64_t V, C, I, L, H, KV, D;
+    bool tied;
+    double eps, theta;
+    int64_t chunk;
+};
+
+// Validates an ABI config and fills in the defaults (head_dim, chunk).
+ModelShape model_shape_from(const eng_model_config& config);
+
+struct TensorSlot {
+    std::string name;
+    int64_t offset, numel;
+    int ndim;
+    int shape[2];
+    bool decay;
+};
+
+// The HF tensors in flat-buffer order: embed, then per layer input_layernorm, q/k/v (weight, bias),
+// o_proj, post_attention_layernorm, gate/up/down, then the final norm and (untied only) lm_head.
+std::vector<TensorSlot> tensor_layout(const ModelShape& s);
+
+// The model as the ABI sees it, whatever its compute dtype.
+class Model {
+public:
+    virtual ~Model() = default;
+    virtual const std::vector<TensorSlot>& tensors() const = 0;
+    virtual int64_t num_params() const = 0;
+    virtual void write(int buffer, const void* src, int src_dtype, int64_t offset, int64_t count) = 0;
+    virtual void read(void* dst, int dst_dtype, int buffer, int64_t offset, int64_t count) const = 0;
+    virtual void zero_grads() = 0;
+    virtual void forward_backward(double* loss_sum, int64_t* valid, float* token_losses, const eng_batch& batch,
+                                  double loss_scale, bool backward) = 0;
+    virtual double adamw_step(const eng_adamw_options& options) = 0;
+};
+
+// Creates the CPU model for dtype ENG_DTYPE_F32 or ENG_DTYPE_F64.
+Model* create_cpu_model(const ModelShape& shape, int dtype, int threads);
+
+}  // namespace eng

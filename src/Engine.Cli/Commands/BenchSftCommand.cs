@@ -1,0 +1,139 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Reflection;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Engine.Training;
+using Spectre.Console;
+
+namespace Engine.Cli.Commands;
+
+/// <summary><c>engine bench sft</c>: forward+backward tokens/s of the native CPU trainer (float32) on a Qwen2 of
+/// the given shape, and of the same shape in PyTorch on the same threads (<c>qwen2_sft_peer.py</c>, embedded),
+/// measured in one run. Default shape: Qwen2.5-0.5B's layers (hidden 896, 14/2 heads, intermediate 4864) with
+/// 2 layers and a 32k vocabulary.</summary>
+public static class BenchSftCommand
+{
+    public static Command Create()
+    {
+        var hidden = new Option<int>("--hidden") { DefaultValueFactory = _ => 896 };
+        var intermediate = new Option<int>("--intermediate") { DefaultValueFactory = _ => 4864 };
+        var layers = new Option<int>("--layers") { DefaultValueFactory = _ => 2 };
+        var heads = new Option<int>("--heads") { DefaultValueFactory = _ => 14 };
+        var kvHeads = new Option<int>("--kv-heads") { DefaultValueFactory = _ => 2 };
+        var vocab = new Option<int>("--vocab") { DefaultValueFactory = _ => 32768 };
+        var docs = new Option<int>("--docs") { Description = "documents per batch", DefaultValueFactory = _ => 2 };
+        var docLen = new Option<int>("--doc-len") { Description = "tokens per document", DefaultValueFactory = _ => 256 };
+        var threads = new Option<int>("--threads") { Description = "CPU threads for both (0 = all cores)", DefaultValueFactory = _ => 0 };
+        var repeat = new Option<int>("--repeat") { Description = "timed runs after a warm-up; the best counts", DefaultValueFactory = _ => 3 };
+        var peer = new Option<bool>("--peer") { Description = "also time PyTorch (needs python3 with torch)" };
+        var json = new Option<bool>("--json") { Description = "print a machine-readable JSON report on stdout" };
+        var command = new Command("sft", "native forward+backward tokens/s (and PyTorch's with --peer), in one run")
+        {
+            hidden, intermediate, layers, heads, kvHeads, vocab, docs, docLen, threads, repeat, peer, json,
+        };
+        command.SetAction((parse, cancellation) => EngineCli.Guard(() =>
+        {
+            Qwen2Config config;
+            try
+            {
+                config = new Qwen2Config(parse.GetValue(vocab), parse.GetValue(hidden), parse.GetValue(intermediate), parse.GetValue(layers),
+                    parse.GetValue(heads), parse.GetValue(kvHeads), tieWordEmbeddings: true, rmsNormEps: 1e-6, ropeTheta: 1e6);
+                if (parse.GetValue(docs) < 1 || parse.GetValue(docLen) < 2) throw new ArgumentException("--docs must be >= 1 and --doc-len >= 2");
+            }
+            catch (ArgumentException e)
+            {
+                throw new Core.EngineException($"bench sft: {e.Message}");
+            }
+            int t = parse.GetValue(threads) is > 0 and var n ? n : Environment.ProcessorCount;
+            int r = Math.Max(1, parse.GetValue(repeat));
+            var report = Measure(config, parse.GetValue(docs), parse.GetValue(docLen), t, r);
+            if (parse.GetValue(peer)) RunPeer(report, config, parse.GetValue(docs), parse.GetValue(docLen), t, r);
+            if (parse.GetValue(json)) Console.Out.WriteLine(report.ToJsonString());
+            else
+            {
+                AnsiConsole.MarkupLine(Markup.Escape($"native: {report["native_tokens_per_s"]} tok/s ({report["native_seconds"]} s per forward+backward of {report["tokens"]} tokens, {report["parameters"]} parameters, {t} threads)"));
+                if (report["peer_tokens_per_s"] is { } p) AnsiConsole.MarkupLine(Markup.Escape($"PyTorch {report["peer"]}: {p} tok/s; native speedup {report["speedup_over_peer"]}x"));
+                else if (report["peer_error"] is { } e) AnsiConsole.MarkupLine(Markup.Escape($"peer not run: {e}"));
+            }
+            return Task.FromResult(0);
+        }));
+        return command;
+    }
+
+    private static JsonObject Measure(Qwen2Config config, int docs, int docLen, int threads, int repeat)
+    {
+        using var context = ComputeContext.CreateCpu(threads);
+        using var model = Qwen2Model.Create(context, config);
+        var random = new Random(0);
+        foreach (var p in model.Parameters)
+        {
+            bool norm = p.Name.EndsWith("norm.weight", StringComparison.Ordinal);
+            var values = new float[p.Count];
+            for (int i = 0; i < values.Length; i++) values[i] = norm ? 1f : 0.02f * (float)(random.NextDouble() * 2 - 1) * 1.7320508f;
+            model.WriteParameters(values, p.Offset);
+        }
+        var tokens = Enumerable.Range(0, docs * docLen).Select(_ => random.Next(config.VocabSize)).ToArray();
+        var batch = new PackedBatch(tokens, tokens, Enumerable.Repeat(docLen, docs).ToArray());
+        double scale = 1.0 / batch.ScoredTokens;
+        model.ForwardBackward(batch, scale);
+        double best = double.MaxValue;
+        for (int i = 0; i < repeat; i++)
+        {
+            model.ZeroGradients();
+            var clock = Stopwatch.StartNew();
+            model.ForwardBackward(batch, scale);
+            best = Math.Min(best, clock.Elapsed.TotalSeconds);
+        }
+        return new JsonObject
+        {
+            ["threads"] = threads,
+            ["parameters"] = model.ParameterCount,
+            ["tokens"] = tokens.Length,
+            ["native_seconds"] = Math.Round(best, 4),
+            ["native_tokens_per_s"] = Math.Round(tokens.Length / best, 1),
+        };
+    }
+
+    private static void RunPeer(JsonObject report, Qwen2Config c, int docs, int docLen, int threads, int repeat)
+    {
+        string script = Path.Combine(Path.GetTempPath(), $"engine-qwen2-sft-peer-{Environment.ProcessId}.py");
+        using (var resource = Assembly.GetExecutingAssembly().GetManifestResourceStream("Engine.Cli.Peers.qwen2_sft_peer.py")!)
+        using (var file = File.Create(script)) resource.CopyTo(file);
+        try
+        {
+            // Debian's /usr/bin/python3 carries python3-torch; a python3 earlier on PATH (pyenv) may not.
+            string python = File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+            string[] args = [script, .. new[] { c.HiddenSize, c.IntermediateSize, c.NumLayers, c.NumHeads, c.NumKeyValueHeads, c.VocabSize, docs, docLen, threads, repeat }.Select(x => x.ToString())];
+            var start = new ProcessStartInfo(python, args) { RedirectStandardOutput = true, RedirectStandardError = true };
+            using var process = Process.Start(start)!;
+            var stderrTask = process.StandardError.ReadToEndAsync();
+            string stdout = process.StandardOutput.ReadToEnd();
+            process.WaitForExit();
+            string stderr = stderrTask.Result;
+            if (process.ExitCode != 0)
+            {
+                report["peer_error"] = stderr.Trim().Split('\n').LastOrDefault() ?? $"exit {process.ExitCode}";
+                return;
+            }
+            var result = JsonNode.Parse(stdout.Trim().Split('\n').Last())!;
+            double seconds = result["seconds"]!.GetValue<double>();
+            report["peer"] = "plain torch " + result["torch"]!.GetValue<string>();
+            report["peer_seconds"] = Math.Round(seconds, 4);
+            report["peer_tokens_per_s"] = Math.Round(docs * docLen / seconds, 1);
+            report["speedup_over_peer"] = Math.Round(seconds / report["native_seconds"]!.GetValue<double>(), 2);
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            report["peer_error"] = $"python3 not runnable: {e.Message}";
+        }
+        catch (JsonException e)
+        {
+            report["peer_error"] = $"peer output unreadable: {e.Message}";
+        }
+        finally
+        {
+            File.Delete(script);
+        }
+    }
+}

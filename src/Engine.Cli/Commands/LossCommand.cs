@@ -1,0 +1,65 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Engine.Core.Model;
+using Engine.Training;
+using Engine.Training.Data;
+using Spectre.Console;
+
+namespace Engine.Cli.Commands;
+
+/// <summary><c>engine loss --model DIR --data FILE [--json]</c>: the mean token loss of every example (labels
+/// shifted left, -100 ignored) and the overall mean (total loss over total scored tokens), on the native CPU
+/// trainer in float32. Data: pre-tokenized JSONL rows (<c>input_ids</c>, optional <c>labels</c>).</summary>
+public static class LossCommand
+{
+    public static Command Create(IServiceProvider services)
+    {
+        var model = new Option<string>("--model") { Description = "HF model directory (config.json + safetensors)", Required = true };
+        var data = new Option<string>("--data") { Description = "JSONL of pre-tokenized rows: input_ids, optional labels (-100 = no loss)", Required = true };
+        var json = new Option<bool>("--json") { Description = "stdout: one JSON line per example, {\"index\": i, \"loss\": x, \"tokens\": n}" };
+        var skipBadRows = new Option<bool>("--skip-bad-rows") { Description = "skip rows that break the format (counted on stderr) instead of failing" };
+        var threads = new Option<int>("--threads") { Description = "CPU threads (0 = all)", DefaultValueFactory = _ => 0 };
+        var batchTokens = new Option<int>("--batch-tokens") { Description = "tokens packed per forward pass", DefaultValueFactory = _ => 4096 };
+        batchTokens.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<int>() < 1) r.AddError("--batch-tokens must be at least 1");
+        });
+        var command = new Command("loss", "mean token loss of every example of a data file") { model, data, json, skipBadRows, threads, batchTokens };
+        command.SetAction((parse, cancellation) => EngineCli.Guard(() =>
+        {
+            var examples = TokenizedDataset.Read(parse.GetValue(data)!, parse.GetValue(skipBadRows), out int skipped);
+            if (skipped > 0) Console.Error.WriteLine($"engine {command.Name}: skipped {skipped} bad row(s) of {parse.GetValue(data)}");
+            using var directory = ModelDirectory.Open(parse.GetValue(model)!);
+            using var context = ComputeContext.CreateCpu(parse.GetValue(threads));
+            using var qwen = Qwen2Model.Load(context, directory);
+            bool asJson = parse.GetValue(json);
+            var table = new Table().AddColumns("index", "line", "loss", "tokens");
+            double total = 0;
+            long totalTokens = 0;
+            foreach (var loss in LossEvaluator.Evaluate(qwen, examples, parse.GetValue(batchTokens), cancellation))
+            {
+                total += loss.LossSum;
+                totalTokens += loss.ScoredTokens;
+                if (asJson)
+                {
+                    var line = new JsonObject { ["index"] = loss.Index, ["loss"] = loss.Loss, ["tokens"] = loss.ScoredTokens };
+                    Console.Out.WriteLine(line.ToJsonString());
+                }
+                else
+                {
+                    table.AddRow(loss.Index.ToString(CultureInfo.InvariantCulture), examples[loss.Index].Line.ToString(CultureInfo.InvariantCulture),
+                        loss.Loss?.ToString("F6", CultureInfo.InvariantCulture) ?? "-", loss.ScoredTokens.ToString(CultureInfo.InvariantCulture));
+                }
+            }
+            if (!asJson)
+            {
+                AnsiConsole.Write(table);
+                string mean = totalTokens > 0 ? (total / totalTokens).ToString("F6", CultureInfo.InvariantCulture) : "-";
+                AnsiConsole.MarkupLine(Markup.Escape($"{examples.Count} examples, {totalTokens} scored tokens, mean loss {mean}"));
+            }
+            return Task.FromResult(0);
+        }));
+        return command;
+    }
+}

@@ -1,0 +1,29 @@
+namespace Engine.Training;
+
+/// <summary>torch.optim.AdamW after torch.nn.utils.clip_grad_norm_:
+/// <c>g *= min(1, max_grad_norm / (||g|| + 1e-6))</c> when <see cref="MaxGradNorm"/> &gt; 0;
+/// <c>p *= 1 - lr * wd</c> (matrices only; biases and norm weights are not decayed, HF Trainer's rule);
+/// <c>m = b1 m + (1 - b1) g</c>, <c>v = b2 v + (1 - b2) g^2</c>;
+/// <c>p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)</c>.</summary>
+public sealed record AdamWOptions
+{
+    public AdamWOptions(double lr, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8, double weightDecay = 0.0, double maxGradNorm = 0.0)
+    {
+        if (!(lr >= 0) || !double.IsFinite(lr)) throw new ArgumentException($"lr must be >= 0, got {lr}");
+        if (!(beta1 >= 0 && beta1 < 1)) throw new ArgumentException($"adam beta1 must be in [0, 1), got {beta1}");
+        if (!(beta2 >= 0 && beta2 < 1)) throw new ArgumentException($"adam beta2 must be in [0, 1), got {beta2}");
+        if (!(eps > 0)) throw new ArgumentException($"adam eps must be positive, got {eps}");
+        if (!(weightDecay >= 0)) throw new ArgumentException($"weight decay must be >= 0, got {weightDecay}");
+        if (!(maxGradNorm >= 0)) throw new ArgumentException($"max grad norm must be >= 0 (0 = off), got {maxGradNorm}");
+        (Lr, Beta1, Beta2, Eps, WeightDecay, MaxGradNorm) = (lr, beta1, beta2, eps, weightDecay, maxGradNorm);
+    }
+
+    public double Lr { get; }
+    public double Beta1 { get; }
+    public double Beta2 { get; }
+    public double Eps { get; }
+    public double WeightDecay { get; }
+
+    /// <summary>0 = no clipping.</summary>
+    public double MaxGradNorm { get; }
+}

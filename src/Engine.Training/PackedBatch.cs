@@ -1,0 +1,50 @@
+namespace Engine.Training;
+
+/// <summary>One packed micro-batch: documents laid end to end. Each document attends only to itself and its
+/// positions start at 0; token t of a document is scored against <c>Labels[t + 1]</c> of the same document
+/// (labels shifted left), <see cref="IgnoreIndex"/> meaning no loss. Validated at construction; token ids are
+/// checked against the vocabulary by the model.</summary>
+public sealed record PackedBatch
+{
+    public const int IgnoreIndex = -100;
+
+    public PackedBatch(int[] tokens, int[] labels, int[] documentLengths)
+    {
+        if (tokens.Length == 0) throw new ArgumentException("a batch needs at least one token");
+        if (labels.Length != tokens.Length) throw new ArgumentException($"{labels.Length} labels for {tokens.Length} tokens");
+        if (documentLengths.Length == 0) throw new ArgumentException("a batch needs at least one document");
+        long sum = 0;
+        for (int i = 0; i < documentLengths.Length; i++)
+        {
+            if (documentLengths[i] <= 0) throw new ArgumentException($"document {i} has length {documentLengths[i]}");
+            sum += documentLengths[i];
+        }
+        if (sum != tokens.Length) throw new ArgumentException($"document lengths sum to {sum}, not the {tokens.Length} tokens");
+        Tokens = tokens;
+        Labels = labels;
+        DocumentLengths = documentLengths;
+    }
+
+    /// <summary>One document: labels equal to the tokens (every next token is scored).</summary>
+    public static PackedBatch Single(int[] tokens) => new(tokens, (int[])tokens.Clone(), [tokens.Length]);
+
+    public int[] Tokens { get; }
+    public int[] Labels { get; }
+    public int[] DocumentLengths { get; }
+
+    /// <summary>Tokens that carry a loss: positions whose shifted label, in the same document, is not ignored.</summary>
+    public int ScoredTokens
+    {
+        get
+        {
+            int count = 0, start = 0;
+            foreach (int n in DocumentLengths)
+            {
+                for (int t = start + 1; t < start + n; t++)
+                    if (Labels[t] != IgnoreIndex) count++;
+                start += n;
+            }
+            return count;
+        }
+    }
+}

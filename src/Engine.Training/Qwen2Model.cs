@@ -1,0 +1,253 @@
+using System.Collections.Immutable;
+using Engine.Core;
+using Engine.Core.Model;
+using Engine.Core.Numerics;
+using Engine.Training.Native;
+
+namespace Engine.Training;
+
+/// <summary>One tensor of the model's flat buffers: HF name, element offset and shape.</summary>
+public sealed record ModelParameter(string Name, long Offset, long Count, ImmutableArray<long> Shape, bool WeightDecay);
+
+/// <summary>The model's flat buffers, each <see cref="Qwen2Model.ParameterCount"/> elements in parameter order.</summary>
+public enum ModelBuffer
+{
+    Parameters = 0,
+    Gradients = 1,
+
+    /// <summary>AdamW's first moment m.</summary>
+    AdamFirstMoment = 2,
+
+    /// <summary>AdamW's second moment v.</summary>
+    AdamSecondMoment = 3,
+}
+
+/// <summary>Loss of one micro-batch: the sum of its token losses and the number of scored tokens.</summary>
+public readonly record struct BatchLoss(double Sum, long ScoredTokens)
+{
+    public double Mean => ScoredTokens == 0 ? 0 : Sum / ScoredTokens;
+}
+
+/// <summary>A Qwen2 decoder in the native trainer: parameters, gradients and AdamW state in one flat
+/// allocation; forward and backward over packed batches; AdamW steps. Gradients accumulate over
+/// <see cref="ForwardBackward"/> calls until <see cref="ZeroGradients"/>.</summary>
+public sealed unsafe class Qwen2Model : IDisposable
+{
+    private readonly ComputeContext _context;
+    private readonly ModelHandle _model;
+    private readonly Dictionary<string, ModelParameter> _byName;
+
+    private Qwen2Model(ComputeContext context, ModelHandle model, Qwen2Config config, ComputeDType dtype)
+    {
+        _context = context;
+        _model = model;
+        Config = config;
+        DType = dtype;
+        NativeMethods.Check(NativeMethods.eng_model_num_params(out long count, model));
+        ParameterCount = count;
+        NativeMethods.Check(NativeMethods.eng_model_tensor_count(out int tensors, model));
+        var list = new List<ModelParameter>(tensors);
+        for (int i = 0; i < tensors; i++)
+        {
+            NativeMethods.Check(NativeMethods.eng_model_tensor_info(out var info, model, i));
+            string name = new string((sbyte*)info.Name);
+            var shape = info.NDim == 2 ? ImmutableArray.Create<long>(info.Shape[0], info.Shape[1]) : ImmutableArray.Create<long>(info.Shape[0]);
+            list.Add(new ModelParameter(name, info.Offset, info.Numel, shape, info.WeightDecay != 0));
+        }
+        Parameters = list;
+        _byName = list.ToDictionary(p => p.Name, StringComparer.Ordinal);
+    }
+
+    public Qwen2Config Config { get; }
+    public ComputeDType DType { get; }
+    public long ParameterCount { get; }
+
+    /// <summary>The tensors in flat-buffer order (HF names).</summary>
+    public IReadOnlyList<ModelParameter> Parameters { get; }
+
+    /// <summary>A model with zero parameters. <paramref name="lossChunkTokens"/> bounds the classifier's logits
+    /// buffer to that many tokens x vocab.</summary>
+    public static Qwen2Model Create(ComputeContext context, Qwen2Config config, ComputeDType dtype = ComputeDType.Float32, int lossChunkTokens = 64)
+    {
+        var native = new EngModelConfig
+        {
+            VocabSize = config.VocabSize, HiddenSize = config.HiddenSize, IntermediateSize = config.IntermediateSize,
+            NumLayers = config.NumLayers, NumHeads = config.NumHeads, NumKvHeads = config.NumKeyValueHeads, HeadDim = config.HeadDim,
+            TieWordEmbeddings = config.TieWordEmbeddings ? 1 : 0, RmsNormEps = config.RmsNormEps, RopeTheta = config.RopeTheta,
+            ComputeDType = dtype == ComputeDType.Float64 ? (int)EngDType.F64 : (int)EngDType.F32, LossChunkTokens = lossChunkTokens,
+        };
+        NativeMethods.Check(NativeMethods.eng_model_create(out var model, context.Context, native));
+        try
+        {
+            return new Qwen2Model(context, model, config, dtype);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Creates the model of an HF directory (config.json + safetensors, BF16, F16 or F32) and loads its
+    /// weights. A tied model without <c>lm_head.weight</c> uses the embedding; every other tensor must be present
+    /// with the expected shape.</summary>
+    public static Qwen2Model Load(ComputeContext context, ModelDirectory directory, ComputeDType dtype = ComputeDType.Float32, int lossChunkTokens = 64)
+    {
+        var config = Qwen2Config.FromModelConfig(directory.Config ?? throw new ModelDirectoryException($"{directory.Path}: no config.json"));
+        var model = Create(context, config, dtype, lossChunkTokens);
+        try
+        {
+            foreach (var p in model.Parameters)
+            {
+                var tensor = directory.GetTensor(p.Name);
+                if (!tensor.Info.Shape.SequenceEqual(p.Shape))
+                    throw new ModelDirectoryException($"{directory.Path}: tensor '{p.Name}' has shape {tensor.Info.ShapeText}, expected {TensorInfoShape(p.Shape)}");
+                using var view = tensor.Map();
+                model.WriteTensor(p, view.Pointer, tensor.Info.DType, directory.Path);
+            }
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    public ModelParameter GetParameter(string name) =>
+        _byName.TryGetValue(name, out var p) ? p : throw new ArgumentException($"the model has no tensor '{name}'");
+
+    /// <summary>Writes parameter values (float32) into the flat parameter buffer at <paramref name="offset"/>.</summary>
+    public void WriteParameters(ReadOnlySpan<float> values, long offset) => Write(EngBuffer.Params, values, offset);
+
+    /// <summary>Writes parameter values (float64; rounded to float32 on a float32 model).</summary>
+    public void WriteParameters(ReadOnlySpan<double> values, long offset) => Write(EngBuffer.Params, values, offset);
+
+    public void ReadParameters(Span<double> destination, long offset) => Read(destination, EngBuffer.Params, offset);
+    public void ReadParameters(Span<float> destination, long offset) => Read(destination, EngBuffer.Params, offset);
+    public void ReadGradients(Span<double> destination, long offset) => Read(destination, EngBuffer.Grads, offset);
+
+    /// <summary>Reads any flat buffer (for checkpoints: a float32 model round-trips exactly through float32).</summary>
+    public void ReadBuffer(ModelBuffer buffer, Span<float> destination, long offset) => Read(destination, (EngBuffer)buffer, offset);
+    public void ReadBuffer(ModelBuffer buffer, Span<double> destination, long offset) => Read(destination, (EngBuffer)buffer, offset);
+
+    /// <summary>Writes any flat buffer (restoring a checkpoint's parameters and optimizer state).</summary>
+    public void WriteBuffer(ModelBuffer buffer, ReadOnlySpan<float> values, long offset) => Write((EngBuffer)buffer, values, offset);
+    public void WriteBuffer(ModelBuffer buffer, ReadOnlySpan<double> values, long offset) => Write((EngBuffer)buffer, values, offset);
+
+    /// <summary>One tensor's parameters as float64.</summary>
+    public double[] ReadParameters(string name)
+    {
+        var p = GetParameter(name);
+        var values = new double[p.Count];
+        ReadParameters(values, p.Offset);
+        return values;
+    }
+
+    /// <summary>One tensor's gradients as float64.</summary>
+    public double[] ReadGradients(string name)
+    {
+        var p = GetParameter(name);
+        var values = new double[p.Count];
+        ReadGradients(values, p.Offset);
+        return values;
+    }
+
+    public void ZeroGradients() => NativeMethods.Check(NativeMethods.eng_model_zero_grads(_model, _context.Stream));
+
+    /// <summary>Forward over <paramref name="batch"/>, then backward adding
+    /// <c>lossScale * d(sum of token losses)/d(params)</c> to the gradients. For a step of several micro-batches
+    /// pass <c>1 / (scored tokens of the whole step)</c>. <paramref name="tokenLosses"/> (optional, one per token)
+    /// receives each token's loss against its shifted label, 0 where there is none.</summary>
+    public BatchLoss ForwardBackward(PackedBatch batch, double lossScale, Span<float> tokenLosses = default) =>
+        Run(batch, lossScale, backward: true, tokenLosses);
+
+    /// <summary>Forward only: the loss, gradients untouched.</summary>
+    public BatchLoss Forward(PackedBatch batch, Span<float> tokenLosses = default) => Run(batch, 0, backward: false, tokenLosses);
+
+    /// <summary>Clips (when configured) and applies AdamW step <paramref name="step"/> (1-based); returns the
+    /// gradient norm before clipping. Gradients are left as they are.</summary>
+    public double AdamWStep(AdamWOptions options, long step)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(step, 1);
+        var native = new EngAdamWOptions
+        {
+            Lr = options.Lr, Beta1 = options.Beta1, Beta2 = options.Beta2, Eps = options.Eps,
+            WeightDecay = options.WeightDecay, MaxGradNorm = options.MaxGradNorm, Step = step,
+        };
+        NativeMethods.Check(NativeMethods.eng_model_adamw_step(out double norm, _model, native, _context.Stream));
+        return norm;
+    }
+
+    public void Dispose() => _model.Dispose();
+
+    private BatchLoss Run(PackedBatch batch, double lossScale, bool backward, Span<float> tokenLosses)
+    {
+        if (!tokenLosses.IsEmpty && tokenLosses.Length != batch.Tokens.Length)
+            throw new ArgumentException($"token losses span has {tokenLosses.Length} elements for {batch.Tokens.Length} tokens");
+        fixed (int* tokens = batch.Tokens)
+        fixed (int* labels = batch.Labels)
+        fixed (int* docs = batch.DocumentLengths)
+        fixed (float* losses = tokenLosses)
+        {
+            var native = new EngBatch
+            {
+                Tokens = tokens, Labels = labels, DocLengths = docs,
+                NumTokens = batch.Tokens.Length, NumDocs = batch.DocumentLengths.Length,
+            };
+            NativeMethods.Check(NativeMethods.eng_model_forward_backward(out double sum, out long scored,
+                tokenLosses.IsEmpty ? null : losses, _model, native, lossScale, backward ? 1 : 0, _context.Stream));
+            return new BatchLoss(sum, scored);
+        }
+    }
+
+    private void WriteTensor(ModelParameter p, byte* data, DType dtype, string path)
+    {
+        const long chunk = 1 << 22;
+        switch (dtype)
+        {
+            case Core.DType.BF16:
+            case Core.DType.F32:
+                var native = dtype == Core.DType.BF16 ? EngDType.BF16 : EngDType.F32;
+                NativeMethods.Check(NativeMethods.eng_model_write(_model, EngBuffer.Params, data, native, p.Offset, p.Count, _context.Stream));
+                break;
+            case Core.DType.F16:
+                var buffer = new float[Math.Min(chunk, p.Count)];
+                for (long i = 0; i < p.Count; i += chunk)
+                {
+                    int n = (int)Math.Min(chunk, p.Count - i);
+                    DTypeConversion.ToSingle(new ReadOnlySpan<byte>(data + i * 2, n * 2), Core.DType.F16, buffer.AsSpan(0, n));
+                    Write(EngBuffer.Params, buffer.AsSpan(0, n), p.Offset + i);
+                }
+                break;
+            default:
+                throw new ModelDirectoryException($"{path}: tensor '{p.Name}' is {dtype}; the trainer loads BF16, F16 or F32 weights");
+        }
+    }
+
+    private void Write(EngBuffer buffer, ReadOnlySpan<float> values, long offset)
+    {
+        fixed (float* p = values)
+            NativeMethods.Check(NativeMethods.eng_model_write(_model, buffer, p, EngDType.F32, offset, values.Length, _context.Stream));
+    }
+
+    private void Write(EngBuffer buffer, ReadOnlySpan<double> values, long offset)
+    {
+        fixed (double* p = values)
+            NativeMethods.Check(NativeMethods.eng_model_write(_model, buffer, p, EngDType.F64, offset, values.Length, _context.Stream));
+    }
+
+    private void Read(Span<double> destination, EngBuffer buffer, long offset)
+    {
+        fixed (double* p = destination)
+            NativeMethods.Check(NativeMethods.eng_model_read(p, EngDType.F64, _model, buffer, offset, destination.Length, _context.Stream));
+    }
+
+    private void Read(Span<float> destination, EngBuffer buffer, long offset)
+    {
+        fixed (float* p = destination)
+            NativeMethods.Check(NativeMethods.eng_model_read(p, EngDType.F32, _model, buffer, offset, destination.Length, _context.Stream));
+    }
+
+    private static string TensorInfoShape(ImmutableArray<long> shape) => Core.Safetensors.TensorInfo.FormatShape(shape);
+}

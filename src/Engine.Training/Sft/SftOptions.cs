@@ -1,0 +1,77 @@
+namespace Engine.Training.Sft;
+
+/// <summary>How the learning rate moves over the run (transformers' schedulers of the same names).</summary>
+public enum LrSchedule
+{
+    Constant,
+    ConstantWithWarmup,
+    Cosine,
+}
+
+/// <summary>How examples become training sequences of at most <see cref="SftOptions.SeqLen"/> tokens.</summary>
+public enum PackingMode
+{
+    /// <summary>One example per sequence.</summary>
+    None,
+
+    /// <summary>Examples laid end to end, in order, while they fit; each stays its own document.</summary>
+    Greedy,
+}
+
+/// <summary>Options of a supervised fine-tuning run, named as transformers / LLaMA-Factory name them.
+/// A step is <see cref="GradAccum"/> micro-batches of <see cref="BatchSize"/> sequences; its loss is the sum of
+/// its token losses over its scored tokens. Validated at construction.</summary>
+public sealed record SftOptions
+{
+    public SftOptions(double lr, LrSchedule lrSchedule = LrSchedule.Constant, double warmupRatio = 0, int epochs = 1, long maxSteps = 0,
+        int batchSize = 1, int gradAccum = 1, int seqLen = 2048, PackingMode packing = PackingMode.Greedy, double adamBeta1 = 0.9,
+        double adamBeta2 = 0.999, double adamEps = 1e-8, double weightDecay = 0, double maxGradNorm = 1.0, int seed = 42,
+        long saveSteps = 0, int threads = 0)
+    {
+        AdamW = new AdamWOptions(lr, adamBeta1, adamBeta2, adamEps, weightDecay, maxGradNorm);
+        if (!(warmupRatio >= 0 && warmupRatio <= 1)) throw new ArgumentException($"--warmup-ratio must be in [0, 1], got {warmupRatio}");
+        if (epochs < 1) throw new ArgumentException($"--epochs must be at least 1, got {epochs}");
+        if (maxSteps < 0) throw new ArgumentException($"--max-steps must be >= 0 (0 = from epochs), got {maxSteps}");
+        if (batchSize < 1) throw new ArgumentException($"--batch-size must be at least 1, got {batchSize}");
+        if (gradAccum < 1) throw new ArgumentException($"--grad-accum must be at least 1, got {gradAccum}");
+        if (seqLen < 2) throw new ArgumentException($"--seq-len must be at least 2, got {seqLen}");
+        if (saveSteps < 0) throw new ArgumentException($"--save-steps must be >= 0 (0 = only at the end), got {saveSteps}");
+        (LrScheduleKind, WarmupRatio, Epochs, MaxSteps, BatchSize, GradAccum, SeqLen, Packing, Seed, SaveSteps, Threads) =
+            (lrSchedule, warmupRatio, epochs, maxSteps, batchSize, gradAccum, seqLen, packing, seed, saveSteps, Math.Max(0, threads));
+    }
+
+    /// <summary>Peak learning rate, betas, eps, weight decay and clipping.</summary>
+    public AdamWOptions AdamW { get; }
+    public LrSchedule LrScheduleKind { get; }
+    public double WarmupRatio { get; }
+    public int Epochs { get; }
+
+    /// <summary>0 = <see cref="Epochs"/> passes over the data.</summary>
+    public long MaxSteps { get; }
+
+    public int BatchSize { get; }
+    public int GradAccum { get; }
+    public int SeqLen { get; }
+    public PackingMode Packing { get; }
+    public int Seed { get; }
+
+    /// <summary>0 = a checkpoint only at the end.</summary>
+    public long SaveSteps { get; }
+
+    public int Threads { get; }
+
+    /// <summary>The learning rate of optimizer step <paramref name="step"/> (1-based) of <paramref name="totalSteps"/>:
+    /// transformers' LambdaLR schedules, evaluated at <c>step - 1</c> as its scheduler is; warmup steps are
+    /// <c>ceil(warmup_ratio * total)</c>.</summary>
+    public double LearningRate(long step, long totalSteps)
+    {
+        long s = step - 1;
+        long warmup = (long)Math.Ceiling(WarmupRatio * totalSteps);
+        double lr = AdamW.Lr;
+        if (LrScheduleKind == LrSchedule.Constant) return lr;
+        if (s < warmup) return lr * s / Math.Max(1, warmup);
+        if (LrScheduleKind == LrSchedule.ConstantWithWarmup) return lr;
+        double progress = (double)(s - warmup) / Math.Max(1, totalSteps - warmup);
+        return lr * Math.Max(0.0, 0.5 * (1.0 + Math.Cos(Math.PI * progress)));
+    }
+}
