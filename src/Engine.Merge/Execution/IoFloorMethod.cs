@@ -20,12 +20,12 @@ public sealed class IoFloorMethod : IMergeMethod
     {
     }
 
-    public JsonObject Merge(TensorMergeInputs inputs, ITensorOutput output, IMergeKernels kernels, CancellationToken cancellation)
+    public unsafe JsonObject Merge(TensorMergeInputs inputs, ITensorOutput output, IMergeKernels kernels, CancellationToken cancellation)
     {
         var b = inputs.Base!.Value;
         var p = inputs.Others[0].Tensor;
         using var never = new Core.Numerics.NativeArray<float>(Math.Max(1, b.Length));
-        never.Span.Slice(0, (int)Math.Min(b.Length, int.MaxValue)).Clear();
+        System.Runtime.InteropServices.NativeMemory.Clear(never.Pointer, (nuint)never.ByteLength);
         output.Fill((chunk, start) =>
             kernels.MaskedSelect(chunk, p.Slice(start, chunk.Length), b.Slice(start, chunk.Length), never, start, float.PositiveInfinity), cancellation);
         return new JsonObject { ["elements"] = b.Length };
