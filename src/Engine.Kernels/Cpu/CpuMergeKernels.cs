@@ -37,21 +37,21 @@ public sealed unsafe class CpuMergeKernels : IMergeKernels
         try
         {
             Parallel.For(0L, tasks, Options, () => new RowImportanceCpu.Scratch(rowLength), (task, _, scratch) =>
-        {
-            long end = Math.Min(rows, (task + 1) * rowsPerTask);
-            for (long r = task * rowsPerTask; r < end; r++)
             {
-                var dest = importance.Slice(r * rowLength, rowLength);
-                kl[r] = precision == ComputePrecision.BFloat16
-                    ? RowImportanceCpu.BFloat16(dest, other, @base, r, rowLength, scratch)
-                    : RowImportanceCpu.Float32(dest, other, @base, r, rowLength, scratch);
-            }
-            return scratch;
-        }, _ => { });
+                long end = Math.Min(rows, (task + 1) * rowsPerTask);
+                for (long r = task * rowsPerTask; r < end; r++)
+                {
+                    var dest = importance.Slice(r * rowLength, rowLength);
+                    kl[r] = precision == ComputePrecision.BFloat16
+                        ? RowImportanceCpu.BFloat16(dest, other, @base, r, rowLength, scratch)
+                        : RowImportanceCpu.Float32(dest, other, @base, r, rowLength, scratch);
+                }
+                return scratch;
+            }, _ => { });
         }
         catch (AggregateException e) when (e.Flatten().InnerExceptions.All(x => x is NonFiniteValueException))
         {
-            // Report the first bad element in tensor order, whichever thread found one first.
+            // Several workers may each have hit a bad row: report the earliest element among them.
             throw e.Flatten().InnerExceptions.Cast<NonFiniteValueException>().MinBy(x => x.Element)!;
         }
         kl.AsSpan(0, (int)rows).CopyTo(rowKl);
