@@ -45,9 +45,10 @@ internal static class RowImportanceCpu
             CheckFinite(x, "other", start);
             CheckFinite(y, "base", start);
         }
-        var (sumX, sumY) = ExpSums(x, y, maxX, maxY);
+        var expY = s.P.AsSpan(0, n);
+        var (sumX, sumY) = ExpSums(expY, x, y, maxX, maxY);
         double cx = maxX + Math.Log(sumX), cy = maxY + Math.Log(sumY);
-        double kl = KlSum(x, y, (float)(cx - cy), (float)cy);
+        double kl = KlSum(x, y, expY, (float)(cx - cy), (float)(1.0 / sumY));
         ScaledAbsDifference(importance, x, y, (float)kl);
         return kl;
     }
@@ -89,9 +90,10 @@ internal static class RowImportanceCpu
         return (maxX, maxY, probe == 0);
     }
 
-    /// <summary><c>sum exp(x - maxX)</c> and <c>sum exp(y - maxY)</c>, summed in float64.</summary>
+    /// <summary><c>sum exp(x - maxX)</c> and <c>sum exp(y - maxY)</c>, summed in float64; <c>exp(y - maxY)</c> is
+    /// kept in <paramref name="expY"/> so the softmax of y costs no second exponential.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static (double SumX, double SumY) ExpSums(ReadOnlySpan<float> x, ReadOnlySpan<float> y, float maxX, float maxY)
+    private static (double SumX, double SumY) ExpSums(Span<float> expY, ReadOnlySpan<float> x, ReadOnlySpan<float> y, float maxX, float maxY)
     {
         int i = 0, n = x.Length;
         double sumX = 0, sumY = 0;
@@ -99,6 +101,7 @@ internal static class RowImportanceCpu
         {
             ref float rx = ref MemoryMarshal.GetReference(x);
             ref float ry = ref MemoryMarshal.GetReference(y);
+            ref float re = ref MemoryMarshal.GetReference(expY);
             var mx = Vector256.Create(maxX);
             var my = Vector256.Create(maxY);
             var ax = Vector256<double>.Zero;
@@ -106,7 +109,9 @@ internal static class RowImportanceCpu
             for (; i <= n - Vector256<float>.Count; i += Vector256<float>.Count)
             {
                 var (xl, xh) = Vector256.Widen(Vector256.Exp(Vector256.LoadUnsafe(ref rx, (nuint)i) - mx));
-                var (yl, yh) = Vector256.Widen(Vector256.Exp(Vector256.LoadUnsafe(ref ry, (nuint)i) - my));
+                var ey = Vector256.Exp(Vector256.LoadUnsafe(ref ry, (nuint)i) - my);
+                ey.StoreUnsafe(ref re, (nuint)i);
+                var (yl, yh) = Vector256.Widen(ey);
                 ax += xl + xh;
                 ay += yl + yh;
             }
@@ -116,15 +121,15 @@ internal static class RowImportanceCpu
         for (; i < n; i++)
         {
             sumX += MathF.Exp(x[i] - maxX);
-            sumY += MathF.Exp(y[i] - maxY);
+            sumY += expY[i] = MathF.Exp(y[i] - maxY);
         }
         return (sumX, sumY);
     }
 
-    /// <summary><c>KL = sum_j (q0_j + eps) f(u_j)</c> with <c>q0 = exp(y - cy)</c> and
+    /// <summary><c>KL = sum_j (q0_j + eps) f(u_j)</c> with <c>q0 = exp(y - maxY) / sumY</c> and
     /// <c>u = q0 expm1((x - y) - (cx - cy)) / (q0 + eps)</c>, summed in float64.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static double KlSum(ReadOnlySpan<float> x, ReadOnlySpan<float> y, float shift, float cy)
+    private static double KlSum(ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> expY, float shift, float inverseSumY)
     {
         int i = 0, n = x.Length;
         double kl = 0;
@@ -132,22 +137,23 @@ internal static class RowImportanceCpu
         {
             ref float rx = ref MemoryMarshal.GetReference(x);
             ref float ry = ref MemoryMarshal.GetReference(y);
+            ref float re = ref MemoryMarshal.GetReference(expY);
             var acc = Vector256<double>.Zero;
             for (; i <= n - Vector256<float>.Count; i += Vector256<float>.Count)
             {
-                var (lo, hi) = Vector256.Widen(KlTerm(Vector256.LoadUnsafe(ref rx, (nuint)i), Vector256.LoadUnsafe(ref ry, (nuint)i), shift, cy));
+                var q0 = Vector256.LoadUnsafe(ref re, (nuint)i) * Vector256.Create(inverseSumY);
+                var (lo, hi) = Vector256.Widen(KlTerm(Vector256.LoadUnsafe(ref rx, (nuint)i), Vector256.LoadUnsafe(ref ry, (nuint)i), q0, shift));
                 acc += lo + hi;
             }
             kl = Vector256.Sum(acc);
         }
-        for (; i < n; i++) kl += KlTerm(Vector256.Create(x[i]), Vector256.Create(y[i]), shift, cy).GetElement(0);
+        for (; i < n; i++) kl += KlTerm(Vector256.Create(x[i]), Vector256.Create(y[i]), Vector256.Create(expY[i] * inverseSumY), shift).GetElement(0);
         return kl;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> KlTerm(Vector256<float> x, Vector256<float> y, float shift, float cy)
+    private static Vector256<float> KlTerm(Vector256<float> x, Vector256<float> y, Vector256<float> q0, float shift)
     {
-        var q0 = Vector256.Exp(y - Vector256.Create(cy));
         var q = q0 + Vector256.Create(Epsilon);
         var u = q0 * ExpM1((x - y) - Vector256.Create(shift)) / q;
         return q * KlTerm(u);
