@@ -3,7 +3,7 @@
 //   p = softmax(other_row) + 1e-8, q = softmax(base_row) + 1e-8, KL_row = sum_j p_j ln(p_j / q_j),
 //   importance_j = |other_j - base_j| * KL_row,
 // in the cancellation-free form of the CPU reference (RowImportanceCpu.Float32):
-//   cx = max x + ln sum exp(x - max x), cy likewise (sums in float64), q0 = exp(y - cy),
+//   cx = max x + ln sum exp(x - max x), cy likewise (sums in float64), q0 = exp(y - max y) / sum exp(y - max y),
 //   u = q0 expm1((x - y) - (cx - cy)) / (q0 + eps), KL = sum (q0 + eps) f(u) in float64.
 // Layout: other, base: (rows, row_length) row-major in their stored dtype (F32 | BF16 | F16), importance:
 // (rows, row_length) float32, row_kl: (rows) float64. One block per row (the row cached in shared memory
@@ -111,7 +111,38 @@ DEVICE void row_body(float* importance, double* row_kl, u64* bad, const void* xr
     block_barrier();
 
     float mx = bits_float(0xFF800000u), my = mx;
-    for (int j = t; j < n; j += stride)
+    int j0 = t;
+    // Pass 1, 16-bit inputs, even n, 4-byte aligned rows: two elements per 32-bit load (the block barriers
+    // in block_max2 order these cache writes before the later passes, which use the element-per-thread map).
+    if (CACHED && DX != DTYPE_F32 && DY != DTYPE_F32 && (n & 1) == 0 && ((((u64)xr) | ((u64)yr)) & 3) == 0)
+    {
+        const unsigned* xw = (const unsigned*)xr;
+        const unsigned* yw = (const unsigned*)yr;
+        for (int w = t; w < n / 2; w += stride)
+        {
+            unsigned a = xw[w], b = yw[w];
+            float x0 = DX == DTYPE_BF16 ? bits_float(a << 16) : half_to_float((unsigned short)a);
+            float x1 = DX == DTYPE_BF16 ? bits_float(a & 0xFFFF0000u) : half_to_float((unsigned short)(a >> 16));
+            float y0 = DY == DTYPE_BF16 ? bits_float(b << 16) : half_to_float((unsigned short)b);
+            float y1 = DY == DTYPE_BF16 ? bits_float(b & 0xFFFF0000u) : half_to_float((unsigned short)(b >> 16));
+            int j = 2 * w;
+            cx[j] = x0; cx[j + 1] = x1; cy[j] = y0; cy[j + 1] = y1;
+            if (!is_finite(x0) || !is_finite(x1))
+            {
+                atomic_min_u64(&bad[0], (u64)(start + j + (is_finite(x0) ? 1 : 0)));
+                row_bad = 1;
+            }
+            if (!is_finite(y0) || !is_finite(y1))
+            {
+                atomic_min_u64(&bad[1], (u64)(start + j + (is_finite(y0) ? 1 : 0)));
+                row_bad = 1;
+            }
+            mx = __builtin_fmaxf(mx, __builtin_fmaxf(x0, x1));
+            my = __builtin_fmaxf(my, __builtin_fmaxf(y0, y1));
+        }
+        j0 = n;  // nothing left for the scalar loop
+    }
+    for (int j = j0; j < n; j += stride)
     {
         float x = load_row<DX>(xr, j), y = load_row<DY>(yr, j);
         if (CACHED) { cx[j] = x; cy[j] = y; }
@@ -125,23 +156,35 @@ DEVICE void row_body(float* importance, double* row_kl, u64* bad, const void* xr
 
 #define X(j) (CACHED ? cx[j] : load_row<DX>(xr, j))
 #define Y(j) (CACHED ? cy[j] : load_row<DY>(yr, j))
+    // Pass 2: the exponential sums. Cached rows keep x - y (float32, the value both later uses round to)
+    // in cx and b = exp(y - max y) in cy, so the base softmax q0 = b / sum b costs no second exponential
+    // (as RowImportanceCpu.ExpSums / KlSum).
     double sx = 0, sy = 0;
     for (int j = t; j < n; j += stride)
     {
-        sx += exp_f32(X(j) - mx);
-        sy += exp_f32(Y(j) - my);
+        float x = X(j), y = Y(j);
+        float b = exp_f32(y - my);
+        sx += exp_f32(x - mx);
+        sy += b;
+        if (CACHED) { cx[j] = x - y; cy[j] = b; }
     }
     block_sum2(&sx, &sy, dscratch);
     double cxs = mx + log_f64(sx), cys = my + log_f64(sy);
-    float shift = (float)(cxs - cys), cyf = (float)cys;
+    float shift = (float)(cxs - cys), inverse_sum_y = (float)(1.0 / sy);
 
     double kl = 0, unused = 0;
     for (int j = t; j < n; j += stride)
     {
-        float x = X(j), y = Y(j);
-        float q0 = exp_f32(y - cyf);
+        float d, q0;
+        if (CACHED) { d = cx[j]; q0 = cy[j] * inverse_sum_y; }
+        else
+        {
+            float x = load_row<DX>(xr, j), y = load_row<DY>(yr, j);
+            d = x - y;
+            q0 = exp_f32(y - my) * inverse_sum_y;
+        }
         float q = q0 + 1e-8f;
-        float u = __nvvm_div_approx_f(q0 * expm1_f32((x - y) - shift), q);  // 2 ulp; q >= 1e-8
+        float u = __nvvm_div_approx_f(q0 * expm1_f32(d - shift), q);  // 2 ulp; q >= 1e-8
         kl += (double)(q * kl_term(u));
     }
     block_sum2(&kl, &unused, dscratch);
@@ -149,7 +192,7 @@ DEVICE void row_body(float* importance, double* row_kl, u64* bad, const void* xr
 
     float k = (float)kl;
     float* out = importance + start;
-    for (int j = t; j < n; j += stride) out[j] = __builtin_fabsf(X(j) - Y(j)) * k;
+    for (int j = t; j < n; j += stride) out[j] = __builtin_fabsf(CACHED ? cx[j] : X(j) - Y(j)) * k;
 #undef X
 #undef Y
 }
