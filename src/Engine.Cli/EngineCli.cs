@@ -2,6 +2,7 @@ using System.CommandLine;
 using Engine.Cli.Commands;
 using Engine.Core;
 using Engine.Merge;
+using Engine.Merge.Execution;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -27,6 +28,8 @@ public static class EngineCli
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
         builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        // The merge command prints config warnings itself, in the one-line "engine: warning:" style.
+        builder.Logging.AddFilter(typeof(MergeExecutor).FullName, LogLevel.Error);
         builder.Logging.SetMinimumLevel(Environment.GetEnvironmentVariable("ENGINE_LOG_LEVEL") is { } level && Enum.TryParse<LogLevel>(level, true, out var l) ? l : LogLevel.Warning);
         builder.Services.AddEngine();
         using var host = builder.Build();

@@ -47,9 +47,13 @@ internal sealed class MergeKernelsFactory(IOptions<EngineOptions> options) : IMe
 public sealed class MergeService(IMergeKernelsFactory kernels, ILogger<MergeExecutor> logger)
 {
     public Task<MergeResult> RunAsync(string configPath, MergeRunOptions options, string? device = null, int? threads = null,
+        IProgress<MergeProgress>? progress = null, CancellationToken cancellation = default) =>
+        RunAsync(Config.MergeConfigReader.Load(configPath), options, device, threads, progress, cancellation);
+
+    /// <summary>Runs an already loaded config (callers that show its warnings themselves load it once).</summary>
+    public Task<MergeResult> RunAsync(Config.MergeConfig config, MergeRunOptions options, string? device = null, int? threads = null,
         IProgress<MergeProgress>? progress = null, CancellationToken cancellation = default)
     {
-        var config = Config.MergeConfigReader.Load(configPath);
         return Task.Run(() =>
         {
             using var backend = kernels.Create(device, threads);

@@ -54,7 +54,7 @@ public static class MergeCommand
         var merger = services.GetRequiredService<MergeService>();
         var config = MergeConfigReader.Load(configPath);
         foreach (var warning in config.Warnings) Console.Error.WriteLine($"engine: warning: {warning}");
-        if (quiet || Console.IsErrorRedirected) return await merger.RunAsync(configPath, run, device, threads, null, cancellation);
+        if (quiet || Console.IsErrorRedirected) return await merger.RunAsync(config, run, device, threads, null, cancellation);
 
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
         MergeResult? result = null;
@@ -68,7 +68,7 @@ public static class MergeCommand
                     task.Value = p.Done;
                     task.Description = Markup.Escape(p.Tensor.Length > 40 ? "..." + p.Tensor[^37..] : p.Tensor);
                 });
-                result = await merger.RunAsync(configPath, run, device, threads, progress, cancellation);
+                result = await merger.RunAsync(config, run, device, threads, progress, cancellation);
                 task.Description = "done";
             });
         return result!;
