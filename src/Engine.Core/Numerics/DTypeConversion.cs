@@ -22,6 +22,11 @@ public static class DTypeConversion
         return (ushort)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
     }
 
+    /// <summary>The float32 value nearest <paramref name="value"/> that bf16 can hold (round to nearest even):
+    /// how torch's bf16 ops round each result.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float RoundToBFloat16(float value) => BFloat16ToSingle(SingleToBFloat16(value));
+
     /// <summary>Widens bf16 bit patterns to float32.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void BFloat16ToSingle(ReadOnlySpan<ushort> source, Span<float> destination)

@@ -269,5 +269,5 @@ internal static class RowImportanceCpu
         for (int j = 0; j < x.Length; j++) p[j] = R(p[j] / sum);
     }
 
-    private static float R(float v) => DTypeConversion.BFloat16ToSingle(DTypeConversion.SingleToBFloat16(v));
+    private static float R(float v) => DTypeConversion.RoundToBFloat16(v);
 }

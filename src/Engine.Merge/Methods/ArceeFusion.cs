@@ -96,10 +96,8 @@ public sealed class ArceeFusion : IMergeMethod
     public static float Threshold(float q25, float q50, float q75, double lambda, ComputePrecision precision)
     {
         if (precision == ComputePrecision.Float32) return q50 + (float)lambda * (q75 - q25);
-        float iqr = Bf16(q75 - q25);
-        return Bf16(q50 + Bf16((float)lambda * iqr));
-
-        static float Bf16(float v) => DTypeConversion.BFloat16ToSingle(DTypeConversion.SingleToBFloat16(v));
+        float iqr = DTypeConversion.RoundToBFloat16(q75 - q25);
+        return DTypeConversion.RoundToBFloat16(q50 + DTypeConversion.RoundToBFloat16((float)lambda * iqr));
     }
 
     /// <summary>Ranks <c>floor(p (n - 1))</c> for p = 1/4, 1/2, 3/4, in exact integer arithmetic.</summary>
