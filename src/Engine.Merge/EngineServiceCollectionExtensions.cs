@@ -34,13 +34,20 @@ public static class EngineServiceCollectionExtensions
 /// <summary>Makes kernel backends for a device name.</summary>
 public interface IMergeKernelsFactory
 {
+    /// <summary>One backend (benchmarks, tools that drive one device).</summary>
     IMergeKernels Create(string? device = null, int? threads = null);
+
+    /// <summary>The backends a merge spreads its tensors over (every GPU named, or all of them).</summary>
+    KernelDevices CreateDevices(string? device = null, int? threads = null);
 }
 
 internal sealed class MergeKernelsFactory(IOptions<EngineOptions> options) : IMergeKernelsFactory
 {
     public IMergeKernels Create(string? device = null, int? threads = null) =>
         KernelBackends.Create(device ?? options.Value.Device, threads ?? options.Value.Threads);
+
+    public KernelDevices CreateDevices(string? device = null, int? threads = null) =>
+        KernelBackends.CreateDevices(device ?? options.Value.Device, threads ?? options.Value.Threads);
 }
 
 /// <summary>Runs merges for a host: loads the config, picks the backend, executes, reports.</summary>
@@ -56,8 +63,8 @@ public sealed class MergeService(IMergeKernelsFactory kernels, ILogger<MergeExec
     {
         return Task.Run(() =>
         {
-            using var backend = kernels.Create(device, threads);
-            return new MergeExecutor(backend, logger).Run(config, options, progress, cancellation);
+            using var devices = kernels.CreateDevices(device, threads);
+            return new MergeExecutor(devices.Devices, logger).Run(config, options, progress, cancellation);
         }, cancellation);
     }
 }

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Diagnostics;
+using System.Runtime.ExceptionServices;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -36,16 +37,25 @@ public sealed record MergeResult(string OutputPath, JsonObject Report);
 
 /// <summary>Runs a merge plan tensor by tensor in one streaming pass: each output tensor is computed through
 /// every stage (intermediate results stay in memory, in their stage's dtype, and are dropped after the
-/// tensor) and streamed into its shard. Memory is bounded by a few tensors, never by the model; the output
-/// appears at its path only when complete.</summary>
+/// tensor) and streamed into its shard. Memory is bounded by a few tensors per device, never by the model;
+/// the output appears at its path only when complete. With several devices (GPUs), each takes the next
+/// tensor not yet claimed, so tensors are spread over them and computed concurrently; every tensor is
+/// computed whole on one device, so the output does not depend on how many there are.</summary>
 public sealed class MergeExecutor
 {
-    private readonly IMergeKernels _kernels;
+    private readonly IMergeKernels[] _devices;
     private readonly ILogger _logger;
 
     public MergeExecutor(IMergeKernels kernels, ILogger<MergeExecutor>? logger = null)
+        : this([kernels], logger)
     {
-        _kernels = kernels;
+    }
+
+    /// <summary>An executor spreading tensors over <paramref name="devices"/> (owned by the caller).</summary>
+    public MergeExecutor(IReadOnlyList<IMergeKernels> devices, ILogger<MergeExecutor>? logger = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfZero(devices.Count);
+        _devices = devices.ToArray();
         _logger = logger ?? (ILogger)NullLogger.Instance;
     }
 
@@ -61,8 +71,8 @@ public sealed class MergeExecutor
         AtomicDirectory.CheckTarget(outPath, options.Overwrite);
         using var plan = MergePlan.Create(config, methodOverride);
         var trace = options.Trace;
-        using var traced = trace is null ? null : new TracingMergeKernels(_kernels, trace);
-        IMergeKernels kernels = traced ?? _kernels;
+        var traced = trace is null ? [] : _devices.Select(d => new TracingMergeKernels(d, trace)).ToArray();
+        IMergeKernels[] devices = trace is null ? _devices : traced;
         CheckNoOverlap(plan, outPath);
         foreach (var w in config.Warnings) _logger.LogWarning("{Warning}", w);
 
@@ -70,7 +80,6 @@ public sealed class MergeExecutor
         var shardOptions = new ShardWriterOptions(options.MaxShardBytes, options.Overwrite);
         var keep = new Dictionary<MergeStage, ShardWriter>();
         ShardWriter? writer = null;
-        Task prefetch = Task.CompletedTask;
         try
         {
             if (options.KeepIntermediatesPath is { } keepPath)
@@ -80,49 +89,14 @@ public sealed class MergeExecutor
             }
             writer = ShardWriter.Create(outPath, tensors.Select(t => t.Spec).ToList(), shardOptions);
 
-            var reports = new JsonArray();
-            long written = 0;
-            for (int i = 0; i < tensors.Count; i++)
-            {
-                cancellation.ThrowIfCancellationRequested();
-                var tensor = tensors[i];
-                prefetch.Wait();
-                if (i + 1 < tensors.Count)
-                {
-                    var next = tensors[i + 1].Name;
-                    prefetch = Task.Run(() =>
-                    {
-                        using var span = trace.Span("read", "read", next);
-                        InputPrefetcher.Touch(plan.Models, next, cancellation);
-                    });
-                }
-                var tick = Stopwatch.GetTimestamp();
-                var stageReports = new JsonArray();
-                using (trace.Span(tensor.Name, "tensor"))
-                using (var scope = new TensorScope(trace))
-                using (var output = new ShardOutput(writer, tensor.Name, tensor.DType, TensorElements(tensor.Shape), trace))
-                {
-                    Evaluate(plan, plan.Output, tensor, output, scope, keep, stageReports, kernels, cancellation);
-                }
-                written += tensor.Spec.ByteLength;
-                var entry = new JsonObject
-                {
-                    ["name"] = tensor.Name,
-                    ["dtype"] = tensor.DType.SafetensorsName(),
-                    ["shape"] = new JsonArray(tensor.Shape.Select(d => (JsonNode)d).ToArray()),
-                    ["time_ms"] = Math.Round(Stopwatch.GetElapsedTime(tick).TotalMilliseconds, 3),
-                    ["stages"] = stageReports,
-                };
-                if (tensor.Notes.Length > 0) entry["notes"] = new JsonArray(tensor.Notes.Select(n => (JsonNode)n).ToArray());
-                reports.Add(entry);
-                progress?.Report(new MergeProgress(i + 1, tensors.Count, tensor.Name, written));
-            }
+            var run = new TensorRun(this, plan, tensors, writer, keep, trace, progress);
+            run.Execute(devices, cancellation);
 
             foreach (var (stage, stageWriter) in keep)
             {
                 WriteSideFiles(stageWriter, plan, stage, config, null);
             }
-            var report = BuildReport(plan, config, outPath, tensors, reports, written, clock.Elapsed);
+            var report = BuildReport(plan, config, outPath, tensors, new JsonArray(run.Entries.Select(e => (JsonNode)e!).ToArray()), run.Written, clock.Elapsed);
             WriteSideFiles(writer, plan, plan.Output, config, report);
             foreach (var stageWriter in keep.Values) stageWriter.Commit();
             writer.Commit();
@@ -130,10 +104,116 @@ public sealed class MergeExecutor
         }
         finally
         {
-            // The prefetcher reads mapped inputs: let it finish before the plan unmaps them.
-            try { prefetch.Wait(); } catch (AggregateException) { }
             writer?.Dispose();
             foreach (var w in keep.Values) w.Dispose();
+            foreach (var t in traced) t.Dispose();
+        }
+    }
+
+    /// <summary>One run's tensor loop: workers (one per device) claim tensors in order, prefetch the inputs of
+    /// the tensor they will likely take next, compute, and record the tensor's report entry in its slot.</summary>
+    private sealed class TensorRun(MergeExecutor executor, MergePlan plan, IReadOnlyList<PlannedTensor> tensors, ShardWriter writer,
+        Dictionary<MergeStage, ShardWriter> keep, PipelineTrace? trace, IProgress<MergeProgress>? progress)
+    {
+        private readonly Lock _progressGate = new();
+        private int _next;
+        private int _done;
+
+        /// <summary>The report entry of every tensor, in plan order.</summary>
+        public JsonObject?[] Entries { get; } = new JsonObject?[tensors.Count];
+
+        public long Written { get; private set; }
+
+        public void Execute(IMergeKernels[] devices, CancellationToken cancellation)
+        {
+            if (devices.Length == 1)
+            {
+                Work(devices[0], -1, 1, cancellation);
+                return;
+            }
+            // The first failure stops the other devices; it is rethrown as itself, not wrapped.
+            using var failed = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+            var workers = devices.Select((kernels, d) => Task.Factory.StartNew(() =>
+            {
+                try
+                {
+                    Work(kernels, d, devices.Length, failed.Token);
+                }
+                catch
+                {
+                    failed.Cancel();
+                    throw;
+                }
+            }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)).ToArray();
+            try
+            {
+                Task.WaitAll(workers);
+            }
+            catch (AggregateException e)
+            {
+                var first = e.Flatten().InnerExceptions;
+                cancellation.ThrowIfCancellationRequested();
+                ExceptionDispatchInfo.Capture(first.FirstOrDefault(x => x is not OperationCanceledException) ?? first[0]).Throw();
+            }
+        }
+
+        /// <summary>Computes tensors on one device until none is left. <paramref name="device"/> is the
+        /// device's index in the report (-1: a single device, not reported per tensor).</summary>
+        private void Work(IMergeKernels kernels, int device, int stride, CancellationToken cancellation)
+        {
+            Task prefetch = Task.CompletedTask;
+            try
+            {
+                for (int i = Interlocked.Increment(ref _next) - 1; i < tensors.Count; i = Interlocked.Increment(ref _next) - 1)
+                {
+                    cancellation.ThrowIfCancellationRequested();
+                    var tensor = tensors[i];
+                    prefetch.Wait(cancellation);
+                    if (i + stride < tensors.Count)
+                    {
+                        var upcoming = tensors[i + stride].Name;
+                        prefetch = Task.Run(() =>
+                        {
+                            using var span = trace.Span("read", "read", upcoming);
+                            InputPrefetcher.Touch(plan.Models, upcoming, cancellation);
+                        });
+                    }
+                    Entries[i] = Compute(tensor, kernels, device, cancellation);
+                    lock (_progressGate)
+                    {
+                        Written += tensor.Spec.ByteLength;
+                        progress?.Report(new MergeProgress(++_done, tensors.Count, tensor.Name, Written));
+                    }
+                }
+            }
+            finally
+            {
+                // The prefetcher reads mapped inputs: let it finish before the plan unmaps them.
+                try { prefetch.Wait(); } catch (AggregateException) { }
+            }
+        }
+
+        private JsonObject Compute(PlannedTensor tensor, IMergeKernels kernels, int device, CancellationToken cancellation)
+        {
+            var tick = Stopwatch.GetTimestamp();
+            var stageReports = new JsonArray();
+            using (trace.Span(tensor.Name, "tensor"))
+            using (var scope = new TensorScope(trace))
+            using (var output = new ShardOutput(writer, tensor.Name, tensor.DType, TensorElements(tensor.Shape), trace))
+            {
+                executor.Evaluate(plan, plan.Output, tensor, output, scope, keep, stageReports, kernels, cancellation);
+            }
+            var entry = new JsonObject
+            {
+                ["name"] = tensor.Name,
+                ["dtype"] = tensor.DType.SafetensorsName(),
+                ["shape"] = new JsonArray(tensor.Shape.Select(d => (JsonNode)d).ToArray()),
+                ["time_ms"] = Math.Round(Stopwatch.GetElapsedTime(tick).TotalMilliseconds, 3),
+                ["stages"] = stageReports,
+            };
+            if (device >= 0) entry["device"] = device;
+            if (tensor.Notes.Length > 0) entry["notes"] = new JsonArray(tensor.Notes.Select(n => (JsonNode)n).ToArray());
+            return entry;
         }
     }
 
@@ -269,7 +349,8 @@ public sealed class MergeExecutor
             ["engine"] = typeof(MergeExecutor).Assembly.GetName().Version?.ToString(),
             ["config"] = Path.GetFullPath(config.Path),
             ["output"] = outPath,
-            ["device"] = _kernels.Device,
+            ["device"] = _devices.Length == 1 ? _devices[0].Device : $"{_devices.Length} devices",
+            ["devices"] = new JsonArray(_devices.Select(d => (JsonNode)d.Device).ToArray()),
             ["stages"] = new JsonArray(plan.Stages.Select(s => (JsonNode)new JsonObject
             {
                 ["name"] = s.Label,
