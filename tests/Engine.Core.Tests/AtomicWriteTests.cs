@@ -163,6 +163,23 @@ public sealed class AtomicWriteTests : IDisposable
     }
 
     [Fact]
+    public void OverwriteSwapsAtomicallyAndSyncsTheParentOnLinux()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        string a = _dir.Combine("a"), b = _dir.Combine("b");
+        Directory.CreateDirectory(a);
+        Directory.CreateDirectory(b);
+        File.WriteAllText(Path.Combine(a, "from-a"), "");
+        File.WriteAllText(Path.Combine(b, "from-b"), "");
+        Assert.True(Engine.Interop.Posix.PosixFileSystem.TryExchange(a, b));
+        Assert.True(File.Exists(Path.Combine(a, "from-b")));
+        Assert.True(File.Exists(Path.Combine(b, "from-a")));
+        Assert.False(Engine.Interop.Posix.PosixFileSystem.TryExchange(a, _dir.Combine("missing")));
+        Assert.True(Engine.Interop.Posix.PosixFileSystem.TrySyncDirectory(_dir.Path));
+        Assert.False(Engine.Interop.Posix.PosixFileSystem.TrySyncDirectory(_dir.Combine("missing")));
+    }
+
+    [Fact]
     public void TargetAppearingDuringTheWriteIsNotReplacedWithoutOverwrite()
     {
         string target = _dir.Combine("out");

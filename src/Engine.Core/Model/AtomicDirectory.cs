@@ -1,3 +1,4 @@
+using Engine.Interop.Posix;
 using Microsoft.Win32.SafeHandles;
 
 namespace Engine.Core.Model;
@@ -114,34 +115,57 @@ public sealed class AtomicDirectory : IDisposable
     /// <summary>Path of a file inside the staging directory.</summary>
     public string PathOf(string relative) => Path.Combine(StagingPath, relative);
 
-    /// <summary>Renames the staging directory to the target, replacing an existing target when allowed.</summary>
+    /// <summary>Renames the staging directory to the target and makes the rename durable (the parent directory
+    /// is synced). An existing target, when it may be replaced, is exchanged with the staging directory in one
+    /// atomic step where the file system allows (Linux <c>renameat2</c>), so the target is never missing; the
+    /// old output then sits at the staging path and is deleted (by this call, or, after a kill, by the next
+    /// writer's stale-partial sweep). Elsewhere it is first moved aside to a partial-named sibling, which the
+    /// same sweep removes if the process dies between the two renames.</summary>
     public void Commit()
     {
         ObjectDisposedException.ThrowIf(_committed, this);
         CheckTarget(TargetPath, Overwrite);
+        string parent = Path.GetDirectoryName(TargetPath)!;
         string? old = null;
         try
         {
-            if (Directory.Exists(TargetPath) || File.Exists(TargetPath))
+            bool exists = Directory.Exists(TargetPath) || File.Exists(TargetPath);
+            if (exists && Directory.Exists(TargetPath) && PosixFileSystem.TryExchange(StagingPath, TargetPath))
             {
-                old = Path.Combine(Path.GetDirectoryName(TargetPath)!, $".{Path.GetFileName(TargetPath)}.old-{Guid.NewGuid():N}");
-                if (Directory.Exists(TargetPath)) Directory.Move(TargetPath, old); else File.Move(TargetPath, old);
+                old = StagingPath;
             }
-            Directory.Move(StagingPath, TargetPath);
+            else
+            {
+                if (exists)
+                {
+                    old = Path.Combine(parent, $".{Path.GetFileName(TargetPath)}.partial-{Environment.ProcessId}-{Guid.NewGuid():N}");
+                    if (Directory.Exists(TargetPath)) Directory.Move(TargetPath, old); else File.Move(TargetPath, old);
+                }
+                Directory.Move(StagingPath, TargetPath);
+            }
             _committed = true;
-            _lock.Dispose();
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            if (old != null && !Directory.Exists(TargetPath) && !File.Exists(TargetPath))
+            if (old != null && old != StagingPath && !Directory.Exists(TargetPath) && !File.Exists(TargetPath))
             {
                 if (Directory.Exists(old)) Directory.Move(old, TargetPath); else File.Move(old, TargetPath);
             }
             throw new OutputException($"{TargetPath}: cannot move the finished output into place: {e.Message}", e);
         }
-        if (old != null)
+        PosixFileSystem.TrySyncDirectory(parent);
+        try
         {
-            if (Directory.Exists(old)) Directory.Delete(old, recursive: true); else File.Delete(old);
+            if (old != null && Directory.Exists(old)) Directory.Delete(old, recursive: true);
+            else if (old != null) File.Delete(old);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // The new output is in place; the old one has a partial name, so the next writer's sweep removes it.
+        }
+        finally
+        {
+            _lock.Dispose();
         }
     }
 
