@@ -7,14 +7,15 @@ namespace Engine.Training;
 /// <c>p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)</c>.</summary>
 public sealed record AdamWOptions
 {
+    // Messages name the `engine sft` options, the one place these values come from users.
     public AdamWOptions(double lr, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8, double weightDecay = 0.0, double maxGradNorm = 0.0)
     {
-        if (!(lr >= 0) || !double.IsFinite(lr)) throw new ArgumentException($"lr must be >= 0, got {lr}");
-        if (!(beta1 >= 0 && beta1 < 1)) throw new ArgumentException($"adam beta1 must be in [0, 1), got {beta1}");
-        if (!(beta2 >= 0 && beta2 < 1)) throw new ArgumentException($"adam beta2 must be in [0, 1), got {beta2}");
-        if (!(eps > 0)) throw new ArgumentException($"adam eps must be positive, got {eps}");
-        if (!(weightDecay >= 0)) throw new ArgumentException($"weight decay must be >= 0, got {weightDecay}");
-        if (!(maxGradNorm >= 0)) throw new ArgumentException($"max grad norm must be >= 0 (0 = off), got {maxGradNorm}");
+        if (!(lr >= 0) || !double.IsFinite(lr)) throw new ArgumentException($"--lr must be a finite number >= 0, got {lr}");
+        if (!(beta1 >= 0 && beta1 < 1)) throw new ArgumentException($"--adam-beta1 must be in [0, 1), got {beta1}");
+        if (!(beta2 >= 0 && beta2 < 1)) throw new ArgumentException($"--adam-beta2 must be in [0, 1), got {beta2}");
+        if (!(eps > 0) || !double.IsFinite(eps)) throw new ArgumentException($"--adam-eps must be positive, got {eps}");
+        if (!(weightDecay >= 0) || !double.IsFinite(weightDecay)) throw new ArgumentException($"--weight-decay must be >= 0, got {weightDecay}");
+        if (!(maxGradNorm >= 0) || !double.IsFinite(maxGradNorm)) throw new ArgumentException($"--max-grad-norm must be >= 0 (0 = off), got {maxGradNorm}");
         (Lr, Beta1, Beta2, Eps, WeightDecay, MaxGradNorm) = (lr, beta1, beta2, eps, weightDecay, maxGradNorm);
     }
 

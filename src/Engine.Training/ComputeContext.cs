@@ -1,4 +1,4 @@
-using Engine.Training.Native;
+using Engine.Interop.Trainer;
 
 namespace Engine.Training;
 
@@ -33,10 +33,10 @@ public sealed class ComputeContext : IDisposable
     public static ComputeContext CreateCpu(int threads = 0)
     {
         var options = new EngContextOptions { DeviceKind = (int)EngDeviceKind.Cpu, NumThreads = Math.Max(0, threads) };
-        NativeMethods.Check(NativeMethods.eng_context_create(out var context, options));
+        NativeTrainerException.Check(TrainerImports.eng_context_create(out var context, options));
         try
         {
-            NativeMethods.Check(NativeMethods.eng_stream_create(out var stream, context));
+            NativeTrainerException.Check(TrainerImports.eng_stream_create(out var stream, context));
             return new ComputeContext(context, stream, Math.Max(0, threads));
         }
         catch
@@ -47,7 +47,7 @@ public sealed class ComputeContext : IDisposable
     }
 
     /// <summary>Waits for the work queued on this context's stream (immediate on the CPU).</summary>
-    public void Synchronize() => NativeMethods.Check(NativeMethods.eng_stream_synchronize(Stream));
+    public void Synchronize() => NativeTrainerException.Check(TrainerImports.eng_stream_synchronize(Stream));
 
     public void Dispose()
     {

@@ -1,4 +1,6 @@
+using System.Runtime.CompilerServices;
 using Engine.Core;
+using Engine.Interop.Trainer;
 
 namespace Engine.Training;
 
@@ -17,4 +19,13 @@ public sealed class NativeTrainerException : EngineException
 
     /// <summary>The native function that failed.</summary>
     public string Call { get; }
+
+    /// <summary>Throws with the native message when <paramref name="status"/> is not Ok; <see cref="Call"/> is
+    /// the call as written up to its argument list, e.g. <c>TrainerImports.eng_model_create</c>.</summary>
+    internal static void Check(EngStatus status, [CallerArgumentExpression(nameof(status))] string call = "")
+    {
+        if (status == EngStatus.Ok) return;
+        int paren = call.IndexOf('(');
+        throw new NativeTrainerException(status.ToString(), paren > 0 ? call[..paren] : call, TrainerImports.LastError());
+    }
 }

@@ -2,7 +2,7 @@ using System.Collections.Immutable;
 using Engine.Core;
 using Engine.Core.Model;
 using Engine.Core.Numerics;
-using Engine.Training.Native;
+using Engine.Interop.Trainer;
 
 namespace Engine.Training;
 
@@ -43,13 +43,13 @@ public sealed unsafe class Qwen2Model : IDisposable
         _model = model;
         Config = config;
         DType = dtype;
-        NativeMethods.Check(NativeMethods.eng_model_num_params(out long count, model));
+        NativeTrainerException.Check(TrainerImports.eng_model_num_params(out long count, model));
         ParameterCount = count;
-        NativeMethods.Check(NativeMethods.eng_model_tensor_count(out int tensors, model));
+        NativeTrainerException.Check(TrainerImports.eng_model_tensor_count(out int tensors, model));
         var list = new List<ModelParameter>(tensors);
         for (int i = 0; i < tensors; i++)
         {
-            NativeMethods.Check(NativeMethods.eng_model_tensor_info(out var info, model, i));
+            NativeTrainerException.Check(TrainerImports.eng_model_tensor_info(out var info, model, i));
             string name = new string((sbyte*)info.Name);
             var shape = info.NDim == 2 ? ImmutableArray.Create<long>(info.Shape[0], info.Shape[1]) : ImmutableArray.Create<long>(info.Shape[0]);
             list.Add(new ModelParameter(name, info.Offset, info.Numel, shape, info.WeightDecay != 0));
@@ -76,7 +76,7 @@ public sealed unsafe class Qwen2Model : IDisposable
             TieWordEmbeddings = config.TieWordEmbeddings ? 1 : 0, RmsNormEps = config.RmsNormEps, RopeTheta = config.RopeTheta,
             ComputeDType = dtype == ComputeDType.Float64 ? (int)EngDType.F64 : (int)EngDType.F32, LossChunkTokens = lossChunkTokens,
         };
-        NativeMethods.Check(NativeMethods.eng_model_create(out var model, context.Context, native));
+        NativeTrainerException.Check(TrainerImports.eng_model_create(out var model, context.Context, native));
         try
         {
             return new Qwen2Model(context, model, config, dtype);
@@ -153,7 +153,7 @@ public sealed unsafe class Qwen2Model : IDisposable
         return values;
     }
 
-    public void ZeroGradients() => NativeMethods.Check(NativeMethods.eng_model_zero_grads(_model, _context.Stream));
+    public void ZeroGradients() => NativeTrainerException.Check(TrainerImports.eng_model_zero_grads(_model, _context.Stream));
 
     /// <summary>Forward over <paramref name="batch"/>, then backward adding
     /// <c>lossScale * d(sum of token losses)/d(params)</c> to the gradients. For a step of several micro-batches
@@ -175,7 +175,7 @@ public sealed unsafe class Qwen2Model : IDisposable
             Lr = options.Lr, Beta1 = options.Beta1, Beta2 = options.Beta2, Eps = options.Eps,
             WeightDecay = options.WeightDecay, MaxGradNorm = options.MaxGradNorm, Step = step,
         };
-        NativeMethods.Check(NativeMethods.eng_model_adamw_step(out double norm, _model, native, _context.Stream));
+        NativeTrainerException.Check(TrainerImports.eng_model_adamw_step(out double norm, _model, native, _context.Stream));
         return norm;
     }
 
@@ -195,7 +195,7 @@ public sealed unsafe class Qwen2Model : IDisposable
                 Tokens = tokens, Labels = labels, DocLengths = docs,
                 NumTokens = batch.Tokens.Length, NumDocs = batch.DocumentLengths.Length,
             };
-            NativeMethods.Check(NativeMethods.eng_model_forward_backward(out double sum, out long scored,
+            NativeTrainerException.Check(TrainerImports.eng_model_forward_backward(out double sum, out long scored,
                 tokenLosses.IsEmpty ? null : losses, _model, native, lossScale, backward ? 1 : 0, _context.Stream));
             return new BatchLoss(sum, scored);
         }
@@ -209,7 +209,7 @@ public sealed unsafe class Qwen2Model : IDisposable
             case Core.DType.BF16:
             case Core.DType.F32:
                 var native = dtype == Core.DType.BF16 ? EngDType.BF16 : EngDType.F32;
-                NativeMethods.Check(NativeMethods.eng_model_write(_model, EngBuffer.Params, data, native, p.Offset, p.Count, _context.Stream));
+                NativeTrainerException.Check(TrainerImports.eng_model_write(_model, EngBuffer.Params, data, native, p.Offset, p.Count, _context.Stream));
                 break;
             case Core.DType.F16:
                 var buffer = new float[Math.Min(chunk, p.Count)];
@@ -228,25 +228,25 @@ public sealed unsafe class Qwen2Model : IDisposable
     private void Write(EngBuffer buffer, ReadOnlySpan<float> values, long offset)
     {
         fixed (float* p = values)
-            NativeMethods.Check(NativeMethods.eng_model_write(_model, buffer, p, EngDType.F32, offset, values.Length, _context.Stream));
+            NativeTrainerException.Check(TrainerImports.eng_model_write(_model, buffer, p, EngDType.F32, offset, values.Length, _context.Stream));
     }
 
     private void Write(EngBuffer buffer, ReadOnlySpan<double> values, long offset)
     {
         fixed (double* p = values)
-            NativeMethods.Check(NativeMethods.eng_model_write(_model, buffer, p, EngDType.F64, offset, values.Length, _context.Stream));
+            NativeTrainerException.Check(TrainerImports.eng_model_write(_model, buffer, p, EngDType.F64, offset, values.Length, _context.Stream));
     }
 
     private void Read(Span<double> destination, EngBuffer buffer, long offset)
     {
         fixed (double* p = destination)
-            NativeMethods.Check(NativeMethods.eng_model_read(p, EngDType.F64, _model, buffer, offset, destination.Length, _context.Stream));
+            NativeTrainerException.Check(TrainerImports.eng_model_read(p, EngDType.F64, _model, buffer, offset, destination.Length, _context.Stream));
     }
 
     private void Read(Span<float> destination, EngBuffer buffer, long offset)
     {
         fixed (float* p = destination)
-            NativeMethods.Check(NativeMethods.eng_model_read(p, EngDType.F32, _model, buffer, offset, destination.Length, _context.Stream));
+            NativeTrainerException.Check(TrainerImports.eng_model_read(p, EngDType.F32, _model, buffer, offset, destination.Length, _context.Stream));
     }
 
     private static string TensorInfoShape(ImmutableArray<long> shape) => Core.Safetensors.TensorInfo.FormatShape(shape);

@@ -1,4 +1,4 @@
-using Engine.Training.Native;
+using Engine.Interop.Trainer;
 
 namespace Engine.Training.Tests;
 
@@ -16,7 +16,7 @@ public sealed class NativeErrorTests
 
         var e = Assert.Throws<NativeTrainerException>(() => model.ForwardBackward(new PackedBatch(tokens, f.Labels, f.DocumentLengths), 1.0));
         Assert.Equal("InvalidArgument", e.Status);
-        Assert.Equal("NativeMethods.eng_model_forward_backward", e.Call);
+        Assert.Equal("TrainerImports.eng_model_forward_backward", e.Call);
         Assert.Contains($"token 3 is {f.Config.VocabSize}, outside the vocabulary [0, {f.Config.VocabSize})", e.Message);
     }
 
@@ -42,13 +42,13 @@ public sealed class NativeErrorTests
             VocabSize = 10, HiddenSize = 12, IntermediateSize = 8, NumLayers = 1, NumHeads = 4, NumKvHeads = 3,
             RmsNormEps = 1e-6, RopeTheta = 10000, ComputeDType = (int)EngDType.F32,
         };
-        var status = NativeMethods.eng_model_create(out var model, context.Context, config);
+        var status = TrainerImports.eng_model_create(out var model, context.Context, config);
         using (model)
         {
             Assert.Equal(EngStatus.InvalidArgument, status);
             Assert.True(model.IsInvalid);
         }
-        var e = Assert.Throws<NativeTrainerException>(() => NativeMethods.Check(status));
+        var e = Assert.Throws<NativeTrainerException>(() => NativeTrainerException.Check(status));
         Assert.Contains("num_kv_heads (3) must divide num_heads (4)", e.Message);
     }
 
@@ -56,11 +56,11 @@ public sealed class NativeErrorTests
     public void CudaContextIsUnsupportedOnThisBuild()
     {
         var options = new EngContextOptions { DeviceKind = (int)EngDeviceKind.Cuda };
-        var status = NativeMethods.eng_context_create(out var context, options);
+        var status = TrainerImports.eng_context_create(out var context, options);
         using (context)
         {
             Assert.Equal(EngStatus.Unsupported, status);
-            var e = Assert.Throws<NativeTrainerException>(() => NativeMethods.Check(status));
+            var e = Assert.Throws<NativeTrainerException>(() => NativeTrainerException.Check(status));
             Assert.Contains("no CUDA", e.Message);
         }
     }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
 using Engine.Testing;
 
 namespace Engine.Training.Tests;
@@ -36,6 +37,92 @@ public sealed class SftCommandTests
         var result = EngineProcess.Run("sft", "--model", "m", "--data", "d", "--out", "o", "--lr-schedule", "linear");
         Assert.Equal(1, result.ExitCode);
         Assert.Contains("--lr-schedule must be constant, constant_with_warmup or cosine, got 'linear'", result.Stderr);
+    }
+
+    [Theory]
+    [InlineData("--lr", "-1", "--lr must be a finite number >= 0, got -1")]
+    [InlineData("--threads", "-2", "--threads must be >= 0 (0 = all cores), got -2")]
+    [InlineData("--packing", "best", "--packing must be none, greedy or neat, got 'best'")]
+    [InlineData("--max-grad-norm", "-1", "--max-grad-norm must be >= 0 (0 = off), got -1")]
+    [InlineData("--adam-beta2", "1", "--adam-beta2 must be in [0, 1), got 1")]
+    [InlineData("--warmup-ratio", "1.5", "--warmup-ratio must be in [0, 1], got 1.5")]
+    public void InvalidOptionValuesAreOneLineErrors(string option, string value, string message)
+    {
+        var result = EngineProcess.Run("sft", "--model", "m", "--data", "d", "--out", "o", option, value);
+        Assert.Equal(1, result.ExitCode);
+        Assert.Equal($"engine: error: sft: {message}", result.Stderr.Trim());
+    }
+
+    private static (string Model, string Data) WriteModelAndData(TempDirectory temp, Qwen2Fixture f)
+    {
+        string model = LossCommandTests.WriteModel(temp, f);
+        string data = temp.Combine("data.jsonl");
+        File.WriteAllLines(data, [JsonSerializer.Serialize(new { input_ids = f.Tokens[..13], labels = f.Labels[..13] }),
+            JsonSerializer.Serialize(new { input_ids = f.Tokens[13..], labels = f.Labels[13..] })]);
+        return (model, data);
+    }
+
+    [Fact]
+    public void StepLinesOnAPipeAndPreviousRunsAreKept()
+    {
+        var f = Qwen2Fixture.Load("tied_mqa");
+        using var temp = new TempDirectory();
+        var (model, data) = WriteModelAndData(temp, f);
+        string outDir = temp.Combine("out");
+        string[] args = ["sft", "--model", model, "--data", data, "--out", outDir, "--max-steps", "3", "--seq-len", "32", "--packing", "neat",
+            "--max-grad-norm", "0", "--threads", "1"];
+
+        var first = EngineProcess.Run([.. args, "--resume"]);
+
+        Assert.True(first.ExitCode == 0, first.Stderr);
+        var lines = first.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal($"engine sft: --resume: no checkpoint under {outDir}; starting at step 0", lines[0]);
+        var step = new Regex(@"^step (\d+)/3  loss \d+\.\d{4}  lr \d\.\d{2}E[-+]\d{3}  grad_norm \d+\.\d{3}  \d+ tok/s  eta \d+:\d{2}:\d{2}$");
+        Assert.Equal(["1", "2", "3"], lines[1..4].Select(l => step.Match(l)).Select(m => m.Success ? m.Groups[1].Value : "no match: " + m));
+        Assert.StartsWith("engine sft: 3 steps; final checkpoint ", lines[4]);
+
+        var again = EngineProcess.Run(args);
+        Assert.Equal(1, again.ExitCode);
+        Assert.Equal($"engine: error: {outDir}: holds a previous run (checkpoint-3); pass --resume to continue it, --overwrite-output-dir to delete it " +
+            "and start over, or choose another --out", again.Stderr.Trim());
+
+        var done = EngineProcess.Run([.. args, "--resume"]);
+        Assert.Equal(1, done.ExitCode);
+        Assert.Contains("already at step 3 of 3; nothing to resume", done.Stderr);
+
+        var over = EngineProcess.Run([.. args, "--overwrite-output-dir"]);
+        Assert.True(over.ExitCode == 0, over.Stderr);
+        Assert.Equal(3, File.ReadAllLines(Path.Combine(outDir, "metrics.jsonl")).Length);
+    }
+
+    [Fact]
+    public void KilledRunResumesBitIdentically()
+    {
+        var f = Qwen2Fixture.Load("tied_mqa");
+        using var temp = new TempDirectory();
+        var (model, data) = WriteModelAndData(temp, f);
+        string[] Args(string outDir) => ["sft", "--model", model, "--data", data, "--out", outDir, "--lr", "0.01", "--lr-schedule", "cosine",
+            "--warmup-ratio", "0.1", "--max-steps", "300", "--save-steps", "7", "--seq-len", "32", "--packing", "none", "--threads", "1"];
+        string straight = temp.Combine("straight"), killed = temp.Combine("killed");
+
+        var whole = EngineProcess.Run(Args(straight));
+        // SIGKILL right after step 40 is logged: no handler runs, a checkpoint write may be cut short.
+        var crash = EngineProcess.Run(line => line.StartsWith("step 40/", StringComparison.Ordinal), Args(killed));
+        var resumed = EngineProcess.Run([.. Args(killed), "--resume"]);
+
+        Assert.True(whole.ExitCode == 0, whole.Stderr);
+        Assert.NotEqual(0, crash.ExitCode);
+        Assert.True(resumed.ExitCode == 0, resumed.Stderr);
+        Assert.StartsWith($"engine sft: resuming from {Path.Combine(killed, "checkpoint-")}", resumed.Stderr);
+        string[] fields = ["step", "loss", "lr", "grad_norm", "tokens"];
+        List<string> Log(string dir) => File.ReadAllLines(Path.Combine(dir, "metrics.jsonl"))
+            .Select(l => JsonNode.Parse(l)!).Select(m => string.Join(",", fields.Select(k => m[k]!.ToJsonString()))).ToList();
+        Assert.Equal(Log(straight), Log(killed));
+        foreach (var file in new[] { "model.safetensors", "optimizer/adam_v-00000.f32", "config.json" })
+        {
+            Assert.True(File.ReadAllBytes(Path.Combine(straight, "checkpoint-300", file))
+                .SequenceEqual(File.ReadAllBytes(Path.Combine(killed, "checkpoint-300", file))), file);
+        }
     }
 
     [Fact]

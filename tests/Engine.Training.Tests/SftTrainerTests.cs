@@ -96,9 +96,16 @@ public sealed class SftTrainerTests
             Assert.Throws<OperationCanceledException>(() => SftTrainer.Run(model, Documents(f), crashed, options, progress: stop, cancellation: cts.Token));
         }
         Assert.Equal(Path.Combine(crashed, "checkpoint-3"), SftTrainer.NewestCheckpoint(crashed));
-        var resumed = SftTrainer.Run(model, Documents(f), crashed, options, resume: true);
+        // A kill while checkpoint-6 was being written leaves its hidden staging directory, whose lock died with it.
+        string partial = Path.Combine(crashed, $".checkpoint-6.partial-{int.MaxValue}-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(Path.Combine(partial, "optimizer"));
+        Assert.Equal(Path.Combine(crashed, "checkpoint-3"), SftTrainer.NewestCheckpoint(crashed));
+        // The thread count may change on resume without changing the result.
+        var resumed = SftTrainer.Run(model, Documents(f), crashed, new SftOptions(5e-3, LrSchedule.Cosine, warmupRatio: 0.25, epochs: 4,
+            gradAccum: 2, seqLen: 16, packing: PackingMode.None, weightDecay: 0.1, maxGradNorm: 1.0, seed: 3, saveSteps: 3, threads: 1), resume: true);
 
         Assert.Equal(3, resumed.ResumedFromStep);
+        Assert.False(Directory.Exists(partial));
         Assert.Equal(8, resumed.Steps);
         string[] fields = ["step", "loss", "lr", "grad_norm", "tokens"];
         var a = Metrics(straight).Select(m => string.Join(",", fields.Select(k => m[k]!.ToJsonString()))).ToList();
@@ -140,5 +147,97 @@ public sealed class SftTrainerTests
         Assert.Equal([6, 7, 8, 9, 10], packed[1].Tokens);
         Assert.Equal([12], packed[2].Tokens);
         Assert.Equal(4, SequencePacker.Pack(examples, seqLen: 5, PackingMode.None).Count);
+    }
+
+    private static SftOptions Small(double lr = 5e-3, PackingMode packing = PackingMode.None, int threads = 2, long saveSteps = 1) =>
+        new(lr, LrSchedule.Cosine, warmupRatio: 0.25, maxSteps: 4, seqLen: 16, packing: packing, weightDecay: 0.1, seed: 3, saveSteps: saveSteps,
+            threads: threads);
+
+    /// <summary>Runs <see cref="Small"/> options into <paramref name="outDir"/> and stops after step 2 (checkpoint-2 saved).</summary>
+    private static void RunTwoStepsAndStop(string model, List<TokenizedExample> examples, string outDir)
+    {
+        using var cts = new CancellationTokenSource();
+        var stop = new SyncProgress(m => { if (m.Step == 2) cts.Cancel(); });
+        Assert.Throws<OperationCanceledException>(() => SftTrainer.Run(model, examples, outDir, Small(), progress: stop, cancellation: cts.Token));
+    }
+
+    [Fact]
+    public void ResumeRefusesSettingsThatChangeTheTrajectory()
+    {
+        var f = Qwen2Fixture.Load("untied_gqa");
+        using var temp = new TempDirectory();
+        string model = WriteModel(temp, f, DType.F32);
+        string outDir = temp.Combine("out");
+        RunTwoStepsAndStop(model, Documents(f), outDir);
+        string state = Path.Combine(outDir, "checkpoint-2", SftTrainer.StateFile);
+
+        string Refusal(string modelPath, List<TokenizedExample> examples, SftOptions options) =>
+            Assert.Throws<EngineException>(() => SftTrainer.Run(modelPath, examples, outDir, options, resume: true)).Message;
+
+        Assert.Equal($"{state}: --lr was 0.005 when this checkpoint was saved, now 0.001; resume with the run's settings " +
+            "(only --threads and --save-steps may change) or choose another --out", Refusal(model, Documents(f), Small(lr: 1e-3)));
+        Assert.StartsWith($"{state}: --packing was \"none\" when this checkpoint was saved, now \"neat\"", Refusal(model, Documents(f), Small(packing: PackingMode.Neat)));
+        Assert.StartsWith($"{state}: the number of examples in --data was 3 when", Refusal(model, Documents(f).Take(2).ToList(), Small()));
+        var changed = Documents(f);
+        changed[1] = changed[1] with { InputIds = [.. changed[1].InputIds[..^1], (changed[1].InputIds[^1] + 1) % f.Config.VocabSize] };
+        Assert.StartsWith($"{state}: the tokenized --data (sha256) was \"", Refusal(model, changed, Small()));
+        string other = temp.Combine("other-model");
+        Directory.CreateDirectory(other);
+        foreach (var file in Directory.GetFiles(model)) File.Copy(file, Path.Combine(other, Path.GetFileName(file)));
+        using (var stream = File.Open(Path.Combine(other, "model.safetensors"), FileMode.Open))
+        {
+            stream.Seek(-1, SeekOrigin.End);
+            int last = stream.ReadByte();
+            stream.Seek(-1, SeekOrigin.End);
+            stream.WriteByte((byte)(last ^ 1));
+        }
+        Assert.StartsWith($"{state}: --model (sha256 of its config and tensors) was \"", Refusal(other, Documents(f), Small()));
+
+        // The same model copied elsewhere, fewer threads, other save steps: accepted.
+        File.Copy(Path.Combine(model, "model.safetensors"), Path.Combine(other, "model.safetensors"), overwrite: true);
+        var resumed = SftTrainer.Run(other, Documents(f), outDir, Small(threads: 1, saveSteps: 0), resume: true);
+        Assert.Equal(2, resumed.ResumedFromStep);
+        var saved = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "checkpoint-4", SftTrainer.StateFile)))!.AsObject();
+        Assert.Equal(4, (long)saved["step"]!);
+        Assert.Equal(4, (long)saved["total_steps"]!);
+        Assert.Equal("none", (string)saved["run"]!["packing"]!);
+        Assert.Equal(1, (int)saved["run"]!["threads"]!);
+        Assert.Equal(3, (int)saved["run"]!["data_examples"]!);
+    }
+
+    [Fact]
+    public void ResumeWithNoCheckpointStartsAtStepZero()
+    {
+        var f = Qwen2Fixture.Load("tied_mqa");
+        using var temp = new TempDirectory();
+        string model = WriteModel(temp, f, DType.F32);
+
+        var result = SftTrainer.Run(model, Documents(f), temp.Combine("out"), Small(saveSteps: 0), resume: true);
+
+        Assert.Equal(0, result.ResumedFromStep);
+        Assert.Equal(4, Metrics(temp.Combine("out")).Count);
+    }
+
+    [Fact]
+    public void PreviousRunIsNeverClobberedSilently()
+    {
+        var f = Qwen2Fixture.Load("tied_mqa");
+        using var temp = new TempDirectory();
+        string model = WriteModel(temp, f, DType.F32);
+        string outDir = temp.Combine("out");
+        RunTwoStepsAndStop(model, Documents(f), outDir);
+        File.WriteAllText(Path.Combine(outDir, "notes.txt"), "mine");
+
+        var e = Assert.Throws<EngineException>(() => SftTrainer.Run(model, Documents(f), outDir, Small()));
+        Assert.Equal($"{outDir}: holds a previous run (checkpoint-2); pass --resume to continue it, --overwrite-output-dir to delete it " +
+            "and start over, or choose another --out", e.Message);
+        Assert.Throws<EngineException>(() => SftTrainer.Run(model, Documents(f), outDir, Small(), resume: true, overwriteOutputDir: true));
+
+        var result = SftTrainer.Run(model, Documents(f), outDir, Small(saveSteps: 3), overwriteOutputDir: true);
+
+        Assert.Equal(0, result.ResumedFromStep);
+        Assert.Equal(new[] { "checkpoint-3", "checkpoint-4" }, Directory.GetDirectories(outDir).Select(d => Path.GetFileName(d)).Order().ToArray());
+        Assert.Equal(4, Metrics(outDir).Count);
+        Assert.Equal("mine", File.ReadAllText(Path.Combine(outDir, "notes.txt")));
     }
 }

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Globalization;
 using Engine.Training.Data;
 using Engine.Training.Sft;
 
@@ -7,7 +6,7 @@ namespace Engine.Cli.Commands;
 
 /// <summary><c>engine sft --model DIR --data FILE.jsonl --out DIR [options]</c>: supervised fine-tuning on the
 /// native CPU trainer. Data: pre-tokenized JSONL rows (<c>input_ids</c>, optional <c>labels</c>, -100 = no loss).
-/// One line per step on stderr; <c>OUT/metrics.jsonl</c>; checkpoints <c>OUT/checkpoint-STEP</c>.</summary>
+/// Progress on stderr (<see cref="SftProgressView"/>); <c>OUT/metrics.jsonl</c>; checkpoints <c>OUT/checkpoint-STEP</c>.</summary>
 public static class SftCommand
 {
     public static Command Create(IServiceProvider services)
@@ -23,7 +22,11 @@ public static class SftCommand
         var batchSize = new Option<int>("--batch-size") { Description = "sequences (or packs) per micro-batch", DefaultValueFactory = _ => 1 };
         var gradAccum = new Option<int>("--grad-accum") { Description = "micro-batches per optimizer step", DefaultValueFactory = _ => 1 };
         var seqLen = new Option<int>("--seq-len") { DefaultValueFactory = _ => 2048 };
-        var packing = new Option<string>("--packing") { Description = "none | greedy", DefaultValueFactory = _ => "greedy" };
+        var packing = new Option<string>("--packing")
+        {
+            Description = "none (one example per sequence) | greedy (in file order) | neat (best fit decreasing, fewest sequences); documents never see each other",
+            DefaultValueFactory = _ => "greedy",
+        };
         var beta1 = new Option<double>("--adam-beta1") { DefaultValueFactory = _ => 0.9 };
         var beta2 = new Option<double>("--adam-beta2") { DefaultValueFactory = _ => 0.999 };
         var eps = new Option<double>("--adam-eps") { DefaultValueFactory = _ => 1e-8 };
@@ -33,20 +36,21 @@ public static class SftCommand
         var saveSteps = new Option<long>("--save-steps") { Description = "0 = only at the end", DefaultValueFactory = _ => 0 };
         var skipBadRows = new Option<bool>("--skip-bad-rows") { Description = "skip rows that break the format (counted on stderr) instead of failing" };
         var threads = new Option<int>("--threads") { Description = "CPU threads (0 = all)", DefaultValueFactory = _ => 0 };
-        var resume = new Option<bool>("--resume") { Description = "continue from the newest checkpoint under --out" };
+        var resume = new Option<bool>("--resume") { Description = "continue from the newest checkpoint under --out (none there: start at step 0); the run's settings must match" };
+        var overwrite = new Option<bool>("--overwrite-output-dir") { Description = "delete the checkpoints and metrics.jsonl of a previous run under --out and start over" };
         var command = new Command("sft", "supervised fine-tuning of a Qwen2 model on the CPU")
         {
             model, data, output, lr, schedule, warmup, epochs, maxSteps, batchSize, gradAccum, seqLen, packing,
-            beta1, beta2, eps, weightDecay, maxGradNorm, seed, saveSteps, skipBadRows, threads, resume,
+            beta1, beta2, eps, weightDecay, maxGradNorm, seed, saveSteps, skipBadRows, threads, resume, overwrite,
         };
         command.SetAction((parse, cancellation) => EngineCli.Guard(() =>
         {
             SftOptions options;
             try
             {
-                options = new SftOptions(parse.GetValue(lr), ParseSchedule(parse.GetValue(schedule)!), parse.GetValue(warmup),
+                options = new SftOptions(parse.GetValue(lr), SftOptionNames.ParseLrSchedule(parse.GetValue(schedule)!), parse.GetValue(warmup),
                     parse.GetValue(epochs), parse.GetValue(maxSteps), parse.GetValue(batchSize), parse.GetValue(gradAccum), parse.GetValue(seqLen),
-                    ParsePacking(parse.GetValue(packing)!), parse.GetValue(beta1), parse.GetValue(beta2), parse.GetValue(eps),
+                    SftOptionNames.ParsePacking(parse.GetValue(packing)!), parse.GetValue(beta1), parse.GetValue(beta2), parse.GetValue(eps),
                     parse.GetValue(weightDecay), parse.GetValue(maxGradNorm), parse.GetValue(seed), parse.GetValue(saveSteps), parse.GetValue(threads));
             }
             catch (ArgumentException e)
@@ -55,33 +59,28 @@ public static class SftCommand
             }
             var examples = TokenizedDataset.Read(parse.GetValue(data)!, parse.GetValue(skipBadRows), out int skipped);
             if (skipped > 0) Console.Error.WriteLine($"engine {command.Name}: skipped {skipped} bad row(s) of {parse.GetValue(data)}");
-            var progress = new StepLog();
-            var result = SftTrainer.Run(parse.GetValue(model)!, examples, parse.GetValue(output)!, options, parse.GetValue(resume), progress, cancellation);
-            Console.Error.WriteLine($"engine sft: {result.Steps} steps{(result.ResumedFromStep > 0 ? $" (resumed at {result.ResumedFromStep})" : "")}; final checkpoint {result.FinalCheckpoint}");
-            return Task.FromResult(0);
+            string outDir = parse.GetValue(output)!;
+            bool resuming = parse.GetValue(resume);
+            if (resuming)
+            {
+                Console.Error.WriteLine(SftTrainer.NewestCheckpoint(outDir) is { } newest
+                    ? $"engine sft: resuming from {newest}"
+                    : $"engine sft: --resume: no checkpoint under {outDir}; starting at step 0");
+            }
+            try
+            {
+                var result = SftProgressView.Run(progress => SftTrainer.Run(parse.GetValue(model)!, examples, outDir, options, resuming, progress,
+                    cancellation, parse.GetValue(overwrite)));
+                Console.Error.WriteLine($"engine sft: {result.Steps} steps{(result.ResumedFromStep > 0 ? $" (resumed at {result.ResumedFromStep})" : "")}; final checkpoint {result.FinalCheckpoint}");
+                return Task.FromResult(0);
+            }
+            catch (OperationCanceledException)
+            {
+                // Checkpoints already written stay: say where a restart picks up.
+                Console.Error.WriteLine($"engine sft: cancelled; newest checkpoint: {SftTrainer.NewestCheckpoint(outDir) ?? "none"} (--resume continues from it)");
+                return Task.FromResult(EngineCli.ExitCancelled);
+            }
         }));
         return command;
-    }
-
-    private static LrSchedule ParseSchedule(string s) => s switch
-    {
-        "constant" => LrSchedule.Constant,
-        "constant_with_warmup" => LrSchedule.ConstantWithWarmup,
-        "cosine" => LrSchedule.Cosine,
-        _ => throw new Core.EngineException($"sft: --lr-schedule must be constant, constant_with_warmup or cosine, got '{s}'"),
-    };
-
-    private static PackingMode ParsePacking(string s) => s switch
-    {
-        "none" => PackingMode.None,
-        "greedy" => PackingMode.Greedy,
-        _ => throw new Core.EngineException($"sft: --packing must be none or greedy, got '{s}'"),
-    };
-
-    /// <summary>One line per step on stderr, synchronously (Progress&lt;T&gt; would post to the thread pool).</summary>
-    private sealed class StepLog : IProgress<SftStepMetrics>
-    {
-        public void Report(SftStepMetrics m) => Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"step {m.Step}/{m.TotalSteps}  loss {m.Loss:F4}  lr {m.Lr:E2}  grad_norm {m.GradNorm:F3}  {m.TokensPerSecond:F0} tok/s"));
     }
 }

@@ -8,14 +8,24 @@ public enum LrSchedule
     Cosine,
 }
 
-/// <summary>How examples become training sequences of at most <see cref="SftOptions.SeqLen"/> tokens.</summary>
+/// <summary>How examples become training sequences of at most <see cref="SftOptions.SeqLen"/> tokens. In every
+/// mode each example stays its own document inside a sequence: it attends only to itself (block-diagonal mask)
+/// and its positions restart at 0, so packing changes how many sequences there are, not what a document sees.
+/// (LLaMA-Factory's <c>neat_packing</c> flag names exactly that isolation, which both packed modes here always
+/// have; the names below say how documents are grouped.)</summary>
 public enum PackingMode
 {
     /// <summary>One example per sequence.</summary>
     None,
 
-    /// <summary>Examples laid end to end, in order, while they fit; each stays its own document.</summary>
+    /// <summary>Next fit in file order: examples laid end to end while they fit, else a new sequence.</summary>
     Greedy,
+
+    /// <summary>Best fit decreasing (the knapsack-style grouping LLaMA-Factory packs with): longest example first
+    /// (ties: file order), each into the sequence with the least room left that still holds it, so fewer
+    /// sequences and less padding. Never more sequences than <see cref="Greedy"/> (when file order happens to
+    /// pack tighter, its grouping is used). Deterministic.</summary>
+    Neat,
 }
 
 /// <summary>Options of a supervised fine-tuning run, named as transformers / LLaMA-Factory name them.
@@ -36,8 +46,11 @@ public sealed record SftOptions
         if (gradAccum < 1) throw new ArgumentException($"--grad-accum must be at least 1, got {gradAccum}");
         if (seqLen < 2) throw new ArgumentException($"--seq-len must be at least 2, got {seqLen}");
         if (saveSteps < 0) throw new ArgumentException($"--save-steps must be >= 0 (0 = only at the end), got {saveSteps}");
+        if (threads < 0) throw new ArgumentException($"--threads must be >= 0 (0 = all cores), got {threads}");
+        if (!Enum.IsDefined(lrSchedule)) throw new ArgumentException($"--lr-schedule: unknown schedule {lrSchedule}");
+        if (!Enum.IsDefined(packing)) throw new ArgumentException($"--packing: unknown mode {packing}");
         (LrScheduleKind, WarmupRatio, Epochs, MaxSteps, BatchSize, GradAccum, SeqLen, Packing, Seed, SaveSteps, Threads) =
-            (lrSchedule, warmupRatio, epochs, maxSteps, batchSize, gradAccum, seqLen, packing, seed, saveSteps, Math.Max(0, threads));
+            (lrSchedule, warmupRatio, epochs, maxSteps, batchSize, gradAccum, seqLen, packing, seed, saveSteps, threads);
     }
 
     /// <summary>Peak learning rate, betas, eps, weight decay and clipping.</summary>
@@ -58,6 +71,7 @@ public sealed record SftOptions
     /// <summary>0 = a checkpoint only at the end.</summary>
     public long SaveSteps { get; }
 
+    /// <summary>0 = all cores. Does not change results: the native trainer's sums do not depend on it.</summary>
     public int Threads { get; }
 
     /// <summary>The learning rate of optimizer step <paramref name="step"/> (1-based) of <paramref name="totalSteps"/>:
@@ -73,5 +87,38 @@ public sealed record SftOptions
         if (LrScheduleKind == LrSchedule.ConstantWithWarmup) return lr;
         double progress = (double)(s - warmup) / Math.Max(1, totalSteps - warmup);
         return lr * Math.Max(0.0, 0.5 * (1.0 + Math.Cos(Math.PI * progress)));
+    }
+}
+
+/// <summary>The names of the enum options on the command line and in trainer_state.json (transformers'
+/// spellings for the schedules).</summary>
+public static class SftOptionNames
+{
+    public static string Of(LrSchedule schedule) => schedule switch
+    {
+        LrSchedule.Constant => "constant",
+        LrSchedule.ConstantWithWarmup => "constant_with_warmup",
+        LrSchedule.Cosine => "cosine",
+        _ => throw new ArgumentOutOfRangeException(nameof(schedule), schedule, null),
+    };
+
+    public static string Of(PackingMode packing) => packing switch
+    {
+        PackingMode.None => "none",
+        PackingMode.Greedy => "greedy",
+        PackingMode.Neat => "neat",
+        _ => throw new ArgumentOutOfRangeException(nameof(packing), packing, null),
+    };
+
+    public static LrSchedule ParseLrSchedule(string name)
+    {
+        foreach (var schedule in Enum.GetValues<LrSchedule>()) if (Of(schedule) == name) return schedule;
+        throw new ArgumentException($"--lr-schedule must be constant, constant_with_warmup or cosine, got '{name}'");
+    }
+
+    public static PackingMode ParsePacking(string name)
+    {
+        foreach (var packing in Enum.GetValues<PackingMode>()) if (Of(packing) == name) return packing;
+        throw new ArgumentException($"--packing must be none, greedy or neat, got '{name}'");
     }
 }
