@@ -71,7 +71,10 @@ public static class SftCommand
             {
                 var result = SftProgressView.Run(progress => SftTrainer.Run(parse.GetValue(model)!, examples, outDir, options, resuming, progress,
                     cancellation, parse.GetValue(overwrite)));
-                Console.Error.WriteLine($"engine sft: {result.Steps} steps{(result.ResumedFromStep > 0 ? $" (resumed at {result.ResumedFromStep})" : "")}; final checkpoint {result.FinalCheckpoint}");
+                if (result.ResumedFromStep == result.Steps)
+                    Console.Error.WriteLine($"engine sft: {result.FinalCheckpoint} already holds all {result.Steps} steps; nothing left to do");
+                else
+                    Console.Error.WriteLine($"engine sft: {result.Steps} steps{(result.ResumedFromStep > 0 ? $" (resumed at {result.ResumedFromStep})" : "")}; final checkpoint {result.FinalCheckpoint}");
                 return Task.FromResult(0);
             }
             catch (OperationCanceledException)

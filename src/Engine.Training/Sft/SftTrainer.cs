@@ -61,7 +61,8 @@ public static class SftTrainer
         using var context = ComputeContext.CreateCpu(options.Threads);
         long start = 0;
         using var model = newest != null ? Restore(context, source, newest, settings, out start) : Qwen2Model.Load(context, source);
-        if (start >= total) throw new EngineException($"{newest}: already at step {start} of {total}; nothing to resume");
+        // A restart loop may resume a run that already finished: that is success, with nothing left to do.
+        if (start >= total) return new SftResult(start, newest!, start);
 
         string metricsPath = Path.Combine(outDir, MetricsFile);
         // A fresh run starts the log; a resumed one drops the lines of steps after its checkpoint (a crashed run
