@@ -3,33 +3,32 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using Engine.Core.Model;
 using Engine.Training;
-using Engine.Training.Data;
 using Spectre.Console;
 
 namespace Engine.Cli.Commands;
 
 /// <summary><c>engine loss --model DIR --data FILE [--json]</c>: the mean token loss of every example (labels
 /// shifted left, -100 ignored) and the overall mean (total loss over total scored tokens), on the native CPU
-/// trainer in float32. Data: pre-tokenized JSONL rows (<c>input_ids</c>, optional <c>labels</c>).</summary>
+/// trainer in float32. Data: JSONL rows, alpaca/sharegpt/messages through the model's tokenizer and the chat
+/// template (loss on assistant turns), or pre-tokenized (<see cref="DataOptions"/>).</summary>
 public static class LossCommand
 {
     public static Command Create(IServiceProvider services)
     {
         var model = new Option<string>("--model") { Description = "HF model directory (config.json + safetensors)", Required = true };
-        var data = new Option<string>("--data") { Description = "JSONL of pre-tokenized rows: input_ids, optional labels (-100 = no loss)", Required = true };
+        var data = new DataOptions();
         var json = new Option<bool>("--json") { Description = "stdout: one JSON line per example, {\"index\": i, \"loss\": x, \"tokens\": n}" };
-        var skipBadRows = new Option<bool>("--skip-bad-rows") { Description = "skip rows that break the format (counted on stderr) instead of failing" };
         var threads = new Option<int>("--threads") { Description = "CPU threads (0 = all)", DefaultValueFactory = _ => 0 };
         var batchTokens = new Option<int>("--batch-tokens") { Description = "tokens packed per forward pass", DefaultValueFactory = _ => 4096 };
         batchTokens.Validators.Add(r =>
         {
             if (r.GetValueOrDefault<int>() < 1) r.AddError("--batch-tokens must be at least 1");
         });
-        var command = new Command("loss", "mean token loss of every example of a data file") { model, data, json, skipBadRows, threads, batchTokens };
+        var command = new Command("loss", "mean token loss of every example of a data file") { model, json, threads, batchTokens };
+        data.AddTo(command);
         command.SetAction((parse, cancellation) => EngineCli.Guard(() =>
         {
-            var examples = TokenizedDataset.Read(parse.GetValue(data)!, parse.GetValue(skipBadRows), out int skipped);
-            if (skipped > 0) Console.Error.WriteLine($"engine {command.Name}: skipped {skipped} bad row(s) of {parse.GetValue(data)}");
+            var examples = data.Load(parse, parse.GetValue(model)!, command.Name);
             using var directory = ModelDirectory.Open(parse.GetValue(model)!);
             using var context = ComputeContext.CreateCpu(parse.GetValue(threads));
             using var qwen = Qwen2Model.Load(context, directory);

@@ -1,18 +1,18 @@
 using System.CommandLine;
-using Engine.Training.Data;
 using Engine.Training.Sft;
 
 namespace Engine.Cli.Commands;
 
 /// <summary><c>engine sft --model DIR --data FILE.jsonl --out DIR [options]</c>: supervised fine-tuning on the
-/// native CPU trainer. Data: pre-tokenized JSONL rows (<c>input_ids</c>, optional <c>labels</c>, -100 = no loss).
+/// native CPU trainer. Data: JSONL rows, alpaca/sharegpt/messages through the model's tokenizer and the chat template,
+/// or pre-tokenized (<see cref="DataOptions"/>).
 /// Progress on stderr (<see cref="SftProgressView"/>); <c>OUT/metrics.jsonl</c>; checkpoints <c>OUT/checkpoint-STEP</c>.</summary>
 public static class SftCommand
 {
     public static Command Create(IServiceProvider services)
     {
         var model = new Option<string>("--model") { Description = "HF model directory to fine-tune", Required = true };
-        var data = new Option<string>("--data") { Description = "JSONL of pre-tokenized rows: input_ids, optional labels (-100 = no loss)", Required = true };
+        var data = new DataOptions();
         var output = new Option<string>("--out") { Description = "output directory for checkpoints and metrics.jsonl", Required = true };
         var lr = new Option<double>("--lr") { Description = "peak learning rate", DefaultValueFactory = _ => 1e-5 };
         var schedule = new Option<string>("--lr-schedule") { Description = "constant | constant_with_warmup | cosine", DefaultValueFactory = _ => "cosine" };
@@ -34,15 +34,15 @@ public static class SftCommand
         var maxGradNorm = new Option<double>("--max-grad-norm") { Description = "0 = no clipping", DefaultValueFactory = _ => 1.0 };
         var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 42 };
         var saveSteps = new Option<long>("--save-steps") { Description = "0 = only at the end", DefaultValueFactory = _ => 0 };
-        var skipBadRows = new Option<bool>("--skip-bad-rows") { Description = "skip rows that break the format (counted on stderr) instead of failing" };
         var threads = new Option<int>("--threads") { Description = "CPU threads (0 = all)", DefaultValueFactory = _ => 0 };
         var resume = new Option<bool>("--resume") { Description = "continue from the newest checkpoint under --out (none there: start at step 0); the run's settings must match" };
         var overwrite = new Option<bool>("--overwrite-output-dir") { Description = "delete the checkpoints and metrics.jsonl of a previous run under --out and start over" };
         var command = new Command("sft", "supervised fine-tuning of a Qwen2 model on the CPU")
         {
-            model, data, output, lr, schedule, warmup, epochs, maxSteps, batchSize, gradAccum, seqLen, packing,
-            beta1, beta2, eps, weightDecay, maxGradNorm, seed, saveSteps, skipBadRows, threads, resume, overwrite,
+            model, output, lr, schedule, warmup, epochs, maxSteps, batchSize, gradAccum, seqLen, packing,
+            beta1, beta2, eps, weightDecay, maxGradNorm, seed, saveSteps, threads, resume, overwrite,
         };
+        data.AddTo(command);
         command.SetAction((parse, cancellation) => EngineCli.Guard(() =>
         {
             SftOptions options;
@@ -57,8 +57,7 @@ public static class SftCommand
             {
                 throw new Core.EngineException($"sft: {e.Message}");
             }
-            var examples = TokenizedDataset.Read(parse.GetValue(data)!, parse.GetValue(skipBadRows), out int skipped);
-            if (skipped > 0) Console.Error.WriteLine($"engine {command.Name}: skipped {skipped} bad row(s) of {parse.GetValue(data)}");
+            var examples = data.Load(parse, parse.GetValue(model)!, command.Name);
             string outDir = parse.GetValue(output)!;
             bool resuming = parse.GetValue(resume);
             if (resuming)

@@ -1,0 +1,49 @@
+using System.CommandLine;
+using Engine.Training.Data;
+using Engine.Training.Templates;
+
+namespace Engine.Cli.Commands;
+
+/// <summary>The data options <c>engine sft</c> and <c>engine loss</c> share, and loading the file they name with
+/// the model's tokenizer (<see cref="SftDataset"/>). Skipped rows and the tokenizer used go to stderr.</summary>
+internal sealed class DataOptions
+{
+    public Option<string> Data { get; } = new("--data")
+    {
+        Description = "JSONL, one row per line in any of these formats: alpaca (instruction, input, output, system), sharegpt (conversations), "
+            + "messages (role/content), or pre-tokenized (input_ids, optional labels, -100 = no loss). Text rows use the model's tokenizer.json "
+            + "(byte-level if it has none) and --template; loss falls on assistant turns only",
+        Required = true,
+    };
+
+    public Option<string> Template { get; } = new("--template")
+    {
+        Description = $"chat template for text rows: {string.Join(" | ", ChatTemplates.Names)} (ChatML)",
+        DefaultValueFactory = _ => "qwen",
+    };
+
+    public Option<string?> System { get; } = new("--system")
+    {
+        Description = "system prompt for text rows without one (default: the template's; \"\" = no system block)",
+    };
+
+    public Option<bool> SkipBadRows { get; } = new("--skip-bad-rows")
+    {
+        Description = "skip rows that break the format (counted on stderr) instead of failing",
+    };
+
+    public void AddTo(Command command)
+    {
+        foreach (Option option in new Option[] { Data, Template, System, SkipBadRows }) command.Options.Add(option);
+    }
+
+    public IReadOnlyList<TokenizedExample> Load(ParseResult parse, string modelPath, string commandName)
+    {
+        string path = parse.GetValue(Data)!;
+        var options = new DatasetOptions(ChatTemplates.Parse(parse.GetValue(Template)!), parse.GetValue(System), parse.GetValue(SkipBadRows));
+        var dataset = SftDataset.Load(path, modelPath, options);
+        if (dataset.Tokenizer != null) Console.Error.WriteLine($"engine {commandName}: tokenizer {dataset.Tokenizer}");
+        if (dataset.SkippedRows > 0) Console.Error.WriteLine($"engine {commandName}: skipped {dataset.SkippedRows} bad row(s) of {path}");
+        return dataset.Examples;
+    }
+}

@@ -1,0 +1,82 @@
+using System.Text.Json;
+using Engine.Core;
+using Engine.Core.Model;
+using Engine.Training.Data.Formats;
+using Engine.Training.Templates;
+using Engine.Training.Tokenization;
+
+namespace Engine.Training.Data;
+
+/// <summary>The examples of a data file, and how many bad rows were skipped. <see cref="Tokenizer"/> describes the
+/// tokenizer used for text rows, or is null when every row was pre-tokenized.</summary>
+public sealed record LoadedDataset(IReadOnlyList<TokenizedExample> Examples, int SkippedRows, string? Tokenizer);
+
+/// <summary>Reads a JSONL data file for a model: one JSON object per line, blank lines skipped, the format of each
+/// row told by its keys (<see cref="RowFormat"/>). Text rows (alpaca, sharegpt, messages) become conversations and
+/// go through the model's tokenizer (<see cref="ModelTokenizer"/>) and the chat template; pre-tokenized rows are
+/// taken as they are. The tokenizer is loaded on the first text row, so pre-tokenized data needs none. A bad row is
+/// a <see cref="DatasetFormatException"/> naming the file and line, or, with
+/// <see cref="DatasetOptions.SkipBadRows"/>, counted in <see cref="LoadedDataset.SkippedRows"/>.</summary>
+public static class SftDataset
+{
+    public static LoadedDataset Load(string dataPath, string modelPath, DatasetOptions options)
+    {
+        int vocabSize = ModelConfig.Load(Path.Combine(modelPath, "config.json")).VocabSize
+            ?? throw new ModelDirectoryException($"{modelPath}: config.json has no vocab_size");
+        ITextTokenizer? tokenizer = null;
+        IChatTemplate? template = null;
+        var examples = new List<TokenizedExample>();
+        int lineNumber = 0, skipped = 0;
+        IEnumerable<string> lines;
+        try
+        {
+            lines = File.ReadLines(dataPath);
+        }
+        catch (IOException e)
+        {
+            throw new EngineException($"{dataPath}: {e.Message}", e);
+        }
+        foreach (var line in lines)
+        {
+            lineNumber++;
+            if (string.IsNullOrWhiteSpace(line)) continue;
+            try
+            {
+                using var doc = ParseJson(line);
+                var format = RowFormats.Detect(doc.RootElement);
+                if (format == RowFormat.PreTokenized)
+                {
+                    examples.Add(PreTokenizedFormat.Parse(doc.RootElement, lineNumber, vocabSize));
+                    continue;
+                }
+                var conversation = RowFormats.ReadConversation(doc.RootElement, format);
+                tokenizer ??= ModelTokenizer.Load(modelPath, vocabSize);
+                template ??= ChatTemplates.Create(options.Template, tokenizer, options.SystemPrompt);
+                examples.Add(template.Apply(conversation, lineNumber));
+            }
+            catch (FormatException) when (options.SkipBadRows)
+            {
+                skipped++;
+            }
+            catch (FormatException e)
+            {
+                throw new DatasetFormatException(dataPath, lineNumber, e.Message);
+            }
+        }
+        if (examples.Count == 0)
+            throw new DatasetFormatException(dataPath, lineNumber, skipped > 0 ? $"no valid examples ({skipped} bad rows skipped)" : "no examples in the file");
+        return new LoadedDataset(examples, skipped, tokenizer?.Description);
+    }
+
+    private static JsonDocument ParseJson(string line)
+    {
+        try
+        {
+            return JsonDocument.Parse(line);
+        }
+        catch (JsonException e)
+        {
+            throw new FormatException($"invalid JSON: {e.Message.Split('\n')[0]}", e);
+        }
+    }
+}
