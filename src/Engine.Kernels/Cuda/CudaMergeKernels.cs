@@ -13,7 +13,7 @@ namespace Engine.Kernels.Cuda;
 /// (see <see cref="KernelTolerances"/>). <see cref="ComputePrecision.BFloat16"/> (mergekit emulation) and
 /// dtypes other than F32/BF16/F16 run on the CPU backend. Calls from several threads are serialised (the
 /// device buffers and the stream are shared).</summary>
-public sealed unsafe class CudaMergeKernels : IMergeKernels, ITraceableKernels
+public sealed unsafe partial class CudaMergeKernels : IMergeKernels, ITraceableKernels
 {
     private readonly Lock _gate = new();
     internal const int RadixBins = 2048;

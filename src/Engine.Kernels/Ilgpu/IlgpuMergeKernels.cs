@@ -18,7 +18,7 @@ namespace Engine.Kernels.Ilgpu;
 /// defines. Transfers use ILGPU's plain copies (no staging pipeline; the hand-written CUDA backend has one).
 /// <see cref="ComputePrecision.BFloat16"/> and dtypes other than F32/BF16/F16 run on the CPU backend.
 /// Calls from several threads are serialised, each binding the accelerator to the calling thread.</summary>
-public sealed unsafe class IlgpuMergeKernels : IMergeKernels
+public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels
 {
     private readonly Lock _gate = new();
     private readonly Context _context;

@@ -19,6 +19,9 @@ public sealed class KeepMask
 
     public long Length { get; }
 
+    /// <summary>The bits, word e &gt;&gt; 6 holding element e at bit e &amp; 63, as the kernels take them.</summary>
+    internal ulong[] Words => _bits;
+
     public bool this[long index] => (_bits[index >> 6] & (1UL << (int)(index & 63))) != 0;
 
     public void Set(long index) => _bits[index >> 6] |= 1UL << (int)(index & 63);

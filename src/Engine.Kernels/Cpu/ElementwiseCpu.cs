@@ -1,0 +1,317 @@
+using System.Buffers;
+using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using Engine.Core.Numerics;
+
+namespace Engine.Kernels.Cpu;
+
+/// <summary>The CPU reference of <see cref="IElementwiseKernels"/>: the algorithmic reference the GPU kernels
+/// are tested against, and the production path on CPU. Element-wise work runs block-parallel over
+/// <see cref="IElementwiseKernels.ReductionBlock"/>-element blocks; every float64 sum is sequential within a
+/// block, the block partials are added in block order, so results do not depend on the thread count.</summary>
+internal sealed unsafe class ElementwiseCpu(int threads)
+{
+    private const int Block = IElementwiseKernels.ReductionBlock;
+
+    private ParallelOptions Options => new() { MaxDegreeOfParallelism = threads };
+
+    public void LinearCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base)
+    {
+        long n = output.Length;
+        ElementwiseShapes.Check(n, inputs, @base);
+        if (coefficients.Length != inputs.Length) throw new ArgumentException($"{inputs.Length} inputs, {coefficients.Length} coefficients");
+        var xs = inputs.ToArray();
+        var cs = coefficients.ToArray();
+        ForEachBlock(n, (start, count) =>
+        {
+            using var scratch = new BlockScratch(count);
+            var acc = scratch.Take();
+            var baseValues = @base is { } b ? scratch.Read(b, start) : default;
+            if (@base is null) acc.Fill(-0f);
+            else baseValues.CopyTo(acc);
+            var x = scratch.Take();
+            for (int i = 0; i < xs.Length; i++)
+            {
+                xs[i].ReadSingles(start, x);
+                if (@base is not null) TensorPrimitives.Subtract(x, baseValues, x);
+                TensorPrimitives.MultiplyAdd(x, cs[i], acc, acc);
+            }
+            output.WriteSingles(start, acc);
+        });
+    }
+
+    public void Gram(Span<double> gram, ReadOnlySpan<RawTensor> inputs, RawTensor? @base, long segmentLength)
+    {
+        int k = inputs.Length;
+        long n = k == 0 ? 0 : inputs[0].Length;
+        ElementwiseShapes.Check(n, inputs, @base);
+        long segments = ElementwiseShapes.Segments(n, segmentLength, k, gram.Length);
+        gram.Clear();
+        if (segments == 0 || n == 0) return;
+        var xs = inputs.ToArray();
+        long perSegment = (segmentLength + Block - 1) / Block;
+        var partials = new double[checked(segments * perSegment * k * k)];
+        ForEach(segments * perSegment, item =>
+        {
+            long s = item / perSegment, b = item % perSegment;
+            long start = s * segmentLength + b * Block;
+            int count = (int)Math.Min(Block, segmentLength - b * Block);
+            using var scratch = new BlockScratch(count);
+            var v = new float[k][];
+            var baseValues = @base is { } bt ? scratch.Read(bt, start) : default;
+            for (int i = 0; i < k; i++)
+            {
+                v[i] = scratch.ReadArray(xs[i], start);
+                if (@base is not null) TensorPrimitives.Subtract(v[i].AsSpan(0, count), baseValues, v[i].AsSpan(0, count));
+            }
+            var target = partials.AsSpan((int)(item * k * k), k * k);
+            for (int i = 0; i < k; i++)
+            {
+                for (int j = i; j < k; j++) target[i * k + j] = Dot(v[i].AsSpan(0, count), v[j].AsSpan(0, count));
+            }
+        });
+        for (long s = 0; s < segments; s++)
+        {
+            var g = gram.Slice((int)(s * k * k), k * k);
+            for (long b = 0; b < perSegment; b++)
+            {
+                for (int i = 0; i < k; i++)
+                {
+                    for (int j = i; j < k; j++) g[i * k + j] += partials[(s * perSegment + b) * k * k + i * k + j];
+                }
+            }
+            for (int i = 0; i < k; i++)
+            {
+                for (int j = 0; j < i; j++) g[i * k + j] = g[j * k + i];
+            }
+        }
+    }
+
+    public void AbsDifference(NativeArray<float> magnitudes, RawTensor other, RawTensor @base)
+    {
+        long n = magnitudes.Length;
+        if (other.Length != n || @base.Length != n) throw new ArgumentException($"lengths disagree: magnitudes {n}, other {other.Length}, base {@base.Length}");
+        long firstBad = long.MaxValue;
+        ForEachBlock(n, (start, count) =>
+        {
+            using var scratch = new BlockScratch(count);
+            var x = scratch.Read(other, start);
+            var y = scratch.Read(@base, start);
+            int bad = AbsDifference(magnitudes.Slice(start, count), x, y);
+            if (bad < 0) return;
+            long seen = Volatile.Read(ref firstBad);
+            while (start + bad < seen && Interlocked.CompareExchange(ref firstBad, start + bad, seen) != seen) seen = Volatile.Read(ref firstBad);
+        });
+        if (firstBad == long.MaxValue) return;
+        Span<float> y1 = stackalloc float[1];
+        @base.ReadSingles(firstBad, y1);
+        throw new NonFiniteValueException(float.IsFinite(y1[0]) ? "other" : "base", firstBad);
+    }
+
+    public void AbsDifferenceSums(Span<double> sums, RawTensor other, RawTensor @base, ReadOnlySpan<ulong> keep)
+    {
+        long n = other.Length;
+        if (@base.Length != n || keep.Length < (n + 63) / 64 || sums.Length != 2)
+            throw new ArgumentException($"shapes disagree: other {other.Length}, base {@base.Length}, keep {keep.Length} words, sums {sums.Length}");
+        long blocks = (n + Block - 1) / Block;
+        var partials = new double[blocks * 2];
+        fixed (ulong* words = keep)
+        {
+            nint w = (nint)words;
+            ForEachBlock(n, (start, count) =>
+            {
+                using var scratch = new BlockScratch(count);
+                var x = scratch.Read(other, start);
+                var y = scratch.Read(@base, start);
+                AddL1(x, y, (ulong*)w, start, partials.AsSpan((int)(start / Block * 2), 2));
+            });
+        }
+        sums.Clear();
+        for (long b = 0; b < blocks; b++)
+        {
+            sums[0] += partials[b * 2];
+            sums[1] += partials[b * 2 + 1];
+        }
+    }
+
+    public void RandomKeepMask(Span<ulong> keep, long length, ulong key, double density)
+    {
+        if (keep.Length < (length + 63) / 64) throw new ArgumentException($"{keep.Length} words hold fewer than {length} bits");
+        keep.Clear();
+        fixed (ulong* words = keep)
+        {
+            nint w = (nint)words;
+            ForEachBlock(length, (start, count) => MarkBelow((ulong*)w, key, start, count, density));
+        }
+    }
+
+    public void TaskArithmetic(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, TaskArithmeticTerms terms, long maskStart)
+    {
+        long n = output.Length;
+        ElementwiseShapes.Check(n, models, @base);
+        ElementwiseShapes.CheckTerms(terms, models.Length, maskStart + n);
+        var xs = models.ToArray();
+        int k = xs.Length;
+        var weights = terms.Weights.ToArray();
+        float linearDivisor = terms.LinearDivisor;
+        ForEachBlock(n, (start, count) =>
+        {
+            using var scratch = new BlockScratch(count);
+            var baseValues = scratch.Read(@base, start);
+            var deltas = new float[k][];
+            for (int i = 0; i < k; i++)
+            {
+                deltas[i] = scratch.ReadArray(xs[i], start);
+                WeightedDelta(deltas[i].AsSpan(0, count), baseValues, terms.Masks[i], maskStart + start, terms.Scales[i], weights[i]);
+            }
+            var result = scratch.Take();
+            Combine(result, baseValues, deltas, weights, terms.SignConsensus, terms.Normalize, terms.Lambda, linearDivisor);
+            output.WriteSingles(start, result);
+        });
+    }
+
+    /// <summary><c>d = w * (scale * (M - B))</c> in place over <paramref name="values"/> (which holds M), 0 where
+    /// the mask drops the element; <paramref name="first"/> is the mask index of values[0].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void WeightedDelta(Span<float> values, ReadOnlySpan<float> baseValues, ulong[]? mask, long first, float scale, float weight)
+    {
+        for (int e = 0; e < values.Length; e++)
+        {
+            float d = values[e] - baseValues[e];
+            values[e] = mask is null || IsSet(mask, first + e) ? weight * (d * scale) : 0f;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Combine(Span<float> result, ReadOnlySpan<float> baseValues, float[][] deltas, float[] weights, bool consensus, bool normalize, float lambda, float linearDivisor)
+    {
+        int k = deltas.Length;
+        for (int e = 0; e < result.Length; e++)
+        {
+            float mixed = 0, divisor;
+            if (consensus)
+            {
+                float sum = 0;
+                for (int i = 0; i < k; i++) sum += deltas[i][e];
+                float majority = sum >= 0 ? 1f : -1f;
+                divisor = 0;
+                for (int i = 0; i < k; i++)
+                {
+                    float wd = deltas[i][e];
+                    if (MathF.Sign(wd) == majority)
+                    {
+                        mixed += wd;
+                        divisor += weights[i];
+                    }
+                }
+                if (divisor == 0) divisor = 1;
+            }
+            else
+            {
+                for (int i = 0; i < k; i++) mixed += deltas[i][e];
+                divisor = linearDivisor;
+            }
+            if (normalize) mixed /= divisor;
+            if (lambda != 1f) mixed *= lambda;
+            result[e] = baseValues[e] + mixed;
+        }
+    }
+
+    /// <summary><c>target = |x - y|</c>; returns the first index where the difference is not finite, or -1.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static int AbsDifference(Span<float> target, ReadOnlySpan<float> x, ReadOnlySpan<float> y)
+    {
+        bool finite = true;
+        for (int e = 0; e < target.Length; e++)
+        {
+            float d = x[e] - y[e];
+            finite &= float.IsFinite(d);
+            target[e] = Math.Abs(d);
+        }
+        if (finite) return -1;
+        for (int e = 0; e < target.Length; e++)
+        {
+            if (!float.IsFinite(x[e] - y[e])) return e;
+        }
+        return -1;
+    }
+
+    /// <summary><c>Σ a_i b_i</c>, each product exact in float64, summed in element order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static double Dot(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    {
+        double sum = 0;
+        for (int i = 0; i < a.Length; i++) sum += (double)a[i] * b[i];
+        return sum;
+    }
+
+    /// <summary>sums = (Σ|x - y|, Σ over kept elements |x - y|) for one block starting at element <paramref name="start"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void AddL1(ReadOnlySpan<float> x, ReadOnlySpan<float> y, ulong* keep, long start, Span<double> sums)
+    {
+        double before = 0, after = 0;
+        for (int e = 0; e < x.Length; e++)
+        {
+            double d = Math.Abs(x[e] - y[e]);
+            before += d;
+            long i = start + e;
+            if ((keep[i >> 6] & (1UL << (int)(i & 63))) != 0) after += d;
+        }
+        sums[0] = before;
+        sums[1] = after;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void MarkBelow(ulong* keep, ulong key, long start, int count, double density)
+    {
+        for (long e = start; e < start + count; e++)
+        {
+            if (CounterHash.Uniform(key, e) < density) keep[e >> 6] |= 1UL << (int)(e & 63);
+        }
+    }
+
+    private static bool IsSet(ulong[] mask, long index) => (mask[index >> 6] & (1UL << (int)(index & 63))) != 0;
+
+    private void ForEachBlock(long length, Action<long, int> body) =>
+        ForEach((length + Block - 1) / Block, b => body(b * Block, (int)Math.Min(Block, length - b * Block)));
+
+    private void ForEach(long items, Action<long> body)
+    {
+        if (items == 1) body(0);
+        else if (items > 1) Parallel.For(0L, items, Options, body);
+    }
+}
+
+/// <summary>Argument checks shared by the <see cref="IElementwiseKernels"/> backends.</summary>
+internal static class ElementwiseShapes
+{
+    /// <summary>Every input and the base hold <paramref name="n"/> elements.</summary>
+    public static void Check(long n, ReadOnlySpan<RawTensor> inputs, RawTensor? @base)
+    {
+        foreach (var x in inputs)
+        {
+            if (x.Length != n) throw new ArgumentException($"an input holds {x.Length} elements, the output {n}");
+        }
+        if (@base is { } b && b.Length != n) throw new ArgumentException($"the base holds {b.Length} elements, the output {n}");
+    }
+
+    /// <summary>The number of segments of a Gram call, checking the shapes.</summary>
+    public static long Segments(long n, long segmentLength, int k, int gramLength)
+    {
+        if (n == 0) return 0;
+        if (segmentLength <= 0 || n % segmentLength != 0) throw new ArgumentException($"segment length {segmentLength} does not divide {n} elements");
+        long segments = n / segmentLength;
+        if (gramLength != segments * k * k) throw new ArgumentException($"gram holds {gramLength} values, {segments} segments of {k} x {k} need {segments * k * k}");
+        return segments;
+    }
+
+    public static void CheckTerms(TaskArithmeticTerms terms, int k, long maskEnd)
+    {
+        if (terms.Weights.Length != k || terms.Scales.Length != k || terms.Masks.Length != k)
+            throw new ArgumentException($"{k} models, {terms.Weights.Length} weights, {terms.Scales.Length} scales, {terms.Masks.Length} masks");
+        foreach (var m in terms.Masks)
+        {
+            if (m is not null && m.LongLength * 64 < maskEnd) throw new ArgumentException($"a mask of {m.Length} words does not reach element {maskEnd - 1}");
+        }
+    }
+}
