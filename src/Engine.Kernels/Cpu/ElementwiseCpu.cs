@@ -102,10 +102,7 @@ internal sealed unsafe class ElementwiseCpu(int threads)
             long seen = Volatile.Read(ref firstBad);
             while (start + bad < seen && Interlocked.CompareExchange(ref firstBad, start + bad, seen) != seen) seen = Volatile.Read(ref firstBad);
         });
-        if (firstBad == long.MaxValue) return;
-        Span<float> y1 = stackalloc float[1];
-        @base.ReadSingles(firstBad, y1);
-        throw new NonFiniteValueException(float.IsFinite(y1[0]) ? "other" : "base", firstBad);
+        ElementwiseShapes.ThrowIfNonFinite(firstBad == long.MaxValue ? ulong.MaxValue : (ulong)firstBad, @base);
     }
 
     public void AbsDifferenceSums(Span<double> sums, RawTensor other, RawTensor @base, ReadOnlySpan<ulong> keep)
@@ -303,6 +300,33 @@ internal static class ElementwiseShapes
         long segments = n / segmentLength;
         if (gramLength != segments * k * k) throw new ArgumentException($"gram holds {gramLength} values, {segments} segments of {k} x {k} need {segments * k * k}");
         return segments;
+    }
+
+    /// <summary>The error for the smallest element whose difference is not finite (none: ulong.MaxValue): "base"
+    /// when the base's element is not finite, else "other".</summary>
+    public static void ThrowIfNonFinite(ulong firstBad, RawTensor @base)
+    {
+        if (firstBad == ulong.MaxValue) return;
+        Span<float> value = stackalloc float[1];
+        @base.ReadSingles((long)firstBad, value);
+        throw new NonFiniteValueException(float.IsFinite(value[0]) ? "other" : "base", (long)firstBad);
+    }
+
+    /// <summary>The mask words a device call over elements [maskStart, maskStart + n) needs, model-major:
+    /// (k, wordsPerModel) from the word holding maskStart, zeros for models without a mask; hasMask (k) says which have one.</summary>
+    public static (ulong[] Words, int[] HasMask, long WordsPerModel) MaskWindow(TaskArithmeticTerms terms, long maskStart, long n)
+    {
+        int k = terms.Masks.Length;
+        long first = maskStart >> 6, wordsPerModel = ((maskStart + n - 1) >> 6) - first + 1;
+        var words = new ulong[checked(k * wordsPerModel)];
+        var hasMask = new int[k];
+        for (int i = 0; i < k; i++)
+        {
+            if (terms.Masks[i] is not { } m) continue;
+            hasMask[i] = 1;
+            Array.Copy(m, first, words, i * wordsPerModel, wordsPerModel);
+        }
+        return (words, hasMask, wordsPerModel);
     }
 
     public static void CheckTerms(TaskArithmeticTerms terms, int k, long maskEnd)

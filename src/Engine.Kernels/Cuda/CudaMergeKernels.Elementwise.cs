@@ -2,7 +2,7 @@ using Engine.Core.Numerics;
 
 namespace Engine.Kernels.Cuda;
 
-public sealed partial class CudaMergeKernels
+public sealed unsafe partial class CudaMergeKernels
 {
     public void LinearCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base) =>
         _cpu.LinearCombination(output, inputs, coefficients, @base);
