@@ -44,5 +44,10 @@ public sealed class PtxBuildTests
         }
     }
 
-    private static string KernelEntry(string file) => file == "radix_select" ? "radix_histogram_kernel" : file + "_kernel";
+    private static string KernelEntry(string file) => file switch
+    {
+        "radix_select" => "radix_histogram_kernel",
+        "elementwise" => "task_arithmetic_kernel",
+        _ => file + "_kernel",
+    };
 }

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
+using Engine.Core;
 using Engine.Core.Numerics;
 
 namespace Engine.Kernels.Cpu;
@@ -17,9 +18,8 @@ internal sealed unsafe class ElementwiseCpu(int threads)
 
     public void LinearCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base)
     {
+        ElementwiseShapes.CheckCombination(output, inputs, coefficients, @base);
         long n = output.Length;
-        ElementwiseShapes.Check(n, inputs, @base);
-        if (coefficients.Length != inputs.Length) throw new ArgumentException($"{inputs.Length} inputs, {coefficients.Length} coefficients");
         var xs = inputs.ToArray();
         var cs = coefficients.ToArray();
         ForEachBlock(n, (start, count) =>
@@ -43,13 +43,10 @@ internal sealed unsafe class ElementwiseCpu(int threads)
     public void Gram(Span<double> gram, ReadOnlySpan<RawTensor> inputs, RawTensor? @base, long segmentLength)
     {
         int k = inputs.Length;
-        long n = k == 0 ? 0 : inputs[0].Length;
-        ElementwiseShapes.Check(n, inputs, @base);
-        long segments = ElementwiseShapes.Segments(n, segmentLength, k, gram.Length);
+        var (segments, perSegment) = ElementwiseShapes.CheckGram(gram, inputs, @base, segmentLength);
         gram.Clear();
-        if (segments == 0 || n == 0) return;
+        if (segments == 0) return;
         var xs = inputs.ToArray();
-        long perSegment = (segmentLength + Block - 1) / Block;
         var partials = new double[checked(segments * perSegment * k * k)];
         ForEach(segments * perSegment, item =>
         {
@@ -90,7 +87,7 @@ internal sealed unsafe class ElementwiseCpu(int threads)
     public void AbsDifference(NativeArray<float> magnitudes, RawTensor other, RawTensor @base)
     {
         long n = magnitudes.Length;
-        if (other.Length != n || @base.Length != n) throw new ArgumentException($"lengths disagree: magnitudes {n}, other {other.Length}, base {@base.Length}");
+        ElementwiseShapes.CheckDifference(n, other, @base);
         long firstBad = long.MaxValue;
         ForEachBlock(n, (start, count) =>
         {
@@ -107,10 +104,7 @@ internal sealed unsafe class ElementwiseCpu(int threads)
 
     public void AbsDifferenceSums(Span<double> sums, RawTensor other, RawTensor @base, ReadOnlySpan<ulong> keep)
     {
-        long n = other.Length;
-        if (@base.Length != n || keep.Length < (n + 63) / 64 || sums.Length != 2)
-            throw new ArgumentException($"shapes disagree: other {other.Length}, base {@base.Length}, keep {keep.Length} words, sums {sums.Length}");
-        long blocks = (n + Block - 1) / Block;
+        long n = other.Length, blocks = ElementwiseShapes.CheckSums(sums, other, @base, keep);
         var partials = new double[blocks * 2];
         fixed (ulong* words = keep)
         {
@@ -133,7 +127,7 @@ internal sealed unsafe class ElementwiseCpu(int threads)
 
     public void RandomKeepMask(Span<ulong> keep, long length, ulong key, double density)
     {
-        if (keep.Length < (length + 63) / 64) throw new ArgumentException($"{keep.Length} words hold fewer than {length} bits");
+        ElementwiseShapes.CheckMask(keep, length);
         keep.Clear();
         fixed (ulong* words = keep)
         {
@@ -144,9 +138,8 @@ internal sealed unsafe class ElementwiseCpu(int threads)
 
     public void TaskArithmetic(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, TaskArithmeticTerms terms, long maskStart)
     {
+        ElementwiseShapes.CheckTaskArithmetic(output, models, @base, terms, maskStart);
         long n = output.Length;
-        ElementwiseShapes.Check(n, models, @base);
-        ElementwiseShapes.CheckTerms(terms, models.Length, maskStart + n);
         var xs = models.ToArray();
         int k = xs.Length;
         var weights = terms.Weights.ToArray();
@@ -282,6 +275,66 @@ internal sealed unsafe class ElementwiseCpu(int threads)
 /// <summary>Argument checks shared by the <see cref="IElementwiseKernels"/> backends.</summary>
 internal static class ElementwiseShapes
 {
+    /// <summary>Whether the GPU kernels read and write <paramref name="dtype"/> (F32, BF16, F16).</summary>
+    public static bool IsDeviceDType(DType dtype) => dtype is DType.F32 or DType.BF16 or DType.F16;
+
+    /// <summary>Whether every input and the base are in a dtype the GPU kernels read.</summary>
+    public static bool OnDevice(ReadOnlySpan<RawTensor> inputs, RawTensor? @base)
+    {
+        foreach (var x in inputs)
+        {
+            if (!IsDeviceDType(x.DType)) return false;
+        }
+        return @base is not { } b || IsDeviceDType(b.DType);
+    }
+
+    /// <summary>The shapes of a <see cref="IElementwiseKernels.Gram"/> call: its segments and the reduction blocks
+    /// per segment (no segments for empty inputs).</summary>
+    public static (long Segments, long PerSegment) CheckGram(Span<double> gram, ReadOnlySpan<RawTensor> inputs, RawTensor? @base, long segmentLength)
+    {
+        long n = inputs.IsEmpty ? 0 : inputs[0].Length;
+        Check(n, inputs, @base);
+        long segments = Segments(n, segmentLength, inputs.Length, gram.Length);
+        return (segments, (segmentLength + IElementwiseKernels.ReductionBlock - 1) / IElementwiseKernels.ReductionBlock);
+    }
+
+    /// <summary>The shapes of a <see cref="IElementwiseKernels.LinearCombination"/> call.</summary>
+    public static void CheckCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base)
+    {
+        Check(output.Length, inputs, @base);
+        if (coefficients.Length != inputs.Length) throw new ArgumentException($"{inputs.Length} inputs, {coefficients.Length} coefficients");
+    }
+
+    /// <summary>The shapes of a <see cref="IElementwiseKernels.AbsDifference"/> call.</summary>
+    public static void CheckDifference(long n, RawTensor other, RawTensor @base)
+    {
+        if (other.Length != n || @base.Length != n) throw new ArgumentException($"lengths disagree: magnitudes {n}, other {other.Length}, base {@base.Length}");
+    }
+
+    /// <summary>The shapes of a <see cref="IElementwiseKernels.AbsDifferenceSums"/> call; returns the reduction blocks.</summary>
+    public static long CheckSums(Span<double> sums, RawTensor other, RawTensor @base, ReadOnlySpan<ulong> keep)
+    {
+        long n = other.Length;
+        if (@base.Length != n || keep.Length < (n + 63) / 64 || sums.Length != 2)
+            throw new ArgumentException($"shapes disagree: other {other.Length}, base {@base.Length}, keep {keep.Length} words, sums {sums.Length}");
+        return (n + IElementwiseKernels.ReductionBlock - 1) / IElementwiseKernels.ReductionBlock;
+    }
+
+    /// <summary>The shapes of a <see cref="IElementwiseKernels.RandomKeepMask"/> call; returns the words it writes.</summary>
+    public static long CheckMask(Span<ulong> keep, long length)
+    {
+        long words = (length + 63) / 64;
+        if (keep.Length < words) throw new ArgumentException($"{keep.Length} words hold fewer than {length} bits");
+        return words;
+    }
+
+    /// <summary>The shapes of a <see cref="IElementwiseKernels.TaskArithmetic"/> call.</summary>
+    public static void CheckTaskArithmetic(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, TaskArithmeticTerms terms, long maskStart)
+    {
+        Check(output.Length, models, @base);
+        CheckTerms(terms, models.Length, maskStart + output.Length);
+    }
+
     /// <summary>Every input and the base hold <paramref name="n"/> elements.</summary>
     public static void Check(long n, ReadOnlySpan<RawTensor> inputs, RawTensor? @base)
     {
@@ -293,7 +346,7 @@ internal static class ElementwiseShapes
     }
 
     /// <summary>The number of segments of a Gram call, checking the shapes.</summary>
-    public static long Segments(long n, long segmentLength, int k, int gramLength)
+    private static long Segments(long n, long segmentLength, int k, int gramLength)
     {
         if (n == 0) return 0;
         if (segmentLength <= 0 || n % segmentLength != 0) throw new ArgumentException($"segment length {segmentLength} does not divide {n} elements");

@@ -40,10 +40,9 @@ public sealed unsafe partial class IlgpuMergeKernels
 
     public void LinearCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base)
     {
+        ElementwiseShapes.CheckCombination(output, inputs, coefficients, @base);
         long n = output.Length;
-        ElementwiseShapes.Check(n, inputs, @base);
-        if (coefficients.Length != inputs.Length) throw new ArgumentException($"{inputs.Length} inputs, {coefficients.Length} coefficients");
-        if (n == 0 || inputs.IsEmpty || !OnDevice(output.DType) || !OnDevice(inputs, @base))
+        if (n == 0 || inputs.IsEmpty || !ElementwiseShapes.IsDeviceDType(output.DType) || !ElementwiseShapes.OnDevice(inputs, @base))
         {
             _cpu.LinearCombination(output, inputs, coefficients, @base);
             return;
@@ -64,16 +63,13 @@ public sealed unsafe partial class IlgpuMergeKernels
     public void Gram(Span<double> gram, ReadOnlySpan<RawTensor> inputs, RawTensor? @base, long segmentLength)
     {
         int k = inputs.Length;
-        long n = k == 0 ? 0 : inputs[0].Length;
-        ElementwiseShapes.Check(n, inputs, @base);
-        long segments = ElementwiseShapes.Segments(n, segmentLength, k, gram.Length);
-        if (segments == 0 || !OnDevice(inputs, @base))
+        var (segments, perSegment) = ElementwiseShapes.CheckGram(gram, inputs, @base, segmentLength);
+        if (segments == 0 || !ElementwiseShapes.OnDevice(inputs, @base))
         {
             _cpu.Gram(gram, inputs, @base, segmentLength);
             return;
         }
-        const int block = IElementwiseKernels.ReductionBlock;
-        long perSegment = (segmentLength + block - 1) / block, items = segments * perSegment;
+        long items = segments * perSegment;
         var partials = new double[checked(items * k * k)];
         lock (_gate)
         {
@@ -91,8 +87,8 @@ public sealed unsafe partial class IlgpuMergeKernels
     public void AbsDifference(NativeArray<float> magnitudes, RawTensor other, RawTensor @base)
     {
         long n = magnitudes.Length;
-        if (other.Length != n || @base.Length != n) throw new ArgumentException($"lengths disagree: magnitudes {n}, other {other.Length}, base {@base.Length}");
-        if (n == 0 || !OnDevice(other.DType) || !OnDevice(@base.DType))
+        ElementwiseShapes.CheckDifference(n, other, @base);
+        if (n == 0 || !ElementwiseShapes.IsDeviceDType(other.DType) || !ElementwiseShapes.IsDeviceDType(@base.DType))
         {
             _cpu.AbsDifference(magnitudes, other, @base);
             return;
@@ -117,15 +113,12 @@ public sealed unsafe partial class IlgpuMergeKernels
 
     public void AbsDifferenceSums(Span<double> sums, RawTensor other, RawTensor @base, ReadOnlySpan<ulong> keep)
     {
-        long n = other.Length;
-        if (@base.Length != n || keep.Length < (n + 63) / 64 || sums.Length != 2)
-            throw new ArgumentException($"shapes disagree: other {other.Length}, base {@base.Length}, keep {keep.Length} words, sums {sums.Length}");
-        if (n == 0 || !OnDevice(other.DType) || !OnDevice(@base.DType))
+        long n = other.Length, blocks = ElementwiseShapes.CheckSums(sums, other, @base, keep);
+        if (n == 0 || !ElementwiseShapes.IsDeviceDType(other.DType) || !ElementwiseShapes.IsDeviceDType(@base.DType))
         {
             _cpu.AbsDifferenceSums(sums, other, @base, keep);
             return;
         }
-        long blocks = (n + IElementwiseKernels.ReductionBlock - 1) / IElementwiseKernels.ReductionBlock;
         var partials = new double[blocks * 2];
         lock (_gate)
         {
@@ -144,8 +137,7 @@ public sealed unsafe partial class IlgpuMergeKernels
 
     public void RandomKeepMask(Span<ulong> keep, long length, ulong key, double density)
     {
-        long words = (length + 63) / 64;
-        if (keep.Length < words) throw new ArgumentException($"{keep.Length} words hold fewer than {length} bits");
+        long words = ElementwiseShapes.CheckMask(keep, length);
         if (length == 0)
         {
             _cpu.RandomKeepMask(keep, length, key, density);
@@ -165,10 +157,9 @@ public sealed unsafe partial class IlgpuMergeKernels
 
     public void TaskArithmetic(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, TaskArithmeticTerms terms, long maskStart)
     {
+        ElementwiseShapes.CheckTaskArithmetic(output, models, @base, terms, maskStart);
         long n = output.Length;
-        ElementwiseShapes.Check(n, models, @base);
-        ElementwiseShapes.CheckTerms(terms, models.Length, maskStart + n);
-        if (n == 0 || models.IsEmpty || !OnDevice(output.DType) || !OnDevice(models, @base))
+        if (n == 0 || models.IsEmpty || !ElementwiseShapes.IsDeviceDType(output.DType) || !ElementwiseShapes.OnDevice(models, @base))
         {
             _cpu.TaskArithmetic(output, models, @base, terms, maskStart);
             return;
@@ -220,17 +211,6 @@ public sealed unsafe partial class IlgpuMergeKernels
     private KernelConfig ElementwiseGrid(long n) => new((int)Math.Clamp((n + _group - 1) / _group, 1, Math.Max(1, _accelerator.NumMultiprocessors) * 16L), _group);
 
     private KernelConfig ReductionGrid(long items) => new((int)Math.Clamp(items, 1, Math.Max(1, _accelerator.NumMultiprocessors) * 16L), _group);
-
-    private static bool OnDevice(DType dtype) => DTypeCode(dtype) >= 0;
-
-    private static bool OnDevice(ReadOnlySpan<RawTensor> inputs, RawTensor? @base)
-    {
-        foreach (var x in inputs)
-        {
-            if (!OnDevice(x.DType)) return false;
-        }
-        return @base is not { } b || OnDevice(b.DType);
-    }
 
     /// <summary>Inputs (and the base after them) in one device buffer, each at a 16-byte-aligned offset.</summary>
     private readonly struct PackedInputs : IDisposable
