@@ -48,7 +48,7 @@ public interface IElementwiseKernels
     /// <summary>The generalised task-arithmetic combine, per element e of the range
     /// [maskStart, maskStart + n) of the tensor (output, models and base hold that range):
     /// <c>d_i = kept_i(e) ? w_i (s_i (M_i - B)) : 0</c>; with sign consensus, <c>majority = Σ_i d_i &gt;= 0 ? + : -</c>
-    /// and only the d_i of the majority's sign (zero has none) are added, the divisor summing their w_i
+    /// and only the d_i of the majority's sign (zero and NaN have none) are added, the divisor summing their w_i
     /// (0 counts as 1); without, every d_i is added and the divisor is <see cref="TaskArithmeticTerms.LinearDivisor"/>;
     /// <c>mixed /= divisor</c> when normalising, <c>mixed *= lambda</c> when lambda is not 1, <c>out = B + mixed</c>.
     /// Sums run in model order from 0. Shapes: output, models, base (n); each mask (ceil(length / 64) words) over

@@ -61,11 +61,7 @@ internal sealed unsafe class ElementwiseCpu(int threads)
                 v[i] = scratch.ReadArray(xs[i], start);
                 if (@base is not null) TensorPrimitives.Subtract(v[i].AsSpan(0, count), baseValues, v[i].AsSpan(0, count));
             }
-            var target = partials.AsSpan((int)(item * k * k), k * k);
-            for (int i = 0; i < k; i++)
-            {
-                for (int j = i; j < k; j++) target[i * k + j] = Dot(v[i].AsSpan(0, count), v[j].AsSpan(0, count));
-            }
+            GramBlock(partials.AsSpan((int)(item * k * k), k * k), v, count);
         });
         for (long s = 0; s < segments; s++)
         {
@@ -152,59 +148,12 @@ internal sealed unsafe class ElementwiseCpu(int threads)
             for (int i = 0; i < k; i++)
             {
                 deltas[i] = scratch.ReadArray(xs[i], start);
-                WeightedDelta(deltas[i].AsSpan(0, count), baseValues, terms.Masks[i], maskStart + start, terms.Scales[i], weights[i]);
+                TaskArithmeticCpu.WeightedDelta(deltas[i].AsSpan(0, count), baseValues, terms.Masks[i], maskStart + start, terms.Scales[i], weights[i]);
             }
             var result = scratch.Take();
-            Combine(result, baseValues, deltas, weights, terms.SignConsensus, terms.Normalize, terms.Lambda, linearDivisor);
+            TaskArithmeticCpu.Combine(result, baseValues, deltas, weights, terms.SignConsensus, terms.Normalize, terms.Lambda, linearDivisor);
             output.WriteSingles(start, result);
         });
-    }
-
-    /// <summary><c>d = w * (scale * (M - B))</c> in place over <paramref name="values"/> (which holds M), 0 where
-    /// the mask drops the element; <paramref name="first"/> is the mask index of values[0].</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void WeightedDelta(Span<float> values, ReadOnlySpan<float> baseValues, ulong[]? mask, long first, float scale, float weight)
-    {
-        for (int e = 0; e < values.Length; e++)
-        {
-            float d = values[e] - baseValues[e];
-            values[e] = mask is null || IsSet(mask, first + e) ? weight * (d * scale) : 0f;
-        }
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Combine(Span<float> result, ReadOnlySpan<float> baseValues, float[][] deltas, float[] weights, bool consensus, bool normalize, float lambda, float linearDivisor)
-    {
-        int k = deltas.Length;
-        for (int e = 0; e < result.Length; e++)
-        {
-            float mixed = 0, divisor;
-            if (consensus)
-            {
-                float sum = 0;
-                for (int i = 0; i < k; i++) sum += deltas[i][e];
-                float majority = sum >= 0 ? 1f : -1f;
-                divisor = 0;
-                for (int i = 0; i < k; i++)
-                {
-                    float wd = deltas[i][e];
-                    if (MathF.Sign(wd) == majority)
-                    {
-                        mixed += wd;
-                        divisor += weights[i];
-                    }
-                }
-                if (divisor == 0) divisor = 1;
-            }
-            else
-            {
-                for (int i = 0; i < k; i++) mixed += deltas[i][e];
-                divisor = linearDivisor;
-            }
-            if (normalize) mixed /= divisor;
-            if (lambda != 1f) mixed *= lambda;
-            result[e] = baseValues[e] + mixed;
-        }
     }
 
     /// <summary><c>target = |x - y|</c>; returns the first index where the difference is not finite, or -1.</summary>
@@ -226,13 +175,24 @@ internal sealed unsafe class ElementwiseCpu(int threads)
         return -1;
     }
 
-    /// <summary><c>Σ a_i b_i</c>, each product exact in float64, summed in element order.</summary>
+    /// <summary><c>gram[i, j] = Σ_e v_i[e] v_j[e]</c> for j &gt;= i over one block, each product exact in float64 and
+    /// each sum in element order. All pairs advance together, so the sums' dependency chains overlap (the order
+    /// within each sum is that of one dot product at a time).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static double Dot(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    private static void GramBlock(Span<double> gram, float[][] v, int count)
     {
-        double sum = 0;
-        for (int i = 0; i < a.Length; i++) sum += (double)a[i] * b[i];
-        return sum;
+        int k = v.Length;
+        Span<double> sums = stackalloc double[k * k];
+        sums.Clear();
+        for (int e = 0; e < count; e++)
+        {
+            for (int i = 0; i < k; i++)
+            {
+                double vi = v[i][e];
+                for (int j = i; j < k; j++) sums[i * k + j] += vi * v[j][e];
+            }
+        }
+        sums.CopyTo(gram);
     }
 
     /// <summary>sums = (Σ|x - y|, Σ over kept elements |x - y|) for one block starting at element <paramref name="start"/>.</summary>
@@ -259,8 +219,6 @@ internal sealed unsafe class ElementwiseCpu(int threads)
             if (CounterHash.Uniform(key, e) < density) keep[e >> 6] |= 1UL << (int)(e & 63);
         }
     }
-
-    private static bool IsSet(ulong[] mask, long index) => (mask[index >> 6] & (1UL << (int)(index & 63))) != 0;
 
     private void ForEachBlock(long length, Action<long, int> body) =>
         ForEach((length + Block - 1) / Block, b => body(b * Block, (int)Math.Min(Block, length - b * Block)));
