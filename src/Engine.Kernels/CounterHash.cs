@@ -10,6 +10,7 @@ public static class CounterHash
     public const ulong Golden = 0x9E3779B97F4A7C15UL;
 
     /// <summary>SplitMix64's finaliser.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public static ulong Mix(ulong z)
     {
         z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;

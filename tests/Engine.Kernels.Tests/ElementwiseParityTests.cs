@@ -31,4 +31,27 @@ public sealed class ElementwiseParityTests
         IlgpuMergeKernels.AddPartials(sums, partials, segments: 2, perSegment: 2, width: 4, gram: true);
         Assert.Equal([11, 22, 22, 33, 55, 66, 66, 77], sums);
     }
+
+    [Theory]
+    [InlineData(0.0)]
+    [InlineData(0.3)]
+    [InlineData(1.0)]
+    [InlineData(1.5)]
+    [InlineData(double.NaN)]
+    [InlineData(1e-300)]
+    [InlineData(0.9999999999999999)]
+    public void TheCpuMaskIsTheUniformDrawBelowDensity(double density)
+    {
+        // The CPU compares integers against ceil(density 2^53); the contract is the double comparison.
+        const long n = 70_001;
+        using var cpu = new CpuMergeKernels(2);
+        var words = Enumerable.Repeat(ulong.MaxValue, (int)((n + 63) / 64) + 1).ToArray();
+        cpu.RandomKeepMask(words, n, 0x1234_5678_9ABC_DEF0UL, density);
+        for (long e = 0; e < n; e++)
+        {
+            bool expected = CounterHash.Uniform(0x1234_5678_9ABC_DEF0UL, e) < density;
+            Assert.True(((words[e >> 6] >> (int)(e & 63)) & 1) == (expected ? 1UL : 0UL), $"element {e}, density {density}");
+        }
+        Assert.Equal(0UL, words[^1]);
+    }
 }

@@ -182,6 +182,21 @@ internal sealed unsafe class ElementwiseCpu(int threads)
     private static void GramBlock(Span<double> gram, float[][] v, int count)
     {
         int k = v.Length;
+        if (k == 2)
+        {
+            // Slerp's case, with the sums in registers.
+            float[] a = v[0], b = v[1];
+            double aa = 0, bb = 0, ab = 0;
+            for (int e = 0; e < count; e++)
+            {
+                double x = a[e], y = b[e];
+                aa += x * x;
+                ab += x * y;
+                bb += y * y;
+            }
+            (gram[0], gram[1], gram[3]) = (aa, ab, bb);
+            return;
+        }
         Span<double> sums = stackalloc double[k * k];
         sums.Clear();
         for (int e = 0; e < count; e++)
@@ -211,12 +226,21 @@ internal sealed unsafe class ElementwiseCpu(int threads)
         sums[1] = after;
     }
 
+    /// <summary>Writes the mask words of elements [start, start + count) (start a multiple of 64). The draw's test
+    /// <c>(h &gt;&gt; 11) 2^-53 &lt; density</c> is the integer test <c>(h &gt;&gt; 11) &lt; ceil(density 2^53)</c> (the scaling by
+    /// 2^53 is exact and h &gt;&gt; 11 an integer), with no conversion to double per element.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void MarkBelow(ulong* keep, ulong key, long start, int count, double density)
     {
-        for (long e = start; e < start + count; e++)
+        ulong threshold = !(density > 0) ? 0 : density >= 1 ? 1UL << 53 : (ulong)Math.Ceiling(density * (1UL << 53));
+        long end = start + count;
+        for (long w = start >> 6; w << 6 < end; w++)
         {
-            if (CounterHash.Uniform(key, e) < density) keep[e >> 6] |= 1UL << (int)(e & 63);
+            int bitsInWord = (int)Math.Min(64, end - (w << 6));
+            ulong z = key + (ulong)(w << 6) * CounterHash.Golden, bits = 0;
+            for (int b = 0; b < bitsInWord; b++, z += CounterHash.Golden)
+                bits |= ((CounterHash.Mix(z) >> 11) < threshold ? 1UL : 0UL) << b;
+            keep[w] = bits;
         }
     }
 
