@@ -11,8 +11,9 @@ internal delegate void BlockCompute(long start, Span<float> result);
 /// <summary>Adds one block's float64 partial sums into <c>sums</c> (the block's own slots).</summary>
 internal delegate void BlockSums(long start, int count, Span<double> sums);
 
-/// <summary>The CPU driver every merge method runs on: the tensor is cut into fixed blocks processed in
-/// parallel; each block reads its inputs as float32, computes element-wise, and writes a disjoint range.
+/// <summary>The CPU driver of the methods (or passes) that do not run on the kernel contract (nuslerp, sce, ram,
+/// nearswap, model_stock's per-row blend), and the helpers that drive <see cref="IElementwiseKernels"/> chunk by
+/// chunk for the others. On the CPU the tensor is cut into fixed blocks processed in parallel; each block reads its inputs as float32, computes element-wise, and writes a disjoint range.
 /// Whole-tensor reductions keep one float64 partial per block and add the partials in block order, so every
 /// result is bit-identical whatever the thread count or the output's chunk size.</summary>
 internal static class ElementwiseOps
