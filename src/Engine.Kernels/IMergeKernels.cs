@@ -15,9 +15,11 @@ public enum ComputePrecision
 }
 
 /// <summary>The kernel contract for the merge's hot work. Every backend (vectorised CPU, ILGPU, CUDA) gives
-/// the same results as the CPU reference: bit-identical for selection, quantiles and conversion, and within
-/// float32 rounding for the importance.</summary>
-public interface IMergeKernels : IDisposable
+/// the same results as the CPU reference: bit-identical for selection, quantiles, masks and conversion, within
+/// float32 rounding for the importance and the element-wise combines, and within
+/// <see cref="KernelTolerances.ReductionRelative"/> for float64 reductions. Arcee Fusion's kernels are here; the
+/// other methods' primitives are <see cref="IElementwiseKernels"/>.</summary>
+public interface IMergeKernels : IElementwiseKernels, IDisposable
 {
     /// <summary>What runs the kernels, as reports print it ("cpu (2 threads, AVX2)").</summary>
     string Device { get; }

@@ -18,4 +18,10 @@ public static class KernelTolerances
     /// <summary>Whether <paramref name="actual"/> is within the importance tolerance of <paramref name="expected"/>.</summary>
     public static bool ImportanceAgrees(double expected, double actual) =>
         Math.Abs(actual - expected) <= ImportanceRelative * Math.Abs(expected) + ImportanceAbsolute;
+
+    /// <summary>Float64 reductions (<see cref="IElementwiseKernels.Gram"/>, <see cref="IElementwiseKernels.AbsDifferenceSums"/>):
+    /// GPU backends add each block's terms in a tree instead of in element order (the products are exact on every
+    /// backend), so sums differ by float64 rounding only: <c>|gpu - cpu| &lt;= ReductionRelative * scale</c>, scale
+    /// being the sum of the terms' magnitudes (for a Gram entry <c>sqrt(G_ii G_jj)</c> bounds it).</summary>
+    public const double ReductionRelative = 1e-12;
 }

@@ -41,6 +41,42 @@ public sealed class TracingMergeKernels : IMergeKernels
         return _inner.MaskedSelect(output, other, @base, importance, start, threshold);
     }
 
+    public void LinearCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base)
+    {
+        using var _ = _trace.Span("linear_combination", _category, $"{output.Length} elements x {inputs.Length}");
+        _inner.LinearCombination(output, inputs, coefficients, @base);
+    }
+
+    public void Gram(Span<double> gram, ReadOnlySpan<RawTensor> inputs, RawTensor? @base, long segmentLength)
+    {
+        using var _ = _trace.Span("gram", _category, $"{(inputs.IsEmpty ? 0 : inputs[0].Length)} elements x {inputs.Length}");
+        _inner.Gram(gram, inputs, @base, segmentLength);
+    }
+
+    public void AbsDifference(NativeArray<float> magnitudes, RawTensor other, RawTensor @base)
+    {
+        using var _ = _trace.Span("abs_difference", _category, $"{magnitudes.Length} elements");
+        _inner.AbsDifference(magnitudes, other, @base);
+    }
+
+    public void AbsDifferenceSums(Span<double> sums, RawTensor other, RawTensor @base, ReadOnlySpan<ulong> keep)
+    {
+        using var _ = _trace.Span("abs_difference_sums", _category, $"{other.Length} elements");
+        _inner.AbsDifferenceSums(sums, other, @base, keep);
+    }
+
+    public void RandomKeepMask(Span<ulong> keep, long length, ulong key, double density)
+    {
+        using var _ = _trace.Span("random_keep_mask", _category, $"{length} elements");
+        _inner.RandomKeepMask(keep, length, key, density);
+    }
+
+    public void TaskArithmetic(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, TaskArithmeticTerms terms, long maskStart)
+    {
+        using var _ = _trace.Span("task_arithmetic", _category, $"{output.Length} elements x {models.Length}");
+        _inner.TaskArithmetic(output, models, @base, terms, maskStart);
+    }
+
     /// <summary>The wrapped backend stays owned by its creator.</summary>
     public void Dispose()
     {

@@ -15,7 +15,7 @@ public sealed class KernelCommandTests
         Assert.True(report["passed"]!.GetValue<bool>());
         Assert.Equal(5, report["seed"]!.GetValue<int>());
         var kernels = report["cases"]!.AsArray().Select(c => c!["kernel"]!.GetValue<string>()).Distinct().Order().ToArray();
-        Assert.Equal(["masked_select", "row_importance", "select_ranks"], kernels);
+        Assert.Equal(["abs_difference", "abs_difference_sums", "gram", "linear_combination", "masked_select", "random_keep_mask", "row_importance", "select_ranks", "task_arithmetic"], kernels);
     }
 
     [Fact]

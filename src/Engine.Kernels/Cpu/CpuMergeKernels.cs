@@ -14,9 +14,12 @@ public sealed unsafe class CpuMergeKernels : IMergeKernels
 {
     private const int BlockElements = 1 << 16;
 
+    private readonly ElementwiseCpu _elementwise;
+
     public CpuMergeKernels(int threads = 0)
     {
         Threads = threads > 0 ? threads : Environment.ProcessorCount;
+        _elementwise = new ElementwiseCpu(Threads);
     }
 
     public int Threads { get; }
@@ -105,6 +108,24 @@ public sealed unsafe class CpuMergeKernels : IMergeKernels
         });
         return taken;
     }
+
+    public void LinearCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base) =>
+        _elementwise.LinearCombination(output, inputs, coefficients, @base);
+
+    public void Gram(Span<double> gram, ReadOnlySpan<RawTensor> inputs, RawTensor? @base, long segmentLength) =>
+        _elementwise.Gram(gram, inputs, @base, segmentLength);
+
+    public void AbsDifference(NativeArray<float> magnitudes, RawTensor other, RawTensor @base) =>
+        _elementwise.AbsDifference(magnitudes, other, @base);
+
+    public void AbsDifferenceSums(Span<double> sums, RawTensor other, RawTensor @base, ReadOnlySpan<ulong> keep) =>
+        _elementwise.AbsDifferenceSums(sums, other, @base, keep);
+
+    public void RandomKeepMask(Span<ulong> keep, long length, ulong key, double density) =>
+        _elementwise.RandomKeepMask(keep, length, key, density);
+
+    public void TaskArithmetic(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, TaskArithmeticTerms terms, long maskStart) =>
+        _elementwise.TaskArithmetic(output, models, @base, terms, maskStart);
 
     public void Dispose()
     {

@@ -10,10 +10,11 @@ namespace Engine.Kernels.Cuda;
 /// and launched through <see cref="Engine.Interop.Cuda"/>. Inputs are staged through page-locked double
 /// buffers to device memory kept between calls; results equal the CPU reference bit for bit for selection,
 /// quantiles and conversion, and within float32 rounding of KL for the importance
-/// (see <see cref="KernelTolerances"/>). <see cref="ComputePrecision.BFloat16"/> (mergekit emulation) and
+/// (see <see cref="KernelTolerances"/>); the merge methods' primitives are in CudaMergeKernels.Elementwise.cs.
+/// <see cref="ComputePrecision.BFloat16"/> (mergekit emulation) and
 /// dtypes other than F32/BF16/F16 run on the CPU backend. Calls from several threads are serialised (the
 /// device buffers and the stream are shared).</summary>
-public sealed unsafe class CudaMergeKernels : IMergeKernels, ITraceableKernels
+public sealed unsafe partial class CudaMergeKernels : IMergeKernels, ITraceableKernels
 {
     private readonly Lock _gate = new();
     internal const int RadixBins = 2048;
@@ -36,6 +37,7 @@ public sealed unsafe class CudaMergeKernels : IMergeKernels, ITraceableKernels
             RowImportanceKernel = _modules[0].GetKernel("row_importance_kernel");
             HistogramKernel = _modules[1].GetKernel("radix_histogram_kernel");
             MaskedSelectKernel = _modules[2].GetKernel("masked_select_kernel");
+            LoadElementwiseKernels(_modules[3]);
             Stream = Context.CreateStream();
             Staging = new DeviceStaging(Context, Stream, _cpu.Threads);
             (_a, _b, _importance, _output, _rowKl, _scratch) = (new(Context), new(Context), new(Context), new(Context), new(Context), new(Context));
@@ -289,7 +291,7 @@ public sealed unsafe class CudaMergeKernels : IMergeKernels, ITraceableKernels
     private void DisposeLocked()
     {
         Context.MakeCurrent();
-        foreach (var slot in new[] { _a, _b, _importance, _output, _rowKl, _scratch }) slot?.Dispose();
+        foreach (var slot in new[] { _a, _b, _importance, _output, _rowKl, _scratch, _table }) slot?.Dispose();
         Staging?.Dispose();
         Stream?.Dispose();
         foreach (var m in _modules ?? []) m.Dispose();

@@ -72,7 +72,8 @@ public static class IlgpuKernels
         }
     }
 
-    private static double BlockSum(double v, ArrayView<double> scratch)
+    /// <summary>The sum of <paramref name="v"/> over the group (a power of two of threads), as a tree.</summary>
+    internal static double BlockSum(double v, ArrayView<double> scratch)
     {
         int t = Group.IdxX;
         scratch[t] = v;

@@ -18,7 +18,7 @@ namespace Engine.Kernels.Ilgpu;
 /// defines. Transfers use ILGPU's plain copies (no staging pipeline; the hand-written CUDA backend has one).
 /// <see cref="ComputePrecision.BFloat16"/> and dtypes other than F32/BF16/F16 run on the CPU backend.
 /// Calls from several threads are serialised, each binding the accelerator to the calling thread.</summary>
-public sealed unsafe class IlgpuMergeKernels : IMergeKernels
+public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels
 {
     private readonly Lock _gate = new();
     private readonly Context _context;
@@ -40,6 +40,7 @@ public sealed unsafe class IlgpuMergeKernels : IMergeKernels
         _group = group;
         _rowImportance = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<double>, ArrayView<ulong>, ArrayView<byte>, ArrayView<byte>, int, int, long, int>(IlgpuKernels.RowImportance);
         _histogram = accelerator.LoadStreamKernel<ArrayView<ulong>, ArrayView<float>, long, int, int, int, int, uint, uint, uint, uint>(IlgpuKernels.RadixHistogram);
+        LoadElementwiseKernels(accelerator);
         _maskedSelect = accelerator.LoadStreamKernel<ArrayView<byte>, ArrayView<ulong>, ArrayView<byte>, ArrayView<byte>, ArrayView<float>, long, float, int, int, int>(IlgpuKernels.MaskedSelect);
     }
 
@@ -84,9 +85,12 @@ public sealed unsafe class IlgpuMergeKernels : IMergeKernels
         using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
         using var backend = new PTXBackend(context, CudaArchitecture.SM_80, CudaInstructionSet.ISA_75, null);
         var result = new Dictionary<string, string>();
-        foreach (var name in new[] { nameof(IlgpuKernels.RowImportance), nameof(IlgpuKernels.RadixHistogram), nameof(IlgpuKernels.MaskedSelect) })
+        var kernels = new[] { nameof(IlgpuKernels.RowImportance), nameof(IlgpuKernels.RadixHistogram), nameof(IlgpuKernels.MaskedSelect) }.Select(n => typeof(IlgpuKernels).GetMethod(n)!)
+            .Concat(ElementwiseKernelNames.Select(n => typeof(IlgpuElementwiseKernels).GetMethod(n)!));
+        foreach (var method in kernels)
         {
-            var entry = EntryPointDescription.FromExplicitlyGroupedKernel(typeof(IlgpuKernels).GetMethod(name)!);
+            string name = method.Name;
+            var entry = EntryPointDescription.FromExplicitlyGroupedKernel(method);
             var compiled = (PTXCompiledKernel)backend.Compile(entry, default);
             result[name] = compiled.PTXAssembly;
         }

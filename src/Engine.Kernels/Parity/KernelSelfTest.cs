@@ -10,7 +10,7 @@ public sealed record SelfTestResult(string Device, string Kernel, string Case, d
 
 /// <summary>Runs every kernel of a backend against the CPU reference on fresh random inputs: bf16/f16/f32
 /// inputs including edge values (signed zeros, subnormals, the largest finite values), rows of length 1,
-/// odd sizes, ties. <c>engine selftest</c> and the parity tests share it.</summary>
+/// odd sizes, ties; the element-wise primitives' cases are <see cref="ElementwiseSelfTest"/>. <c>engine selftest</c> and the parity tests share it.</summary>
 public sealed unsafe class KernelSelfTest
 {
     private readonly int _seed;
@@ -45,6 +45,7 @@ public sealed unsafe class KernelSelfTest
             results.Add(SelectRanksCase(backend, cpu, n));
         foreach (var (output, other, @base) in new[] { (DType.BF16, DType.BF16, DType.BF16), (DType.BF16, DType.F32, DType.BF16), (DType.F16, DType.F16, DType.BF16), (DType.F32, DType.F16, DType.F32), (DType.F16, DType.F32, DType.F32) })
             results.Add(MaskedSelectCase(backend, cpu, _small ? 1003 : 3_000_017, output, other, @base));
+        results.AddRange(new ElementwiseSelfTest(_seed, _small).Run(backend, cpu));
         return results;
     }
 
@@ -141,12 +142,22 @@ public sealed unsafe class KernelSelfTest
         baseValues[4 * length + 3] = float.NegativeInfinity;
         using var other = Store(otherValues, DType.BF16);
         using var @base = Store(baseValues, DType.BF16);
-        string Outcome(IMergeKernels k)
+        return SameError(backend, cpu, "row_importance", "NaN/inf inputs are reported like the CPU", k =>
         {
             using var importance = new NativeArray<float>(rows * length);
+            k.RowImportance(importance, new double[rows], other.Raw, @base.Raw, length, ComputePrecision.Float32);
+        });
+    }
+
+    /// <summary>Passes when <paramref name="run"/> throws the same <see cref="NonFiniteValueException"/> (which input,
+    /// which element) on the backend as on the CPU.</summary>
+    internal static SelfTestResult SameError(IMergeKernels backend, CpuMergeKernels cpu, string kernel, string name, Action<IMergeKernels> run)
+    {
+        string Outcome(IMergeKernels k)
+        {
             try
             {
-                k.RowImportance(importance, new double[rows], other.Raw, @base.Raw, length, ComputePrecision.Float32);
+                run(k);
                 return "no error";
             }
             catch (NonFiniteValueException e)
@@ -155,7 +166,7 @@ public sealed unsafe class KernelSelfTest
             }
         }
         string expected = Outcome(cpu), actual = Outcome(backend);
-        return new SelfTestResult(backend.Device, "row_importance", "NaN/inf inputs are reported like the CPU", 0, expected == actual && expected != "no error",
+        return new SelfTestResult(backend.Device, kernel, name, 0, expected == actual && expected != "no error",
             expected == actual ? $"both: {expected}" : $"expected {expected}, got {actual}");
     }
 
@@ -234,7 +245,7 @@ public sealed unsafe class KernelSelfTest
     }
 
     /// <summary>Values stored in <paramref name="dtype"/> (rounded as the CPU conversion does).</summary>
-    private static StoredTensor Store(float[] values, DType dtype)
+    internal static StoredTensor Store(float[] values, DType dtype)
     {
         var storage = new NativeArray<byte>(values.LongLength * dtype.SizeOf());
         var raw = storage.AsRaw(DType.U8).Reinterpret(dtype);
@@ -244,7 +255,7 @@ public sealed unsafe class KernelSelfTest
         return new StoredTensor(storage, raw);
     }
 
-    private sealed record StoredTensor(NativeArray<byte> Storage, RawTensor Raw) : IDisposable
+    internal sealed record StoredTensor(NativeArray<byte> Storage, RawTensor Raw) : IDisposable
     {
         public void Dispose() => Storage.Dispose();
     }

@@ -1,6 +1,6 @@
 using System.Buffers;
-using System.Runtime.CompilerServices;
 using Engine.Core.Numerics;
+using Engine.Kernels;
 using Engine.Merge.Execution;
 
 namespace Engine.Merge.Methods;
@@ -11,14 +11,15 @@ internal delegate void BlockCompute(long start, Span<float> result);
 /// <summary>Adds one block's float64 partial sums into <c>sums</c> (the block's own slots).</summary>
 internal delegate void BlockSums(long start, int count, Span<double> sums);
 
-/// <summary>The CPU driver every merge method runs on: the tensor is cut into fixed blocks processed in
-/// parallel; each block reads its inputs as float32, computes element-wise, and writes a disjoint range.
+/// <summary>The CPU driver of the methods (or passes) that do not run on the kernel contract (nuslerp, sce, ram,
+/// nearswap, model_stock's per-row blend), and the helpers that drive <see cref="IElementwiseKernels"/> chunk by
+/// chunk for the others. On the CPU the tensor is cut into fixed blocks processed in parallel; each block reads its inputs as float32, computes element-wise, and writes a disjoint range.
 /// Whole-tensor reductions keep one float64 partial per block and add the partials in block order, so every
 /// result is bit-identical whatever the thread count or the output's chunk size.</summary>
 internal static class ElementwiseOps
 {
     /// <summary>Elements per block (a multiple of 64, so keep-mask words never straddle blocks).</summary>
-    public const int BlockElements = 1 << 15;
+    public const int BlockElements = IElementwiseKernels.ReductionBlock;
 
     /// <summary>Calls <paramref name="body"/>(start, count) for every block of [0, length), in parallel.</summary>
     public static void ForEachBlock(long length, Action<long, int> body, CancellationToken cancellation)
@@ -71,6 +72,24 @@ internal static class ElementwiseOps
         }, cancellation), cancellation);
     }
 
+    /// <summary>Writes <c>Σ_i c_i x_i</c> (with a base b: <c>b + Σ_i c_i (x_i - b)</c>) through the output chunk by
+    /// chunk, each chunk by <see cref="IElementwiseKernels.LinearCombination"/>.</summary>
+    public static void Combine(ITensorOutput output, IMergeKernels kernels, IReadOnlyList<RawTensor> inputs, float[] coefficients, RawTensor? @base, CancellationToken cancellation) =>
+        output.Fill((chunk, start) =>
+        {
+            var slices = inputs.Select(x => x.Slice(start, chunk.Length)).ToArray();
+            kernels.LinearCombination(chunk, slices, coefficients, @base?.Slice(start, chunk.Length));
+        }, cancellation);
+
+    /// <summary>The float64 Gram matrix (k x k, row-major) of whole tensors, or of their differences from
+    /// <paramref name="base"/> (<see cref="IElementwiseKernels.Gram"/>).</summary>
+    public static double[] Gram(IMergeKernels kernels, IReadOnlyList<RawTensor> inputs, RawTensor? @base)
+    {
+        var gram = new double[inputs.Count * inputs.Count];
+        kernels.Gram(gram, inputs.ToArray(), @base, Math.Max(1, inputs[0].Length));
+        return gram;
+    }
+
     /// <summary>Copies <paramref name="source"/> to the output (converting dtype when they differ).</summary>
     public static void Copy(ITensorOutput output, RawTensor source, CancellationToken cancellation)
     {
@@ -80,84 +99,5 @@ internal static class ElementwiseOps
             return;
         }
         Fill(output, (start, result) => source.ReadSingles(start, result), cancellation);
-    }
-
-    /// <summary><c>target = |x - y|</c>; returns the first index where the difference is not finite, or -1.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static int AbsDifference(Span<float> target, ReadOnlySpan<float> x, ReadOnlySpan<float> y)
-    {
-        bool finite = true;
-        for (int e = 0; e < target.Length; e++)
-        {
-            float d = x[e] - y[e];
-            finite &= float.IsFinite(d);
-            target[e] = Math.Abs(d);
-        }
-        if (finite) return -1;
-        for (int e = 0; e < target.Length; e++)
-        {
-            if (!float.IsFinite(x[e] - y[e])) return e;
-        }
-        return -1;
-    }
-
-    /// <summary><c>Σ a_i b_i</c> in float64.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static double Dot(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
-    {
-        double sum = 0;
-        for (int i = 0; i < a.Length; i++) sum += (double)a[i] * b[i];
-        return sum;
-    }
-
-    /// <summary><c>Σ |a_i|</c> in float64.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static double SumAbs(ReadOnlySpan<float> a)
-    {
-        double sum = 0;
-        for (int i = 0; i < a.Length; i++) sum += Math.Abs(a[i]);
-        return sum;
-    }
-}
-
-/// <summary>Float32 scratch spans for one block, rented from the shared pool and returned on dispose.</summary>
-internal sealed class BlockScratch : IDisposable
-{
-    private readonly List<float[]> _rented = new();
-    private readonly int _count;
-
-    public BlockScratch(int count) => _count = count;
-
-    /// <summary>An uninitialised span of the block's length.</summary>
-    public Span<float> Take() => TakeArray().AsSpan(0, _count);
-
-    /// <summary>An uninitialised array of at least the block's length (for lists of rows).</summary>
-    public float[] TakeArray()
-    {
-        var array = ArrayPool<float>.Shared.Rent(Math.Max(1, _count));
-        _rented.Add(array);
-        return array;
-    }
-
-    /// <summary><see cref="Read"/> into an array of at least the block's length.</summary>
-    public float[] ReadArray(RawTensor tensor, long start)
-    {
-        var array = TakeArray();
-        tensor.ReadSingles(start, array.AsSpan(0, _count));
-        return array;
-    }
-
-    /// <summary>Elements [start, start + count) of <paramref name="tensor"/> as float32.</summary>
-    public Span<float> Read(RawTensor tensor, long start)
-    {
-        var span = Take();
-        tensor.ReadSingles(start, span);
-        return span;
-    }
-
-    public void Dispose()
-    {
-        foreach (var a in _rented) ArrayPool<float>.Shared.Return(a);
-        _rented.Clear();
     }
 }

@@ -1,5 +1,4 @@
 using System.Collections.Immutable;
-using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
 using Engine.Core.Numerics;
 using Engine.Kernels;
@@ -16,7 +15,8 @@ namespace Engine.Merge.Methods;
 /// <c>u = normalize(cos|T| u + sin|T| T/|T|)</c>; <c>merged = (Σ_i a_i |M_i|) u</c>.
 /// Source: mergekit/merge_methods/karcher.py. Difference from mergekit: u stays in the span of the models, so we
 /// iterate on its coefficients with the float64 Gram matrix of the models (one pass over the data, then one to
-/// write) instead of on full tensors in the tensor dtype, rounding each step (bf16 under <c>dtype: bfloat16</c>).</summary>
+/// write) instead of on full tensors in the tensor dtype, rounding each step (bf16 under <c>dtype: bfloat16</c>).
+/// Runs on the kernel contract: <see cref="IElementwiseKernels.Gram"/>, then <see cref="IElementwiseKernels.LinearCombination"/>.</summary>
 public sealed class Karcher : IMergeMethod
 {
     public string Name => "karcher";
@@ -47,23 +47,10 @@ public sealed class Karcher : IMergeMethod
         }
         int maxIter = (int)inputs.GetDouble("max_iter", 10);
         double tol = inputs.GetDouble("tol", 1e-5);
-        var gram = ElementwiseOps.Sum(n, k * k, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, count, sums) =>
-        {
-            using var scratch = new BlockScratch(count);
-            var x = new float[k][];
-            for (int i = 0; i < k; i++) x[i] = scratch.ReadArray(tensors[i], start);
-            for (int i = 0; i < k; i++)
-            {
-                for (int j = i; j < k; j++) sums[i * k + j] += ElementwiseOps.Dot(x[i].AsSpan(0, count), x[j].AsSpan(0, count));
-            }
-        }, cancellation);
-        for (int i = 0; i < k; i++)
-        {
-            for (int j = 0; j < i; j++) gram[i * k + j] = gram[j * k + i];
-        }
+        var gram = ElementwiseOps.Gram(kernels, tensors, null);
         var (coefficients, iterations) = Solve(gram, k, maxIter, tol);
         var single = coefficients.Select(c => (float)c).ToArray();
-        ElementwiseOps.Fill(output, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, result) => Linear.WeightedSum(result, tensors, single, start), cancellation);
+        ElementwiseOps.Combine(output, kernels, tensors, single, null, cancellation);
         return new JsonObject
         {
             ["elements"] = n,

@@ -1,4 +1,6 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using Engine.Core.Numerics;
 using Engine.Kernels;
 
@@ -18,6 +20,9 @@ public sealed class KeepMask
     }
 
     public long Length { get; }
+
+    /// <summary>The bits, word e &gt;&gt; 6 holding element e at bit e &amp; 63, as the kernels take them.</summary>
+    internal ulong[] Words => _bits;
 
     public bool this[long index] => (_bits[index >> 6] & (1UL << (int)(index & 63))) != 0;
 
@@ -82,8 +87,30 @@ public sealed class KeepMask
     private static void CountAgainstBounds(ReadOnlySpan<float> values, float low, float high, Span<long> counts)
     {
         long belowLow = 0, belowHigh = 0, equalLow = 0, equalHigh = 0;
-        foreach (float x in values)
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated && values.Length >= Vector256<float>.Count)
         {
+            // Lane counts of at most BlockElements / 8 each: no overflow in int lanes.
+            ref float r = ref MemoryMarshal.GetReference(values);
+            var l = Vector256.Create(low);
+            var h = Vector256.Create(high);
+            Vector256<int> bl = default, bh = default, el = default, eh = default;
+            for (; i <= values.Length - Vector256<float>.Count; i += Vector256<float>.Count)
+            {
+                var x = Vector256.LoadUnsafe(ref r, (nuint)i);
+                bl -= Vector256.LessThan(x, l).AsInt32();
+                bh -= Vector256.LessThan(x, h).AsInt32();
+                el -= Vector256.Equals(x, l).AsInt32();
+                eh -= Vector256.Equals(x, h).AsInt32();
+            }
+            belowLow = Vector256.Sum(bl);
+            belowHigh = Vector256.Sum(bh);
+            equalLow = Vector256.Sum(el);
+            equalHigh = Vector256.Sum(eh);
+        }
+        for (; i < values.Length; i++)
+        {
+            float x = values[i];
             belowLow += x < low ? 1 : 0;
             belowHigh += x < high ? 1 : 0;
             equalLow += x == low ? 1 : 0;
@@ -99,26 +126,35 @@ public sealed class KeepMask
     /// inside [lo, hi); <c>RankLow</c>/<c>RankHigh</c> are the stable ranks of the block's first ties.</summary>
     private readonly record struct Window(float Low, float High, long Lo, long Hi, long RankLow, long RankHigh)
     {
+        /// <summary>Writes the mask words of one block (its start a multiple of 64, so it owns them) a word at a
+        /// time; ties with a bound, rare, take the ranked path.</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Mark(KeepMask mask, ReadOnlySpan<float> values, long start)
         {
             long rankLow = RankLow, rankHigh = RankHigh;
-            for (int i = 0; i < values.Length; i++)
+            var words = mask.Words;
+            for (int w = 0; w * 64 < values.Length; w++)
             {
-                float x = values[i];
-                bool keep;
-                if (x == Low || x == High)
+                ulong bits = 0;
+                int end = Math.Min(values.Length, w * 64 + 64);
+                for (int i = w * 64; i < end; i++)
                 {
-                    long rank = x == Low ? rankLow : rankHigh;
-                    keep = rank >= Lo && rank < Hi;
-                    if (x == Low) rankLow++;
-                    if (x == High) rankHigh++;
+                    float x = values[i];
+                    bool keep;
+                    if (x == Low | x == High)
+                    {
+                        long rank = x == Low ? rankLow : rankHigh;
+                        keep = rank >= Lo && rank < Hi;
+                        if (x == Low) rankLow++;
+                        if (x == High) rankHigh++;
+                    }
+                    else
+                    {
+                        keep = x > Low & x < High;
+                    }
+                    bits |= (keep ? 1UL : 0UL) << (i & 63);
                 }
-                else
-                {
-                    keep = x > Low && x < High;
-                }
-                if (keep) mask.Set(start + i);
+                words[(start >> 6) + w] = bits;
             }
         }
     }

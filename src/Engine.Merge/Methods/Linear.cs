@@ -1,5 +1,4 @@
 using System.Collections.Immutable;
-using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
 using Engine.Core.Numerics;
 using Engine.Kernels;
@@ -14,7 +13,8 @@ namespace Engine.Merge.Methods;
 /// Source: mergekit/merge_methods/linear.py. Differences from mergekit: the weights are normalised in float64
 /// before use (mergekit rounds them to the tensor dtype, bf16 under <c>dtype: bfloat16</c>, and divides
 /// afterwards), so one non-zero weight returns that model exactly; weights summing to zero with
-/// <c>normalize</c> are an error naming the tensor (mergekit writes inf/NaN).</summary>
+/// <c>normalize</c> are an error naming the tensor (mergekit writes inf/NaN).
+/// Runs on the kernel contract: <see cref="IElementwiseKernels.LinearCombination"/>, float32 sums in model order.</summary>
 public sealed class Linear : IMergeMethod
 {
     public string Name => "linear";
@@ -53,20 +53,7 @@ public sealed class Linear : IMergeMethod
         if (normalize && sum == 0)
             throw new MergeConfigException($"linear: the weights of tensor '{inputs.TensorName}' sum to 0; set normalize: false or change the weights");
         var coefficients = weights.Select(w => (float)(normalize ? w / sum : w)).ToArray();
-        ElementwiseOps.Fill(output, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, result) => WeightedSum(result, tensors, coefficients, start), cancellation);
+        ElementwiseOps.Combine(output, kernels, tensors, coefficients, null, cancellation);
         return new JsonObject { ["elements"] = inputs.Base?.Length ?? inputs.Others[0].Tensor.Length, ["coefficients"] = new JsonArray(coefficients.Select(c => (JsonNode)(double)c).ToArray()) };
-    }
-
-    /// <summary><c>result = Σ_i c_i x_i</c> over one block, in float32.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void WeightedSum(Span<float> result, IReadOnlyList<RawTensor> tensors, float[] coefficients, long start)
-    {
-        using var scratch = new BlockScratch(result.Length);
-        result.Clear();
-        for (int i = 0; i < tensors.Count; i++)
-        {
-            var x = scratch.Read(tensors[i], start);
-            System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(x, coefficients[i], result, result);
-        }
     }
 }

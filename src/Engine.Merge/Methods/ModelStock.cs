@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
 using Engine.Kernels;
+using Engine.Kernels.Cpu;
 using Engine.Merge.Config;
 using Engine.Merge.Execution;
 
@@ -13,7 +14,11 @@ namespace Engine.Merge.Methods;
 /// vector, or each row of the last dimension is one when <c>filter_wise</c> (a 1-D tensor is one row).
 /// Source: mergekit/merge_methods/model_stock.py. Differences from mergekit: dot products and norms in float64
 /// (mergekit: tensor dtype); where <c>1 + (N - 1) cos = 0</c> makes t infinite (mergekit writes inf/NaN) we
-/// keep the base (t = 0).</summary>
+/// keep the base (t = 0); the blend is written <c>W0 + Σ_i (t/N) (W_i - W0)</c> (mathematically the same), so
+/// models equal to the base return it exactly.
+/// Runs on the kernel contract: <see cref="IElementwiseKernels.Gram"/> of the offsets (per row with
+/// <c>filter_wise</c>), then <see cref="IElementwiseKernels.LinearCombination"/>; with <c>filter_wise</c> the blend,
+/// which has one t per row, runs on the CPU.</summary>
 public sealed class ModelStock : IMergeMethod
 {
     public string Name => "model_stock";
@@ -45,57 +50,34 @@ public sealed class ModelStock : IMergeMethod
         long rows = filterWise ? (rowLength == 0 ? 0 : length / rowLength) : 1;
         var ts = new float[rows];
 
-        if (filterWise)
+        var others = inputs.Others.Select(o => o.Tensor).ToArray();
+        if (!filterWise)
         {
-            Parallel.For(0L, rows, new ParallelOptions { CancellationToken = cancellation }, row =>
-            {
-                var g = new double[n * n];
-                GramOfOffsets(inputs, row * rowLength, rowLength, g);
-                ts[row] = Interpolation(g, n);
-            });
+            ts[0] = Interpolation(ElementwiseOps.Gram(kernels, others, w0), n);
+            ElementwiseOps.Combine(output, kernels, others, Enumerable.Repeat(ts[0] / n, n).ToArray(), w0, cancellation);
         }
         else
         {
-            var g = ElementwiseOps.Sum(length, n * n, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, count, sums) => GramOfOffsets(inputs, start, count, sums), cancellation);
-            ts[0] = Interpolation(g, n);
-        }
-
-        ElementwiseOps.Fill(output, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, result) =>
-        {
-            using var scratch = new BlockScratch(result.Length);
-            var base0 = scratch.Read(w0, start);
-            var mean = scratch.Take();
-            mean.Clear();
-            for (int i = 0; i < n; i++) System.Numerics.Tensors.TensorPrimitives.Add(mean, scratch.Read(inputs.Others[i].Tensor, start), mean);
-            for (int e = 0; e < result.Length; e++)
+            var g = new double[rows * n * n];
+            if (rows > 0) kernels.Gram(g, others, w0, rowLength);
+            for (long row = 0; row < rows; row++) ts[row] = Interpolation(g.AsSpan((int)(row * n * n), n * n), n);
+            // One t per row: the same blend as LinearCombination's base form, with the row's coefficient.
+            ElementwiseOps.Fill(output, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, result) =>
             {
-                float t = filterWise ? ts[(start + e) / rowLength] : ts[0];
-                result[e] = t * (mean[e] / n) + (1 - t) * base0[e];
-            }
-        }, cancellation);
+                using var scratch = new BlockScratch(result.Length);
+                var base0 = scratch.Read(w0, start);
+                base0.CopyTo(result);
+                for (int i = 0; i < n; i++)
+                {
+                    var x = scratch.Read(others[i], start);
+                    for (int e = 0; e < result.Length; e++) result[e] = (x[e] - base0[e]) * (ts[(start + e) / rowLength] / n) + result[e];
+                }
+            }, cancellation);
+        }
         var stats = new JsonObject { ["elements"] = length, ["models"] = n, ["filter_wise"] = filterWise };
         if (!filterWise) stats["t"] = (double)ts[0];
         else if (rows > 0) stats["t_mean"] = ts.Average(t => (double)t);
         return stats;
-    }
-
-    /// <summary>Adds <c>(W_i - W0)·(W_j - W0)</c> over elements [start, start + count) into <paramref name="gram"/> (n x n).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void GramOfOffsets(TensorMergeInputs inputs, long start, int count, Span<double> gram)
-    {
-        int n = inputs.Others.Length;
-        using var scratch = new BlockScratch(count);
-        var base0 = scratch.Read(inputs.Base!.Value, start);
-        var offsets = new float[n][];
-        for (int i = 0; i < n; i++)
-        {
-            offsets[i] = scratch.ReadArray(inputs.Others[i].Tensor, start);
-            System.Numerics.Tensors.TensorPrimitives.Subtract(offsets[i].AsSpan(0, count), base0, offsets[i].AsSpan(0, count));
-        }
-        for (int i = 0; i < n; i++)
-        {
-            for (int j = i; j < n; j++) gram[i * n + j] += ElementwiseOps.Dot(offsets[i].AsSpan(0, count), offsets[j].AsSpan(0, count));
-        }
     }
 
     /// <summary>t from the Gram matrix of the offsets (upper triangle filled).</summary>

@@ -1,5 +1,4 @@
 using System.Collections.Immutable;
-using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
 using Engine.Core.Numerics;
 using Engine.Kernels;
@@ -18,7 +17,9 @@ namespace Engine.Merge.Methods;
 /// is <c>mean - (Σ w_i u_i·mean/|mean|) mean/|mean| = 0</c>), so its exponential map returns <c>mean/|mean|</c>
 /// up to float32 noise (<c>cos(eps)</c> and a noise-sized tangent); we compute that value without the noise.
 /// Norms and the weighted mean's norm are float64. When every v_i is zero (all models equal the base) we
-/// return the base instead of failing.</summary>
+/// return the base instead of failing. Runs on the kernel contract: one <see cref="IElementwiseKernels.Gram"/> pass
+/// gives the norms and <c>|mean|² = Σ_ij u_i u_j v_i·v_j</c>, one <see cref="IElementwiseKernels.LinearCombination"/>
+/// writes the result.</summary>
 public sealed class MultiSlerp : IMergeMethod
 {
     public string Name => "multislerp";
@@ -59,27 +60,17 @@ public sealed class MultiSlerp : IMergeMethod
         }
         double eps = inputs.GetDouble("eps", 1e-8);
 
-        var squares = ElementwiseOps.Sum(n, k, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, count, sums) =>
-        {
-            using var scratch = new BlockScratch(count);
-            var deltas = Deltas(inputs, scratch, start);
-            for (int i = 0; i < k; i++) sums[i] += ElementwiseOps.Dot(deltas[i].AsSpan(0, count), deltas[i].AsSpan(0, count));
-        }, cancellation);
-        var norms = squares.Select(Math.Sqrt).ToArray();
+        var others = inputs.Others.Select(o => o.Tensor).ToArray();
+        var gram = ElementwiseOps.Gram(kernels, others, b);
+        var norms = Enumerable.Range(0, k).Select(i => Math.Sqrt(gram[i * k + i])).ToArray();
         var unitWeights = norms.Select((norm, i) => weights[i] / (norm + eps)).ToArray();
-        double meanNorm = Math.Sqrt(ElementwiseOps.Sum(n, 1, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, count, sums) =>
+        // |Σ_i u_i v_i|² = Σ_ij u_i u_j (v_i·v_j): from the Gram matrix, without a second pass over the data.
+        double meanSquare = 0;
+        for (int i = 0; i < k; i++)
         {
-            using var scratch = new BlockScratch(count);
-            var deltas = Deltas(inputs, scratch, start);
-            double s = 0;
-            for (int e = 0; e < count; e++)
-            {
-                double mean = 0;
-                for (int i = 0; i < k; i++) mean += unitWeights[i] * deltas[i][e];
-                s += mean * mean;
-            }
-            sums[0] += s;
-        }, cancellation)[0]);
+            for (int j = 0; j < k; j++) meanSquare += unitWeights[i] * unitWeights[j] * gram[i * k + j];
+        }
+        double meanNorm = Math.Sqrt(Math.Max(0, meanSquare));
 
         float[] coefficients;
         string mode;
@@ -102,14 +93,7 @@ public sealed class MultiSlerp : IMergeMethod
             mode = "slerp";
         }
 
-        ElementwiseOps.Fill(output, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, result) =>
-        {
-            using var scratch = new BlockScratch(result.Length);
-            var deltas = Deltas(inputs, scratch, start);
-            if (b is { } bt) bt.ReadSingles(start, result);
-            else result.Clear();
-            for (int i = 0; i < k; i++) System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(deltas[i].AsSpan(0, result.Length), coefficients[i], result, result);
-        }, cancellation);
+        ElementwiseOps.Combine(output, kernels, others, coefficients, b, cancellation);
         return new JsonObject
         {
             ["elements"] = n,
@@ -117,23 +101,5 @@ public sealed class MultiSlerp : IMergeMethod
             ["mode"] = mode,
             ["coefficients"] = new JsonArray(coefficients.Select(c => (JsonNode)(double)c).ToArray()),
         };
-    }
-
-    /// <summary>The models' elements of one block, minus the base's when there is one.</summary>
-    private static float[][] Deltas(TensorMergeInputs inputs, BlockScratch scratch, long start)
-    {
-        int k = inputs.Others.Length;
-        var deltas = new float[k][];
-        Span<float> baseValues = inputs.Base is { } b ? scratch.Read(b, start) : default;
-        for (int i = 0; i < k; i++)
-        {
-            deltas[i] = scratch.ReadArray(inputs.Others[i].Tensor, start);
-            if (!baseValues.IsEmpty)
-            {
-                var d = deltas[i].AsSpan(0, baseValues.Length);
-                System.Numerics.Tensors.TensorPrimitives.Subtract(d, baseValues, d);
-            }
-        }
-        return deltas;
     }
 }

@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
 using Engine.Kernels;
+using Engine.Kernels.Cpu;
 using Engine.Merge.Config;
 using Engine.Merge.Execution;
 
@@ -10,7 +11,8 @@ namespace Engine.Merge.Methods;
 /// <summary>NearSwap: take the other model M where it is close to the base B, keep B where they differ:
 /// <c>w = clamp(t / max(|B - M|, 1e-6), 0, 1)</c>, <c>merged = w M + (1 - w) B</c>, element-wise.
 /// Source: mergekit/merge_methods/nearswap.py. Difference from mergekit: float32 math whatever the config dtype
-/// (mergekit computes in the tensor dtype).</summary>
+/// (mergekit computes in the tensor dtype). Runs on the CPU (ElementwiseOps): its per-element weight is not among
+/// the <see cref="IElementwiseKernels"/> primitives.</summary>
 public sealed class NearSwap : IMergeMethod
 {
     public string Name => "nearswap";

@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
 using Engine.Core.Numerics;
 using Engine.Kernels;
+using Engine.Kernels.Cpu;
 using Engine.Merge.Config;
 using Engine.Merge.Execution;
 
@@ -18,7 +19,10 @@ namespace Engine.Merge.Methods;
 /// Source: mergekit/merge_methods/nuslerp.py. Differences from mergekit: norms and dot products in float64 and
 /// coefficients in double (mergekit: tensor dtype); equal vectors always take the lerp (a rounded cosine of
 /// 1 - 1e-16 gives theta above mergekit's 1e-8 threshold), written <c>v_0 + t (v_1 - v_0)</c> so equal inputs
-/// come back exactly.</summary>
+/// come back exactly. Runs on the CPU (ElementwiseOps), not the kernel contract: its per-vector sums include
+/// <c>|v_0 - v_1|²</c> and its vectors may be columns, which <see cref="IElementwiseKernels.Gram"/> does not cover, and
+/// its blend <c>B + (c_0 v_0 + c_1 v_1)</c> with one pair of coefficients per vector is not
+/// <see cref="IElementwiseKernels.LinearCombination"/>'s order; only the rank selection uses the kernels.</summary>
 public sealed class NuSlerp : IMergeMethod
 {
     public string Name => "nuslerp";

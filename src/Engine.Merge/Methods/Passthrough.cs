@@ -1,5 +1,4 @@
 using System.Collections.Immutable;
-using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
 using Engine.Kernels;
 using Engine.Merge.Config;
@@ -10,7 +9,8 @@ namespace Engine.Merge.Methods;
 /// <summary>Passthrough: the single model's tensor, optionally multiplied by its <c>scale</c>:
 /// <c>merged = scale * M</c>. Source: mergekit/merge_methods/passthrough.py (mergekit uses it with
 /// <c>slices</c> to stack layers; the engine has no slices, so it copies or rescales one model).
-/// Difference from mergekit: a stored value is copied bit-exactly when there is no scale and the dtypes match.</summary>
+/// Difference from mergekit: a stored value is copied bit-exactly when there is no scale and the dtypes match.
+/// The scaling runs on the kernel contract (<see cref="IElementwiseKernels.LinearCombination"/> of one input).</summary>
 public sealed class Passthrough : IMergeMethod
 {
     public string Name => "passthrough";
@@ -40,12 +40,7 @@ public sealed class Passthrough : IMergeMethod
             ElementwiseOps.Copy(output, x, cancellation);
             return new JsonObject { ["elements"] = x.Length };
         }
-        float s = (float)scale;
-        ElementwiseOps.Fill(output, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, result) =>
-        {
-            x.ReadSingles(start, result);
-            System.Numerics.Tensors.TensorPrimitives.Multiply(result, s, result);
-        }, cancellation);
+        ElementwiseOps.Combine(output, kernels, [x], [(float)scale], null, cancellation);
         return new JsonObject { ["elements"] = x.Length, ["scale"] = scale };
     }
 }

@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
 using Engine.Kernels;
+using Engine.Kernels.Cpu;
 using Engine.Merge.Config;
 using Engine.Merge.Execution;
 
@@ -11,7 +12,8 @@ namespace Engine.Merge.Methods;
 /// (<c>|M_i - B| &gt; epsilon</c>) takes that change whole; changes shared by several models are averaged
 /// over the models that changed it: <c>merged = B + Σ_i [|d_i| &gt; eps] d_i / max(1, Σ_i [|d_i| &gt; eps])</c>,
 /// <c>d_i = M_i - B</c>. Source: mergekit/merge_methods/ram.py (<c>ram</c>; <c>ramplus_tl</c> is not
-/// implemented). Difference from mergekit: float32 math whatever the config dtype.</summary>
+/// implemented). Difference from mergekit: float32 math whatever the config dtype. Runs on the CPU
+/// (ElementwiseOps): its counted average is not among the <see cref="IElementwiseKernels"/> primitives.</summary>
 public sealed class Ram : IMergeMethod
 {
     public string Name => "ram";

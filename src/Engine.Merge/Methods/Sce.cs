@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
 using Engine.Core.Numerics;
 using Engine.Kernels;
+using Engine.Kernels.Cpu;
 using Engine.Merge.Config;
 using Engine.Merge.Execution;
 
@@ -15,7 +16,9 @@ namespace Engine.Merge.Methods;
 /// on the unweighted sum. <c>merged = B + Σ_i m_i w_i d_i / max(Σ_i m_i w_i, 1e-6)</c>.
 /// Source: mergekit/merge_methods/sce.py. Differences from mergekit: means of squares in float64, deltas in
 /// float32 whatever the config dtype; ties in the variance ranking broken by position (torch.topk: unspecified);
-/// <c>int8_mask</c> ignored.</summary>
+/// <c>int8_mask</c> ignored. Runs on the CPU (ElementwiseOps) but for the variance ranking
+/// (<see cref="IMergeKernels.SelectRanks"/>): its variance pass and its combine (sign election on unweighted deltas,
+/// divisor floored at 1e-6) are not among the <see cref="IElementwiseKernels"/> primitives yet.</summary>
 public sealed class Sce : IMergeMethod
 {
     public string Name => "sce";

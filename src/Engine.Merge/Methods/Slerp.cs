@@ -1,5 +1,4 @@
 using System.Collections.Immutable;
-using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
 using Engine.Kernels;
 using Engine.Merge.Config;
@@ -14,7 +13,9 @@ namespace Engine.Merge.Methods;
 /// Source: mergekit/merge_methods/slerp.py. Differences from mergekit: mergekit copies both tensors to the
 /// CPU and runs numpy in float32 (sums included); we take the norms and the dot product in float64 on the
 /// engine's own path and write the requested dtype, and the lerp is written <c>B + t (M - B)</c> so that
-/// merging a model with itself returns it exactly.</summary>
+/// merging a model with itself returns it exactly.
+/// Runs on the kernel contract: the norms and the dot product are one <see cref="IElementwiseKernels.Gram"/>
+/// pass, the blend one <see cref="IElementwiseKernels.LinearCombination"/> (the lerp as <c>B + t (M - B)</c>).</summary>
 public sealed class Slerp : IMergeMethod
 {
     public const double DotThreshold = 0.9995;
@@ -49,27 +50,10 @@ public sealed class Slerp : IMergeMethod
         }
         var m = inputs.Others[0].Tensor;
         double t = inputs.GetDouble("t", double.NaN);
-        var s = ElementwiseOps.Sum(b.Length, 3, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, count, sums) =>
-        {
-            using var scratch = new BlockScratch(count);
-            var x = scratch.Read(b, start);
-            var y = scratch.Read(m, start);
-            sums[0] += ElementwiseOps.Dot(x, x);
-            sums[1] += ElementwiseOps.Dot(y, y);
-            sums[2] += ElementwiseOps.Dot(x, y);
-        }, cancellation);
-        var (c0, c1, dot, lerp) = Coefficients(t, Math.Sqrt(s[0]), Math.Sqrt(s[1]), s[2]);
-        float tf = (float)t, f0 = (float)c0, f1 = (float)c1;
-        ElementwiseOps.Fill(output, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, result) =>
-        {
-            using var scratch = new BlockScratch(result.Length);
-            var x = scratch.Read(b, start);
-            var y = scratch.Read(m, start);
-            if (lerp)
-                for (int e = 0; e < result.Length; e++) result[e] = x[e] + tf * (y[e] - x[e]);
-            else
-                for (int e = 0; e < result.Length; e++) result[e] = f0 * x[e] + f1 * y[e];
-        }, cancellation);
+        var g = ElementwiseOps.Gram(kernels, [b, m], null);
+        var (c0, c1, dot, lerp) = Coefficients(t, Math.Sqrt(g[0]), Math.Sqrt(g[3]), g[1]);
+        if (lerp) ElementwiseOps.Combine(output, kernels, [m], [(float)t], b, cancellation);
+        else ElementwiseOps.Combine(output, kernels, [b, m], [(float)c0, (float)c1], null, cancellation);
         return new JsonObject { ["elements"] = b.Length, ["t"] = t, ["cos_theta"] = dot, ["lerp"] = lerp };
     }
 

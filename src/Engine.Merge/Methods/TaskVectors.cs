@@ -53,7 +53,12 @@ public enum Sparsification
 /// single-element rows get probability <c>density</c> (mergekit divides 0 by 0); DELLA ranks along the last
 /// dimension for tensors of rank above 2 (mergekit ranks along dimension 1); random drops come from a
 /// counter-based stream seeded by the config's <c>seed</c> and the tensor name (mergekit's torch.bernoulli
-/// draws from the global generator); <c>int8_mask</c> is ignored (it only changes mergekit's mask storage).</summary>
+/// draws from the global generator); <c>int8_mask</c> is ignored (it only changes mergekit's mask storage).
+/// Runs on the kernel contract: |M_i - B| (<see cref="IElementwiseKernels.AbsDifference"/>) and its rank bounds
+/// (<see cref="IMergeKernels.SelectRanks"/>), DARE's drops (<see cref="IElementwiseKernels.RandomKeepMask"/>), the L1
+/// norms (<see cref="IElementwiseKernels.AbsDifferenceSums"/>) and the combine, in one pass over the models
+/// (<see cref="IElementwiseKernels.TaskArithmetic"/>). On the CPU: marking the rank window (two counting passes
+/// over the magnitudes) and DELLA's per-row stable sort.</summary>
 public abstract class GeneralizedTaskArithmetic : IMergeMethod
 {
     private readonly SignConsensus _consensus;
@@ -119,22 +124,11 @@ public abstract class GeneralizedTaskArithmetic : IMergeMethod
         }
         bool normalize = inputs.GetBool("normalize", _defaultNormalize);
         float lambda = (float)inputs.GetDouble("lambda", 1.0);
-        float weightSum = 0;
-        foreach (float w in weights) weightSum += w;
-        float linearDivisor = Math.Abs(weightSum) < 1e-8f ? 1 : weightSum;
-
-        ElementwiseOps.Fill(output, (start, result) =>
-        {
-            using var scratch = new BlockScratch(result.Length);
-            var baseValues = scratch.Read(b, start);
-            var deltas = new float[k][];
-            for (int i = 0; i < k; i++)
-            {
-                deltas[i] = scratch.ReadArray(inputs.Others[i].Tensor, start);
-                WeightedDelta(deltas[i].AsSpan(0, result.Length), baseValues, masks[i], start, scales[i], weights[i]);
-            }
-            Combine(result, baseValues, deltas, weights, normalize, lambda, linearDivisor);
-        }, cancellation);
+        var terms = new TaskArithmeticTerms(weights.ToImmutableArray(), scales.ToImmutableArray(), masks.Select(m => m?.Words).ToImmutableArray(),
+            _consensus == SignConsensus.Sum, normalize, lambda);
+        var models = inputs.Others.Select(o => o.Tensor).ToArray();
+        output.Fill((chunk, start) =>
+            kernels.TaskArithmetic(chunk, models.Select(x => x.Slice(start, chunk.Length)).ToArray(), b.Slice(start, chunk.Length), terms, start), cancellation);
 
         return new JsonObject
         {
@@ -145,52 +139,6 @@ public abstract class GeneralizedTaskArithmetic : IMergeMethod
             ["rescale"] = rescale,
             ["lambda"] = (double)lambda,
         };
-    }
-
-    /// <summary><c>d = w * scale * mask * (M - B)</c> in place over <paramref name="values"/> (which holds M).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void WeightedDelta(Span<float> values, ReadOnlySpan<float> baseValues, KeepMask? mask, long start, float scale, float weight)
-    {
-        for (int e = 0; e < values.Length; e++)
-        {
-            float d = values[e] - baseValues[e];
-            values[e] = mask is null || mask[start + e] ? weight * (d * scale) : 0f;
-        }
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void Combine(Span<float> result, ReadOnlySpan<float> baseValues, float[][] deltas, float[] weights, bool normalize, float lambda, float linearDivisor)
-    {
-        int k = deltas.Length;
-        for (int e = 0; e < result.Length; e++)
-        {
-            float mixed = 0, divisor;
-            if (_consensus == SignConsensus.Sum)
-            {
-                float sum = 0;
-                for (int i = 0; i < k; i++) sum += deltas[i][e];
-                float majority = sum >= 0 ? 1f : -1f;
-                divisor = 0;
-                for (int i = 0; i < k; i++)
-                {
-                    float wd = deltas[i][e];
-                    if (MathF.Sign(wd) == majority)
-                    {
-                        mixed += wd;
-                        divisor += weights[i];
-                    }
-                }
-                if (divisor == 0) divisor = 1;
-            }
-            else
-            {
-                for (int i = 0; i < k; i++) mixed += deltas[i][e];
-                divisor = linearDivisor;
-            }
-            if (normalize) mixed /= divisor;
-            if (lambda != 1f) mixed *= lambda;
-            result[e] = baseValues[e] + mixed;
-        }
     }
 
     /// <summary>The keep mask (null: keep all) and the L1 rescale factor of model <paramref name="model"/>'s delta.</summary>
@@ -206,7 +154,7 @@ public abstract class GeneralizedTaskArithmetic : IMergeMethod
             case Sparsification.Magnitude:
             {
                 long keep = (long)(density * n);
-                using var magnitudes = AbsDelta(m, b, cancellation);
+                using var magnitudes = AbsDelta(m, b, kernels);
                 mask = KeepMask.RankWindow(magnitudes, n - keep, n, kernels, cancellation);
                 break;
             }
@@ -219,12 +167,13 @@ public abstract class GeneralizedTaskArithmetic : IMergeMethod
                     top += bottom;
                     bottom = 0;
                 }
-                using var magnitudes = AbsDelta(m, b, cancellation);
+                using var magnitudes = AbsDelta(m, b, kernels);
                 mask = KeepMask.RankWindow(magnitudes, bottom, n - top, kernels, cancellation);
                 break;
             }
             case Sparsification.Random:
-                mask = RandomMask(n, CounterRandom.For(inputs.Document.Seed, inputs.TensorName, model), density, cancellation);
+                mask = new KeepMask(n);
+                kernels.RandomKeepMask(mask.Words, n, CounterRandom.For(inputs.Document.Seed, inputs.TensorName, model).Key, density);
                 break;
             case Sparsification.DellaMagprune:
             {
@@ -236,45 +185,29 @@ public abstract class GeneralizedTaskArithmetic : IMergeMethod
                 double epsilon = inputs.GetModelDouble(model, "epsilon", 0.15);
                 if (density + epsilon >= 1 || density - epsilon <= 0)
                     throw new MergeConfigException($"{Name}: tensor '{inputs.TensorName}': epsilon {epsilon} must keep density {density} +/- epsilon inside (0, 1)");
-                using var magnitudes = AbsDelta(m, b, cancellation);
+                using var magnitudes = AbsDelta(m, b, kernels);
                 mask = DellaMask(magnitudes, inputs.RowLength, density, epsilon, CounterRandom.For(inputs.Document.Seed, inputs.TensorName, model), cancellation);
                 break;
             }
             default:
                 throw new InvalidOperationException(_sparsification.ToString());
         }
-        return (mask, rescale ? L1RescaleFactor(m, b, mask, cancellation) : 1f);
+        return (mask, rescale ? L1RescaleFactor(m, b, mask, kernels) : 1f);
     }
 
     /// <summary>|M - B| in float32, for ranking.</summary>
-    private static NativeArray<float> AbsDelta(RawTensor m, RawTensor b, CancellationToken cancellation)
+    private static NativeArray<float> AbsDelta(RawTensor m, RawTensor b, IMergeKernels kernels)
     {
         var magnitudes = new NativeArray<float>(b.Length);
-        ElementwiseOps.ForEachBlock(b.Length, (start, count) =>
+        try
         {
-            using var scratch = new BlockScratch(count);
-            var x = scratch.Read(m, start);
-            var y = scratch.Read(b, start);
-            int bad = ElementwiseOps.AbsDifference(magnitudes.Slice(start, count), x, y);
-            if (bad >= 0) throw new NonFiniteValueException(float.IsFinite(y[bad]) ? "other" : "base", start + bad);
-        }, cancellation);
-        return magnitudes;
-    }
-
-    /// <summary>DARE's drop: keeps element e when its uniform draw is below <paramref name="density"/>.</summary>
-    internal static KeepMask RandomMask(long n, CounterRandom random, double density, CancellationToken cancellation)
-    {
-        var mask = new KeepMask(n);
-        ElementwiseOps.ForEachBlock(n, (start, count) => MarkBelow(mask, random, start, count, density), cancellation);
-        return mask;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void MarkBelow(KeepMask mask, CounterRandom random, long start, int count, double density)
-    {
-        for (long e = start; e < start + count; e++)
+            kernels.AbsDifference(magnitudes, m, b);
+            return magnitudes;
+        }
+        catch
         {
-            if (random.Uniform(e) < density) mask.Set(e);
+            magnitudes.Dispose();
+            throw;
         }
     }
 
@@ -341,31 +274,11 @@ public abstract class GeneralizedTaskArithmetic : IMergeMethod
         }
     }
 
-    /// <summary>sums += (Σ|x - y|, Σ over kept elements |x - y|) for one block.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void AddL1(ReadOnlySpan<float> x, ReadOnlySpan<float> y, KeepMask mask, long start, Span<double> sums)
-    {
-        double before = 0, after = 0;
-        for (int e = 0; e < x.Length; e++)
-        {
-            double d = Math.Abs(x[e] - y[e]);
-            before += d;
-            if (mask[start + e]) after += d;
-        }
-        sums[0] += before;
-        sums[1] += after;
-    }
-
     /// <summary><c>Σ|d| / Σ|mask d|</c> in float64, or 1 when either is under 1e-7 (mergekit's rule).</summary>
-    private static float L1RescaleFactor(RawTensor m, RawTensor b, KeepMask mask, CancellationToken cancellation)
+    private static float L1RescaleFactor(RawTensor m, RawTensor b, KeepMask mask, IMergeKernels kernels)
     {
-        var sums = ElementwiseOps.Sum(b.Length, 2, (start, count, s) =>
-        {
-            using var scratch = new BlockScratch(count);
-            var x = scratch.Read(m, start);
-            var y = scratch.Read(b, start);
-            AddL1(x, y, mask, start, s);
-        }, cancellation);
+        Span<double> sums = stackalloc double[2];
+        kernels.AbsDifferenceSums(sums, m, b, mask.Words);
         if (sums[0] < 1e-7 || sums[1] < 1e-7) return 1f;
         return (float)(sums[0] / sums[1]);
     }

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Collections.Immutable;
 using System.Runtime.CompilerServices;
+using Engine.Kernels.Cpu;
 
 namespace Engine.Merge.Methods;
 

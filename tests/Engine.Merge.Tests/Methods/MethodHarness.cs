@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using System.Text.Json.Nodes;
 using Engine.Core;
 using Engine.Core.Numerics;
+using Engine.Kernels;
 using Engine.Kernels.Cpu;
 using Engine.Merge.Config;
 using Engine.Merge.Execution;
@@ -60,9 +61,10 @@ internal static class MethodHarness
     }
 
     /// <summary>Merges <paramref name="tensors"/> (by model name as the YAML writes it) of shape
-    /// <paramref name="shape"/>; returns the output as float32 and the method's statistics.</summary>
+    /// <paramref name="shape"/>; returns the output as float32 and the method's statistics. The kernels are
+    /// <paramref name="kernels"/>, or a fresh CPU backend.</summary>
     public static unsafe (float[] Values, JsonObject Stats) Run(string yaml, IReadOnlyDictionary<string, float[]> tensors, long[] shape,
-        int chunk = 7, DType outDType = DType.F32, string tensorName = TensorName, double layerPosition = 0)
+        int chunk = 7, DType outDType = DType.F32, string tensorName = TensorName, double layerPosition = 0, IMergeKernels? kernels = null)
     {
         var doc = Document(yaml);
         var method = MergeMethodRegistry.Get(doc.Method);
@@ -82,8 +84,8 @@ internal static class MethodHarness
             var inputs = new TensorMergeInputs(tensorName, shape.ToImmutableArray(), b, others, doc, layerPosition);
             long n = shape.Aggregate(1L, (a, d) => a * d);
             using var output = new ChunkedOutput(outDType, n, chunk);
-            using var kernels = new CpuMergeKernels();
-            var stats = method.Merge(inputs, output, kernels, CancellationToken.None);
+            using var cpu = kernels is null ? new CpuMergeKernels() : null;
+            var stats = method.Merge(inputs, output, kernels ?? cpu!, CancellationToken.None);
             return (output.Values(), stats);
         }
         finally

@@ -1,0 +1,376 @@
+using System.Buffers;
+using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using Engine.Core;
+using Engine.Core.Numerics;
+
+namespace Engine.Kernels.Cpu;
+
+/// <summary>The CPU reference of <see cref="IElementwiseKernels"/>: the algorithmic reference the GPU kernels
+/// are tested against, and the production path on CPU. Element-wise work runs block-parallel over
+/// <see cref="IElementwiseKernels.ReductionBlock"/>-element blocks; every float64 sum is sequential within a
+/// block, the block partials are added in block order, so results do not depend on the thread count.</summary>
+internal sealed unsafe class ElementwiseCpu(int threads)
+{
+    private const int Block = IElementwiseKernels.ReductionBlock;
+
+    private ParallelOptions Options => new() { MaxDegreeOfParallelism = threads };
+
+    public void LinearCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base)
+    {
+        ElementwiseShapes.CheckCombination(output, inputs, coefficients, @base);
+        long n = output.Length;
+        var xs = inputs.ToArray();
+        var cs = coefficients.ToArray();
+        ForEachBlock(n, (start, count) =>
+        {
+            using var scratch = new BlockScratch(count);
+            var acc = scratch.Take();
+            var baseValues = @base is { } b ? scratch.Read(b, start) : default;
+            if (@base is null) acc.Fill(-0f);
+            else baseValues.CopyTo(acc);
+            var x = scratch.Take();
+            for (int i = 0; i < xs.Length; i++)
+            {
+                xs[i].ReadSingles(start, x);
+                if (@base is not null) TensorPrimitives.Subtract(x, baseValues, x);
+                TensorPrimitives.MultiplyAdd(x, cs[i], acc, acc);
+            }
+            output.WriteSingles(start, acc);
+        });
+    }
+
+    public void Gram(Span<double> gram, ReadOnlySpan<RawTensor> inputs, RawTensor? @base, long segmentLength)
+    {
+        int k = inputs.Length;
+        var (segments, perSegment) = ElementwiseShapes.CheckGram(gram, inputs, @base, segmentLength);
+        gram.Clear();
+        if (segments == 0) return;
+        var xs = inputs.ToArray();
+        var partials = new double[checked(segments * perSegment * k * k)];
+        ForEach(segments * perSegment, item =>
+        {
+            long s = item / perSegment, b = item % perSegment;
+            long start = s * segmentLength + b * Block;
+            int count = (int)Math.Min(Block, segmentLength - b * Block);
+            using var scratch = new BlockScratch(count);
+            var v = new float[k][];
+            var baseValues = @base is { } bt ? scratch.Read(bt, start) : default;
+            for (int i = 0; i < k; i++)
+            {
+                v[i] = scratch.ReadArray(xs[i], start);
+                if (@base is not null) TensorPrimitives.Subtract(v[i].AsSpan(0, count), baseValues, v[i].AsSpan(0, count));
+            }
+            GramBlock(partials.AsSpan((int)(item * k * k), k * k), v, count);
+        });
+        for (long s = 0; s < segments; s++)
+        {
+            var g = gram.Slice((int)(s * k * k), k * k);
+            for (long b = 0; b < perSegment; b++)
+            {
+                for (int i = 0; i < k; i++)
+                {
+                    for (int j = i; j < k; j++) g[i * k + j] += partials[(s * perSegment + b) * k * k + i * k + j];
+                }
+            }
+            for (int i = 0; i < k; i++)
+            {
+                for (int j = 0; j < i; j++) g[i * k + j] = g[j * k + i];
+            }
+        }
+    }
+
+    public void AbsDifference(NativeArray<float> magnitudes, RawTensor other, RawTensor @base)
+    {
+        long n = magnitudes.Length;
+        ElementwiseShapes.CheckDifference(n, other, @base);
+        long firstBad = long.MaxValue;
+        ForEachBlock(n, (start, count) =>
+        {
+            using var scratch = new BlockScratch(count);
+            var x = scratch.Read(other, start);
+            var y = scratch.Read(@base, start);
+            int bad = AbsDifference(magnitudes.Slice(start, count), x, y);
+            if (bad < 0) return;
+            long seen = Volatile.Read(ref firstBad);
+            while (start + bad < seen && Interlocked.CompareExchange(ref firstBad, start + bad, seen) != seen) seen = Volatile.Read(ref firstBad);
+        });
+        ElementwiseShapes.ThrowIfNonFinite(firstBad == long.MaxValue ? ulong.MaxValue : (ulong)firstBad, @base);
+    }
+
+    public void AbsDifferenceSums(Span<double> sums, RawTensor other, RawTensor @base, ReadOnlySpan<ulong> keep)
+    {
+        long n = other.Length, blocks = ElementwiseShapes.CheckSums(sums, other, @base, keep);
+        var partials = new double[blocks * 2];
+        fixed (ulong* words = keep)
+        {
+            nint w = (nint)words;
+            ForEachBlock(n, (start, count) =>
+            {
+                using var scratch = new BlockScratch(count);
+                var x = scratch.Read(other, start);
+                var y = scratch.Read(@base, start);
+                AddL1(x, y, (ulong*)w, start, partials.AsSpan((int)(start / Block * 2), 2));
+            });
+        }
+        sums.Clear();
+        for (long b = 0; b < blocks; b++)
+        {
+            sums[0] += partials[b * 2];
+            sums[1] += partials[b * 2 + 1];
+        }
+    }
+
+    public void RandomKeepMask(Span<ulong> keep, long length, ulong key, double density)
+    {
+        ElementwiseShapes.CheckMask(keep, length);
+        keep.Clear();
+        fixed (ulong* words = keep)
+        {
+            nint w = (nint)words;
+            ForEachBlock(length, (start, count) => MarkBelow((ulong*)w, key, start, count, density));
+        }
+    }
+
+    public void TaskArithmetic(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, TaskArithmeticTerms terms, long maskStart)
+    {
+        ElementwiseShapes.CheckTaskArithmetic(output, models, @base, terms, maskStart);
+        long n = output.Length;
+        var xs = models.ToArray();
+        int k = xs.Length;
+        var weights = terms.Weights.ToArray();
+        float linearDivisor = terms.LinearDivisor;
+        ForEachBlock(n, (start, count) =>
+        {
+            using var scratch = new BlockScratch(count);
+            var baseValues = scratch.Read(@base, start);
+            var deltas = new float[k][];
+            for (int i = 0; i < k; i++)
+            {
+                deltas[i] = scratch.ReadArray(xs[i], start);
+                TaskArithmeticCpu.WeightedDelta(deltas[i].AsSpan(0, count), baseValues, terms.Masks[i], maskStart + start, terms.Scales[i], weights[i]);
+            }
+            var result = scratch.Take();
+            TaskArithmeticCpu.Combine(result, baseValues, deltas, weights, terms.SignConsensus, terms.Normalize, terms.Lambda, linearDivisor);
+            output.WriteSingles(start, result);
+        });
+    }
+
+    /// <summary><c>target = |x - y|</c>; returns the first index where the difference is not finite, or -1.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static int AbsDifference(Span<float> target, ReadOnlySpan<float> x, ReadOnlySpan<float> y)
+    {
+        bool finite = true;
+        for (int e = 0; e < target.Length; e++)
+        {
+            float d = x[e] - y[e];
+            finite &= float.IsFinite(d);
+            target[e] = Math.Abs(d);
+        }
+        if (finite) return -1;
+        for (int e = 0; e < target.Length; e++)
+        {
+            if (!float.IsFinite(x[e] - y[e])) return e;
+        }
+        return -1;
+    }
+
+    /// <summary><c>gram[i, j] = Σ_e v_i[e] v_j[e]</c> for j &gt;= i over one block, each product exact in float64 and
+    /// each sum in element order. All pairs advance together, so the sums' dependency chains overlap (the order
+    /// within each sum is that of one dot product at a time).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void GramBlock(Span<double> gram, float[][] v, int count)
+    {
+        int k = v.Length;
+        if (k == 2)
+        {
+            // Slerp's case, with the sums in registers.
+            float[] a = v[0], b = v[1];
+            double aa = 0, bb = 0, ab = 0;
+            for (int e = 0; e < count; e++)
+            {
+                double x = a[e], y = b[e];
+                aa += x * x;
+                ab += x * y;
+                bb += y * y;
+            }
+            (gram[0], gram[1], gram[3]) = (aa, ab, bb);
+            return;
+        }
+        Span<double> sums = stackalloc double[k * k];
+        sums.Clear();
+        for (int e = 0; e < count; e++)
+        {
+            for (int i = 0; i < k; i++)
+            {
+                double vi = v[i][e];
+                for (int j = i; j < k; j++) sums[i * k + j] += vi * v[j][e];
+            }
+        }
+        sums.CopyTo(gram);
+    }
+
+    /// <summary>sums = (Σ|x - y|, Σ over kept elements |x - y|) for one block starting at element <paramref name="start"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void AddL1(ReadOnlySpan<float> x, ReadOnlySpan<float> y, ulong* keep, long start, Span<double> sums)
+    {
+        double before = 0, after = 0;
+        for (int e = 0; e < x.Length; e++)
+        {
+            double d = Math.Abs(x[e] - y[e]);
+            before += d;
+            long i = start + e;
+            if ((keep[i >> 6] & (1UL << (int)(i & 63))) != 0) after += d;
+        }
+        sums[0] = before;
+        sums[1] = after;
+    }
+
+    /// <summary>Writes the mask words of elements [start, start + count) (start a multiple of 64). The draw's test
+    /// <c>(h &gt;&gt; 11) 2^-53 &lt; density</c> is the integer test <c>(h &gt;&gt; 11) &lt; ceil(density 2^53)</c> (the scaling by
+    /// 2^53 is exact and h &gt;&gt; 11 an integer), with no conversion to double per element.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void MarkBelow(ulong* keep, ulong key, long start, int count, double density)
+    {
+        ulong threshold = !(density > 0) ? 0 : density >= 1 ? 1UL << 53 : (ulong)Math.Ceiling(density * (1UL << 53));
+        long end = start + count;
+        for (long w = start >> 6; w << 6 < end; w++)
+        {
+            int bitsInWord = (int)Math.Min(64, end - (w << 6));
+            ulong z = key + (ulong)(w << 6) * CounterHash.Golden, bits = 0;
+            for (int b = 0; b < bitsInWord; b++, z += CounterHash.Golden)
+                bits |= ((CounterHash.Mix(z) >> 11) < threshold ? 1UL : 0UL) << b;
+            keep[w] = bits;
+        }
+    }
+
+    private void ForEachBlock(long length, Action<long, int> body) =>
+        ForEach((length + Block - 1) / Block, b => body(b * Block, (int)Math.Min(Block, length - b * Block)));
+
+    private void ForEach(long items, Action<long> body)
+    {
+        if (items == 1) body(0);
+        else if (items > 1) Parallel.For(0L, items, Options, body);
+    }
+}
+
+/// <summary>Argument checks shared by the <see cref="IElementwiseKernels"/> backends.</summary>
+internal static class ElementwiseShapes
+{
+    /// <summary>Whether the GPU kernels read and write <paramref name="dtype"/> (F32, BF16, F16).</summary>
+    public static bool IsDeviceDType(DType dtype) => dtype is DType.F32 or DType.BF16 or DType.F16;
+
+    /// <summary>Whether every input and the base are in a dtype the GPU kernels read.</summary>
+    public static bool OnDevice(ReadOnlySpan<RawTensor> inputs, RawTensor? @base)
+    {
+        foreach (var x in inputs)
+        {
+            if (!IsDeviceDType(x.DType)) return false;
+        }
+        return @base is not { } b || IsDeviceDType(b.DType);
+    }
+
+    /// <summary>The shapes of a <see cref="IElementwiseKernels.Gram"/> call: its segments and the reduction blocks
+    /// per segment (no segments for empty inputs).</summary>
+    public static (long Segments, long PerSegment) CheckGram(Span<double> gram, ReadOnlySpan<RawTensor> inputs, RawTensor? @base, long segmentLength)
+    {
+        long n = inputs.IsEmpty ? 0 : inputs[0].Length;
+        Check(n, inputs, @base);
+        long segments = Segments(n, segmentLength, inputs.Length, gram.Length);
+        return (segments, (segmentLength + IElementwiseKernels.ReductionBlock - 1) / IElementwiseKernels.ReductionBlock);
+    }
+
+    /// <summary>The shapes of a <see cref="IElementwiseKernels.LinearCombination"/> call.</summary>
+    public static void CheckCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base)
+    {
+        Check(output.Length, inputs, @base);
+        if (coefficients.Length != inputs.Length) throw new ArgumentException($"{inputs.Length} inputs, {coefficients.Length} coefficients");
+    }
+
+    /// <summary>The shapes of a <see cref="IElementwiseKernels.AbsDifference"/> call.</summary>
+    public static void CheckDifference(long n, RawTensor other, RawTensor @base)
+    {
+        if (other.Length != n || @base.Length != n) throw new ArgumentException($"lengths disagree: magnitudes {n}, other {other.Length}, base {@base.Length}");
+    }
+
+    /// <summary>The shapes of a <see cref="IElementwiseKernels.AbsDifferenceSums"/> call; returns the reduction blocks.</summary>
+    public static long CheckSums(Span<double> sums, RawTensor other, RawTensor @base, ReadOnlySpan<ulong> keep)
+    {
+        long n = other.Length;
+        if (@base.Length != n || keep.Length < (n + 63) / 64 || sums.Length != 2)
+            throw new ArgumentException($"shapes disagree: other {other.Length}, base {@base.Length}, keep {keep.Length} words, sums {sums.Length}");
+        return (n + IElementwiseKernels.ReductionBlock - 1) / IElementwiseKernels.ReductionBlock;
+    }
+
+    /// <summary>The shapes of a <see cref="IElementwiseKernels.RandomKeepMask"/> call; returns the words it writes.</summary>
+    public static long CheckMask(Span<ulong> keep, long length)
+    {
+        long words = (length + 63) / 64;
+        if (keep.Length < words) throw new ArgumentException($"{keep.Length} words hold fewer than {length} bits");
+        return words;
+    }
+
+    /// <summary>The shapes of a <see cref="IElementwiseKernels.TaskArithmetic"/> call.</summary>
+    public static void CheckTaskArithmetic(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, TaskArithmeticTerms terms, long maskStart)
+    {
+        Check(output.Length, models, @base);
+        CheckTerms(terms, models.Length, maskStart + output.Length);
+    }
+
+    /// <summary>Every input and the base hold <paramref name="n"/> elements.</summary>
+    public static void Check(long n, ReadOnlySpan<RawTensor> inputs, RawTensor? @base)
+    {
+        foreach (var x in inputs)
+        {
+            if (x.Length != n) throw new ArgumentException($"an input holds {x.Length} elements, the output {n}");
+        }
+        if (@base is { } b && b.Length != n) throw new ArgumentException($"the base holds {b.Length} elements, the output {n}");
+    }
+
+    /// <summary>The number of segments of a Gram call, checking the shapes.</summary>
+    private static long Segments(long n, long segmentLength, int k, int gramLength)
+    {
+        if (n == 0) return 0;
+        if (segmentLength <= 0 || n % segmentLength != 0) throw new ArgumentException($"segment length {segmentLength} does not divide {n} elements");
+        long segments = n / segmentLength;
+        if (gramLength != segments * k * k) throw new ArgumentException($"gram holds {gramLength} values, {segments} segments of {k} x {k} need {segments * k * k}");
+        return segments;
+    }
+
+    /// <summary>The error for the smallest element whose difference is not finite (none: ulong.MaxValue): "base"
+    /// when the base's element is not finite, else "other".</summary>
+    public static void ThrowIfNonFinite(ulong firstBad, RawTensor @base)
+    {
+        if (firstBad == ulong.MaxValue) return;
+        Span<float> value = stackalloc float[1];
+        @base.ReadSingles((long)firstBad, value);
+        throw new NonFiniteValueException(float.IsFinite(value[0]) ? "other" : "base", (long)firstBad);
+    }
+
+    /// <summary>The mask words a device call over elements [maskStart, maskStart + n) needs, model-major:
+    /// (k, wordsPerModel) from the word holding maskStart, zeros for models without a mask; hasMask (k) says which have one.</summary>
+    public static (ulong[] Words, int[] HasMask, long WordsPerModel) MaskWindow(TaskArithmeticTerms terms, long maskStart, long n)
+    {
+        int k = terms.Masks.Length;
+        long first = maskStart >> 6, wordsPerModel = ((maskStart + n - 1) >> 6) - first + 1;
+        var words = new ulong[checked(k * wordsPerModel)];
+        var hasMask = new int[k];
+        for (int i = 0; i < k; i++)
+        {
+            if (terms.Masks[i] is not { } m) continue;
+            hasMask[i] = 1;
+            Array.Copy(m, first, words, i * wordsPerModel, wordsPerModel);
+        }
+        return (words, hasMask, wordsPerModel);
+    }
+
+    public static void CheckTerms(TaskArithmeticTerms terms, int k, long maskEnd)
+    {
+        if (terms.Weights.Length != k || terms.Scales.Length != k || terms.Masks.Length != k)
+            throw new ArgumentException($"{k} models, {terms.Weights.Length} weights, {terms.Scales.Length} scales, {terms.Masks.Length} masks");
+        foreach (var m in terms.Masks)
+        {
+            if (m is not null && m.LongLength * 64 < maskEnd) throw new ArgumentException($"a mask of {m.Length} words does not reach element {maskEnd - 1}");
+        }
+    }
+}

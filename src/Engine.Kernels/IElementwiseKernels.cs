@@ -1,0 +1,74 @@
+using System.Collections.Immutable;
+using Engine.Core.Numerics;
+
+namespace Engine.Kernels;
+
+/// <summary>The element-wise and reduction primitives the merge methods other than Arcee Fusion run on
+/// (linear, slerp, multislerp, karcher, model_stock, passthrough, and the task-arithmetic family:
+/// task_arithmetic, ties, dare_*, breadcrumbs*, della*). Inputs are stored tensors of any dtype, read as
+/// float32; outputs are written in the output's dtype. Element math is float32 in the order each formula is
+/// written, with no fused multiply-add; reductions are float64 over fixed blocks of <see cref="ReductionBlock"/>
+/// elements, each block's partial sum added to the total in block order, so the CPU result does not depend on
+/// the thread count, and other backends agree with it within <see cref="KernelTolerances.ReductionRelative"/>.
+/// Masks are bit arrays: bit <c>e &amp; 63</c> of word <c>e &gt;&gt; 6</c> belongs to element e.</summary>
+public interface IElementwiseKernels
+{
+    /// <summary>Elements per reduction block; a multiple of 64, so blocks never share a mask word.</summary>
+    public const int ReductionBlock = 1 << 15;
+
+    /// <summary>Without <paramref name="base"/>: <c>out = c_0 x_0 + c_1 x_1 + ...</c>, accumulated left to right
+    /// from -0 (the additive identity: a single term comes back as its product, signed zero included). With a
+    /// base b: <c>out = ((b + c_0 (x_0 - b)) + c_1 (x_1 - b)) + ...</c>, left to right from b.
+    /// Shapes: output, every input and the base (n).</summary>
+    void LinearCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base);
+
+    /// <summary>Gram matrices of the vectors <c>v_i = x_i</c> (or <c>x_i - b</c> in float32 with a base), one per
+    /// segment of <paramref name="segmentLength"/> consecutive elements: <c>gram[s, i, j] = Σ_e v_i[e] v_j[e]</c>,
+    /// the products exact in float64, summed in float64 over blocks of <see cref="ReductionBlock"/> elements from
+    /// the segment's start, the block partials added in order. Shapes: inputs and base (n); gram
+    /// (n / segmentLength, k, k), both triangles filled.</summary>
+    void Gram(Span<double> gram, ReadOnlySpan<RawTensor> inputs, RawTensor? @base, long segmentLength);
+
+    /// <summary><c>magnitudes_e = |other_e - base_e|</c> in float32 (the ranking input of the magnitude
+    /// sparsifiers). Shapes: all (n).</summary>
+    /// <exception cref="NonFiniteValueException">a difference is not finite: the smallest such element, named
+    /// "base" when the base's element is not finite, else "other".</exception>
+    void AbsDifference(NativeArray<float> magnitudes, RawTensor other, RawTensor @base);
+
+    /// <summary>L1 norms of a delta before and after a keep mask: <c>sums[0] = Σ_e |other_e - base_e|</c>,
+    /// <c>sums[1] = Σ_{e kept} |other_e - base_e|</c>, the differences float32, the sums float64 (blocked as
+    /// <see cref="Gram"/>). Shapes: other, base (n); keep (ceil(n / 64) words); sums (2).</summary>
+    void AbsDifferenceSums(Span<double> sums, RawTensor other, RawTensor @base, ReadOnlySpan<ulong> keep);
+
+    /// <summary>DARE's random drop: bit e of <paramref name="keep"/> is set when
+    /// <see cref="CounterHash.Uniform"/>(key, e) &lt; density, for e in [0, length); the other bits are cleared.
+    /// Bit-identical on every backend. Shapes: keep (ceil(length / 64) words).</summary>
+    void RandomKeepMask(Span<ulong> keep, long length, ulong key, double density);
+
+    /// <summary>The generalised task-arithmetic combine, per element e of the range
+    /// [maskStart, maskStart + n) of the tensor (output, models and base hold that range):
+    /// <c>d_i = kept_i(e) ? w_i (s_i (M_i - B)) : 0</c>; with sign consensus, <c>majority = Σ_i d_i &gt;= 0 ? + : -</c>
+    /// and only the d_i of the majority's sign (zero and NaN have none) are added, the divisor summing their w_i
+    /// (0 counts as 1); without, every d_i is added and the divisor is <see cref="TaskArithmeticTerms.LinearDivisor"/>;
+    /// <c>mixed /= divisor</c> when normalising, <c>mixed *= lambda</c> when lambda is not 1, <c>out = B + mixed</c>.
+    /// Sums run in model order from 0. Shapes: output, models, base (n); each mask (ceil(length / 64) words) over
+    /// the whole tensor.</summary>
+    void TaskArithmetic(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, TaskArithmeticTerms terms, long maskStart);
+}
+
+/// <summary>The per-model terms of <see cref="IElementwiseKernels.TaskArithmetic"/>: weight w_i, L1 rescale
+/// factor s_i and keep mask (null: keep all) of each model, and the combine's switches.</summary>
+public sealed record TaskArithmeticTerms(ImmutableArray<float> Weights, ImmutableArray<float> Scales, ImmutableArray<ulong[]?> Masks,
+    bool SignConsensus, bool Normalize, float Lambda)
+{
+    /// <summary>The divisor without consensus: <c>Σ_i w_i</c> (float32, model order), or 1 when under 1e-8 in magnitude.</summary>
+    public float LinearDivisor
+    {
+        get
+        {
+            float sum = 0;
+            foreach (float w in Weights) sum += w;
+            return Math.Abs(sum) < 1e-8f ? 1 : sum;
+        }
+    }
+}

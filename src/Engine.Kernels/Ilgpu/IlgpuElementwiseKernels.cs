@@ -1,0 +1,185 @@
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace Engine.Kernels.Ilgpu;
+
+/// <summary>The <see cref="IElementwiseKernels"/> primitives written once in C# for ILGPU (PTX on NVIDIA GPUs, the
+/// CPU accelerator in tests); <c>kernels/cuda/elementwise.cu</c> mirrors them line for line. Reference:
+/// <c>Cpu/ElementwiseCpu.cs</c>. Several inputs travel packed in one byte buffer: input i starts at byte
+/// <c>offsets[i]</c> (a multiple of 16) and is stored as <c>dtypes[i]</c>; where a base takes part it is the
+/// input after the models. Element-wise kernels stride over the grid; reduction kernels take one group per
+/// <see cref="IElementwiseKernels.ReductionBlock"/>-element block and write that block's partial, which the host
+/// adds in block order.</summary>
+public static class IlgpuElementwiseKernels
+{
+    private const int Block = IElementwiseKernels.ReductionBlock;
+
+    /// <summary>Input <paramref name="i"/>'s element <paramref name="e"/> as float32.</summary>
+    private static float Load(ArrayView<byte> packed, ArrayView<long> offsets, ArrayView<int> dtypes, int i, long e)
+    {
+        long offset = offsets[i];
+        return IlgpuMath.Load(packed.SubView(offset, packed.Length - offset), dtypes[i], e);
+    }
+
+    /// <summary>output = Σ_j c_j x_j from -0, or b + Σ_j c_j (x_j - b) from b (reference: ElementwiseCpu.LinearCombination).</summary>
+    public static void LinearCombination(ArrayView<byte> output, ArrayView<byte> packed, ArrayView<long> offsets, ArrayView<int> dtypes, ArrayView<float> coefficients,
+        int outputDType, int k, int hasBase, long n)
+    {
+        long stride = (long)Group.DimX * Grid.DimX;
+        for (long e = Grid.GlobalIndex.X; e < n; e += stride)
+        {
+            float b = hasBase != 0 ? Load(packed, offsets, dtypes, k, e) : 0f;
+            float acc = hasBase != 0 ? b : -0f;
+            for (int j = 0; j < k; j++)
+            {
+                float x = Load(packed, offsets, dtypes, j, e);
+                if (hasBase != 0) x -= b;
+                acc = x * coefficients[j] + acc;
+            }
+            IlgpuMath.Store(output, outputDType, e, acc);
+        }
+    }
+
+    /// <summary>Per block item (segment item / perSegment, block item % perSegment of it): partials[item, i, j] =
+    /// Σ v_i v_j over the block, v = x or x - b, upper triangle only (reference: ElementwiseCpu.Gram).</summary>
+    public static void GramPartials(ArrayView<double> partials, ArrayView<byte> packed, ArrayView<long> offsets, ArrayView<int> dtypes,
+        int k, int hasBase, long segmentLength, long perSegment, long items)
+    {
+        var scratch = SharedMemory.Allocate<double>(IlgpuKernels.MaxGroup);
+        for (long item = Grid.IdxX; item < items; item += Grid.DimX)
+        {
+            long s = item / perSegment, b = item % perSegment;
+            long start = s * segmentLength + b * Block;
+            long count = IntrinsicMath.Min(Block, segmentLength - b * Block);
+            for (int i = 0; i < k; i++)
+            {
+                for (int j = i; j < k; j++)
+                {
+                    double sum = 0;
+                    for (long e = start + Group.IdxX; e < start + count; e += Group.DimX)
+                    {
+                        float vi = Load(packed, offsets, dtypes, i, e), vj = Load(packed, offsets, dtypes, j, e);
+                        if (hasBase != 0)
+                        {
+                            float bv = Load(packed, offsets, dtypes, k, e);
+                            vi -= bv;
+                            vj -= bv;
+                        }
+                        sum += (double)vi * vj;
+                    }
+                    sum = IlgpuKernels.BlockSum(sum, scratch);
+                    if (Group.IdxX == 0) partials[item * k * k + i * k + j] = sum;
+                }
+            }
+        }
+    }
+
+    /// <summary>magnitudes = |other - base|; bad[0] = the smallest index whose difference is not finite
+    /// (reference: ElementwiseCpu.AbsDifference).</summary>
+    public static void AbsDifference(ArrayView<float> magnitudes, ArrayView<ulong> bad, ArrayView<byte> other, ArrayView<byte> @base, int otherDType, int baseDType, long n)
+    {
+        long stride = (long)Group.DimX * Grid.DimX;
+        for (long e = Grid.GlobalIndex.X; e < n; e += stride)
+        {
+            float d = IlgpuMath.Load(other, otherDType, e) - IlgpuMath.Load(@base, baseDType, e);
+            magnitudes[e] = IlgpuMath.Abs(d);
+            if (!IlgpuMath.IsFinite(d)) Atomic.Min(ref bad[0], (ulong)e);
+        }
+    }
+
+    /// <summary>Per block: partials[block] = (Σ|other - base|, Σ over kept elements) (reference: ElementwiseCpu.AbsDifferenceSums).</summary>
+    public static void AbsDifferenceSums(ArrayView<double> partials, ArrayView<byte> other, ArrayView<byte> @base, ArrayView<ulong> keep, int otherDType, int baseDType, long n)
+    {
+        var scratch = SharedMemory.Allocate<double>(IlgpuKernels.MaxGroup);
+        long blocks = (n + Block - 1) / Block;
+        for (long block = Grid.IdxX; block < blocks; block += Grid.DimX)
+        {
+            long end = IntrinsicMath.Min(n, (block + 1) * Block);
+            double before = 0, after = 0;
+            for (long e = block * Block + Group.IdxX; e < end; e += Group.DimX)
+            {
+                double d = IlgpuMath.Abs(IlgpuMath.Load(other, otherDType, e) - IlgpuMath.Load(@base, baseDType, e));
+                before += d;
+                if ((keep[e >> 6] & (1UL << (int)(e & 63))) != 0) after += d;
+            }
+            before = IlgpuKernels.BlockSum(before, scratch);
+            after = IlgpuKernels.BlockSum(after, scratch);
+            if (Group.IdxX == 0)
+            {
+                partials[block * 2] = before;
+                partials[block * 2 + 1] = after;
+            }
+        }
+    }
+
+    /// <summary>One thread per mask word: bit e set when CounterHash.Uniform(key, e) &lt; density (reference: ElementwiseCpu.RandomKeepMask).</summary>
+    public static void RandomKeepMask(ArrayView<ulong> keep, ulong key, double density, long length)
+    {
+        long words = (length + 63) / 64;
+        long stride = (long)Group.DimX * Grid.DimX;
+        for (long w = Grid.GlobalIndex.X; w < words; w += stride)
+        {
+            ulong bits = 0;
+            for (int b = 0; b < 64; b++)
+            {
+                long e = w * 64 + b;
+                if (e < length && CounterHash.Uniform(key, e) < density) bits |= 1UL << b;
+            }
+            keep[w] = bits;
+        }
+    }
+
+    /// <summary>The task-arithmetic combine (reference: ElementwiseCpu.TaskArithmetic). masks (k, wordsPerModel):
+    /// model i's words from the one holding element <c>maskStart</c>; bitOffset = maskStart &amp; 63.</summary>
+    public static void TaskArithmetic(ArrayView<byte> output, ArrayView<byte> packed, ArrayView<long> offsets, ArrayView<int> dtypes,
+        ArrayView<float> weights, ArrayView<float> scales, ArrayView<ulong> masks, ArrayView<int> hasMask, TaskArithmeticScalars p)
+    {
+        int k = p.K, bitOffset = p.BitOffset;
+        long n = p.N, wordsPerModel = p.WordsPerModel;
+        long stride = (long)Group.DimX * Grid.DimX;
+        for (long e = Grid.GlobalIndex.X; e < n; e += stride)
+        {
+            float b = Load(packed, offsets, dtypes, k, e);
+            float mixed = 0, divisor;
+            if (p.Consensus != 0)
+            {
+                float sum = 0;
+                for (int i = 0; i < k; i++) sum += Delta(packed, offsets, dtypes, weights, scales, masks, hasMask, wordsPerModel, bitOffset, i, e, b);
+                float majority = sum >= 0 ? 1f : -1f;
+                divisor = 0;
+                for (int i = 0; i < k; i++)
+                {
+                    float wd = Delta(packed, offsets, dtypes, weights, scales, masks, hasMask, wordsPerModel, bitOffset, i, e, b);
+                    float sign = wd > 0 ? 1f : wd < 0 ? -1f : 0f;
+                    if (sign == majority)
+                    {
+                        mixed += wd;
+                        divisor += weights[i];
+                    }
+                }
+                if (divisor == 0) divisor = 1;
+            }
+            else
+            {
+                for (int i = 0; i < k; i++) mixed += Delta(packed, offsets, dtypes, weights, scales, masks, hasMask, wordsPerModel, bitOffset, i, e, b);
+                divisor = p.LinearDivisor;
+            }
+            if (p.Normalize != 0) mixed /= divisor;
+            if (p.Lambda != 1f) mixed *= p.Lambda;
+            IlgpuMath.Store(output, p.OutputDType, e, b + mixed);
+        }
+    }
+
+    /// <summary><c>kept ? w_i (s_i (M_i - B)) : 0</c> for element e.</summary>
+    private static float Delta(ArrayView<byte> packed, ArrayView<long> offsets, ArrayView<int> dtypes, ArrayView<float> weights, ArrayView<float> scales,
+        ArrayView<ulong> masks, ArrayView<int> hasMask, long wordsPerModel, int bitOffset, int i, long e, float b)
+    {
+        float d = Load(packed, offsets, dtypes, i, e) - b;
+        long bit = bitOffset + e;
+        bool kept = hasMask[i] == 0 || (masks[i * wordsPerModel + (bit >> 6)] & (1UL << (int)(bit & 63))) != 0;
+        return kept ? weights[i] * (d * scales[i]) : 0f;
+    }
+}
+
+/// <summary>The scalar arguments of <see cref="IlgpuElementwiseKernels.TaskArithmetic"/> (a kernel takes at most 15 arguments).</summary>
+public readonly record struct TaskArithmeticScalars(int OutputDType, int K, long WordsPerModel, int BitOffset, int Consensus, int Normalize, float Lambda, float LinearDivisor, long N);
