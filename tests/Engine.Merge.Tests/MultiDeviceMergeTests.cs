@@ -1,5 +1,6 @@
 using Engine.Core;
 using Engine.Core.Model;
+using Engine.Core.Numerics;
 using Engine.Kernels;
 using Engine.Kernels.Cpu;
 using Engine.Merge.Config;
@@ -121,7 +122,7 @@ public sealed class MultiDeviceMergeTests
 
         public string Device => _inner.Device;
 
-        public void RowImportance(Core.Numerics.NativeArray<float> importance, Span<double> rowKl, Core.Numerics.RawTensor other, Core.Numerics.RawTensor @base, int rowLength, ComputePrecision precision)
+        public void RowImportance(NativeArray<float> importance, Span<double> rowKl, RawTensor other, RawTensor @base, int rowLength, ComputePrecision precision)
         {
             if (!_met)
             {
@@ -132,10 +133,24 @@ public sealed class MultiDeviceMergeTests
             _inner.RowImportance(importance, rowKl, other, @base, rowLength, precision);
         }
 
-        public void SelectRanks(Span<float> results, Core.Numerics.NativeArray<float> values, ReadOnlySpan<long> ranks) => _inner.SelectRanks(results, values, ranks);
+        public void SelectRanks(Span<float> results, NativeArray<float> values, ReadOnlySpan<long> ranks) => _inner.SelectRanks(results, values, ranks);
 
-        public long MaskedSelect(Core.Numerics.RawTensor output, Core.Numerics.RawTensor other, Core.Numerics.RawTensor @base, Core.Numerics.NativeArray<float> importance, long start, float threshold) =>
+        public long MaskedSelect(RawTensor output, RawTensor other, RawTensor @base, NativeArray<float> importance, long start, float threshold) =>
             _inner.MaskedSelect(output, other, @base, importance, start, threshold);
+
+        public void LinearCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base) =>
+            _inner.LinearCombination(output, inputs, coefficients, @base);
+
+        public void Gram(Span<double> gram, ReadOnlySpan<RawTensor> inputs, RawTensor? @base, long segmentLength) => _inner.Gram(gram, inputs, @base, segmentLength);
+
+        public void AbsDifference(NativeArray<float> magnitudes, RawTensor other, RawTensor @base) => _inner.AbsDifference(magnitudes, other, @base);
+
+        public void AbsDifferenceSums(Span<double> sums, RawTensor other, RawTensor @base, ReadOnlySpan<ulong> keep) => _inner.AbsDifferenceSums(sums, other, @base, keep);
+
+        public void RandomKeepMask(Span<ulong> keep, long length, ulong key, double density) => _inner.RandomKeepMask(keep, length, key, density);
+
+        public void TaskArithmetic(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, TaskArithmeticTerms terms, long maskStart) =>
+            _inner.TaskArithmetic(output, models, @base, terms, maskStart);
 
         public void Dispose() => _inner.Dispose();
     }
