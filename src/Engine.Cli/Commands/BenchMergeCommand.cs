@@ -14,9 +14,10 @@ using Spectre.Console;
 
 namespace Engine.Cli.Commands;
 
-/// <summary><c>engine bench merge</c>: a two-model Arcee Fusion merge against its I/O floor (the same
-/// reads, conversions and writes with no merge math), and optionally against a per-tensor PyTorch
-/// implementation of mergekit's method on the same files and threads, all in one run.</summary>
+/// <summary><c>engine bench merge</c>: a merge (Arcee Fusion of two models, or any method with
+/// <c>--method</c>, see <see cref="BenchMergeConfig"/>) against its I/O floor (the same reads, conversions and
+/// writes with no merge math), and for Arcee Fusion optionally against a per-tensor PyTorch implementation of
+/// mergekit's method on the same files and threads, all in one run.</summary>
 public static class BenchMergeCommand
 {
     public static Command Create(IServiceProvider services)
@@ -24,9 +25,10 @@ public static class BenchMergeCommand
         var size = new Option<string>("--size") { Description = "model shape: tiny | 0.5b (Qwen2.5-0.5B, 494M parameters)", DefaultValueFactory = _ => "0.5b" };
         var dir = new Option<string?>("--dir") { Description = "where the generated benchmark models are kept (reused across runs)" };
         var repeat = new Option<int>("--repeat") { Description = "timed repetitions of each side (median reported)", DefaultValueFactory = _ => 3 };
-        var peer = new Option<bool>("--peer") { Description = "also time the PyTorch per-tensor mergekit method (needs python3 with torch and numpy)" };
+        var peer = new Option<bool>("--peer") { Description = "also time the PyTorch per-tensor mergekit method (arcee_fusion only; needs python3 with torch and numpy)" };
+        var method = new Option<string>("--method") { Description = "merge method to time (engine methods lists them)", DefaultValueFactory = _ => "arcee_fusion" };
         var options = new CommonOptions();
-        var command = new Command("merge", "Arcee Fusion merge time against the I/O floor (and PyTorch with --peer)") { size, dir, repeat, peer };
+        var command = new Command("merge", "merge time against the I/O floor (and PyTorch with --peer)") { size, dir, repeat, peer, method };
         options.AddTo(command);
         command.SetAction((parse, cancellation) => EngineCli.Guard(() =>
         {
@@ -38,11 +40,13 @@ public static class BenchMergeCommand
             };
             string root = Path.GetFullPath(parse.GetValue(dir) ?? Path.Combine(Path.GetTempPath(), "engine-bench", parse.GetValue(size)!));
             int threads = options.Threads(parse) is > 0 and var t ? t : Environment.ProcessorCount;
-            var report = Measure(services, spec, root, options.Device(parse), threads, Math.Max(1, parse.GetValue(repeat)), parse.GetValue(peer), cancellation);
+            string methodName = parse.GetValue(method)!;
+            if (parse.GetValue(peer) && methodName != "arcee_fusion") throw new EngineException($"--peer times mergekit's arcee_fusion only, not '{methodName}'");
+            var report = Measure(services, spec, root, methodName, options.Device(parse), threads, Math.Max(1, parse.GetValue(repeat)), parse.GetValue(peer), cancellation);
             if (parse.GetValue(options.Json)) Console.Out.WriteLine(report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             else
             {
-                AnsiConsole.MarkupLine(Markup.Escape($"{report["elements_per_model"]!.GetValue<long>():N0} elements per model, {threads} threads on {report["device"]}"));
+                AnsiConsole.MarkupLine(Markup.Escape($"{report["method"]}: {report["elements_per_model"]!.GetValue<long>():N0} elements per model, {threads} threads on {report["device"]}"));
                 AnsiConsole.MarkupLine(Markup.Escape($"I/O floor {report["floor_seconds"]} s, merge {report["merge_seconds"]} s: merge/floor = {report["merge_over_floor"]}"));
                 if (report["peer_seconds"] is { } ps) AnsiConsole.MarkupLine(Markup.Escape($"PyTorch per-tensor mergekit method {ps} s: speedup {report["speedup_over_peer"]}x ({report["peer"]})"));
                 else if (report["peer_error"] is { } pe) AnsiConsole.MarkupLine(Markup.Escape($"peer not run: {pe}"));
@@ -52,13 +56,18 @@ public static class BenchMergeCommand
         return command;
     }
 
-    private static JsonObject Measure(IServiceProvider services, SyntheticModelSpec spec, string root, string device, int threads, int repeat, bool peer, CancellationToken cancellation)
+    private static JsonObject Measure(IServiceProvider services, SyntheticModelSpec spec, string root, string method, string device, int threads, int repeat, bool peer, CancellationToken cancellation)
     {
         string a = Path.Combine(root, "base"), b = Path.Combine(root, "expert");
+        string[] experts = [b, Path.Combine(root, "expert2")];
+        string yaml = BenchMergeConfig.Yaml(method, a, experts);
         if (!Directory.Exists(a)) SyntheticCheckpoint.Write(a, spec, 7, null);
-        if (!Directory.Exists(b)) SyntheticCheckpoint.Write(b, spec, 7, 99);
+        for (int i = 0; i < BenchMergeConfig.ExpertCount(method); i++)
+        {
+            if (!Directory.Exists(experts[i])) SyntheticCheckpoint.Write(experts[i], spec, 7, 99UL - (ulong)i);
+        }
         string configPath = Path.Combine(root, "bench-merge.yml");
-        File.WriteAllText(configPath, $"merge_method: arcee_fusion\nbase_model: {a}\nmodels:\n  - model: {b}\ndtype: bfloat16\n");
+        File.WriteAllText(configPath, yaml);
         var config = MergeConfigReader.Load(configPath);
         string output = Path.Combine(root, "out");
         using var kernels = services.GetRequiredService<IMergeKernelsFactory>().Create(device, threads);
@@ -85,6 +94,7 @@ public static class BenchMergeCommand
         double floorS = BenchIoCommand.Median(floors), mergeS = BenchIoCommand.Median(merges);
         var report = new JsonObject
         {
+            ["method"] = method,
             ["device"] = kernels.Device,
             ["threads"] = threads,
             ["elements_per_model"] = spec.Tensors().Sum(t => t.ByteLength / t.DType.SizeOf()),

@@ -7,14 +7,15 @@ using Engine.Merge.Methods;
 namespace Engine.Merge.Execution;
 
 /// <summary>The I/O floor of a merge, for benchmarks: reads every input element through the same mapped,
-/// converting path as a merge and writes the base through the same shard path, with no merge math
-/// (a masked select whose threshold nothing reaches).</summary>
+/// converting path as a merge and writes the base (or the first model) through the same shard path, with no
+/// merge math: for a base and one model a masked select whose threshold nothing reaches, otherwise a linear
+/// combination with weight 1 on the first input and 0 on the rest (one multiply-add per input element).</summary>
 public sealed class IoFloorMethod : IMergeMethod
 {
     public string Name => "io_floor";
     public string Formula => "merged = B (every input read and converted, output written)";
     public IReadOnlyList<MethodParameter> Parameters { get; } = Array.Empty<MethodParameter>();
-    public bool RequiresBase => true;
+    public bool RequiresBase => false;
 
     public void Validate(MergeDocument document, string where, ImmutableArray<string>.Builder warnings)
     {
@@ -22,8 +23,15 @@ public sealed class IoFloorMethod : IMergeMethod
 
     public unsafe JsonObject Merge(TensorMergeInputs inputs, ITensorOutput output, IMergeKernels kernels, CancellationToken cancellation)
     {
-        var b = inputs.Base!.Value;
-        var p = inputs.Others[0].Tensor;
+        var all = (inputs.Base is { } first ? [first] : Array.Empty<Core.Numerics.RawTensor>()).Concat(inputs.Others.Select(o => o.Tensor)).ToArray();
+        if (all.Length != 2)
+        {
+            var weights = new float[all.Length];
+            weights[0] = 1;
+            output.Fill((chunk, start) => kernels.LinearCombination(chunk, all.Select(t => t.Slice(start, chunk.Length)).ToArray(), weights, null), cancellation);
+            return new JsonObject { ["elements"] = all[0].Length };
+        }
+        var (b, p) = (all[0], all[1]);
         using var never = new Core.Numerics.NativeArray<float>(Math.Max(1, b.Length));
         System.Runtime.InteropServices.NativeMemory.Clear(never.Pointer, (nuint)never.ByteLength);
         output.Fill((chunk, start) =>
