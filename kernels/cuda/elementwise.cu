@@ -1,10 +1,12 @@
 // elementwise.cu: the element-wise and reduction primitives of the merge methods (IElementwiseKernels):
-//   linear_combination_kernel   out = sum_j c_j x_j from -0, or b + sum_j c_j (x_j - b) from b
+//   linear_combination_kernel   out = sum_j c_j x_j from -0, or b + sum_j c_j (x_j - b) from b, one row of c per segment
 //   gram_partials_kernel        per 32768-element block: sum_e v_i v_j (v = x, or x - b), upper triangle
 //   abs_difference_kernel       magnitudes = |other - base|, bad = first index whose difference is not finite
 //   abs_difference_sums_kernel  per block: (sum |other - base|, sum over kept elements)
 //   random_keep_mask_kernel     bit e set when uniform(key, e) < density (SplitMix64 finaliser, as CounterHash)
 //   task_arithmetic_kernel      the generalised task-arithmetic combine with optional TIES sign election
+//   near_swap_kernel            w = clamp(t / max(|b - m|, 1e-6), 0, 1), out = w m + (1 - w) b
+//   counted_average_kernel      out = b + sum_{|d_i| > eps} d_i / max(1, count), d_i = x_i - b
 // Layout: several inputs travel packed in one byte buffer, input i at byte offsets[i] (a multiple of 16) in
 // dtype dtypes[i] (F32 | BF16 | F16); a base, where one takes part, is the input after the models. Outputs in
 // their stored dtype; masks are u64 words, element e at bit e & 63 of word e >> 6. Reductions take one block
@@ -46,19 +48,22 @@ DEVICE double block_sum(double v, volatile double* scratch)
     return total;
 }
 
+// coefficients (segments, k) from the segment holding the tensor's element first_element (the call's element 0).
 KERNEL void linear_combination_kernel(void* output, const unsigned char* packed, const i64* offsets, const int* dtypes, const float* coefficients,
-    int output_dtype, int k, int has_base, i64 n)
+    int output_dtype, int k, int has_base, i64 segment_length, i64 first_element, i64 n)
 {
     i64 stride = (i64)blockDim.x * gridDim.x;
+    i64 first_segment = first_element / segment_length;
     for (i64 e = (i64)blockIdx.x * blockDim.x + threadIdx.x; e < n; e += stride)
     {
+        i64 row = ((first_element + e) / segment_length - first_segment) * k;
         float b = has_base ? load_input(packed, offsets, dtypes, k, e) : 0.0f;
         float acc = has_base ? b : -0.0f;
         for (int j = 0; j < k; j++)
         {
             float x = load_input(packed, offsets, dtypes, j, e);
             if (has_base) x -= b;
-            acc = add_rn(mul_rn(x, coefficients[j]), acc);
+            acc = add_rn(mul_rn(x, coefficients[row + j]), acc);
         }
         store_from_float(output, output_dtype, e, acc);
     }
@@ -208,5 +213,40 @@ KERNEL void task_arithmetic_kernel(void* output, const unsigned char* packed, co
         if (normalize) mixed /= divisor;
         if (lambda != 1.0f) mixed = mul_rn(mixed, lambda);
         store_from_float(output, output_dtype, e, add_rn(b, mixed));
+    }
+}
+
+// Input 0 the model m, input 1 the base b. max and clamp as .NET's MathF.Max and Math.Clamp (a NaN stays NaN).
+KERNEL void near_swap_kernel(void* output, const unsigned char* packed, const i64* offsets, const int* dtypes, int output_dtype, float t, i64 n)
+{
+    i64 stride = (i64)blockDim.x * gridDim.x;
+    for (i64 e = (i64)blockIdx.x * blockDim.x + threadIdx.x; e < n; e += stride)
+    {
+        float m = load_input(packed, offsets, dtypes, 0, e), b = load_input(packed, offsets, dtypes, 1, e);
+        float distance = bits_float(float_bits(b - m) & 0x7FFFFFFFu);
+        float w = t / (!(distance <= 1e-6f) ? distance : 1e-6f);
+        w = w < 0.0f ? 0.0f : (w > 1.0f ? 1.0f : w);
+        store_from_float(output, output_dtype, e, add_rn(mul_rn(w, m), mul_rn(1.0f - w, b)));
+    }
+}
+
+// The models are inputs 0..k-1, the base input k; sums and counts in model order from +0.
+KERNEL void counted_average_kernel(void* output, const unsigned char* packed, const i64* offsets, const int* dtypes, int output_dtype, int k, float epsilon, i64 n)
+{
+    i64 stride = (i64)blockDim.x * gridDim.x;
+    for (i64 e = (i64)blockIdx.x * blockDim.x + threadIdx.x; e < n; e += stride)
+    {
+        float b = load_input(packed, offsets, dtypes, k, e);
+        float sum = 0.0f, count = 0.0f;
+        for (int i = 0; i < k; i++)
+        {
+            float d = load_input(packed, offsets, dtypes, i, e) - b;
+            if (bits_float(float_bits(d) & 0x7FFFFFFFu) > epsilon)
+            {
+                sum = add_rn(sum, d);
+                count = add_rn(count, 1.0f);
+            }
+        }
+        store_from_float(output, output_dtype, e, add_rn(b, sum / (count > 1.0f ? count : 1.0f)));
     }
 }

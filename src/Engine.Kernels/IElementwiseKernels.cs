@@ -4,7 +4,7 @@ using Engine.Core.Numerics;
 namespace Engine.Kernels;
 
 /// <summary>The element-wise and reduction primitives the merge methods other than Arcee Fusion run on
-/// (linear, slerp, multislerp, karcher, model_stock, passthrough, and the task-arithmetic family:
+/// (linear, slerp, multislerp, karcher, model_stock, passthrough, ram, nearswap, and the task-arithmetic family:
 /// task_arithmetic, ties, dare_*, breadcrumbs*, della*). Inputs are stored tensors of any dtype, read as
 /// float32; outputs are written in the output's dtype. Element math is float32 in the order each formula is
 /// written, with no fused multiply-add; reductions are float64 over fixed blocks of <see cref="ReductionBlock"/>
@@ -21,6 +21,14 @@ public interface IElementwiseKernels
     /// base b: <c>out = ((b + c_0 (x_0 - b)) + c_1 (x_1 - b)) + ...</c>, left to right from b.
     /// Shapes: output, every input and the base (n).</summary>
     void LinearCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base);
+
+    /// <summary><see cref="LinearCombination"/> (same order, same identity) with one row of k coefficients per
+    /// segment of <paramref name="segmentLength"/> consecutive elements of the tensor: the call's element e is
+    /// the tensor's element <c>firstElement + e</c> and takes <c>c_j = coefficients[((firstElement + e) / segmentLength) k + j]</c>
+    /// (model_stock's <c>filter_wise</c>: one t per row). Shapes: output, every input and the base (n);
+    /// coefficients (segments, k), reaching the segment of the tensor's element <c>firstElement + n - 1</c>.</summary>
+    void SegmentedLinearCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base,
+        long segmentLength, long firstElement);
 
     /// <summary>Gram matrices of the vectors <c>v_i = x_i</c> (or <c>x_i - b</c> in float32 with a base), one per
     /// segment of <paramref name="segmentLength"/> consecutive elements: <c>gram[s, i, j] = Σ_e v_i[e] v_j[e]</c>,
@@ -54,6 +62,16 @@ public interface IElementwiseKernels
     /// Sums run in model order from 0. Shapes: output, models, base (n); each mask (ceil(length / 64) words) over
     /// the whole tensor.</summary>
     void TaskArithmetic(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, TaskArithmeticTerms terms, long maskStart);
+
+    /// <summary>NearSwap's blend, per element, all float32: <c>w = clamp(t / max(|B - M|, 1e-6), 0, 1)</c>
+    /// (.NET's MathF.Max and Math.Clamp: a NaN distance or quotient stays NaN), <c>out = w M + (1 - w) B</c>, the two
+    /// products rounded before the sum. Shapes: output, model, base (n).</summary>
+    void NearSwap(RawTensor output, RawTensor model, RawTensor @base, float t);
+
+    /// <summary>RAM's counted average, per element: <c>d_i = M_i - B</c>; in model order from +0, <c>sum += d_i</c>
+    /// and <c>count += 1</c> where <c>|d_i| &gt; epsilon</c>; <c>out = B + sum / max(1, count)</c>, all float32.
+    /// Shapes: output, models, base (n).</summary>
+    void CountedAverage(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, float epsilon);
 }
 
 /// <summary>The per-model terms of <see cref="IElementwiseKernels.TaskArithmetic"/>: weight w_i, L1 rescale

@@ -47,6 +47,13 @@ public sealed class TracingMergeKernels : IMergeKernels
         _inner.LinearCombination(output, inputs, coefficients, @base);
     }
 
+    public void SegmentedLinearCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base,
+        long segmentLength, long firstElement)
+    {
+        using var _ = _trace.Span("segmented_linear_combination", _category, $"{output.Length} elements x {inputs.Length}, segments of {segmentLength}");
+        _inner.SegmentedLinearCombination(output, inputs, coefficients, @base, segmentLength, firstElement);
+    }
+
     public void Gram(Span<double> gram, ReadOnlySpan<RawTensor> inputs, RawTensor? @base, long segmentLength)
     {
         using var _ = _trace.Span("gram", _category, $"{(inputs.IsEmpty ? 0 : inputs[0].Length)} elements x {inputs.Length}");
@@ -75,6 +82,18 @@ public sealed class TracingMergeKernels : IMergeKernels
     {
         using var _ = _trace.Span("task_arithmetic", _category, $"{output.Length} elements x {models.Length}");
         _inner.TaskArithmetic(output, models, @base, terms, maskStart);
+    }
+
+    public void NearSwap(RawTensor output, RawTensor model, RawTensor @base, float t)
+    {
+        using var _ = _trace.Span("near_swap", _category, $"{output.Length} elements");
+        _inner.NearSwap(output, model, @base, t);
+    }
+
+    public void CountedAverage(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, float epsilon)
+    {
+        using var _ = _trace.Span("counted_average", _category, $"{output.Length} elements x {models.Length}");
+        _inner.CountedAverage(output, models, @base, epsilon);
     }
 
     /// <summary>The wrapped backend stays owned by its creator.</summary>

@@ -17,9 +17,11 @@ public sealed class ElementwiseParityTests
         var results = new ElementwiseSelfTest(seed: 20261124, small: true).Run(backend, cpu).ToList();
         var failed = results.Where(r => !r.Passed).Select(r => $"{r.Kernel} [{r.Case}]: {r.Detail}").ToList();
         Assert.True(failed.Count == 0, string.Join("\n", failed));
-        foreach (var r in results.Where(r => r.Kernel is "linear_combination" or "task_arithmetic" or "abs_difference" or "random_keep_mask"))
+        foreach (var r in results.Where(r => r.Kernel is "linear_combination" or "segmented_linear_combination" or "task_arithmetic" or "abs_difference" or "random_keep_mask"
+                     or "near_swap" or "counted_average"))
             Assert.True(r.MaxRelativeError == 0, $"{r.Kernel} [{r.Case}]: {r.Detail}");
         Assert.Contains(results, r => r.Kernel == "gram" && r.Case.Contains("segments of 101"));
+        foreach (string kernel in new[] { "segmented_linear_combination", "near_swap", "counted_average" }) Assert.Contains(results, r => r.Kernel == kernel);
     }
 
     [Fact]

@@ -141,6 +141,10 @@ public sealed class MultiDeviceMergeTests
         public void LinearCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base) =>
             _inner.LinearCombination(output, inputs, coefficients, @base);
 
+        public void SegmentedLinearCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base,
+            long segmentLength, long firstElement) =>
+            _inner.SegmentedLinearCombination(output, inputs, coefficients, @base, segmentLength, firstElement);
+
         public void Gram(Span<double> gram, ReadOnlySpan<RawTensor> inputs, RawTensor? @base, long segmentLength) => _inner.Gram(gram, inputs, @base, segmentLength);
 
         public void AbsDifference(NativeArray<float> magnitudes, RawTensor other, RawTensor @base) => _inner.AbsDifference(magnitudes, other, @base);
@@ -151,6 +155,11 @@ public sealed class MultiDeviceMergeTests
 
         public void TaskArithmetic(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, TaskArithmeticTerms terms, long maskStart) =>
             _inner.TaskArithmetic(output, models, @base, terms, maskStart);
+
+        public void NearSwap(RawTensor output, RawTensor model, RawTensor @base, float t) => _inner.NearSwap(output, model, @base, t);
+
+        public void CountedAverage(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, float epsilon) =>
+            _inner.CountedAverage(output, models, @base, epsilon);
 
         public void Dispose() => _inner.Dispose();
     }

@@ -112,6 +112,10 @@ public sealed unsafe class CpuMergeKernels : IMergeKernels
     public void LinearCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base) =>
         _elementwise.LinearCombination(output, inputs, coefficients, @base);
 
+    public void SegmentedLinearCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base,
+        long segmentLength, long firstElement) =>
+        _elementwise.SegmentedLinearCombination(output, inputs, coefficients, @base, segmentLength, firstElement);
+
     public void Gram(Span<double> gram, ReadOnlySpan<RawTensor> inputs, RawTensor? @base, long segmentLength) =>
         _elementwise.Gram(gram, inputs, @base, segmentLength);
 
@@ -126,6 +130,11 @@ public sealed unsafe class CpuMergeKernels : IMergeKernels
 
     public void TaskArithmetic(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, TaskArithmeticTerms terms, long maskStart) =>
         _elementwise.TaskArithmetic(output, models, @base, terms, maskStart);
+
+    public void NearSwap(RawTensor output, RawTensor model, RawTensor @base, float t) => _elementwise.NearSwap(output, model, @base, t);
+
+    public void CountedAverage(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, float epsilon) =>
+        _elementwise.CountedAverage(output, models, @base, epsilon);
 
     public void Dispose()
     {

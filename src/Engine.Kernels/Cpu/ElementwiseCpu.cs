@@ -19,9 +19,17 @@ internal sealed unsafe class ElementwiseCpu(int threads)
     public void LinearCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base)
     {
         ElementwiseShapes.CheckCombination(output, inputs, coefficients, @base);
+        SegmentedLinearCombination(output, inputs, coefficients, @base, Math.Max(1, output.Length), 0);
+    }
+
+    public void SegmentedLinearCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base,
+        long segmentLength, long firstElement)
+    {
+        ElementwiseShapes.CheckSegmentedCombination(output, inputs, coefficients, @base, segmentLength, firstElement);
         long n = output.Length;
         var xs = inputs.ToArray();
         var cs = coefficients.ToArray();
+        int k = xs.Length;
         ForEachBlock(n, (start, count) =>
         {
             using var scratch = new BlockScratch(count);
@@ -30,11 +38,18 @@ internal sealed unsafe class ElementwiseCpu(int threads)
             if (@base is null) acc.Fill(-0f);
             else baseValues.CopyTo(acc);
             var x = scratch.Take();
-            for (int i = 0; i < xs.Length; i++)
+            for (int i = 0; i < k; i++)
             {
                 xs[i].ReadSingles(start, x);
                 if (@base is not null) TensorPrimitives.Subtract(x, baseValues, x);
-                TensorPrimitives.MultiplyAdd(x, cs[i], acc, acc);
+                // One run per segment the block touches, each with that segment's coefficient.
+                for (int e = 0; e < count;)
+                {
+                    long segment = (firstElement + start + e) / segmentLength;
+                    int run = (int)Math.Min(count - e, (segment + 1) * segmentLength - (firstElement + start + e));
+                    TensorPrimitives.MultiplyAdd(x.Slice(e, run), cs[segment * k + i], acc.Slice(e, run), acc.Slice(e, run));
+                    e += run;
+                }
             }
             output.WriteSingles(start, acc);
         });
@@ -154,6 +169,64 @@ internal sealed unsafe class ElementwiseCpu(int threads)
             TaskArithmeticCpu.Combine(result, baseValues, deltas, weights, terms.SignConsensus, terms.Normalize, terms.Lambda, linearDivisor);
             output.WriteSingles(start, result);
         });
+    }
+
+    public void NearSwap(RawTensor output, RawTensor model, RawTensor @base, float t)
+    {
+        ElementwiseShapes.Check(output.Length, [model], @base);
+        ForEachBlock(output.Length, (start, count) =>
+        {
+            using var scratch = new BlockScratch(count);
+            var b = scratch.Read(@base, start);
+            var m = scratch.Read(model, start);
+            var result = scratch.Take();
+            NearSwap(result, m, b, t);
+            output.WriteSingles(start, result);
+        });
+    }
+
+    public void CountedAverage(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, float epsilon)
+    {
+        ElementwiseShapes.Check(output.Length, models, @base);
+        var xs = models.ToArray();
+        ForEachBlock(output.Length, (start, count) =>
+        {
+            using var scratch = new BlockScratch(count);
+            var baseValues = scratch.Read(@base, start);
+            var sum = scratch.Take();
+            var counts = scratch.Take();
+            sum.Clear();
+            counts.Clear();
+            foreach (var model in xs) AddChanged(sum, counts, scratch.Read(model, start), baseValues, epsilon);
+            for (int e = 0; e < count; e++) sum[e] = baseValues[e] + sum[e] / MathF.Max(1, counts[e]);
+            output.WriteSingles(start, sum);
+        });
+    }
+
+    /// <summary><c>w = clamp(t / max(|b - m|, 1e-6), 0, 1)</c>, <c>target = w m + (1 - w) b</c>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void NearSwap(Span<float> target, ReadOnlySpan<float> m, ReadOnlySpan<float> b, float t)
+    {
+        for (int e = 0; e < target.Length; e++)
+        {
+            float w = Math.Clamp(t / MathF.Max(MathF.Abs(b[e] - m[e]), 1e-6f), 0f, 1f);
+            target[e] = w * m[e] + (1 - w) * b[e];
+        }
+    }
+
+    /// <summary>Where <c>|x - b| &gt; epsilon</c>: <c>sum += x - b</c>, <c>count += 1</c>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void AddChanged(Span<float> sum, Span<float> count, ReadOnlySpan<float> x, ReadOnlySpan<float> b, float epsilon)
+    {
+        for (int e = 0; e < sum.Length; e++)
+        {
+            float d = x[e] - b[e];
+            if (MathF.Abs(d) > epsilon)
+            {
+                sum[e] += d;
+                count[e] += 1;
+            }
+        }
     }
 
     /// <summary><c>target = |x - y|</c>; returns the first index where the difference is not finite, or -1.</summary>
@@ -286,6 +359,22 @@ internal static class ElementwiseShapes
         Check(output.Length, inputs, @base);
         if (coefficients.Length != inputs.Length) throw new ArgumentException($"{inputs.Length} inputs, {coefficients.Length} coefficients");
     }
+
+    /// <summary>The shapes of a <see cref="IElementwiseKernels.SegmentedLinearCombination"/> call.</summary>
+    public static void CheckSegmentedCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base,
+        long segmentLength, long firstElement)
+    {
+        Check(output.Length, inputs, @base);
+        if (segmentLength <= 0 || firstElement < 0) throw new ArgumentException($"segment length {segmentLength}, first element {firstElement}");
+        long segments = output.Length == 0 ? 0 : (firstElement + output.Length - 1) / segmentLength + 1;
+        if (inputs.IsEmpty ? !coefficients.IsEmpty : coefficients.Length % inputs.Length != 0 || coefficients.Length / inputs.Length < segments)
+            throw new ArgumentException($"{coefficients.Length} coefficients for {inputs.Length} inputs over {segments} segments");
+    }
+
+    /// <summary>The coefficient rows a device call of <see cref="IElementwiseKernels.SegmentedLinearCombination"/> over
+    /// the tensor's elements [firstElement, firstElement + n) reads: from the row of firstElement's segment.</summary>
+    public static Range SegmentRows(int k, long segmentLength, long firstElement, long n) =>
+        new((int)(firstElement / segmentLength * k), (int)(((firstElement + n - 1) / segmentLength + 1) * k));
 
     /// <summary>The shapes of a <see cref="IElementwiseKernels.AbsDifference"/> call.</summary>
     public static void CheckDifference(long n, RawTensor other, RawTensor @base)

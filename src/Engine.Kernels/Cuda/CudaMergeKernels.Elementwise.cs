@@ -24,6 +24,8 @@ public sealed unsafe partial class CudaMergeKernels
     internal CudaKernel AbsDifferenceSumsKernel { get; private set; } = null!;
     internal CudaKernel RandomKeepMaskKernel { get; private set; } = null!;
     internal CudaKernel TaskArithmeticKernel { get; private set; } = null!;
+    internal CudaKernel NearSwapKernel { get; private set; } = null!;
+    internal CudaKernel CountedAverageKernel { get; private set; } = null!;
 
     private void LoadElementwiseKernels(CudaModule module)
     {
@@ -33,38 +35,103 @@ public sealed unsafe partial class CudaMergeKernels
         AbsDifferenceSumsKernel = module.GetKernel("abs_difference_sums_kernel");
         RandomKeepMaskKernel = module.GetKernel("random_keep_mask_kernel");
         TaskArithmeticKernel = module.GetKernel("task_arithmetic_kernel");
+        NearSwapKernel = module.GetKernel("near_swap_kernel");
+        CountedAverageKernel = module.GetKernel("counted_average_kernel");
         _table = new DeviceSlot(Context);
     }
 
     public void LinearCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base)
     {
         ElementwiseShapes.CheckCombination(output, inputs, coefficients, @base);
+        SegmentedLinearCombination(output, inputs, coefficients, @base, Math.Max(1, output.Length), 0);
+    }
+
+    public void SegmentedLinearCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base,
+        long segmentLength, long firstElement)
+    {
+        ElementwiseShapes.CheckSegmentedCombination(output, inputs, coefficients, @base, segmentLength, firstElement);
         long n = output.Length;
         if (n == 0 || inputs.IsEmpty || !IsDeviceDType(output.DType) || !ElementwiseShapes.OnDevice(inputs, @base))
         {
-            _cpu.LinearCombination(output, inputs, coefficients, @base);
+            _cpu.SegmentedLinearCombination(output, inputs, coefficients, @base, segmentLength, firstElement);
             return;
         }
+        int k = inputs.Length, hasBase = @base is null ? 0 : 1;
+        var rows = coefficients[ElementwiseShapes.SegmentRows(k, segmentLength, firstElement, n)];
+        RunElementwise("linear_combination (device)", output, inputs, @base, rows, (pack, pc) =>
+        {
+            int kk = k, withBase = hasBase;
+            long seg = segmentLength, first = firstElement;
+            LinearCombinationKernel.Launch(Stream, Grid(n), ElementwiseBlock, 0,
+                [pack.Output, pack.Packed, pack.Offsets, pack.DTypes, (nint)(&pc), pack.OutputDType, (nint)(&kk), (nint)(&withBase), (nint)(&seg), (nint)(&first), pack.Count]);
+        });
+    }
+
+    public void NearSwap(RawTensor output, RawTensor model, RawTensor @base, float t)
+    {
+        ElementwiseShapes.Check(output.Length, [model], @base);
+        if (output.Length == 0 || !IsDeviceDType(output.DType) || !ElementwiseShapes.OnDevice([model], @base))
+        {
+            _cpu.NearSwap(output, model, @base, t);
+            return;
+        }
+        RunElementwise("near_swap (device)", output, [model], @base, [], (pack, _) =>
+        {
+            float tt = t;
+            NearSwapKernel.Launch(Stream, Grid(output.Length), ElementwiseBlock, 0,
+                [pack.Output, pack.Packed, pack.Offsets, pack.DTypes, pack.OutputDType, (nint)(&tt), pack.Count]);
+        });
+    }
+
+    public void CountedAverage(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, float epsilon)
+    {
+        ElementwiseShapes.Check(output.Length, models, @base);
+        if (output.Length == 0 || models.IsEmpty || !IsDeviceDType(output.DType) || !ElementwiseShapes.OnDevice(models, @base))
+        {
+            _cpu.CountedAverage(output, models, @base, epsilon);
+            return;
+        }
+        int k = models.Length;
+        RunElementwise("counted_average (device)", output, models, @base, [], (pack, _) =>
+        {
+            int kk = k;
+            float eps = epsilon;
+            CountedAverageKernel.Launch(Stream, Grid(output.Length), ElementwiseBlock, 0,
+                [pack.Output, pack.Packed, pack.Offsets, pack.DTypes, pack.OutputDType, (nint)(&kk), (nint)(&eps), pack.Count]);
+        });
+    }
+
+    /// <summary>One element-wise launch: stages the inputs (the base after them) and <paramref name="values"/> (a
+    /// float table), runs <paramref name="launch"/>(the common arguments, the table's device address) under a
+    /// trace span named <paramref name="span"/>, and downloads the result into <paramref name="output"/>.</summary>
+    private void RunElementwise(string span, RawTensor output, ReadOnlySpan<RawTensor> inputs, RawTensor? @base, ReadOnlySpan<float> values, ElementwiseLaunch launch)
+    {
         lock (_gate)
         {
             Context.MakeCurrent();
             var table = new DeviceTable();
             var packed = UploadPacked(inputs, @base, table);
-            long pc = table.Add(coefficients);
+            long pv = table.Add(values);
             ulong tableAddress = UploadTable(table);
             var result = _output.Ensure(output.ByteLength);
-            using (Trace.Span("linear_combination (device)", "kernel"))
+            using (Trace.Span(span, "kernel"))
             {
-                ulong po = result.Address, pp = packed.Address, pofs = tableAddress + (ulong)packed.Offsets, pdt = tableAddress + (ulong)packed.DTypes, pco = tableAddress + (ulong)pc;
-                int dout = DTypeCode(output.DType), k = inputs.Length, hasBase = @base is null ? 0 : 1;
-                long count = n;
-                LinearCombinationKernel.Launch(Stream, Grid(n), ElementwiseBlock, 0, [(nint)(&po), (nint)(&pp), (nint)(&pofs), (nint)(&pdt), (nint)(&pco), (nint)(&dout), (nint)(&k), (nint)(&hasBase), (nint)(&count)]);
+                ulong po = result.Address, pp = packed.Address, pofs = tableAddress + (ulong)packed.Offsets, pdt = tableAddress + (ulong)packed.DTypes;
+                int dout = DTypeCode(output.DType);
+                long count = output.Length;
+                launch(new ElementwiseArguments((nint)(&po), (nint)(&pp), (nint)(&pofs), (nint)(&pdt), (nint)(&dout), (nint)(&count)), tableAddress + (ulong)pv);
                 SyncIfTracing();
             }
             using var download = Trace.Span("download", "download", $"{output.ByteLength} bytes");
             Staging.Download(output.Pointer, result, 0, output.ByteLength);
         }
     }
+
+    /// <summary>Pointers to the launch arguments every element-wise kernel takes: output and packed inputs'
+    /// device addresses, the offsets and dtypes tables, the output dtype code and the element count.</summary>
+    private readonly record struct ElementwiseArguments(nint Output, nint Packed, nint Offsets, nint DTypes, nint OutputDType, nint Count);
+
+    private delegate void ElementwiseLaunch(ElementwiseArguments arguments, ulong values);
 
     public void Gram(Span<double> gram, ReadOnlySpan<RawTensor> inputs, RawTensor? @base, long segmentLength)
     {

@@ -21,20 +21,24 @@ public static class IlgpuElementwiseKernels
         return IlgpuMath.Load(packed.SubView(offset, packed.Length - offset), dtypes[i], e);
     }
 
-    /// <summary>output = Σ_j c_j x_j from -0, or b + Σ_j c_j (x_j - b) from b (reference: ElementwiseCpu.LinearCombination).</summary>
+    /// <summary>output = Σ_j c_j x_j from -0, or b + Σ_j c_j (x_j - b) from b, c_j from the coefficient row of
+    /// element e's segment; coefficients (segments, k) from the segment holding the tensor's element firstElement,
+    /// the call's element 0 (reference: ElementwiseCpu.SegmentedLinearCombination).</summary>
     public static void LinearCombination(ArrayView<byte> output, ArrayView<byte> packed, ArrayView<long> offsets, ArrayView<int> dtypes, ArrayView<float> coefficients,
-        int outputDType, int k, int hasBase, long n)
+        int outputDType, int k, int hasBase, long segmentLength, long firstElement, long n)
     {
         long stride = (long)Group.DimX * Grid.DimX;
+        long firstSegment = firstElement / segmentLength;
         for (long e = Grid.GlobalIndex.X; e < n; e += stride)
         {
+            long row = ((firstElement + e) / segmentLength - firstSegment) * k;
             float b = hasBase != 0 ? Load(packed, offsets, dtypes, k, e) : 0f;
             float acc = hasBase != 0 ? b : -0f;
             for (int j = 0; j < k; j++)
             {
                 float x = Load(packed, offsets, dtypes, j, e);
                 if (hasBase != 0) x -= b;
-                acc = x * coefficients[j] + acc;
+                acc = x * coefficients[row + j] + acc;
             }
             IlgpuMath.Store(output, outputDType, e, acc);
         }
@@ -167,6 +171,44 @@ public static class IlgpuElementwiseKernels
             if (p.Normalize != 0) mixed /= divisor;
             if (p.Lambda != 1f) mixed *= p.Lambda;
             IlgpuMath.Store(output, p.OutputDType, e, b + mixed);
+        }
+    }
+
+    /// <summary>NearSwap: input 0 the model M, input 1 the base B; <c>w = clamp(t / max(|B - M|, 1e-6), 0, 1)</c>,
+    /// NaN kept, <c>out = w M + (1 - w) B</c> (reference: ElementwiseCpu.NearSwap).</summary>
+    public static void NearSwap(ArrayView<byte> output, ArrayView<byte> packed, ArrayView<long> offsets, ArrayView<int> dtypes, int outputDType, float t, long n)
+    {
+        long stride = (long)Group.DimX * Grid.DimX;
+        for (long e = Grid.GlobalIndex.X; e < n; e += stride)
+        {
+            float m = Load(packed, offsets, dtypes, 0, e), b = Load(packed, offsets, dtypes, 1, e);
+            float distance = IlgpuMath.Abs(b - m);
+            // MathF.Max and Math.Clamp as the reference calls them: a NaN stays NaN.
+            float w = t / (!(distance <= 1e-6f) ? distance : 1e-6f);
+            w = w < 0f ? 0f : w > 1f ? 1f : w;
+            IlgpuMath.Store(output, outputDType, e, w * m + (1 - w) * b);
+        }
+    }
+
+    /// <summary>RAM's counted average over the k models, the base input k: <c>B + Σ_{|d_i| &gt; eps} d_i / max(1, count)</c>
+    /// (reference: ElementwiseCpu.CountedAverage).</summary>
+    public static void CountedAverage(ArrayView<byte> output, ArrayView<byte> packed, ArrayView<long> offsets, ArrayView<int> dtypes, int outputDType, int k, float epsilon, long n)
+    {
+        long stride = (long)Group.DimX * Grid.DimX;
+        for (long e = Grid.GlobalIndex.X; e < n; e += stride)
+        {
+            float b = Load(packed, offsets, dtypes, k, e);
+            float sum = 0, count = 0;
+            for (int i = 0; i < k; i++)
+            {
+                float d = Load(packed, offsets, dtypes, i, e) - b;
+                if (IlgpuMath.Abs(d) > epsilon)
+                {
+                    sum += d;
+                    count += 1;
+                }
+            }
+            IlgpuMath.Store(output, outputDType, e, b + sum / (count > 1f ? count : 1f));
         }
     }
 

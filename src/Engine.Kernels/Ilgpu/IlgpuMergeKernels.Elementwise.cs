@@ -12,49 +12,99 @@ namespace Engine.Kernels.Ilgpu;
 /// F32/BF16/F16, empty tensors and calls without inputs run on the CPU backend.</summary>
 public sealed unsafe partial class IlgpuMergeKernels
 {
-    private Action<KernelConfig, ArrayView<byte>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, ArrayView<float>, int, int, int, long> _linearCombination = null!;
+    private Action<KernelConfig, ArrayView<byte>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, ArrayView<float>, int, int, int, long, long, long> _linearCombination = null!;
     private Action<KernelConfig, ArrayView<double>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, int, int, long, long, long> _gramPartials = null!;
     private Action<KernelConfig, ArrayView<float>, ArrayView<ulong>, ArrayView<byte>, ArrayView<byte>, int, int, long> _absDifference = null!;
     private Action<KernelConfig, ArrayView<double>, ArrayView<byte>, ArrayView<byte>, ArrayView<ulong>, int, int, long> _absDifferenceSums = null!;
     private Action<KernelConfig, ArrayView<ulong>, ulong, double, long> _randomKeepMask = null!;
     private Action<KernelConfig, ArrayView<byte>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<ulong>, ArrayView<int>,
         TaskArithmeticScalars> _taskArithmetic = null!;
+    private Action<KernelConfig, ArrayView<byte>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, int, float, long> _nearSwap = null!;
+    private Action<KernelConfig, ArrayView<byte>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, int, int, float, long> _countedAverage = null!;
 
     /// <summary>The kernels of <see cref="IlgpuElementwiseKernels"/> by name, for <see cref="GeneratePtx"/>.</summary>
     private static readonly string[] ElementwiseKernelNames =
     [
         nameof(IlgpuElementwiseKernels.LinearCombination), nameof(IlgpuElementwiseKernels.GramPartials), nameof(IlgpuElementwiseKernels.AbsDifference),
         nameof(IlgpuElementwiseKernels.AbsDifferenceSums), nameof(IlgpuElementwiseKernels.RandomKeepMask), nameof(IlgpuElementwiseKernels.TaskArithmetic),
+        nameof(IlgpuElementwiseKernels.NearSwap), nameof(IlgpuElementwiseKernels.CountedAverage),
     ];
 
     private void LoadElementwiseKernels(Accelerator accelerator)
     {
-        _linearCombination = accelerator.LoadStreamKernel<ArrayView<byte>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, ArrayView<float>, int, int, int, long>(IlgpuElementwiseKernels.LinearCombination);
+        _linearCombination = accelerator.LoadStreamKernel<ArrayView<byte>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, ArrayView<float>, int, int, int, long, long, long>(
+            IlgpuElementwiseKernels.LinearCombination);
         _gramPartials = accelerator.LoadStreamKernel<ArrayView<double>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, int, int, long, long, long>(IlgpuElementwiseKernels.GramPartials);
         _absDifference = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<ulong>, ArrayView<byte>, ArrayView<byte>, int, int, long>(IlgpuElementwiseKernels.AbsDifference);
         _absDifferenceSums = accelerator.LoadStreamKernel<ArrayView<double>, ArrayView<byte>, ArrayView<byte>, ArrayView<ulong>, int, int, long>(IlgpuElementwiseKernels.AbsDifferenceSums);
         _randomKeepMask = accelerator.LoadStreamKernel<ArrayView<ulong>, ulong, double, long>(IlgpuElementwiseKernels.RandomKeepMask);
         _taskArithmetic = accelerator.LoadStreamKernel<ArrayView<byte>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<ulong>, ArrayView<int>,
             TaskArithmeticScalars>(IlgpuElementwiseKernels.TaskArithmetic);
+        _nearSwap = accelerator.LoadStreamKernel<ArrayView<byte>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, int, float, long>(IlgpuElementwiseKernels.NearSwap);
+        _countedAverage = accelerator.LoadStreamKernel<ArrayView<byte>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, int, int, float, long>(IlgpuElementwiseKernels.CountedAverage);
     }
 
     public void LinearCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base)
     {
         ElementwiseShapes.CheckCombination(output, inputs, coefficients, @base);
+        SegmentedLinearCombination(output, inputs, coefficients, @base, Math.Max(1, output.Length), 0);
+    }
+
+    public void SegmentedLinearCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base,
+        long segmentLength, long firstElement)
+    {
+        ElementwiseShapes.CheckSegmentedCombination(output, inputs, coefficients, @base, segmentLength, firstElement);
         long n = output.Length;
         if (n == 0 || inputs.IsEmpty || !ElementwiseShapes.IsDeviceDType(output.DType) || !ElementwiseShapes.OnDevice(inputs, @base))
         {
-            _cpu.LinearCombination(output, inputs, coefficients, @base);
+            _cpu.SegmentedLinearCombination(output, inputs, coefficients, @base, segmentLength, firstElement);
             return;
         }
+        int k = inputs.Length, hasBase = @base is null ? 0 : 1;
+        RunElementwise(output, inputs, @base, coefficients[ElementwiseShapes.SegmentRows(k, segmentLength, firstElement, n)], (result, packed, c) =>
+            _linearCombination(ElementwiseGrid(n), result, packed.Bytes, packed.Offsets, packed.DTypes, c, DTypeCode(output.DType), k, hasBase, segmentLength, firstElement, n));
+    }
+
+    public void NearSwap(RawTensor output, RawTensor model, RawTensor @base, float t)
+    {
+        ElementwiseShapes.Check(output.Length, [model], @base);
+        long n = output.Length;
+        if (n == 0 || !ElementwiseShapes.IsDeviceDType(output.DType) || !ElementwiseShapes.OnDevice([model], @base))
+        {
+            _cpu.NearSwap(output, model, @base, t);
+            return;
+        }
+        RunElementwise(output, [model], @base, [], (result, packed, _) =>
+            _nearSwap(ElementwiseGrid(n), result, packed.Bytes, packed.Offsets, packed.DTypes, DTypeCode(output.DType), t, n));
+    }
+
+    public void CountedAverage(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, float epsilon)
+    {
+        ElementwiseShapes.Check(output.Length, models, @base);
+        long n = output.Length;
+        if (n == 0 || models.IsEmpty || !ElementwiseShapes.IsDeviceDType(output.DType) || !ElementwiseShapes.OnDevice(models, @base))
+        {
+            _cpu.CountedAverage(output, models, @base, epsilon);
+            return;
+        }
+        int k = models.Length;
+        RunElementwise(output, models, @base, [], (result, packed, _) =>
+            _countedAverage(ElementwiseGrid(n), result, packed.Bytes, packed.Offsets, packed.DTypes, DTypeCode(output.DType), k, epsilon, n));
+    }
+
+    /// <summary>One element-wise launch: uploads the inputs (the base after them) and <paramref name="table"/>, runs
+    /// <paramref name="launch"/>(result bytes, inputs, table) and downloads the result into <paramref name="output"/>.</summary>
+    private void RunElementwise(RawTensor output, ReadOnlySpan<RawTensor> inputs, RawTensor? @base, ReadOnlySpan<float> table,
+        Action<ArrayView<byte>, PackedInputs, ArrayView<float>> launch)
+    {
         lock (_gate)
         {
             _accelerator.Bind();
             var stream = _accelerator.DefaultStream;
             using var packed = new PackedInputs(this, inputs, @base);
-            using var c = _accelerator.Allocate1D(coefficients.ToArray());
+            using var values = _accelerator.Allocate1D(table.IsEmpty ? [0f] : table.ToArray());
             using var result = _accelerator.Allocate1D<byte>(Math.Max(4, (output.ByteLength + 3) & ~3L));
-            _linearCombination(ElementwiseGrid(n), result.View, packed.Bytes, packed.Offsets, packed.DTypes, c.View, DTypeCode(output.DType), inputs.Length, @base is null ? 0 : 1, n);
+            launch(result.View, packed, values.View);
             result.View.SubView(0, output.ByteLength).CopyToCPU(stream, ref Unsafe.AsRef<byte>(output.Pointer), output.ByteLength);
             stream.Synchronize();
         }

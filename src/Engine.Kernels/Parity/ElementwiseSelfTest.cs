@@ -28,6 +28,12 @@ internal sealed unsafe class ElementwiseSelfTest(int seed, bool small)
             foreach (var (consensus, normalize, lambda, start) in new[] { (true, true, 1f, 0L), (true, false, 0.8f, 5L), (false, true, 1.5f, 64L), (false, false, 1f, 3L) })
                 yield return TaskArithmeticCase(backend, cpu, n, consensus, normalize, lambda, start);
             yield return AbsDifferenceSumsCase(backend, cpu, n);
+            foreach (var (output, input, t) in new[] { (DType.F32, DType.F32, 0.002f), (DType.BF16, DType.BF16, -0.5f), (DType.F16, DType.F32, 3f) })
+                yield return NearSwapCase(backend, cpu, n, output, input, t);
+            foreach (var (output, input, epsilon) in new[] { (DType.F32, DType.F32, 1e-3f), (DType.BF16, DType.BF16, 0f) })
+                yield return CountedAverageCase(backend, cpu, n, output, input, epsilon);
+            foreach (var (segment, start) in new[] { (7L, 0L), (101L, 45L), (Math.Max(1, n / 2), 3L) })
+                yield return SegmentedLinearCombinationCase(backend, cpu, n, segment, start);
         }
         yield return GramCase(backend, cpu, 12 * 101, 101, true);
         yield return NonFiniteCase(backend, cpu);
@@ -73,6 +79,35 @@ internal sealed unsafe class ElementwiseSelfTest(int seed, bool small)
         RawTensor? @base = withBase ? data.Base.Raw : null;
         string name = $"n={n} 3 x {inputType} -> {outputType}{(withBase ? ", base form" : "")}";
         return CompareOutputs(backend, cpu, "linear_combination", name, outputType, n, (k, output) => k.LinearCombination(output, models, coefficients, @base));
+    }
+
+    private SelfTestResult SegmentedLinearCombinationCase(IMergeKernels backend, CpuMergeKernels cpu, long n, long segment, long start)
+    {
+        var random = RandomFor("segmented", n, segment, start);
+        using var data = Make(random, n + start, DType.BF16);
+        long segments = (start + n - 1) / segment + 1;
+        var coefficients = new float[segments * 3];
+        for (int i = 0; i < coefficients.Length; i++) coefficients[i] = (float)(random.NextDouble() * 2 - 0.5);
+        var models = data.Models.Select(m => m.Raw.Slice(start, n)).ToArray();
+        var @base = data.Base.Raw.Slice(start, n);
+        string name = $"n={n} from element {start}, segments of {segment}, base form";
+        return CompareOutputs(backend, cpu, "segmented_linear_combination", name, DType.BF16, n,
+            (k, output) => k.SegmentedLinearCombination(output, models, coefficients, @base, segment, start));
+    }
+
+    private SelfTestResult NearSwapCase(IMergeKernels backend, CpuMergeKernels cpu, long n, DType outputType, DType inputType, float t)
+    {
+        using var data = Make(RandomFor("nearswap", n, outputType, inputType, t), n, inputType);
+        string name = $"n={n} {inputType} -> {outputType}, t={t}";
+        return CompareOutputs(backend, cpu, "near_swap", name, outputType, n, (k, output) => k.NearSwap(output, data.Models[0].Raw, data.Base.Raw, t));
+    }
+
+    private SelfTestResult CountedAverageCase(IMergeKernels backend, CpuMergeKernels cpu, long n, DType outputType, DType inputType, float epsilon)
+    {
+        using var data = Make(RandomFor("counted", n, outputType, inputType, epsilon), n, inputType);
+        var models = data.Models.Select(m => m.Raw).ToArray();
+        string name = $"n={n} 3 x {inputType} -> {outputType}, epsilon={epsilon}";
+        return CompareOutputs(backend, cpu, "counted_average", name, outputType, n, (k, output) => k.CountedAverage(output, models, data.Base.Raw, epsilon));
     }
 
     private SelfTestResult TaskArithmeticCase(IMergeKernels backend, CpuMergeKernels cpu, long n, bool consensus, bool normalize, float lambda, long start)

@@ -11,8 +11,11 @@ internal delegate void BlockCompute(long start, Span<float> result);
 /// <summary>Adds one block's float64 partial sums into <c>sums</c> (the block's own slots).</summary>
 internal delegate void BlockSums(long start, int count, Span<double> sums);
 
-/// <summary>The CPU driver of the methods (or passes) that do not run on the kernel contract (nuslerp, sce, ram,
-/// nearswap, model_stock's per-row blend), and the helpers that drive <see cref="IElementwiseKernels"/> chunk by
+/// <summary>Computes one output chunk on the kernel contract from the inputs' and the base's slices over its
+/// range; <c>start</c> is the chunk's first element in the tensor.</summary>
+internal delegate void ChunkKernel(RawTensor chunk, RawTensor[] inputs, RawTensor? @base, long start);
+
+/// <summary>The CPU driver of the methods (or passes) that do not run on the kernel contract (nuslerp, sce), and the helpers that drive <see cref="IElementwiseKernels"/> chunk by
 /// chunk for the others. On the CPU the tensor is cut into fixed blocks processed in parallel; each block reads its inputs as float32, computes element-wise, and writes a disjoint range.
 /// Whole-tensor reductions keep one float64 partial per block and add the partials in block order, so every
 /// result is bit-identical whatever the thread count or the output's chunk size.</summary>
@@ -75,11 +78,12 @@ internal static class ElementwiseOps
     /// <summary>Writes <c>Σ_i c_i x_i</c> (with a base b: <c>b + Σ_i c_i (x_i - b)</c>) through the output chunk by
     /// chunk, each chunk by <see cref="IElementwiseKernels.LinearCombination"/>.</summary>
     public static void Combine(ITensorOutput output, IMergeKernels kernels, IReadOnlyList<RawTensor> inputs, float[] coefficients, RawTensor? @base, CancellationToken cancellation) =>
-        output.Fill((chunk, start) =>
-        {
-            var slices = inputs.Select(x => x.Slice(start, chunk.Length)).ToArray();
-            kernels.LinearCombination(chunk, slices, coefficients, @base?.Slice(start, chunk.Length));
-        }, cancellation);
+        ByChunk(output, inputs, @base, (chunk, slices, baseSlice, _) => kernels.LinearCombination(chunk, slices, coefficients, baseSlice), cancellation);
+
+    /// <summary>Writes the output chunk by chunk: <paramref name="kernel"/>(chunk, the inputs' and the base's slices
+    /// over the chunk's range, the chunk's first element), a kernel-contract call per chunk.</summary>
+    public static void ByChunk(ITensorOutput output, IReadOnlyList<RawTensor> inputs, RawTensor? @base, ChunkKernel kernel, CancellationToken cancellation) =>
+        output.Fill((chunk, start) => kernel(chunk, inputs.Select(x => x.Slice(start, chunk.Length)).ToArray(), @base?.Slice(start, chunk.Length), start), cancellation);
 
     /// <summary>The float64 Gram matrix (k x k, row-major) of whole tensors, or of their differences from
     /// <paramref name="base"/> (<see cref="IElementwiseKernels.Gram"/>).</summary>
