@@ -7,6 +7,9 @@
 //   task_arithmetic_kernel      the generalised task-arithmetic combine with optional TIES sign election
 //   near_swap_kernel            w = clamp(t / max(|b - m|, 1e-6), 0, 1), out = w m + (1 - w) b
 //   counted_average_kernel      out = b + sum_{|d_i| > eps} d_i / max(1, count), d_i = x_i - b
+//   delta_variance_kernel       variance of the deltas x_i - b across the models, first non-finite delta, nonzero count
+//   delta_square_sums_kernel    per block and model: sum over kept elements of (double)(x_i - b)^2
+//   sign_elected_mean_kernel    SCE: b + sum_{sign(d_i) = majority} w_i d_i / max(sum w_i, 1e-6), majority of sum d_i
 // Layout: several inputs travel packed in one byte buffer, input i at byte offsets[i] (a multiple of 16) in
 // dtype dtypes[i] (F32 | BF16 | F16); a base, where one takes part, is the input after the models. Outputs in
 // their stored dtype; masks are u64 words, element e at bit e & 63 of word e >> 6. Reductions take one block
@@ -248,5 +251,82 @@ KERNEL void counted_average_kernel(void* output, const unsigned char* packed, co
             }
         }
         store_from_float(output, output_dtype, e, add_rn(b, sum / (count > 1.0f ? count : 1.0f)));
+    }
+}
+
+// The models are inputs 0..k-1, the base input k. Each thread adds its count of nonzero variances once.
+KERNEL void delta_variance_kernel(float* variance, u64* bad, u64* nonzero, const unsigned char* packed, const i64* offsets, const int* dtypes, int k, i64 n)
+{
+    i64 stride = (i64)blockDim.x * gridDim.x;
+    u64 count = 0;
+    for (i64 e = (i64)blockIdx.x * blockDim.x + threadIdx.x; e < n; e += stride)
+    {
+        float b = load_input(packed, offsets, dtypes, k, e), mean = 0.0f;
+        for (int i = 0; i < k; i++)
+        {
+            float d = load_input(packed, offsets, dtypes, i, e) - b;
+            if (!is_finite(d)) atomic_min_u64(bad, (u64)e);
+            mean = add_rn(mean, d);
+        }
+        mean /= (float)k;
+        float square = 0.0f;
+        for (int i = 0; i < k; i++)
+        {
+            float c = load_input(packed, offsets, dtypes, i, e) - b - mean;
+            square = add_rn(square, mul_rn(c, c));
+        }
+        float v = square / (float)k;
+        variance[e] = v;
+        if (v != 0.0f) count++;
+    }
+    if (count) atomic_add_u64(nonzero, count);
+}
+
+KERNEL void delta_square_sums_kernel(double* partials, const unsigned char* packed, const i64* offsets, const int* dtypes, const u64* keep,
+    int has_keep, int k, i64 n)
+{
+    SHARED volatile double scratch[BLOCK];
+    i64 blocks = (n + REDUCTION_BLOCK - 1) / REDUCTION_BLOCK;
+    for (i64 block = blockIdx.x; block < blocks; block += gridDim.x)
+    {
+        i64 end = (block + 1) * REDUCTION_BLOCK < n ? (block + 1) * REDUCTION_BLOCK : n;
+        for (int i = 0; i < k; i++)
+        {
+            double sum = 0;
+            for (i64 e = block * REDUCTION_BLOCK + threadIdx.x; e < end; e += blockDim.x)
+            {
+                if (has_keep && !((keep[e >> 6] >> (e & 63)) & 1)) continue;
+                double v = (double)(load_input(packed, offsets, dtypes, i, e) - load_input(packed, offsets, dtypes, k, e));
+                sum += v * v;
+            }
+            sum = block_sum(sum, scratch);
+            if (threadIdx.x == 0) partials[block * k + i] = sum;
+        }
+    }
+}
+
+// keep: the mask words from the one holding the call's first element, bit_offset = that element's bit.
+KERNEL void sign_elected_mean_kernel(void* output, const unsigned char* packed, const i64* offsets, const int* dtypes, const float* weights,
+    const u64* keep, int output_dtype, int k, int has_keep, int bit_offset, i64 n)
+{
+    i64 stride = (i64)blockDim.x * gridDim.x;
+    for (i64 e = (i64)blockIdx.x * blockDim.x + threadIdx.x; e < n; e += stride)
+    {
+        float b = load_input(packed, offsets, dtypes, k, e);
+        i64 bit = bit_offset + e;
+        bool kept = !has_keep || ((keep[bit >> 6] >> (bit & 63)) & 1);
+        float sum = 0.0f;
+        for (int i = 0; i < k; i++) sum = add_rn(sum, kept ? load_input(packed, offsets, dtypes, i, e) - b : 0.0f);
+        float majority = sum >= 0.0f ? 1.0f : -1.0f;
+        float mixed = 0.0f, divisor = 0.0f;
+        for (int i = 0; i < k; i++)
+        {
+            float d = kept ? load_input(packed, offsets, dtypes, i, e) - b : 0.0f;
+            float sign = d > 0.0f ? 1.0f : (d < 0.0f ? -1.0f : 0.0f);
+            if (sign != majority) continue;
+            mixed = add_rn(mixed, mul_rn(d, weights[i]));
+            divisor = add_rn(divisor, weights[i]);
+        }
+        store_from_float(output, output_dtype, e, add_rn(b, mixed / (!(divisor <= 1e-6f) ? divisor : 1e-6f)));
     }
 }

@@ -4,7 +4,7 @@ using Engine.Core.Numerics;
 namespace Engine.Kernels;
 
 /// <summary>The element-wise and reduction primitives the merge methods other than Arcee Fusion run on
-/// (linear, slerp, multislerp, karcher, model_stock, passthrough, ram, nearswap, and the task-arithmetic family:
+/// (linear, slerp, multislerp, karcher, model_stock, passthrough, ram, nearswap, sce, and the task-arithmetic family:
 /// task_arithmetic, ties, dare_*, breadcrumbs*, della*). Inputs are stored tensors of any dtype, read as
 /// float32; outputs are written in the output's dtype. Element math is float32 in the order each formula is
 /// written, with no fused multiply-add; reductions are float64 over fixed blocks of <see cref="ReductionBlock"/>
@@ -72,6 +72,27 @@ public interface IElementwiseKernels
     /// and <c>count += 1</c> where <c>|d_i| &gt; epsilon</c>; <c>out = B + sum / max(1, count)</c>, all float32.
     /// Shapes: output, models, base (n).</summary>
     void CountedAverage(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, float epsilon);
+
+    /// <summary>The population variance of the k deltas <c>d_i = M_i - B</c> per element, float32 in this order:
+    /// <c>mean = (Σ_i d_i) / k</c>, <c>variance = (Σ_i (d_i - mean)²) / k</c>, sums in model order from +0, each square
+    /// rounded before it is added (SCE's selection input). Returns how many variances are not zero.
+    /// Shapes: variance, models, base (n).</summary>
+    /// <exception cref="NonFiniteValueException">a delta is not finite: the smallest such element, named "base"
+    /// when the base's element is not finite, else "other".</exception>
+    long DeltaVariance(NativeArray<float> variance, ReadOnlySpan<RawTensor> models, RawTensor @base);
+
+    /// <summary>Per model, the sum of squared deltas over the kept elements: <c>sums[i] = Σ_{e kept} d_i[e]²</c>,
+    /// <c>d_i = M_i - B</c> in float32, squared exactly in float64 and summed in float64 (blocked as <see cref="Gram"/>).
+    /// <paramref name="keep"/> null keeps every element. Shapes: models, base (n); keep (ceil(n / 64) words); sums (k).</summary>
+    void DeltaSquareSums(Span<double> sums, ReadOnlySpan<RawTensor> models, RawTensor @base, ulong[]? keep);
+
+    /// <summary>SCE's combine, per element e of the range [keepStart, keepStart + n) of the tensor (output, models
+    /// and base hold that range): <c>d_i = kept(e) ? M_i - B : +0</c> (one mask for all models; null keeps all);
+    /// <c>majority = Σ_i d_i &gt;= 0 ? + : -</c> on the unweighted deltas; over the d_i of the majority's sign (zero and
+    /// NaN have none), <c>mixed = Σ d_i w_i</c> and <c>divisor = Σ w_i</c>, in model order from +0;
+    /// <c>out = B + mixed / max(divisor, 1e-6)</c>, all float32. Shapes: output, models, base (n); weights (k);
+    /// keep (ceil(length / 64) words) over the whole tensor.</summary>
+    void SignElectedMean(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, ReadOnlySpan<float> weights, ulong[]? keep, long keepStart);
 }
 
 /// <summary>The per-model terms of <see cref="IElementwiseKernels.TaskArithmetic"/>: weight w_i, L1 rescale

@@ -96,6 +96,24 @@ public sealed class TracingMergeKernels : IMergeKernels
         _inner.CountedAverage(output, models, @base, epsilon);
     }
 
+    public long DeltaVariance(NativeArray<float> variance, ReadOnlySpan<RawTensor> models, RawTensor @base)
+    {
+        using var _ = _trace.Span("delta_variance", _category, $"{variance.Length} elements x {models.Length}");
+        return _inner.DeltaVariance(variance, models, @base);
+    }
+
+    public void DeltaSquareSums(Span<double> sums, ReadOnlySpan<RawTensor> models, RawTensor @base, ulong[]? keep)
+    {
+        using var _ = _trace.Span("delta_square_sums", _category, $"{@base.Length} elements x {models.Length}");
+        _inner.DeltaSquareSums(sums, models, @base, keep);
+    }
+
+    public void SignElectedMean(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, ReadOnlySpan<float> weights, ulong[]? keep, long keepStart)
+    {
+        using var _ = _trace.Span("sign_elected_mean", _category, $"{output.Length} elements x {models.Length}");
+        _inner.SignElectedMean(output, models, @base, weights, keep, keepStart);
+    }
+
     /// <summary>The wrapped backend stays owned by its creator.</summary>
     public void Dispose()
     {

@@ -18,10 +18,10 @@ public sealed class ElementwiseParityTests
         var failed = results.Where(r => !r.Passed).Select(r => $"{r.Kernel} [{r.Case}]: {r.Detail}").ToList();
         Assert.True(failed.Count == 0, string.Join("\n", failed));
         foreach (var r in results.Where(r => r.Kernel is "linear_combination" or "segmented_linear_combination" or "task_arithmetic" or "abs_difference" or "random_keep_mask"
-                     or "near_swap" or "counted_average"))
+                     or "near_swap" or "counted_average" or "delta_variance" or "sign_elected_mean"))
             Assert.True(r.MaxRelativeError == 0, $"{r.Kernel} [{r.Case}]: {r.Detail}");
         Assert.Contains(results, r => r.Kernel == "gram" && r.Case.Contains("segments of 101"));
-        foreach (string kernel in new[] { "segmented_linear_combination", "near_swap", "counted_average" }) Assert.Contains(results, r => r.Kernel == kernel);
+        foreach (string kernel in new[] { "segmented_linear_combination", "near_swap", "counted_average", "delta_variance", "delta_square_sums", "sign_elected_mean" }) Assert.Contains(results, r => r.Kernel == kernel);
     }
 
     [Fact]

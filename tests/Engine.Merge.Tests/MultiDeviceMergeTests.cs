@@ -161,6 +161,13 @@ public sealed class MultiDeviceMergeTests
         public void CountedAverage(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, float epsilon) =>
             _inner.CountedAverage(output, models, @base, epsilon);
 
+        public long DeltaVariance(NativeArray<float> variance, ReadOnlySpan<RawTensor> models, RawTensor @base) => _inner.DeltaVariance(variance, models, @base);
+
+        public void DeltaSquareSums(Span<double> sums, ReadOnlySpan<RawTensor> models, RawTensor @base, ulong[]? keep) => _inner.DeltaSquareSums(sums, models, @base, keep);
+
+        public void SignElectedMean(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, ReadOnlySpan<float> weights, ulong[]? keep, long keepStart) =>
+            _inner.SignElectedMean(output, models, @base, weights, keep, keepStart);
+
         public void Dispose() => _inner.Dispose();
     }
 

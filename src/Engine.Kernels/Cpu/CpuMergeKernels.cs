@@ -136,6 +136,14 @@ public sealed unsafe class CpuMergeKernels : IMergeKernels
     public void CountedAverage(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, float epsilon) =>
         _elementwise.CountedAverage(output, models, @base, epsilon);
 
+    public long DeltaVariance(NativeArray<float> variance, ReadOnlySpan<RawTensor> models, RawTensor @base) => _elementwise.DeltaVariance(variance, models, @base);
+
+    public void DeltaSquareSums(Span<double> sums, ReadOnlySpan<RawTensor> models, RawTensor @base, ulong[]? keep) =>
+        _elementwise.DeltaSquareSums(sums, models, @base, keep);
+
+    public void SignElectedMean(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, ReadOnlySpan<float> weights, ulong[]? keep, long keepStart) =>
+        _elementwise.SignElectedMean(output, models, @base, weights, keep, keepStart);
+
     public void Dispose()
     {
     }

@@ -10,7 +10,7 @@ namespace Engine.Kernels.Cpu;
 /// are tested against, and the production path on CPU. Element-wise work runs block-parallel over
 /// <see cref="IElementwiseKernels.ReductionBlock"/>-element blocks; every float64 sum is sequential within a
 /// block, the block partials are added in block order, so results do not depend on the thread count.</summary>
-internal sealed unsafe class ElementwiseCpu(int threads)
+internal sealed unsafe partial class ElementwiseCpu(int threads)
 {
     private const int Block = IElementwiseKernels.ReductionBlock;
 
@@ -375,6 +375,29 @@ internal static class ElementwiseShapes
     /// the tensor's elements [firstElement, firstElement + n) reads: from the row of firstElement's segment.</summary>
     public static Range SegmentRows(int k, long segmentLength, long firstElement, long n) =>
         new((int)(firstElement / segmentLength * k), (int)(((firstElement + n - 1) / segmentLength + 1) * k));
+
+    /// <summary>The shapes of a <see cref="IElementwiseKernels.DeltaSquareSums"/> call; returns the reduction blocks.</summary>
+    public static long CheckSquareSums(Span<double> sums, ReadOnlySpan<RawTensor> models, RawTensor @base, ulong[]? keep)
+    {
+        long n = @base.Length;
+        Check(n, models, @base);
+        if (sums.Length != models.Length || keep is not null && keep.LongLength < (n + 63) / 64)
+            throw new ArgumentException($"{models.Length} models, {sums.Length} sums, keep {keep?.Length} words for {n} elements");
+        return (n + IElementwiseKernels.ReductionBlock - 1) / IElementwiseKernels.ReductionBlock;
+    }
+
+    /// <summary>The shapes of a <see cref="IElementwiseKernels.SignElectedMean"/> call.</summary>
+    public static void CheckSignElection(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, ReadOnlySpan<float> weights, ulong[]? keep, long keepStart)
+    {
+        Check(output.Length, models, @base);
+        if (weights.Length != models.Length || keepStart < 0 || keep is not null && keep.LongLength * 64 < keepStart + output.Length)
+            throw new ArgumentException($"{models.Length} models, {weights.Length} weights, keep {keep?.Length} words for elements [{keepStart}, {keepStart + output.Length})");
+    }
+
+    /// <summary>The words of <paramref name="keep"/> a device call over elements [start, start + n) reads, from the
+    /// one holding element start (one zero word without a mask).</summary>
+    public static ulong[] KeepWindow(ulong[]? keep, long start, long n) =>
+        keep is null || n == 0 ? [0UL] : keep[(int)(start >> 6)..(int)(((start + n - 1) >> 6) + 1)];
 
     /// <summary>The shapes of a <see cref="IElementwiseKernels.AbsDifference"/> call.</summary>
     public static void CheckDifference(long n, RawTensor other, RawTensor @base)

@@ -212,6 +212,87 @@ public static class IlgpuElementwiseKernels
         }
     }
 
+    /// <summary>variance = the population variance of the k deltas (mean first, then the centred squares); bad[0] =
+    /// the smallest element whose delta is not finite; nonzero[0] += the nonzero variances, one atomic per thread
+    /// (reference: ElementwiseCpu.DeltaVariance).</summary>
+    public static void DeltaVariance(ArrayView<float> variance, ArrayView<ulong> bad, ArrayView<long> nonzero, ArrayView<byte> packed, ArrayView<long> offsets,
+        ArrayView<int> dtypes, int k, long n)
+    {
+        long stride = (long)Group.DimX * Grid.DimX, count = 0;
+        for (long e = Grid.GlobalIndex.X; e < n; e += stride)
+        {
+            float b = Load(packed, offsets, dtypes, k, e), mean = 0;
+            for (int i = 0; i < k; i++)
+            {
+                float d = Load(packed, offsets, dtypes, i, e) - b;
+                if (!IlgpuMath.IsFinite(d)) Atomic.Min(ref bad[0], (ulong)e);
+                mean += d;
+            }
+            mean /= k;
+            float square = 0;
+            for (int i = 0; i < k; i++)
+            {
+                float c = Load(packed, offsets, dtypes, i, e) - b - mean;
+                square += c * c;
+            }
+            float v = square / k;
+            variance[e] = v;
+            if (v != 0) count++;
+        }
+        if (count != 0) Atomic.Add(ref nonzero[0], count);
+    }
+
+    /// <summary>Per block: partials[block, i] = Σ over kept elements of (double)(x_i - b)² (reference: ElementwiseCpu.DeltaSquareSums).</summary>
+    public static void DeltaSquareSums(ArrayView<double> partials, ArrayView<byte> packed, ArrayView<long> offsets, ArrayView<int> dtypes, ArrayView<ulong> keep,
+        int hasKeep, int k, long n)
+    {
+        var scratch = SharedMemory.Allocate<double>(IlgpuKernels.MaxGroup);
+        long blocks = (n + Block - 1) / Block;
+        for (long block = Grid.IdxX; block < blocks; block += Grid.DimX)
+        {
+            long end = IntrinsicMath.Min(n, (block + 1) * Block);
+            for (int i = 0; i < k; i++)
+            {
+                double sum = 0;
+                for (long e = block * Block + Group.IdxX; e < end; e += Group.DimX)
+                {
+                    if (hasKeep != 0 && (keep[e >> 6] & (1UL << (int)(e & 63))) == 0) continue;
+                    double v = Load(packed, offsets, dtypes, i, e) - Load(packed, offsets, dtypes, k, e);
+                    sum += v * v;
+                }
+                sum = IlgpuKernels.BlockSum(sum, scratch);
+                if (Group.IdxX == 0) partials[block * k + i] = sum;
+            }
+        }
+    }
+
+    /// <summary>SCE's combine (reference: ElementwiseCpu.SignElectedMean). keep: the mask words from the one holding
+    /// the call's first element, bitOffset = that element's bit.</summary>
+    public static void SignElectedMean(ArrayView<byte> output, ArrayView<byte> packed, ArrayView<long> offsets, ArrayView<int> dtypes, ArrayView<float> weights,
+        ArrayView<ulong> keep, int outputDType, int k, int hasKeep, int bitOffset, long n)
+    {
+        long stride = (long)Group.DimX * Grid.DimX;
+        for (long e = Grid.GlobalIndex.X; e < n; e += stride)
+        {
+            float b = Load(packed, offsets, dtypes, k, e);
+            long bit = bitOffset + e;
+            bool kept = hasKeep == 0 || (keep[bit >> 6] & (1UL << (int)(bit & 63))) != 0;
+            float sum = 0;
+            for (int i = 0; i < k; i++) sum += kept ? Load(packed, offsets, dtypes, i, e) - b : 0f;
+            float majority = sum >= 0 ? 1f : -1f;
+            float mixed = 0, divisor = 0;
+            for (int i = 0; i < k; i++)
+            {
+                float d = kept ? Load(packed, offsets, dtypes, i, e) - b : 0f;
+                float sign = d > 0 ? 1f : d < 0 ? -1f : 0f;
+                if (sign != majority) continue;
+                mixed += d * weights[i];
+                divisor += weights[i];
+            }
+            IlgpuMath.Store(output, outputDType, e, b + mixed / (!(divisor <= 1e-6f) ? divisor : 1e-6f));
+        }
+    }
+
     /// <summary><c>kept ? w_i (s_i (M_i - B)) : 0</c> for element e.</summary>
     private static float Delta(ArrayView<byte> packed, ArrayView<long> offsets, ArrayView<int> dtypes, ArrayView<float> weights, ArrayView<float> scales,
         ArrayView<ulong> masks, ArrayView<int> hasMask, long wordsPerModel, int bitOffset, int i, long e, float b)

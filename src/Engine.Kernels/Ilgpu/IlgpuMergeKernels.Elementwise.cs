@@ -21,13 +21,17 @@ public sealed unsafe partial class IlgpuMergeKernels
         TaskArithmeticScalars> _taskArithmetic = null!;
     private Action<KernelConfig, ArrayView<byte>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, int, float, long> _nearSwap = null!;
     private Action<KernelConfig, ArrayView<byte>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, int, int, float, long> _countedAverage = null!;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<ulong>, ArrayView<long>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, int, long> _deltaVariance = null!;
+    private Action<KernelConfig, ArrayView<double>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, ArrayView<ulong>, int, int, long> _deltaSquareSums = null!;
+    private Action<KernelConfig, ArrayView<byte>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, ArrayView<float>, ArrayView<ulong>, int, int, int, int, long> _signElectedMean = null!;
 
     /// <summary>The kernels of <see cref="IlgpuElementwiseKernels"/> by name, for <see cref="GeneratePtx"/>.</summary>
     private static readonly string[] ElementwiseKernelNames =
     [
         nameof(IlgpuElementwiseKernels.LinearCombination), nameof(IlgpuElementwiseKernels.GramPartials), nameof(IlgpuElementwiseKernels.AbsDifference),
         nameof(IlgpuElementwiseKernels.AbsDifferenceSums), nameof(IlgpuElementwiseKernels.RandomKeepMask), nameof(IlgpuElementwiseKernels.TaskArithmetic),
-        nameof(IlgpuElementwiseKernels.NearSwap), nameof(IlgpuElementwiseKernels.CountedAverage),
+        nameof(IlgpuElementwiseKernels.NearSwap), nameof(IlgpuElementwiseKernels.CountedAverage), nameof(IlgpuElementwiseKernels.DeltaVariance),
+        nameof(IlgpuElementwiseKernels.DeltaSquareSums), nameof(IlgpuElementwiseKernels.SignElectedMean),
     ];
 
     private void LoadElementwiseKernels(Accelerator accelerator)
@@ -42,6 +46,12 @@ public sealed unsafe partial class IlgpuMergeKernels
             TaskArithmeticScalars>(IlgpuElementwiseKernels.TaskArithmetic);
         _nearSwap = accelerator.LoadStreamKernel<ArrayView<byte>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, int, float, long>(IlgpuElementwiseKernels.NearSwap);
         _countedAverage = accelerator.LoadStreamKernel<ArrayView<byte>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, int, int, float, long>(IlgpuElementwiseKernels.CountedAverage);
+        _deltaVariance = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<ulong>, ArrayView<long>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, int, long>(
+            IlgpuElementwiseKernels.DeltaVariance);
+        _deltaSquareSums = accelerator.LoadStreamKernel<ArrayView<double>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, ArrayView<ulong>, int, int, long>(
+            IlgpuElementwiseKernels.DeltaSquareSums);
+        _signElectedMean = accelerator.LoadStreamKernel<ArrayView<byte>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, ArrayView<float>, ArrayView<ulong>, int, int, int, int, long>(
+            IlgpuElementwiseKernels.SignElectedMean);
     }
 
     public void LinearCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base)
@@ -90,6 +100,75 @@ public sealed unsafe partial class IlgpuMergeKernels
         int k = models.Length;
         RunElementwise(output, models, @base, [], (result, packed, _) =>
             _countedAverage(ElementwiseGrid(n), result, packed.Bytes, packed.Offsets, packed.DTypes, DTypeCode(output.DType), k, epsilon, n));
+    }
+
+    public long DeltaVariance(NativeArray<float> variance, ReadOnlySpan<RawTensor> models, RawTensor @base)
+    {
+        long n = variance.Length;
+        ElementwiseShapes.Check(n, models, @base);
+        if (n == 0 || models.IsEmpty || !ElementwiseShapes.OnDevice(models, @base)) return _cpu.DeltaVariance(variance, models, @base);
+        ulong firstBad = ulong.MaxValue;
+        long nonzero = 0;
+        lock (_gate)
+        {
+            _accelerator.Bind();
+            var stream = _accelerator.DefaultStream;
+            using var packed = new PackedInputs(this, models, @base);
+            using var result = _accelerator.Allocate1D<float>(n);
+            using var bad = _accelerator.Allocate1D<ulong>(1);
+            using var count = _accelerator.Allocate1D<long>(1);
+            bad.View.MemSet(stream, 0xFF);
+            count.View.MemSetToZero(stream);
+            _deltaVariance(ElementwiseGrid(n), result.View, bad.View, count.View, packed.Bytes, packed.Offsets, packed.DTypes, models.Length, n);
+            result.View.CopyToCPU(stream, ref Unsafe.AsRef<float>(variance.Pointer), n);
+            bad.View.CopyToCPU(stream, ref firstBad, 1);
+            count.View.CopyToCPU(stream, ref nonzero, 1);
+            stream.Synchronize();
+        }
+        ElementwiseShapes.ThrowIfNonFinite(firstBad, @base);
+        return nonzero;
+    }
+
+    public void DeltaSquareSums(Span<double> sums, ReadOnlySpan<RawTensor> models, RawTensor @base, ulong[]? keep)
+    {
+        int k = models.Length;
+        long n = @base.Length, blocks = ElementwiseShapes.CheckSquareSums(sums, models, @base, keep);
+        if (n == 0 || models.IsEmpty || !ElementwiseShapes.OnDevice(models, @base))
+        {
+            _cpu.DeltaSquareSums(sums, models, @base, keep);
+            return;
+        }
+        var partials = new double[checked(blocks * k)];
+        lock (_gate)
+        {
+            _accelerator.Bind();
+            var stream = _accelerator.DefaultStream;
+            using var packed = new PackedInputs(this, models, @base);
+            using var words = _accelerator.Allocate1D(ElementwiseShapes.KeepWindow(keep, 0, n));
+            using var device = _accelerator.Allocate1D<double>(partials.Length);
+            _deltaSquareSums(ReductionGrid(blocks), device.View, packed.Bytes, packed.Offsets, packed.DTypes, words.View, keep is null ? 0 : 1, k, n);
+            device.View.CopyToCPU(stream, ref partials[0], partials.Length);
+            stream.Synchronize();
+        }
+        AddPartials(sums, partials, 1, blocks, k, gram: false);
+    }
+
+    public void SignElectedMean(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, ReadOnlySpan<float> weights, ulong[]? keep, long keepStart)
+    {
+        ElementwiseShapes.CheckSignElection(output, models, @base, weights, keep, keepStart);
+        long n = output.Length;
+        if (n == 0 || models.IsEmpty || !ElementwiseShapes.IsDeviceDType(output.DType) || !ElementwiseShapes.OnDevice(models, @base))
+        {
+            _cpu.SignElectedMean(output, models, @base, weights, keep, keepStart);
+            return;
+        }
+        int k = models.Length, hasKeep = keep is null ? 0 : 1, bitOffset = (int)(keepStart & 63);
+        var window = ElementwiseShapes.KeepWindow(keep, keepStart, n);
+        RunElementwise(output, models, @base, weights, (result, packed, w) =>
+        {
+            using var words = _accelerator.Allocate1D(window);
+            _signElectedMean(ElementwiseGrid(n), result, packed.Bytes, packed.Offsets, packed.DTypes, w, words.View, DTypeCode(output.DType), k, hasKeep, bitOffset, n);
+        });
     }
 
     /// <summary>One element-wise launch: uploads the inputs (the base after them) and <paramref name="table"/>, runs

@@ -34,9 +34,15 @@ internal sealed unsafe class ElementwiseSelfTest(int seed, bool small)
                 yield return CountedAverageCase(backend, cpu, n, output, input, epsilon);
             foreach (var (segment, start) in new[] { (7L, 0L), (101L, 45L), (Math.Max(1, n / 2), 3L) })
                 yield return SegmentedLinearCombinationCase(backend, cpu, n, segment, start);
+            yield return DeltaVarianceCase(backend, cpu, n);
+            foreach (bool masked in new[] { false, true })
+                yield return DeltaSquareSumsCase(backend, cpu, n, masked);
+            foreach (var (masked, start) in new[] { (false, 0L), (true, 0L), (true, 37L) })
+                yield return SignElectedMeanCase(backend, cpu, n, masked, start);
         }
         yield return GramCase(backend, cpu, 12 * 101, 101, true);
         yield return NonFiniteCase(backend, cpu);
+        yield return NonFiniteVarianceCase(backend, cpu);
     }
 
     private Random RandomFor(params object[] parts) => new(HashCode.Combine(seed, string.Join('/', parts)));
@@ -108,6 +114,97 @@ internal sealed unsafe class ElementwiseSelfTest(int seed, bool small)
         var models = data.Models.Select(m => m.Raw).ToArray();
         string name = $"n={n} 3 x {inputType} -> {outputType}, epsilon={epsilon}";
         return CompareOutputs(backend, cpu, "counted_average", name, outputType, n, (k, output) => k.CountedAverage(output, models, data.Base.Raw, epsilon));
+    }
+
+    private SelfTestResult DeltaVarianceCase(IMergeKernels backend, CpuMergeKernels cpu, long n)
+    {
+        using var data = Make(RandomFor("variance", n), n, DType.BF16);
+        var models = data.Models.Select(m => m.Raw).ToArray();
+        using var expected = new NativeArray<float>(n);
+        using var actual = new NativeArray<float>(n);
+        string name = $"n={n} 3 x BF16";
+        long expectedNonzero = cpu.DeltaVariance(expected, models, data.Base.Raw), actualNonzero;
+        try
+        {
+            actualNonzero = backend.DeltaVariance(actual, models, data.Base.Raw);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return new SelfTestResult(backend.Device, "delta_variance", name, double.NaN, false, $"threw {e.GetType().Name}: {e.Message} (seed {seed})");
+        }
+        if (expectedNonzero != actualNonzero)
+            return new SelfTestResult(backend.Device, "delta_variance", name, double.PositiveInfinity, false, $"nonzero: expected {expectedNonzero}, got {actualNonzero} (seed {seed})");
+        if (expected.Span.SequenceEqual(actual.Span)) return new SelfTestResult(backend.Device, "delta_variance", name, 0, true, "bit-identical");
+        double worst = 0;
+        for (long i = 0; i < n; i++)
+        {
+            double e32 = expected.Pointer[i], a32 = actual.Pointer[i], difference = Math.Abs(a32 - e32), scale = Math.Max(Math.Abs(e32), 1e-30);
+            // The centred squares are rounded sums of k terms: a few float32 ulps where a backend fuses them.
+            if (!(difference <= 8.0 / (1 << 23) * scale + 1e-38))
+                return new SelfTestResult(backend.Device, "delta_variance", name, double.PositiveInfinity, false, $"element {i}: expected {e32:R}, got {a32:R} (seed {seed})");
+            worst = Math.Max(worst, difference / scale);
+        }
+        return new SelfTestResult(backend.Device, "delta_variance", name, worst, true, $"within rounding (max relative {worst:G3})");
+    }
+
+    private SelfTestResult NonFiniteVarianceCase(IMergeKernels backend, CpuMergeKernels cpu)
+    {
+        const long n = 300;
+        var b = new float[n];
+        var x = new float[n];
+        var y = new float[n];
+        y[250] = float.NaN;
+        b[200] = float.PositiveInfinity;
+        x[220] = float.NegativeInfinity;
+        using var @base = KernelSelfTest.Store(b, DType.F32);
+        using var first = KernelSelfTest.Store(x, DType.F32);
+        using var second = KernelSelfTest.Store(y, DType.F32);
+        return KernelSelfTest.SameError(backend, cpu, "delta_variance", "NaN/inf deltas are reported like the CPU", k =>
+        {
+            using var variance = new NativeArray<float>(n);
+            k.DeltaVariance(variance, [second.Raw, first.Raw], @base.Raw);
+        });
+    }
+
+    private SelfTestResult DeltaSquareSumsCase(IMergeKernels backend, CpuMergeKernels cpu, long n, bool masked)
+    {
+        var random = RandomFor("squares", n, masked);
+        using var data = Make(random, n, DType.F16);
+        var keep = masked ? RandomWords(random, n) : null;
+        var models = data.Models.Select(m => m.Raw).ToArray();
+        var expected = new double[models.Length];
+        var actual = new double[models.Length];
+        string name = $"n={n} 3 x F16{(masked ? ", masked" : "")}";
+        cpu.DeltaSquareSums(expected, models, data.Base.Raw, keep);
+        try
+        {
+            backend.DeltaSquareSums(actual, models, data.Base.Raw, keep);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return new SelfTestResult(backend.Device, "delta_square_sums", name, double.NaN, false, $"threw {e.GetType().Name}: {e.Message} (seed {seed})");
+        }
+        double worst = 0;
+        for (int i = 0; i < models.Length; i++)
+        {
+            double error = Math.Abs(actual[i] - expected[i]);
+            if (!(error <= KernelTolerances.ReductionRelative * expected[i] + 1e-300))
+                return new SelfTestResult(backend.Device, "delta_square_sums", name, double.PositiveInfinity, false, $"sums[{i}]: expected {expected[i]:R}, got {actual[i]:R} (seed {seed})");
+            if (expected[i] > 0) worst = Math.Max(worst, error / expected[i]);
+        }
+        return new SelfTestResult(backend.Device, "delta_square_sums", name, worst, true, worst == 0 ? "identical" : $"max relative {worst:G3}");
+    }
+
+    private SelfTestResult SignElectedMeanCase(IMergeKernels backend, CpuMergeKernels cpu, long n, bool masked, long start)
+    {
+        var random = RandomFor("elected", n, masked, start);
+        using var data = Make(random, n + start, DType.BF16);
+        var keep = masked ? RandomWords(random, n + start) : null;
+        float[] weights = [0.5f, 0.2f, 0.3f];
+        var models = data.Models.Select(m => m.Raw.Slice(start, n)).ToArray();
+        var @base = data.Base.Raw.Slice(start, n);
+        string name = $"n={n} from element {start}{(masked ? ", masked" : "")}";
+        return CompareOutputs(backend, cpu, "sign_elected_mean", name, DType.F32, n, (k, output) => k.SignElectedMean(output, models, @base, weights, keep, start));
     }
 
     private SelfTestResult TaskArithmeticCase(IMergeKernels backend, CpuMergeKernels cpu, long n, bool consensus, bool normalize, float lambda, long start)

@@ -30,6 +30,8 @@ public sealed class MethodsOnKernelBackendsTests : IDisposable
         { "slerp", "merge_method: slerp\nbase_model: base\nmodels:\n  - model: base\n  - model: m0\nparameters: {t: 0.3}\n" },
         { "model_stock", "merge_method: model_stock\nbase_model: base\nmodels:\n" + Models("{}") },
         { "model_stock (filter_wise)", "merge_method: model_stock\nbase_model: base\nmodels:\n" + Models("{}") + "parameters: {filter_wise: true}\n" },
+        { "sce", "merge_method: sce\nbase_model: base\nmodels:\n" + Models("{}") },
+        { "sce (select_topk)", "merge_method: sce\nbase_model: base\nmodels:\n" + Models("{}") + "parameters: {select_topk: 0.4}\n" },
         { "ram", "merge_method: ram\nbase_model: base\nmodels:\n" + Models("{}") + "parameters: {epsilon: 0.001}\n" },
         { "nearswap", "merge_method: nearswap\nbase_model: base\nmodels:\n" + Models("{}", 1) + "parameters: {t: 0.002}\n" },
         { "karcher", "merge_method: karcher\nmodels:\n" + Models("{}") },
