@@ -10,6 +10,10 @@
 //   delta_variance_kernel       variance of the deltas x_i - b across the models, first non-finite delta, nonzero count
 //   delta_square_sums_kernel    per block and model: sum over kept elements of (double)(x_i - b)^2
 //   sign_elected_mean_kernel    SCE: b + sum_{sign(d_i) = majority} w_i d_i / max(sum w_i, 1e-6), majority of sum d_i
+//   pair_sums_runs_kernel       per run (row, or block of a whole-tensor vector): sum v0^2, v1^2, v0 v1, (v0 - v1)^2
+//                               ((v0 - v1)^2 is not always exact in float64, so its fused add rounds once less)
+//   pair_sums_columns_kernel    the same four sums per column of a [length, vectors] view, rows in order
+//   slerp_blend_kernel          nuslerp: [b +] (lerp(v) ? v0 + t (v1 - v0) : c0 v0 + c1 v1), per-vector c and lerp bit
 // Layout: several inputs travel packed in one byte buffer, input i at byte offsets[i] (a multiple of 16) in
 // dtype dtypes[i] (F32 | BF16 | F16); a base, where one takes part, is the input after the models. Outputs in
 // their stored dtype; masks are u64 words, element e at bit e & 63 of word e >> 6. Reductions take one block
@@ -328,5 +332,94 @@ KERNEL void sign_elected_mean_kernel(void* output, const unsigned char* packed, 
             divisor = add_rn(divisor, weights[i]);
         }
         store_from_float(output, output_dtype, e, add_rn(b, mixed / (!(divisor <= 1e-6f) ? divisor : 1e-6f)));
+    }
+}
+
+// v0, v1 of element e: inputs 0 and 1, minus input 2 (float32) with a base.
+DEVICE void pair_terms(const unsigned char* packed, const i64* offsets, const int* dtypes, int has_base, i64 e, double* x, double* y)
+{
+    float v0 = load_input(packed, offsets, dtypes, 0, e), v1 = load_input(packed, offsets, dtypes, 1, e);
+    if (has_base)
+    {
+        float b = load_input(packed, offsets, dtypes, 2, e);
+        v0 -= b;
+        v1 -= b;
+    }
+    *x = (double)v0;
+    *y = (double)v1;
+}
+
+KERNEL void pair_sums_runs_kernel(double* partials, const unsigned char* packed, const i64* offsets, const int* dtypes, int has_base, i64 run_length, i64 runs, i64 n)
+{
+    SHARED volatile double scratch[BLOCK];
+    for (i64 run = blockIdx.x; run < runs; run += gridDim.x)
+    {
+        i64 end = (run + 1) * run_length < n ? (run + 1) * run_length : n;
+        double aa = 0, bb = 0, ab = 0, dd = 0;
+        for (i64 e = run * run_length + threadIdx.x; e < end; e += blockDim.x)
+        {
+            double x, y;
+            pair_terms(packed, offsets, dtypes, has_base, e, &x, &y);
+            double d = x - y;
+            aa += x * x;
+            bb += y * y;
+            ab += x * y;
+            dd += d * d;
+        }
+        aa = block_sum(aa, scratch);
+        bb = block_sum(bb, scratch);
+        ab = block_sum(ab, scratch);
+        dd = block_sum(dd, scratch);
+        if (threadIdx.x == 0)
+        {
+            partials[run * 4] = aa;
+            partials[run * 4 + 1] = bb;
+            partials[run * 4 + 2] = ab;
+            partials[run * 4 + 3] = dd;
+        }
+    }
+}
+
+KERNEL void pair_sums_columns_kernel(double* sums, const unsigned char* packed, const i64* offsets, const int* dtypes, int has_base, i64 vectors, i64 length)
+{
+    i64 stride = (i64)blockDim.x * gridDim.x;
+    for (i64 j = (i64)blockIdx.x * blockDim.x + threadIdx.x; j < vectors; j += stride)
+    {
+        double aa = 0, bb = 0, ab = 0, dd = 0;
+        for (i64 i = 0; i < length; i++)
+        {
+            double x, y;
+            pair_terms(packed, offsets, dtypes, has_base, i * vectors + j, &x, &y);
+            double d = x - y;
+            aa += x * x;
+            bb += y * y;
+            ab += x * y;
+            dd += d * d;
+        }
+        sums[j * 4] = aa;
+        sums[j * 4 + 1] = bb;
+        sums[j * 4 + 2] = ab;
+        sums[j * 4 + 3] = dd;
+    }
+}
+
+// coefficients (vectors, 2); lerp one bit per vector; element e of the call is the tensor's element first_element + e.
+KERNEL void slerp_blend_kernel(void* output, const unsigned char* packed, const i64* offsets, const int* dtypes, const float* coefficients, const u64* lerp,
+    int output_dtype, int has_base, float t, i64 vectors, i64 vector_length, int along_first, i64 first_element, i64 n)
+{
+    i64 stride = (i64)blockDim.x * gridDim.x;
+    for (i64 e = (i64)blockIdx.x * blockDim.x + threadIdx.x; e < n; e += stride)
+    {
+        i64 element = first_element + e;
+        i64 v = vectors == 1 ? 0 : (along_first ? element % vectors : element / vector_length);
+        float v0 = load_input(packed, offsets, dtypes, 0, e), v1 = load_input(packed, offsets, dtypes, 1, e), b = 0.0f;
+        if (has_base)
+        {
+            b = load_input(packed, offsets, dtypes, 2, e);
+            v0 -= b;
+            v1 -= b;
+        }
+        float r = ((lerp[v >> 6] >> (v & 63)) & 1) ? add_rn(v0, mul_rn(t, v1 - v0)) : add_rn(mul_rn(coefficients[v * 2], v0), mul_rn(coefficients[v * 2 + 1], v1));
+        store_from_float(output, output_dtype, e, has_base ? add_rn(b, r) : r);
     }
 }

@@ -4,7 +4,7 @@ using Engine.Core.Numerics;
 namespace Engine.Kernels;
 
 /// <summary>The element-wise and reduction primitives the merge methods other than Arcee Fusion run on
-/// (linear, slerp, multislerp, karcher, model_stock, passthrough, ram, nearswap, sce, and the task-arithmetic family:
+/// (linear, slerp, multislerp, karcher, model_stock, passthrough, ram, nearswap, sce, nuslerp, and the task-arithmetic family:
 /// task_arithmetic, ties, dare_*, breadcrumbs*, della*). Inputs are stored tensors of any dtype, read as
 /// float32; outputs are written in the output's dtype. Element math is float32 in the order each formula is
 /// written, with no fused multiply-add; reductions are float64 over fixed blocks of <see cref="ReductionBlock"/>
@@ -93,6 +93,22 @@ public interface IElementwiseKernels
     /// <c>out = B + mixed / max(divisor, 1e-6)</c>, all float32. Shapes: output, models, base (n); weights (k);
     /// keep (ceil(length / 64) words) over the whole tensor.</summary>
     void SignElectedMean(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, ReadOnlySpan<float> weights, ulong[]? keep, long keepStart);
+
+    /// <summary>NuSLERP's per-vector sums of two vectors <c>v_i = x_i</c> (or <c>x_i - B</c> in float32):
+    /// <c>sums[v] = (Σ v_0², Σ v_1², Σ v_0 v_1, Σ (v_0 - v_1)²)</c>, products and the difference in float64. The tensor
+    /// holds <paramref name="vectors"/> vectors of <c>n / vectors</c> elements: one vector (the whole tensor) is summed
+    /// in blocks of <see cref="ReductionBlock"/> elements as <see cref="Gram"/>; more are rows of consecutive elements,
+    /// or with <paramref name="alongFirst"/> columns (element <c>i vectors + j</c> belongs to vector j), each summed
+    /// sequentially in element order. Shapes: x0, x1, base (n); sums (vectors, 4).</summary>
+    void PairSums(Span<double> sums, RawTensor x0, RawTensor x1, RawTensor? @base, long vectors, bool alongFirst);
+
+    /// <summary>NuSLERP's blend, per element e of the range [firstElement, firstElement + n) of the tensor (output,
+    /// inputs and base hold that range), e in vector v as <see cref="PairSums"/> splits the tensor of
+    /// <paramref name="length"/> elements: <c>r = lerp(v) ? v_0 + t (v_1 - v_0) : c_0 v_0 + c_1 v_1</c>, <c>(c_0, c_1) =
+    /// coefficients[v]</c>, lerp(v) bit v of <paramref name="lerp"/>; <c>out = r</c>, or <c>B + r</c> with a base; float32,
+    /// each product rounded. Shapes: output, x0, x1, base (n); coefficients (vectors, 2); lerp (ceil(vectors / 64) words).</summary>
+    void SlerpBlend(RawTensor output, RawTensor x0, RawTensor x1, RawTensor? @base, ReadOnlySpan<float> coefficients, ReadOnlySpan<ulong> lerp, float t,
+        long length, long vectors, bool alongFirst, long firstElement);
 }
 
 /// <summary>The per-model terms of <see cref="IElementwiseKernels.TaskArithmetic"/>: weight w_i, L1 rescale

@@ -114,6 +114,19 @@ public sealed class TracingMergeKernels : IMergeKernels
         _inner.SignElectedMean(output, models, @base, weights, keep, keepStart);
     }
 
+    public void PairSums(Span<double> sums, RawTensor x0, RawTensor x1, RawTensor? @base, long vectors, bool alongFirst)
+    {
+        using var _ = _trace.Span("pair_sums", _category, $"{x0.Length} elements, {vectors} vectors");
+        _inner.PairSums(sums, x0, x1, @base, vectors, alongFirst);
+    }
+
+    public void SlerpBlend(RawTensor output, RawTensor x0, RawTensor x1, RawTensor? @base, ReadOnlySpan<float> coefficients, ReadOnlySpan<ulong> lerp, float t,
+        long length, long vectors, bool alongFirst, long firstElement)
+    {
+        using var _ = _trace.Span("slerp_blend", _category, $"{output.Length} elements, {vectors} vectors");
+        _inner.SlerpBlend(output, x0, x1, @base, coefficients, lerp, t, length, vectors, alongFirst, firstElement);
+    }
+
     /// <summary>The wrapped backend stays owned by its creator.</summary>
     public void Dispose()
     {

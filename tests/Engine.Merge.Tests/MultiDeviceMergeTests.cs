@@ -168,6 +168,13 @@ public sealed class MultiDeviceMergeTests
         public void SignElectedMean(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, ReadOnlySpan<float> weights, ulong[]? keep, long keepStart) =>
             _inner.SignElectedMean(output, models, @base, weights, keep, keepStart);
 
+        public void PairSums(Span<double> sums, RawTensor x0, RawTensor x1, RawTensor? @base, long vectors, bool alongFirst) =>
+            _inner.PairSums(sums, x0, x1, @base, vectors, alongFirst);
+
+        public void SlerpBlend(RawTensor output, RawTensor x0, RawTensor x1, RawTensor? @base, ReadOnlySpan<float> coefficients, ReadOnlySpan<ulong> lerp, float t,
+            long length, long vectors, bool alongFirst, long firstElement) =>
+            _inner.SlerpBlend(output, x0, x1, @base, coefficients, lerp, t, length, vectors, alongFirst, firstElement);
+
         public void Dispose() => _inner.Dispose();
     }
 

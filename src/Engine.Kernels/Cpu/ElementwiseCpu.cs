@@ -399,6 +399,38 @@ internal static class ElementwiseShapes
     public static ulong[] KeepWindow(ulong[]? keep, long start, long n) =>
         keep is null || n == 0 ? [0UL] : keep[(int)(start >> 6)..(int)(((start + n - 1) >> 6) + 1)];
 
+    /// <summary>The shapes of a <see cref="IElementwiseKernels.PairSums"/> call; returns the vectors' length.</summary>
+    public static long CheckPairSums(Span<double> sums, RawTensor x0, RawTensor x1, RawTensor? @base, long vectors)
+    {
+        long n = x0.Length;
+        Check(n, [x1], @base);
+        if (vectors <= 0 || n % vectors != 0 || sums.Length != vectors * 4) throw new ArgumentException($"{n} elements in {vectors} vectors, {sums.Length} sums");
+        return n / vectors;
+    }
+
+    /// <summary>How a device backend sums <see cref="IElementwiseKernels.PairSums"/>: a whole-tensor vector (blocked) in
+    /// runs of <see cref="IElementwiseKernels.ReductionBlock"/> elements whose partials the host adds in order, rows
+    /// as runs of their length one group each, columns one thread each (runs = vectors).</summary>
+    public static (bool Blocked, bool Columns, long RunLength, long Runs) PairSumsPlan(long n, long length, long vectors, bool alongFirst)
+    {
+        bool blocked = vectors == 1;
+        long runLength = blocked ? IElementwiseKernels.ReductionBlock : length;
+        return (blocked, !blocked && alongFirst, runLength, blocked ? (n + runLength - 1) / runLength : vectors);
+    }
+
+    /// <summary>The shapes of a <see cref="IElementwiseKernels.SlerpBlend"/> call.</summary>
+    public static void CheckSlerpBlend(RawTensor output, RawTensor x0, RawTensor x1, RawTensor? @base, ReadOnlySpan<float> coefficients, ReadOnlySpan<ulong> lerp,
+        long length, long vectors, long firstElement)
+    {
+        Check(output.Length, [x0, x1], @base);
+        if (vectors <= 0 || length % vectors != 0 || firstElement < 0 || firstElement + output.Length > length || coefficients.Length != vectors * 2 || lerp.Length < (vectors + 63) / 64)
+            throw new ArgumentException($"{length} elements in {vectors} vectors, range from {firstElement} of {output.Length}, {coefficients.Length} coefficients, {lerp.Length} lerp words");
+    }
+
+    /// <summary>The vector holding the tensor's element <paramref name="element"/> (<see cref="IElementwiseKernels.PairSums"/>'s split).</summary>
+    public static long VectorOf(long element, long vectors, long vectorLength, bool alongFirst) =>
+        vectors == 1 ? 0 : alongFirst ? element % vectors : element / vectorLength;
+
     /// <summary>The shapes of a <see cref="IElementwiseKernels.AbsDifference"/> call.</summary>
     public static void CheckDifference(long n, RawTensor other, RawTensor @base)
     {

@@ -29,6 +29,9 @@ public sealed unsafe partial class CudaMergeKernels
     internal CudaKernel DeltaVarianceKernel { get; private set; } = null!;
     internal CudaKernel DeltaSquareSumsKernel { get; private set; } = null!;
     internal CudaKernel SignElectedMeanKernel { get; private set; } = null!;
+    internal CudaKernel PairSumsRunsKernel { get; private set; } = null!;
+    internal CudaKernel PairSumsColumnsKernel { get; private set; } = null!;
+    internal CudaKernel SlerpBlendKernel { get; private set; } = null!;
 
     private void LoadElementwiseKernels(CudaModule module)
     {
@@ -43,6 +46,9 @@ public sealed unsafe partial class CudaMergeKernels
         DeltaVarianceKernel = module.GetKernel("delta_variance_kernel");
         DeltaSquareSumsKernel = module.GetKernel("delta_square_sums_kernel");
         SignElectedMeanKernel = module.GetKernel("sign_elected_mean_kernel");
+        PairSumsRunsKernel = module.GetKernel("pair_sums_runs_kernel");
+        PairSumsColumnsKernel = module.GetKernel("pair_sums_columns_kernel");
+        SlerpBlendKernel = module.GetKernel("slerp_blend_kernel");
         _table = new DeviceSlot(Context);
     }
 
@@ -188,6 +194,63 @@ public sealed unsafe partial class CudaMergeKernels
             int kk = k, withKeep = hasKeep, offset = bitOffset;
             SignElectedMeanKernel.Launch(Stream, Grid(output.Length), ElementwiseBlock, 0,
                 [pack.Output, pack.Packed, pack.Offsets, pack.DTypes, (nint)(&pw), (nint)(&pk), pack.OutputDType, (nint)(&kk), (nint)(&withKeep), (nint)(&offset), pack.Count]);
+        });
+    }
+
+    public void PairSums(Span<double> sums, RawTensor x0, RawTensor x1, RawTensor? @base, long vectors, bool alongFirst)
+    {
+        long n = x0.Length, length = ElementwiseShapes.CheckPairSums(sums, x0, x1, @base, vectors);
+        if (n == 0 || !ElementwiseShapes.OnDevice([x0, x1], @base))
+        {
+            _cpu.PairSums(sums, x0, x1, @base, vectors, alongFirst);
+            return;
+        }
+        var (blocked, columns, runLength, runs) = ElementwiseShapes.PairSumsPlan(n, length, vectors, alongFirst);
+        var partials = new double[checked(runs * 4)];
+        lock (_gate)
+        {
+            Context.MakeCurrent();
+            var table = new DeviceTable();
+            var packed = UploadPacked([x0, x1], @base, table);
+            ulong tableAddress = UploadTable(table);
+            var device = _rowKl.Ensure(partials.Length * sizeof(double));
+            using (Trace.Span("pair_sums (device)", "kernel"))
+            {
+                ulong pd = device.Address, pp = packed.Address, pofs = tableAddress + (ulong)packed.Offsets, pdt = tableAddress + (ulong)packed.DTypes;
+                int hasBase = @base is null ? 0 : 1;
+                long vs = vectors, len = length, rl = runLength, rs = runs, count = n;
+                if (columns)
+                    PairSumsColumnsKernel.Launch(Stream, Grid(vectors), ElementwiseBlock, 0, [(nint)(&pd), (nint)(&pp), (nint)(&pofs), (nint)(&pdt), (nint)(&hasBase), (nint)(&vs), (nint)(&len)]);
+                else
+                    PairSumsRunsKernel.Launch(Stream, (uint)Math.Clamp(runs, 1, Context.Multiprocessors * 16L), ElementwiseBlock, 0,
+                        [(nint)(&pd), (nint)(&pp), (nint)(&pofs), (nint)(&pdt), (nint)(&hasBase), (nint)(&rl), (nint)(&rs), (nint)(&count)]);
+                SyncIfTracing();
+            }
+            fixed (double* p = partials) Staging.Download((byte*)p, device, 0, partials.Length * sizeof(double));
+        }
+        IlgpuMergeKernels.AddPartials(sums, partials, blocked ? 1 : vectors, blocked ? runs : 1, 4, gram: false);
+    }
+
+    public void SlerpBlend(RawTensor output, RawTensor x0, RawTensor x1, RawTensor? @base, ReadOnlySpan<float> coefficients, ReadOnlySpan<ulong> lerp, float t,
+        long length, long vectors, bool alongFirst, long firstElement)
+    {
+        ElementwiseShapes.CheckSlerpBlend(output, x0, x1, @base, coefficients, lerp, length, vectors, firstElement);
+        if (output.Length == 0 || !IsDeviceDType(output.DType) || !ElementwiseShapes.OnDevice([x0, x1], @base))
+        {
+            _cpu.SlerpBlend(output, x0, x1, @base, coefficients, lerp, t, length, vectors, alongFirst, firstElement);
+            return;
+        }
+        int hasBase = @base is null ? 0 : 1, along = alongFirst ? 1 : 0;
+        RunElementwise("slerp_blend (device)", output, [x0, x1], @base, coefficients, lerp[..(int)((vectors + 63) / 64)], (pack, pc, pl) =>
+        {
+            int withBase = hasBase, alongFirstDim = along;
+            float tt = t;
+            long vs = vectors, vectorLength = length / vectors, first = firstElement;
+            SlerpBlendKernel.Launch(Stream, Grid(output.Length), ElementwiseBlock, 0,
+            [
+                pack.Output, pack.Packed, pack.Offsets, pack.DTypes, (nint)(&pc), (nint)(&pl), pack.OutputDType, (nint)(&withBase), (nint)(&tt), (nint)(&vs),
+                (nint)(&vectorLength), (nint)(&alongFirstDim), (nint)(&first), pack.Count,
+            ]);
         });
     }
 

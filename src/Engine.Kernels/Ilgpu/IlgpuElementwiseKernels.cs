@@ -293,6 +293,98 @@ public static class IlgpuElementwiseKernels
         }
     }
 
+    /// <summary>Per run r of <paramref name="runLength"/> consecutive elements (the last may be shorter), one group:
+    /// partials[r] = (Σ v_0², Σ v_1², Σ v_0 v_1, Σ (v_0 - v_1)²), v_i = input i, or minus input 2 with a base
+    /// (reference: ElementwiseCpu.PairSums; runs are rows, or reduction blocks of a whole-tensor vector).</summary>
+    public static void PairSumsRuns(ArrayView<double> partials, ArrayView<byte> packed, ArrayView<long> offsets, ArrayView<int> dtypes, int hasBase, long runLength, long runs, long n)
+    {
+        var scratch = SharedMemory.Allocate<double>(IlgpuKernels.MaxGroup);
+        for (long run = Grid.IdxX; run < runs; run += Grid.DimX)
+        {
+            long end = IntrinsicMath.Min(n, (run + 1) * runLength);
+            double aa = 0, bb = 0, ab = 0, dd = 0;
+            for (long e = run * runLength + Group.IdxX; e < end; e += Group.DimX)
+            {
+                PairTerms(packed, offsets, dtypes, hasBase, e, out double x, out double y);
+                double d = x - y;
+                aa += x * x;
+                bb += y * y;
+                ab += x * y;
+                dd += d * d;
+            }
+            aa = IlgpuKernels.BlockSum(aa, scratch);
+            bb = IlgpuKernels.BlockSum(bb, scratch);
+            ab = IlgpuKernels.BlockSum(ab, scratch);
+            dd = IlgpuKernels.BlockSum(dd, scratch);
+            if (Group.IdxX == 0)
+            {
+                partials[run * 4] = aa;
+                partials[run * 4 + 1] = bb;
+                partials[run * 4 + 2] = ab;
+                partials[run * 4 + 3] = dd;
+            }
+        }
+    }
+
+    /// <summary>One thread per column j of the [length, vectors] view: sums[j] = the four pair sums over rows in order
+    /// (reference: ElementwiseCpu.PairSums along the first dimension).</summary>
+    public static void PairSumsColumns(ArrayView<double> sums, ArrayView<byte> packed, ArrayView<long> offsets, ArrayView<int> dtypes, int hasBase, long vectors, long length)
+    {
+        long stride = (long)Group.DimX * Grid.DimX;
+        for (long j = Grid.GlobalIndex.X; j < vectors; j += stride)
+        {
+            double aa = 0, bb = 0, ab = 0, dd = 0;
+            for (long i = 0; i < length; i++)
+            {
+                PairTerms(packed, offsets, dtypes, hasBase, i * vectors + j, out double x, out double y);
+                double d = x - y;
+                aa += x * x;
+                bb += y * y;
+                ab += x * y;
+                dd += d * d;
+            }
+            sums[j * 4] = aa;
+            sums[j * 4 + 1] = bb;
+            sums[j * 4 + 2] = ab;
+            sums[j * 4 + 3] = dd;
+        }
+    }
+
+    /// <summary>v_0, v_1 of element e: inputs 0 and 1, minus input 2 in float32 with a base.</summary>
+    private static void PairTerms(ArrayView<byte> packed, ArrayView<long> offsets, ArrayView<int> dtypes, int hasBase, long e, out double x, out double y)
+    {
+        float v0 = Load(packed, offsets, dtypes, 0, e), v1 = Load(packed, offsets, dtypes, 1, e);
+        if (hasBase != 0)
+        {
+            float b = Load(packed, offsets, dtypes, 2, e);
+            v0 -= b;
+            v1 -= b;
+        }
+        x = v0;
+        y = v1;
+    }
+
+    /// <summary>NuSLERP's blend (reference: ElementwiseCpu.SlerpBlend): coefficients (vectors, 2), lerp one bit per vector.</summary>
+    public static void SlerpBlend(ArrayView<byte> output, ArrayView<byte> packed, ArrayView<long> offsets, ArrayView<int> dtypes, ArrayView<float> coefficients,
+        ArrayView<ulong> lerp, SlerpBlendScalars p)
+    {
+        long stride = (long)Group.DimX * Grid.DimX;
+        for (long e = Grid.GlobalIndex.X; e < p.N; e += stride)
+        {
+            long element = p.FirstElement + e;
+            long v = p.Vectors == 1 ? 0 : p.AlongFirst != 0 ? element % p.Vectors : element / p.VectorLength;
+            float v0 = Load(packed, offsets, dtypes, 0, e), v1 = Load(packed, offsets, dtypes, 1, e), b = 0;
+            if (p.HasBase != 0)
+            {
+                b = Load(packed, offsets, dtypes, 2, e);
+                v0 -= b;
+                v1 -= b;
+            }
+            float r = (lerp[v >> 6] & (1UL << (int)(v & 63))) != 0 ? v0 + p.T * (v1 - v0) : coefficients[v * 2] * v0 + coefficients[v * 2 + 1] * v1;
+            IlgpuMath.Store(output, p.OutputDType, e, p.HasBase != 0 ? b + r : r);
+        }
+    }
+
     /// <summary><c>kept ? w_i (s_i (M_i - B)) : 0</c> for element e.</summary>
     private static float Delta(ArrayView<byte> packed, ArrayView<long> offsets, ArrayView<int> dtypes, ArrayView<float> weights, ArrayView<float> scales,
         ArrayView<ulong> masks, ArrayView<int> hasMask, long wordsPerModel, int bitOffset, int i, long e, float b)
@@ -303,6 +395,9 @@ public static class IlgpuElementwiseKernels
         return kept ? weights[i] * (d * scales[i]) : 0f;
     }
 }
+
+/// <summary>The scalar arguments of <see cref="IlgpuElementwiseKernels.SlerpBlend"/>.</summary>
+public readonly record struct SlerpBlendScalars(int OutputDType, int HasBase, float T, long Vectors, long VectorLength, int AlongFirst, long FirstElement, long N);
 
 /// <summary>The scalar arguments of <see cref="IlgpuElementwiseKernels.TaskArithmetic"/> (a kernel takes at most 15 arguments).</summary>
 public readonly record struct TaskArithmeticScalars(int OutputDType, int K, long WordsPerModel, int BitOffset, int Consensus, int Normalize, float Lambda, float LinearDivisor, long N);

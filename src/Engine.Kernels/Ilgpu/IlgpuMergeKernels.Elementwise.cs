@@ -24,6 +24,9 @@ public sealed unsafe partial class IlgpuMergeKernels
     private Action<KernelConfig, ArrayView<float>, ArrayView<ulong>, ArrayView<long>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, int, long> _deltaVariance = null!;
     private Action<KernelConfig, ArrayView<double>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, ArrayView<ulong>, int, int, long> _deltaSquareSums = null!;
     private Action<KernelConfig, ArrayView<byte>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, ArrayView<float>, ArrayView<ulong>, int, int, int, int, long> _signElectedMean = null!;
+    private Action<KernelConfig, ArrayView<double>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, int, long, long, long> _pairSumsRuns = null!;
+    private Action<KernelConfig, ArrayView<double>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, int, long, long> _pairSumsColumns = null!;
+    private Action<KernelConfig, ArrayView<byte>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, ArrayView<float>, ArrayView<ulong>, SlerpBlendScalars> _slerpBlend = null!;
 
     /// <summary>The kernels of <see cref="IlgpuElementwiseKernels"/> by name, for <see cref="GeneratePtx"/>.</summary>
     private static readonly string[] ElementwiseKernelNames =
@@ -31,7 +34,8 @@ public sealed unsafe partial class IlgpuMergeKernels
         nameof(IlgpuElementwiseKernels.LinearCombination), nameof(IlgpuElementwiseKernels.GramPartials), nameof(IlgpuElementwiseKernels.AbsDifference),
         nameof(IlgpuElementwiseKernels.AbsDifferenceSums), nameof(IlgpuElementwiseKernels.RandomKeepMask), nameof(IlgpuElementwiseKernels.TaskArithmetic),
         nameof(IlgpuElementwiseKernels.NearSwap), nameof(IlgpuElementwiseKernels.CountedAverage), nameof(IlgpuElementwiseKernels.DeltaVariance),
-        nameof(IlgpuElementwiseKernels.DeltaSquareSums), nameof(IlgpuElementwiseKernels.SignElectedMean),
+        nameof(IlgpuElementwiseKernels.DeltaSquareSums), nameof(IlgpuElementwiseKernels.SignElectedMean), nameof(IlgpuElementwiseKernels.PairSumsRuns),
+        nameof(IlgpuElementwiseKernels.PairSumsColumns), nameof(IlgpuElementwiseKernels.SlerpBlend),
     ];
 
     private void LoadElementwiseKernels(Accelerator accelerator)
@@ -52,6 +56,10 @@ public sealed unsafe partial class IlgpuMergeKernels
             IlgpuElementwiseKernels.DeltaSquareSums);
         _signElectedMean = accelerator.LoadStreamKernel<ArrayView<byte>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, ArrayView<float>, ArrayView<ulong>, int, int, int, int, long>(
             IlgpuElementwiseKernels.SignElectedMean);
+        _pairSumsRuns = accelerator.LoadStreamKernel<ArrayView<double>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, int, long, long, long>(IlgpuElementwiseKernels.PairSumsRuns);
+        _pairSumsColumns = accelerator.LoadStreamKernel<ArrayView<double>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, int, long, long>(IlgpuElementwiseKernels.PairSumsColumns);
+        _slerpBlend = accelerator.LoadStreamKernel<ArrayView<byte>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, ArrayView<float>, ArrayView<ulong>, SlerpBlendScalars>(
+            IlgpuElementwiseKernels.SlerpBlend);
     }
 
     public void LinearCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base)
@@ -168,6 +176,50 @@ public sealed unsafe partial class IlgpuMergeKernels
         {
             using var words = _accelerator.Allocate1D(window);
             _signElectedMean(ElementwiseGrid(n), result, packed.Bytes, packed.Offsets, packed.DTypes, w, words.View, DTypeCode(output.DType), k, hasKeep, bitOffset, n);
+        });
+    }
+
+    public void PairSums(Span<double> sums, RawTensor x0, RawTensor x1, RawTensor? @base, long vectors, bool alongFirst)
+    {
+        long n = x0.Length, length = ElementwiseShapes.CheckPairSums(sums, x0, x1, @base, vectors);
+        if (n == 0 || !ElementwiseShapes.OnDevice([x0, x1], @base))
+        {
+            _cpu.PairSums(sums, x0, x1, @base, vectors, alongFirst);
+            return;
+        }
+        var (blocked, columns, runLength, runs) = ElementwiseShapes.PairSumsPlan(n, length, vectors, alongFirst);
+        var partials = new double[checked(runs * 4)];
+        lock (_gate)
+        {
+            _accelerator.Bind();
+            var stream = _accelerator.DefaultStream;
+            using var packed = new PackedInputs(this, [x0, x1], @base);
+            using var device = _accelerator.Allocate1D<double>(partials.Length);
+            int hasBase = @base is null ? 0 : 1;
+            if (columns) _pairSumsColumns(ElementwiseGrid(vectors), device.View, packed.Bytes, packed.Offsets, packed.DTypes, hasBase, vectors, length);
+            else _pairSumsRuns(ReductionGrid(runs), device.View, packed.Bytes, packed.Offsets, packed.DTypes, hasBase, runLength, runs, n);
+            device.View.CopyToCPU(stream, ref partials[0], partials.Length);
+            stream.Synchronize();
+        }
+        AddPartials(sums, partials, blocked ? 1 : vectors, blocked ? runs : 1, 4, gram: false);
+    }
+
+    public void SlerpBlend(RawTensor output, RawTensor x0, RawTensor x1, RawTensor? @base, ReadOnlySpan<float> coefficients, ReadOnlySpan<ulong> lerp, float t,
+        long length, long vectors, bool alongFirst, long firstElement)
+    {
+        ElementwiseShapes.CheckSlerpBlend(output, x0, x1, @base, coefficients, lerp, length, vectors, firstElement);
+        long n = output.Length;
+        if (n == 0 || !ElementwiseShapes.IsDeviceDType(output.DType) || !ElementwiseShapes.OnDevice([x0, x1], @base))
+        {
+            _cpu.SlerpBlend(output, x0, x1, @base, coefficients, lerp, t, length, vectors, alongFirst, firstElement);
+            return;
+        }
+        var scalars = new SlerpBlendScalars(DTypeCode(output.DType), @base is null ? 0 : 1, t, vectors, length / vectors, alongFirst ? 1 : 0, firstElement, n);
+        var flags = lerp[..(int)((vectors + 63) / 64)].ToArray();
+        RunElementwise(output, [x0, x1], @base, coefficients, (result, packed, c) =>
+        {
+            using var words = _accelerator.Allocate1D(flags);
+            _slerpBlend(ElementwiseGrid(n), result, packed.Bytes, packed.Offsets, packed.DTypes, c, words.View, scalars);
         });
     }
 

@@ -40,6 +40,16 @@ internal sealed unsafe class ElementwiseSelfTest(int seed, bool small)
             foreach (var (masked, start) in new[] { (false, 0L), (true, 0L), (true, 37L) })
                 yield return SignElectedMeanCase(backend, cpu, n, masked, start);
         }
+        // nuslerp's layouts: 12 x 101 as one vector, 12 rows, 101 columns; the blends from inside a vector.
+        foreach (var (vectors, alongFirst) in new[] { (1L, false), (12L, false), (101L, true) })
+        {
+            foreach (bool withBase in new[] { false, true })
+            {
+                yield return PairSumsCase(backend, cpu, 12 * 101, vectors, alongFirst, withBase);
+                yield return SlerpBlendCase(backend, cpu, 12 * 101, vectors, alongFirst, withBase, start: withBase ? 50 : 0);
+            }
+        }
+        yield return PairSumsCase(backend, cpu, small ? 70_001 : 3_000_017, 1, false, true);
         yield return GramCase(backend, cpu, 12 * 101, 101, true);
         yield return NonFiniteCase(backend, cpu);
         yield return NonFiniteVarianceCase(backend, cpu);
@@ -205,6 +215,54 @@ internal sealed unsafe class ElementwiseSelfTest(int seed, bool small)
         var @base = data.Base.Raw.Slice(start, n);
         string name = $"n={n} from element {start}{(masked ? ", masked" : "")}";
         return CompareOutputs(backend, cpu, "sign_elected_mean", name, DType.F32, n, (k, output) => k.SignElectedMean(output, models, @base, weights, keep, start));
+    }
+
+    private SelfTestResult PairSumsCase(IMergeKernels backend, CpuMergeKernels cpu, long n, long vectors, bool alongFirst, bool withBase)
+    {
+        using var data = Make(RandomFor("pairs", n, vectors, alongFirst, withBase), n, DType.BF16);
+        RawTensor? @base = withBase ? data.Base.Raw : null;
+        var expected = new double[vectors * 4];
+        var actual = new double[vectors * 4];
+        string name = $"n={n}, {vectors} {(alongFirst ? "columns" : "rows")}{(withBase ? " minus the base" : "")}";
+        cpu.PairSums(expected, data.Models[0].Raw, data.Models[1].Raw, @base, vectors, alongFirst);
+        try
+        {
+            backend.PairSums(actual, data.Models[0].Raw, data.Models[1].Raw, @base, vectors, alongFirst);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return new SelfTestResult(backend.Device, "pair_sums", name, double.NaN, false, $"threw {e.GetType().Name}: {e.Message} (seed {seed})");
+        }
+        double worst = 0;
+        for (long v = 0; v < vectors; v++)
+        {
+            // Every sum against the larger squared norm of its vector (the scale of the dot product and the difference).
+            double scale = Math.Max(expected[v * 4], expected[v * 4 + 1]);
+            for (int w = 0; w < 4; w++)
+            {
+                double error = Math.Abs(actual[v * 4 + w] - expected[v * 4 + w]);
+                if (!(error <= KernelTolerances.ReductionRelative * scale + 1e-300))
+                    return new SelfTestResult(backend.Device, "pair_sums", name, double.PositiveInfinity, false, $"vector {v} sum {w}: expected {expected[v * 4 + w]:R}, got {actual[v * 4 + w]:R} (seed {seed})");
+                if (scale > 0) worst = Math.Max(worst, error / scale);
+            }
+        }
+        return new SelfTestResult(backend.Device, "pair_sums", name, worst, true, worst == 0 ? "identical" : $"max error {worst:G3} of the larger norm²");
+    }
+
+    private SelfTestResult SlerpBlendCase(IMergeKernels backend, CpuMergeKernels cpu, long length, long vectors, bool alongFirst, bool withBase, long start)
+    {
+        var random = RandomFor("blend", length, vectors, alongFirst, withBase, start);
+        using var data = Make(random, length, DType.BF16);
+        long n = length - start;
+        var coefficients = new float[vectors * 2];
+        for (int i = 0; i < coefficients.Length; i++) coefficients[i] = (float)(random.NextDouble() * 1.5 - 0.25);
+        var lerp = RandomWords(random, vectors);
+        var x0 = data.Models[0].Raw.Slice(start, n);
+        var x1 = data.Models[1].Raw.Slice(start, n);
+        RawTensor? @base = withBase ? data.Base.Raw.Slice(start, n) : null;
+        string name = $"{length} elements from {start}, {vectors} {(alongFirst ? "columns" : "rows")}{(withBase ? ", base form" : "")}";
+        return CompareOutputs(backend, cpu, "slerp_blend", name, DType.BF16, n,
+            (k, output) => k.SlerpBlend(output, x0, x1, @base, coefficients, lerp, 0.3f, length, vectors, alongFirst, start));
     }
 
     private SelfTestResult TaskArithmeticCase(IMergeKernels backend, CpuMergeKernels cpu, long n, bool consensus, bool normalize, float lambda, long start)
