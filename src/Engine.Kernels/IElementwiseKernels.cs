@@ -4,7 +4,7 @@ using Engine.Core.Numerics;
 namespace Engine.Kernels;
 
 /// <summary>The element-wise and reduction primitives the merge methods other than Arcee Fusion run on
-/// (linear, slerp, multislerp, karcher, model_stock, passthrough, and the task-arithmetic family:
+/// (linear, slerp, multislerp, karcher, model_stock, passthrough, ram, nearswap, sce, nuslerp, and the task-arithmetic family:
 /// task_arithmetic, ties, dare_*, breadcrumbs*, della*). Inputs are stored tensors of any dtype, read as
 /// float32; outputs are written in the output's dtype. Element math is float32 in the order each formula is
 /// written, with no fused multiply-add; reductions are float64 over fixed blocks of <see cref="ReductionBlock"/>
@@ -21,6 +21,14 @@ public interface IElementwiseKernels
     /// base b: <c>out = ((b + c_0 (x_0 - b)) + c_1 (x_1 - b)) + ...</c>, left to right from b.
     /// Shapes: output, every input and the base (n).</summary>
     void LinearCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base);
+
+    /// <summary><see cref="LinearCombination"/> (same order, same identity) with one row of k coefficients per
+    /// segment of <paramref name="segmentLength"/> consecutive elements of the tensor: the call's element e is
+    /// the tensor's element <c>firstElement + e</c> and takes <c>c_j = coefficients[((firstElement + e) / segmentLength) k + j]</c>
+    /// (model_stock's <c>filter_wise</c>: one t per row). Shapes: output, every input and the base (n);
+    /// coefficients (segments, k), reaching the segment of the tensor's element <c>firstElement + n - 1</c>.</summary>
+    void SegmentedLinearCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base,
+        long segmentLength, long firstElement);
 
     /// <summary>Gram matrices of the vectors <c>v_i = x_i</c> (or <c>x_i - b</c> in float32 with a base), one per
     /// segment of <paramref name="segmentLength"/> consecutive elements: <c>gram[s, i, j] = Σ_e v_i[e] v_j[e]</c>,
@@ -54,6 +62,53 @@ public interface IElementwiseKernels
     /// Sums run in model order from 0. Shapes: output, models, base (n); each mask (ceil(length / 64) words) over
     /// the whole tensor.</summary>
     void TaskArithmetic(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, TaskArithmeticTerms terms, long maskStart);
+
+    /// <summary>NearSwap's blend, per element, all float32: <c>w = clamp(t / max(|B - M|, 1e-6), 0, 1)</c>
+    /// (.NET's MathF.Max and Math.Clamp: a NaN distance or quotient stays NaN), <c>out = w M + (1 - w) B</c>, the two
+    /// products rounded before the sum. Shapes: output, model, base (n).</summary>
+    void NearSwap(RawTensor output, RawTensor model, RawTensor @base, float t);
+
+    /// <summary>RAM's counted average, per element: <c>d_i = M_i - B</c>; in model order from +0, <c>sum += d_i</c>
+    /// and <c>count += 1</c> where <c>|d_i| &gt; epsilon</c>; <c>out = B + sum / max(1, count)</c>, all float32.
+    /// Shapes: output, models, base (n).</summary>
+    void CountedAverage(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, float epsilon);
+
+    /// <summary>The population variance of the k deltas <c>d_i = M_i - B</c> per element, float32 in this order:
+    /// <c>mean = (Σ_i d_i) / k</c>, <c>variance = (Σ_i (d_i - mean)²) / k</c>, sums in model order from +0, each square
+    /// rounded before it is added (SCE's selection input). Returns how many variances are not zero.
+    /// Shapes: variance, models, base (n).</summary>
+    /// <exception cref="NonFiniteValueException">a delta is not finite: the smallest such element, named "base"
+    /// when the base's element is not finite, else "other".</exception>
+    long DeltaVariance(NativeArray<float> variance, ReadOnlySpan<RawTensor> models, RawTensor @base);
+
+    /// <summary>Per model, the sum of squared deltas over the kept elements: <c>sums[i] = Σ_{e kept} d_i[e]²</c>,
+    /// <c>d_i = M_i - B</c> in float32, squared exactly in float64 and summed in float64 (blocked as <see cref="Gram"/>).
+    /// <paramref name="keep"/> null keeps every element. Shapes: models, base (n); keep (ceil(n / 64) words); sums (k).</summary>
+    void DeltaSquareSums(Span<double> sums, ReadOnlySpan<RawTensor> models, RawTensor @base, ulong[]? keep);
+
+    /// <summary>SCE's combine, per element e of the range [keepStart, keepStart + n) of the tensor (output, models
+    /// and base hold that range): <c>d_i = kept(e) ? M_i - B : +0</c> (one mask for all models; null keeps all);
+    /// <c>majority = Σ_i d_i &gt;= 0 ? + : -</c> on the unweighted deltas; over the d_i of the majority's sign (zero and
+    /// NaN have none), <c>mixed = Σ d_i w_i</c> and <c>divisor = Σ w_i</c>, in model order from +0;
+    /// <c>out = B + mixed / max(divisor, 1e-6)</c>, all float32. Shapes: output, models, base (n); weights (k);
+    /// keep (ceil(length / 64) words) over the whole tensor.</summary>
+    void SignElectedMean(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, ReadOnlySpan<float> weights, ulong[]? keep, long keepStart);
+
+    /// <summary>NuSLERP's per-vector sums of two vectors <c>v_i = x_i</c> (or <c>x_i - B</c> in float32):
+    /// <c>sums[v] = (Σ v_0², Σ v_1², Σ v_0 v_1, Σ (v_0 - v_1)²)</c>, products and the difference in float64. The tensor
+    /// holds <paramref name="vectors"/> vectors of <c>n / vectors</c> elements: one vector (the whole tensor) is summed
+    /// in blocks of <see cref="ReductionBlock"/> elements as <see cref="Gram"/>; more are rows of consecutive elements,
+    /// or with <paramref name="alongFirst"/> columns (element <c>i vectors + j</c> belongs to vector j), each summed
+    /// sequentially in element order. Shapes: x0, x1, base (n); sums (vectors, 4).</summary>
+    void PairSums(Span<double> sums, RawTensor x0, RawTensor x1, RawTensor? @base, long vectors, bool alongFirst);
+
+    /// <summary>NuSLERP's blend, per element e of the range [firstElement, firstElement + n) of the tensor (output,
+    /// inputs and base hold that range), e in vector v as <see cref="PairSums"/> splits the tensor of
+    /// <paramref name="length"/> elements: <c>r = lerp(v) ? v_0 + t (v_1 - v_0) : c_0 v_0 + c_1 v_1</c>, <c>(c_0, c_1) =
+    /// coefficients[v]</c>, lerp(v) bit v of <paramref name="lerp"/>; <c>out = r</c>, or <c>B + r</c> with a base; float32,
+    /// each product rounded. Shapes: output, x0, x1, base (n); coefficients (vectors, 2); lerp (ceil(vectors / 64) words).</summary>
+    void SlerpBlend(RawTensor output, RawTensor x0, RawTensor x1, RawTensor? @base, ReadOnlySpan<float> coefficients, ReadOnlySpan<ulong> lerp, float t,
+        long length, long vectors, bool alongFirst, long firstElement);
 }
 
 /// <summary>The per-model terms of <see cref="IElementwiseKernels.TaskArithmetic"/>: weight w_i, L1 rescale

@@ -47,6 +47,13 @@ public sealed class TracingMergeKernels : IMergeKernels
         _inner.LinearCombination(output, inputs, coefficients, @base);
     }
 
+    public void SegmentedLinearCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base,
+        long segmentLength, long firstElement)
+    {
+        using var _ = _trace.Span("segmented_linear_combination", _category, $"{output.Length} elements x {inputs.Length}, segments of {segmentLength}");
+        _inner.SegmentedLinearCombination(output, inputs, coefficients, @base, segmentLength, firstElement);
+    }
+
     public void Gram(Span<double> gram, ReadOnlySpan<RawTensor> inputs, RawTensor? @base, long segmentLength)
     {
         using var _ = _trace.Span("gram", _category, $"{(inputs.IsEmpty ? 0 : inputs[0].Length)} elements x {inputs.Length}");
@@ -75,6 +82,49 @@ public sealed class TracingMergeKernels : IMergeKernels
     {
         using var _ = _trace.Span("task_arithmetic", _category, $"{output.Length} elements x {models.Length}");
         _inner.TaskArithmetic(output, models, @base, terms, maskStart);
+    }
+
+    public void NearSwap(RawTensor output, RawTensor model, RawTensor @base, float t)
+    {
+        using var _ = _trace.Span("near_swap", _category, $"{output.Length} elements");
+        _inner.NearSwap(output, model, @base, t);
+    }
+
+    public void CountedAverage(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, float epsilon)
+    {
+        using var _ = _trace.Span("counted_average", _category, $"{output.Length} elements x {models.Length}");
+        _inner.CountedAverage(output, models, @base, epsilon);
+    }
+
+    public long DeltaVariance(NativeArray<float> variance, ReadOnlySpan<RawTensor> models, RawTensor @base)
+    {
+        using var _ = _trace.Span("delta_variance", _category, $"{variance.Length} elements x {models.Length}");
+        return _inner.DeltaVariance(variance, models, @base);
+    }
+
+    public void DeltaSquareSums(Span<double> sums, ReadOnlySpan<RawTensor> models, RawTensor @base, ulong[]? keep)
+    {
+        using var _ = _trace.Span("delta_square_sums", _category, $"{@base.Length} elements x {models.Length}");
+        _inner.DeltaSquareSums(sums, models, @base, keep);
+    }
+
+    public void SignElectedMean(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, ReadOnlySpan<float> weights, ulong[]? keep, long keepStart)
+    {
+        using var _ = _trace.Span("sign_elected_mean", _category, $"{output.Length} elements x {models.Length}");
+        _inner.SignElectedMean(output, models, @base, weights, keep, keepStart);
+    }
+
+    public void PairSums(Span<double> sums, RawTensor x0, RawTensor x1, RawTensor? @base, long vectors, bool alongFirst)
+    {
+        using var _ = _trace.Span("pair_sums", _category, $"{x0.Length} elements, {vectors} vectors");
+        _inner.PairSums(sums, x0, x1, @base, vectors, alongFirst);
+    }
+
+    public void SlerpBlend(RawTensor output, RawTensor x0, RawTensor x1, RawTensor? @base, ReadOnlySpan<float> coefficients, ReadOnlySpan<ulong> lerp, float t,
+        long length, long vectors, bool alongFirst, long firstElement)
+    {
+        using var _ = _trace.Span("slerp_blend", _category, $"{output.Length} elements, {vectors} vectors");
+        _inner.SlerpBlend(output, x0, x1, @base, coefficients, lerp, t, length, vectors, alongFirst, firstElement);
     }
 
     /// <summary>The wrapped backend stays owned by its creator.</summary>

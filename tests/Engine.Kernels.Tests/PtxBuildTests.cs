@@ -32,10 +32,23 @@ public sealed class PtxBuildTests
     }
 
     [Fact]
+    public void TheEmbeddedPtxHoldsEveryKernelItsSourceDeclares()
+    {
+        foreach (var name in PtxImages.Names)
+        {
+            string ptx = System.Text.Encoding.UTF8.GetString(PtxImages.Read(name));
+            string source = File.ReadAllText(Path.Combine(ClangCuda.KernelDirectory, name + ".cu"));
+            var kernels = System.Text.RegularExpressions.Regex.Matches(source, @"KERNEL void (\w+)\(").Select(m => m.Groups[1].Value).ToList();
+            Assert.NotEmpty(kernels);
+            foreach (string kernel in kernels) Assert.Contains($".entry {kernel}(", ptx);
+        }
+    }
+
+    [Fact]
     public void IlgpuEmitsPtxForEveryKernelWithoutAGpu()
     {
         var ptx = IlgpuMergeKernels.GeneratePtx();
-        Assert.Equal(9, ptx.Count);
+        Assert.Equal(17, ptx.Count);
         foreach (var (name, text) in ptx)
         {
             Assert.Contains(".target sm_80", text);

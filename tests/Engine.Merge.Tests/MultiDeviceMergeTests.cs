@@ -141,6 +141,10 @@ public sealed class MultiDeviceMergeTests
         public void LinearCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base) =>
             _inner.LinearCombination(output, inputs, coefficients, @base);
 
+        public void SegmentedLinearCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base,
+            long segmentLength, long firstElement) =>
+            _inner.SegmentedLinearCombination(output, inputs, coefficients, @base, segmentLength, firstElement);
+
         public void Gram(Span<double> gram, ReadOnlySpan<RawTensor> inputs, RawTensor? @base, long segmentLength) => _inner.Gram(gram, inputs, @base, segmentLength);
 
         public void AbsDifference(NativeArray<float> magnitudes, RawTensor other, RawTensor @base) => _inner.AbsDifference(magnitudes, other, @base);
@@ -151,6 +155,25 @@ public sealed class MultiDeviceMergeTests
 
         public void TaskArithmetic(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, TaskArithmeticTerms terms, long maskStart) =>
             _inner.TaskArithmetic(output, models, @base, terms, maskStart);
+
+        public void NearSwap(RawTensor output, RawTensor model, RawTensor @base, float t) => _inner.NearSwap(output, model, @base, t);
+
+        public void CountedAverage(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, float epsilon) =>
+            _inner.CountedAverage(output, models, @base, epsilon);
+
+        public long DeltaVariance(NativeArray<float> variance, ReadOnlySpan<RawTensor> models, RawTensor @base) => _inner.DeltaVariance(variance, models, @base);
+
+        public void DeltaSquareSums(Span<double> sums, ReadOnlySpan<RawTensor> models, RawTensor @base, ulong[]? keep) => _inner.DeltaSquareSums(sums, models, @base, keep);
+
+        public void SignElectedMean(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, ReadOnlySpan<float> weights, ulong[]? keep, long keepStart) =>
+            _inner.SignElectedMean(output, models, @base, weights, keep, keepStart);
+
+        public void PairSums(Span<double> sums, RawTensor x0, RawTensor x1, RawTensor? @base, long vectors, bool alongFirst) =>
+            _inner.PairSums(sums, x0, x1, @base, vectors, alongFirst);
+
+        public void SlerpBlend(RawTensor output, RawTensor x0, RawTensor x1, RawTensor? @base, ReadOnlySpan<float> coefficients, ReadOnlySpan<ulong> lerp, float t,
+            long length, long vectors, bool alongFirst, long firstElement) =>
+            _inner.SlerpBlend(output, x0, x1, @base, coefficients, lerp, t, length, vectors, alongFirst, firstElement);
 
         public void Dispose() => _inner.Dispose();
     }

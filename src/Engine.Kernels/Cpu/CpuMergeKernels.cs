@@ -112,6 +112,10 @@ public sealed unsafe class CpuMergeKernels : IMergeKernels
     public void LinearCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base) =>
         _elementwise.LinearCombination(output, inputs, coefficients, @base);
 
+    public void SegmentedLinearCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base,
+        long segmentLength, long firstElement) =>
+        _elementwise.SegmentedLinearCombination(output, inputs, coefficients, @base, segmentLength, firstElement);
+
     public void Gram(Span<double> gram, ReadOnlySpan<RawTensor> inputs, RawTensor? @base, long segmentLength) =>
         _elementwise.Gram(gram, inputs, @base, segmentLength);
 
@@ -126,6 +130,26 @@ public sealed unsafe class CpuMergeKernels : IMergeKernels
 
     public void TaskArithmetic(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, TaskArithmeticTerms terms, long maskStart) =>
         _elementwise.TaskArithmetic(output, models, @base, terms, maskStart);
+
+    public void NearSwap(RawTensor output, RawTensor model, RawTensor @base, float t) => _elementwise.NearSwap(output, model, @base, t);
+
+    public void CountedAverage(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, float epsilon) =>
+        _elementwise.CountedAverage(output, models, @base, epsilon);
+
+    public long DeltaVariance(NativeArray<float> variance, ReadOnlySpan<RawTensor> models, RawTensor @base) => _elementwise.DeltaVariance(variance, models, @base);
+
+    public void DeltaSquareSums(Span<double> sums, ReadOnlySpan<RawTensor> models, RawTensor @base, ulong[]? keep) =>
+        _elementwise.DeltaSquareSums(sums, models, @base, keep);
+
+    public void SignElectedMean(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, ReadOnlySpan<float> weights, ulong[]? keep, long keepStart) =>
+        _elementwise.SignElectedMean(output, models, @base, weights, keep, keepStart);
+
+    public void PairSums(Span<double> sums, RawTensor x0, RawTensor x1, RawTensor? @base, long vectors, bool alongFirst) =>
+        _elementwise.PairSums(sums, x0, x1, @base, vectors, alongFirst);
+
+    public void SlerpBlend(RawTensor output, RawTensor x0, RawTensor x1, RawTensor? @base, ReadOnlySpan<float> coefficients, ReadOnlySpan<ulong> lerp, float t,
+        long length, long vectors, bool alongFirst, long firstElement) =>
+        _elementwise.SlerpBlend(output, x0, x1, @base, coefficients, lerp, t, length, vectors, alongFirst, firstElement);
 
     public void Dispose()
     {

@@ -10,7 +10,7 @@ namespace Engine.Kernels.Cpu;
 /// are tested against, and the production path on CPU. Element-wise work runs block-parallel over
 /// <see cref="IElementwiseKernels.ReductionBlock"/>-element blocks; every float64 sum is sequential within a
 /// block, the block partials are added in block order, so results do not depend on the thread count.</summary>
-internal sealed unsafe class ElementwiseCpu(int threads)
+internal sealed unsafe partial class ElementwiseCpu(int threads)
 {
     private const int Block = IElementwiseKernels.ReductionBlock;
 
@@ -19,9 +19,17 @@ internal sealed unsafe class ElementwiseCpu(int threads)
     public void LinearCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base)
     {
         ElementwiseShapes.CheckCombination(output, inputs, coefficients, @base);
+        SegmentedLinearCombination(output, inputs, coefficients, @base, Math.Max(1, output.Length), 0);
+    }
+
+    public void SegmentedLinearCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base,
+        long segmentLength, long firstElement)
+    {
+        ElementwiseShapes.CheckSegmentedCombination(output, inputs, coefficients, @base, segmentLength, firstElement);
         long n = output.Length;
         var xs = inputs.ToArray();
         var cs = coefficients.ToArray();
+        int k = xs.Length;
         ForEachBlock(n, (start, count) =>
         {
             using var scratch = new BlockScratch(count);
@@ -30,11 +38,18 @@ internal sealed unsafe class ElementwiseCpu(int threads)
             if (@base is null) acc.Fill(-0f);
             else baseValues.CopyTo(acc);
             var x = scratch.Take();
-            for (int i = 0; i < xs.Length; i++)
+            for (int i = 0; i < k; i++)
             {
                 xs[i].ReadSingles(start, x);
                 if (@base is not null) TensorPrimitives.Subtract(x, baseValues, x);
-                TensorPrimitives.MultiplyAdd(x, cs[i], acc, acc);
+                // One run per segment the block touches, each with that segment's coefficient.
+                for (int e = 0; e < count;)
+                {
+                    long segment = (firstElement + start + e) / segmentLength;
+                    int run = (int)Math.Min(count - e, (segment + 1) * segmentLength - (firstElement + start + e));
+                    TensorPrimitives.MultiplyAdd(x.Slice(e, run), cs[segment * k + i], acc.Slice(e, run), acc.Slice(e, run));
+                    e += run;
+                }
             }
             output.WriteSingles(start, acc);
         });
@@ -154,6 +169,64 @@ internal sealed unsafe class ElementwiseCpu(int threads)
             TaskArithmeticCpu.Combine(result, baseValues, deltas, weights, terms.SignConsensus, terms.Normalize, terms.Lambda, linearDivisor);
             output.WriteSingles(start, result);
         });
+    }
+
+    public void NearSwap(RawTensor output, RawTensor model, RawTensor @base, float t)
+    {
+        ElementwiseShapes.Check(output.Length, [model], @base);
+        ForEachBlock(output.Length, (start, count) =>
+        {
+            using var scratch = new BlockScratch(count);
+            var b = scratch.Read(@base, start);
+            var m = scratch.Read(model, start);
+            var result = scratch.Take();
+            NearSwap(result, m, b, t);
+            output.WriteSingles(start, result);
+        });
+    }
+
+    public void CountedAverage(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, float epsilon)
+    {
+        ElementwiseShapes.Check(output.Length, models, @base);
+        var xs = models.ToArray();
+        ForEachBlock(output.Length, (start, count) =>
+        {
+            using var scratch = new BlockScratch(count);
+            var baseValues = scratch.Read(@base, start);
+            var sum = scratch.Take();
+            var counts = scratch.Take();
+            sum.Clear();
+            counts.Clear();
+            foreach (var model in xs) AddChanged(sum, counts, scratch.Read(model, start), baseValues, epsilon);
+            for (int e = 0; e < count; e++) sum[e] = baseValues[e] + sum[e] / MathF.Max(1, counts[e]);
+            output.WriteSingles(start, sum);
+        });
+    }
+
+    /// <summary><c>w = clamp(t / max(|b - m|, 1e-6), 0, 1)</c>, <c>target = w m + (1 - w) b</c>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void NearSwap(Span<float> target, ReadOnlySpan<float> m, ReadOnlySpan<float> b, float t)
+    {
+        for (int e = 0; e < target.Length; e++)
+        {
+            float w = Math.Clamp(t / MathF.Max(MathF.Abs(b[e] - m[e]), 1e-6f), 0f, 1f);
+            target[e] = w * m[e] + (1 - w) * b[e];
+        }
+    }
+
+    /// <summary>Where <c>|x - b| &gt; epsilon</c>: <c>sum += x - b</c>, <c>count += 1</c>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void AddChanged(Span<float> sum, Span<float> count, ReadOnlySpan<float> x, ReadOnlySpan<float> b, float epsilon)
+    {
+        for (int e = 0; e < sum.Length; e++)
+        {
+            float d = x[e] - b[e];
+            if (MathF.Abs(d) > epsilon)
+            {
+                sum[e] += d;
+                count[e] += 1;
+            }
+        }
     }
 
     /// <summary><c>target = |x - y|</c>; returns the first index where the difference is not finite, or -1.</summary>
@@ -286,6 +359,77 @@ internal static class ElementwiseShapes
         Check(output.Length, inputs, @base);
         if (coefficients.Length != inputs.Length) throw new ArgumentException($"{inputs.Length} inputs, {coefficients.Length} coefficients");
     }
+
+    /// <summary>The shapes of a <see cref="IElementwiseKernels.SegmentedLinearCombination"/> call.</summary>
+    public static void CheckSegmentedCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base,
+        long segmentLength, long firstElement)
+    {
+        Check(output.Length, inputs, @base);
+        if (segmentLength <= 0 || firstElement < 0) throw new ArgumentException($"segment length {segmentLength}, first element {firstElement}");
+        long segments = output.Length == 0 ? 0 : (firstElement + output.Length - 1) / segmentLength + 1;
+        if (inputs.IsEmpty ? !coefficients.IsEmpty : coefficients.Length % inputs.Length != 0 || coefficients.Length / inputs.Length < segments)
+            throw new ArgumentException($"{coefficients.Length} coefficients for {inputs.Length} inputs over {segments} segments");
+    }
+
+    /// <summary>The coefficient rows a device call of <see cref="IElementwiseKernels.SegmentedLinearCombination"/> over
+    /// the tensor's elements [firstElement, firstElement + n) reads: from the row of firstElement's segment.</summary>
+    public static Range SegmentRows(int k, long segmentLength, long firstElement, long n) =>
+        new((int)(firstElement / segmentLength * k), (int)(((firstElement + n - 1) / segmentLength + 1) * k));
+
+    /// <summary>The shapes of a <see cref="IElementwiseKernels.DeltaSquareSums"/> call; returns the reduction blocks.</summary>
+    public static long CheckSquareSums(Span<double> sums, ReadOnlySpan<RawTensor> models, RawTensor @base, ulong[]? keep)
+    {
+        long n = @base.Length;
+        Check(n, models, @base);
+        if (sums.Length != models.Length || keep is not null && keep.LongLength < (n + 63) / 64)
+            throw new ArgumentException($"{models.Length} models, {sums.Length} sums, keep {keep?.Length} words for {n} elements");
+        return (n + IElementwiseKernels.ReductionBlock - 1) / IElementwiseKernels.ReductionBlock;
+    }
+
+    /// <summary>The shapes of a <see cref="IElementwiseKernels.SignElectedMean"/> call.</summary>
+    public static void CheckSignElection(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, ReadOnlySpan<float> weights, ulong[]? keep, long keepStart)
+    {
+        Check(output.Length, models, @base);
+        if (weights.Length != models.Length || keepStart < 0 || keep is not null && keep.LongLength * 64 < keepStart + output.Length)
+            throw new ArgumentException($"{models.Length} models, {weights.Length} weights, keep {keep?.Length} words for elements [{keepStart}, {keepStart + output.Length})");
+    }
+
+    /// <summary>The words of <paramref name="keep"/> a device call over elements [start, start + n) reads, from the
+    /// one holding element start (one zero word without a mask).</summary>
+    public static ulong[] KeepWindow(ulong[]? keep, long start, long n) =>
+        keep is null || n == 0 ? [0UL] : keep[(int)(start >> 6)..(int)(((start + n - 1) >> 6) + 1)];
+
+    /// <summary>The shapes of a <see cref="IElementwiseKernels.PairSums"/> call; returns the vectors' length.</summary>
+    public static long CheckPairSums(Span<double> sums, RawTensor x0, RawTensor x1, RawTensor? @base, long vectors)
+    {
+        long n = x0.Length;
+        Check(n, [x1], @base);
+        if (vectors <= 0 || n % vectors != 0 || sums.Length != vectors * 4) throw new ArgumentException($"{n} elements in {vectors} vectors, {sums.Length} sums");
+        return n / vectors;
+    }
+
+    /// <summary>How a device backend sums <see cref="IElementwiseKernels.PairSums"/>: a whole-tensor vector (blocked) in
+    /// runs of <see cref="IElementwiseKernels.ReductionBlock"/> elements whose partials the host adds in order, rows
+    /// as runs of their length one group each, columns one thread each (runs = vectors).</summary>
+    public static (bool Blocked, bool Columns, long RunLength, long Runs) PairSumsPlan(long n, long length, long vectors, bool alongFirst)
+    {
+        bool blocked = vectors == 1;
+        long runLength = blocked ? IElementwiseKernels.ReductionBlock : length;
+        return (blocked, !blocked && alongFirst, runLength, blocked ? (n + runLength - 1) / runLength : vectors);
+    }
+
+    /// <summary>The shapes of a <see cref="IElementwiseKernels.SlerpBlend"/> call.</summary>
+    public static void CheckSlerpBlend(RawTensor output, RawTensor x0, RawTensor x1, RawTensor? @base, ReadOnlySpan<float> coefficients, ReadOnlySpan<ulong> lerp,
+        long length, long vectors, long firstElement)
+    {
+        Check(output.Length, [x0, x1], @base);
+        if (vectors <= 0 || length % vectors != 0 || firstElement < 0 || firstElement + output.Length > length || coefficients.Length != vectors * 2 || lerp.Length < (vectors + 63) / 64)
+            throw new ArgumentException($"{length} elements in {vectors} vectors, range from {firstElement} of {output.Length}, {coefficients.Length} coefficients, {lerp.Length} lerp words");
+    }
+
+    /// <summary>The vector holding the tensor's element <paramref name="element"/> (<see cref="IElementwiseKernels.PairSums"/>'s split).</summary>
+    public static long VectorOf(long element, long vectors, long vectorLength, bool alongFirst) =>
+        vectors == 1 ? 0 : alongFirst ? element % vectors : element / vectorLength;
 
     /// <summary>The shapes of a <see cref="IElementwiseKernels.AbsDifference"/> call.</summary>
     public static void CheckDifference(long n, RawTensor other, RawTensor @base)

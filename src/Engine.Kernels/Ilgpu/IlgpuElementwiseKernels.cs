@@ -21,20 +21,24 @@ public static class IlgpuElementwiseKernels
         return IlgpuMath.Load(packed.SubView(offset, packed.Length - offset), dtypes[i], e);
     }
 
-    /// <summary>output = Σ_j c_j x_j from -0, or b + Σ_j c_j (x_j - b) from b (reference: ElementwiseCpu.LinearCombination).</summary>
+    /// <summary>output = Σ_j c_j x_j from -0, or b + Σ_j c_j (x_j - b) from b, c_j from the coefficient row of
+    /// element e's segment; coefficients (segments, k) from the segment holding the tensor's element firstElement,
+    /// the call's element 0 (reference: ElementwiseCpu.SegmentedLinearCombination).</summary>
     public static void LinearCombination(ArrayView<byte> output, ArrayView<byte> packed, ArrayView<long> offsets, ArrayView<int> dtypes, ArrayView<float> coefficients,
-        int outputDType, int k, int hasBase, long n)
+        int outputDType, int k, int hasBase, long segmentLength, long firstElement, long n)
     {
         long stride = (long)Group.DimX * Grid.DimX;
+        long firstSegment = firstElement / segmentLength;
         for (long e = Grid.GlobalIndex.X; e < n; e += stride)
         {
+            long row = ((firstElement + e) / segmentLength - firstSegment) * k;
             float b = hasBase != 0 ? Load(packed, offsets, dtypes, k, e) : 0f;
             float acc = hasBase != 0 ? b : -0f;
             for (int j = 0; j < k; j++)
             {
                 float x = Load(packed, offsets, dtypes, j, e);
                 if (hasBase != 0) x -= b;
-                acc = x * coefficients[j] + acc;
+                acc = x * coefficients[row + j] + acc;
             }
             IlgpuMath.Store(output, outputDType, e, acc);
         }
@@ -170,6 +174,217 @@ public static class IlgpuElementwiseKernels
         }
     }
 
+    /// <summary>NearSwap: input 0 the model M, input 1 the base B; <c>w = clamp(t / max(|B - M|, 1e-6), 0, 1)</c>,
+    /// NaN kept, <c>out = w M + (1 - w) B</c> (reference: ElementwiseCpu.NearSwap).</summary>
+    public static void NearSwap(ArrayView<byte> output, ArrayView<byte> packed, ArrayView<long> offsets, ArrayView<int> dtypes, int outputDType, float t, long n)
+    {
+        long stride = (long)Group.DimX * Grid.DimX;
+        for (long e = Grid.GlobalIndex.X; e < n; e += stride)
+        {
+            float m = Load(packed, offsets, dtypes, 0, e), b = Load(packed, offsets, dtypes, 1, e);
+            float distance = IlgpuMath.Abs(b - m);
+            // MathF.Max and Math.Clamp as the reference calls them: a NaN stays NaN.
+            float w = t / (!(distance <= 1e-6f) ? distance : 1e-6f);
+            w = w < 0f ? 0f : w > 1f ? 1f : w;
+            IlgpuMath.Store(output, outputDType, e, w * m + (1 - w) * b);
+        }
+    }
+
+    /// <summary>RAM's counted average over the k models, the base input k: <c>B + Σ_{|d_i| &gt; eps} d_i / max(1, count)</c>
+    /// (reference: ElementwiseCpu.CountedAverage).</summary>
+    public static void CountedAverage(ArrayView<byte> output, ArrayView<byte> packed, ArrayView<long> offsets, ArrayView<int> dtypes, int outputDType, int k, float epsilon, long n)
+    {
+        long stride = (long)Group.DimX * Grid.DimX;
+        for (long e = Grid.GlobalIndex.X; e < n; e += stride)
+        {
+            float b = Load(packed, offsets, dtypes, k, e);
+            float sum = 0, count = 0;
+            for (int i = 0; i < k; i++)
+            {
+                float d = Load(packed, offsets, dtypes, i, e) - b;
+                if (IlgpuMath.Abs(d) > epsilon)
+                {
+                    sum += d;
+                    count += 1;
+                }
+            }
+            IlgpuMath.Store(output, outputDType, e, b + sum / (count > 1f ? count : 1f));
+        }
+    }
+
+    /// <summary>variance = the population variance of the k deltas (mean first, then the centred squares); bad[0] =
+    /// the smallest element whose delta is not finite; nonzero[0] += the nonzero variances, one atomic per thread
+    /// (reference: ElementwiseCpu.DeltaVariance).</summary>
+    public static void DeltaVariance(ArrayView<float> variance, ArrayView<ulong> bad, ArrayView<long> nonzero, ArrayView<byte> packed, ArrayView<long> offsets,
+        ArrayView<int> dtypes, int k, long n)
+    {
+        long stride = (long)Group.DimX * Grid.DimX, count = 0;
+        for (long e = Grid.GlobalIndex.X; e < n; e += stride)
+        {
+            float b = Load(packed, offsets, dtypes, k, e), mean = 0;
+            for (int i = 0; i < k; i++)
+            {
+                float d = Load(packed, offsets, dtypes, i, e) - b;
+                if (!IlgpuMath.IsFinite(d)) Atomic.Min(ref bad[0], (ulong)e);
+                mean += d;
+            }
+            mean /= k;
+            float square = 0;
+            for (int i = 0; i < k; i++)
+            {
+                float c = Load(packed, offsets, dtypes, i, e) - b - mean;
+                square += c * c;
+            }
+            float v = square / k;
+            variance[e] = v;
+            if (v != 0) count++;
+        }
+        if (count != 0) Atomic.Add(ref nonzero[0], count);
+    }
+
+    /// <summary>Per block: partials[block, i] = Σ over kept elements of (double)(x_i - b)² (reference: ElementwiseCpu.DeltaSquareSums).</summary>
+    public static void DeltaSquareSums(ArrayView<double> partials, ArrayView<byte> packed, ArrayView<long> offsets, ArrayView<int> dtypes, ArrayView<ulong> keep,
+        int hasKeep, int k, long n)
+    {
+        var scratch = SharedMemory.Allocate<double>(IlgpuKernels.MaxGroup);
+        long blocks = (n + Block - 1) / Block;
+        for (long block = Grid.IdxX; block < blocks; block += Grid.DimX)
+        {
+            long end = IntrinsicMath.Min(n, (block + 1) * Block);
+            for (int i = 0; i < k; i++)
+            {
+                double sum = 0;
+                for (long e = block * Block + Group.IdxX; e < end; e += Group.DimX)
+                {
+                    if (hasKeep != 0 && (keep[e >> 6] & (1UL << (int)(e & 63))) == 0) continue;
+                    double v = Load(packed, offsets, dtypes, i, e) - Load(packed, offsets, dtypes, k, e);
+                    sum += v * v;
+                }
+                sum = IlgpuKernels.BlockSum(sum, scratch);
+                if (Group.IdxX == 0) partials[block * k + i] = sum;
+            }
+        }
+    }
+
+    /// <summary>SCE's combine (reference: ElementwiseCpu.SignElectedMean). keep: the mask words from the one holding
+    /// the call's first element, bitOffset = that element's bit.</summary>
+    public static void SignElectedMean(ArrayView<byte> output, ArrayView<byte> packed, ArrayView<long> offsets, ArrayView<int> dtypes, ArrayView<float> weights,
+        ArrayView<ulong> keep, int outputDType, int k, int hasKeep, int bitOffset, long n)
+    {
+        long stride = (long)Group.DimX * Grid.DimX;
+        for (long e = Grid.GlobalIndex.X; e < n; e += stride)
+        {
+            float b = Load(packed, offsets, dtypes, k, e);
+            long bit = bitOffset + e;
+            bool kept = hasKeep == 0 || (keep[bit >> 6] & (1UL << (int)(bit & 63))) != 0;
+            float sum = 0;
+            for (int i = 0; i < k; i++) sum += kept ? Load(packed, offsets, dtypes, i, e) - b : 0f;
+            float majority = sum >= 0 ? 1f : -1f;
+            float mixed = 0, divisor = 0;
+            for (int i = 0; i < k; i++)
+            {
+                float d = kept ? Load(packed, offsets, dtypes, i, e) - b : 0f;
+                float sign = d > 0 ? 1f : d < 0 ? -1f : 0f;
+                if (sign != majority) continue;
+                mixed += d * weights[i];
+                divisor += weights[i];
+            }
+            IlgpuMath.Store(output, outputDType, e, b + mixed / (!(divisor <= 1e-6f) ? divisor : 1e-6f));
+        }
+    }
+
+    /// <summary>Per run r of <paramref name="runLength"/> consecutive elements (the last may be shorter), one group:
+    /// partials[r] = (Σ v_0², Σ v_1², Σ v_0 v_1, Σ (v_0 - v_1)²), v_i = input i, or minus input 2 with a base
+    /// (reference: ElementwiseCpu.PairSums; runs are rows, or reduction blocks of a whole-tensor vector).</summary>
+    public static void PairSumsRuns(ArrayView<double> partials, ArrayView<byte> packed, ArrayView<long> offsets, ArrayView<int> dtypes, int hasBase, long runLength, long runs, long n)
+    {
+        var scratch = SharedMemory.Allocate<double>(IlgpuKernels.MaxGroup);
+        for (long run = Grid.IdxX; run < runs; run += Grid.DimX)
+        {
+            long end = IntrinsicMath.Min(n, (run + 1) * runLength);
+            double aa = 0, bb = 0, ab = 0, dd = 0;
+            for (long e = run * runLength + Group.IdxX; e < end; e += Group.DimX)
+            {
+                PairTerms(packed, offsets, dtypes, hasBase, e, out double x, out double y);
+                double d = x - y;
+                aa += x * x;
+                bb += y * y;
+                ab += x * y;
+                dd += d * d;
+            }
+            aa = IlgpuKernels.BlockSum(aa, scratch);
+            bb = IlgpuKernels.BlockSum(bb, scratch);
+            ab = IlgpuKernels.BlockSum(ab, scratch);
+            dd = IlgpuKernels.BlockSum(dd, scratch);
+            if (Group.IdxX == 0)
+            {
+                partials[run * 4] = aa;
+                partials[run * 4 + 1] = bb;
+                partials[run * 4 + 2] = ab;
+                partials[run * 4 + 3] = dd;
+            }
+        }
+    }
+
+    /// <summary>One thread per column j of the [length, vectors] view: sums[j] = the four pair sums over rows in order
+    /// (reference: ElementwiseCpu.PairSums along the first dimension).</summary>
+    public static void PairSumsColumns(ArrayView<double> sums, ArrayView<byte> packed, ArrayView<long> offsets, ArrayView<int> dtypes, int hasBase, long vectors, long length)
+    {
+        long stride = (long)Group.DimX * Grid.DimX;
+        for (long j = Grid.GlobalIndex.X; j < vectors; j += stride)
+        {
+            double aa = 0, bb = 0, ab = 0, dd = 0;
+            for (long i = 0; i < length; i++)
+            {
+                PairTerms(packed, offsets, dtypes, hasBase, i * vectors + j, out double x, out double y);
+                double d = x - y;
+                aa += x * x;
+                bb += y * y;
+                ab += x * y;
+                dd += d * d;
+            }
+            sums[j * 4] = aa;
+            sums[j * 4 + 1] = bb;
+            sums[j * 4 + 2] = ab;
+            sums[j * 4 + 3] = dd;
+        }
+    }
+
+    /// <summary>v_0, v_1 of element e: inputs 0 and 1, minus input 2 in float32 with a base.</summary>
+    private static void PairTerms(ArrayView<byte> packed, ArrayView<long> offsets, ArrayView<int> dtypes, int hasBase, long e, out double x, out double y)
+    {
+        float v0 = Load(packed, offsets, dtypes, 0, e), v1 = Load(packed, offsets, dtypes, 1, e);
+        if (hasBase != 0)
+        {
+            float b = Load(packed, offsets, dtypes, 2, e);
+            v0 -= b;
+            v1 -= b;
+        }
+        x = v0;
+        y = v1;
+    }
+
+    /// <summary>NuSLERP's blend (reference: ElementwiseCpu.SlerpBlend): coefficients (vectors, 2), lerp one bit per vector.</summary>
+    public static void SlerpBlend(ArrayView<byte> output, ArrayView<byte> packed, ArrayView<long> offsets, ArrayView<int> dtypes, ArrayView<float> coefficients,
+        ArrayView<ulong> lerp, SlerpBlendScalars p)
+    {
+        long stride = (long)Group.DimX * Grid.DimX;
+        for (long e = Grid.GlobalIndex.X; e < p.N; e += stride)
+        {
+            long element = p.FirstElement + e;
+            long v = p.Vectors == 1 ? 0 : p.AlongFirst != 0 ? element % p.Vectors : element / p.VectorLength;
+            float v0 = Load(packed, offsets, dtypes, 0, e), v1 = Load(packed, offsets, dtypes, 1, e), b = 0;
+            if (p.HasBase != 0)
+            {
+                b = Load(packed, offsets, dtypes, 2, e);
+                v0 -= b;
+                v1 -= b;
+            }
+            float r = (lerp[v >> 6] & (1UL << (int)(v & 63))) != 0 ? v0 + p.T * (v1 - v0) : coefficients[v * 2] * v0 + coefficients[v * 2 + 1] * v1;
+            IlgpuMath.Store(output, p.OutputDType, e, p.HasBase != 0 ? b + r : r);
+        }
+    }
+
     /// <summary><c>kept ? w_i (s_i (M_i - B)) : 0</c> for element e.</summary>
     private static float Delta(ArrayView<byte> packed, ArrayView<long> offsets, ArrayView<int> dtypes, ArrayView<float> weights, ArrayView<float> scales,
         ArrayView<ulong> masks, ArrayView<int> hasMask, long wordsPerModel, int bitOffset, int i, long e, float b)
@@ -180,6 +395,9 @@ public static class IlgpuElementwiseKernels
         return kept ? weights[i] * (d * scales[i]) : 0f;
     }
 }
+
+/// <summary>The scalar arguments of <see cref="IlgpuElementwiseKernels.SlerpBlend"/>.</summary>
+public readonly record struct SlerpBlendScalars(int OutputDType, int HasBase, float T, long Vectors, long VectorLength, int AlongFirst, long FirstElement, long N);
 
 /// <summary>The scalar arguments of <see cref="IlgpuElementwiseKernels.TaskArithmetic"/> (a kernel takes at most 15 arguments).</summary>
 public readonly record struct TaskArithmeticScalars(int OutputDType, int K, long WordsPerModel, int BitOffset, int Consensus, int Normalize, float Lambda, float LinearDivisor, long N);

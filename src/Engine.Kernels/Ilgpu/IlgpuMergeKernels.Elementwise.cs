@@ -12,49 +12,230 @@ namespace Engine.Kernels.Ilgpu;
 /// F32/BF16/F16, empty tensors and calls without inputs run on the CPU backend.</summary>
 public sealed unsafe partial class IlgpuMergeKernels
 {
-    private Action<KernelConfig, ArrayView<byte>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, ArrayView<float>, int, int, int, long> _linearCombination = null!;
+    private Action<KernelConfig, ArrayView<byte>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, ArrayView<float>, int, int, int, long, long, long> _linearCombination = null!;
     private Action<KernelConfig, ArrayView<double>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, int, int, long, long, long> _gramPartials = null!;
     private Action<KernelConfig, ArrayView<float>, ArrayView<ulong>, ArrayView<byte>, ArrayView<byte>, int, int, long> _absDifference = null!;
     private Action<KernelConfig, ArrayView<double>, ArrayView<byte>, ArrayView<byte>, ArrayView<ulong>, int, int, long> _absDifferenceSums = null!;
     private Action<KernelConfig, ArrayView<ulong>, ulong, double, long> _randomKeepMask = null!;
     private Action<KernelConfig, ArrayView<byte>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<ulong>, ArrayView<int>,
         TaskArithmeticScalars> _taskArithmetic = null!;
+    private Action<KernelConfig, ArrayView<byte>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, int, float, long> _nearSwap = null!;
+    private Action<KernelConfig, ArrayView<byte>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, int, int, float, long> _countedAverage = null!;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<ulong>, ArrayView<long>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, int, long> _deltaVariance = null!;
+    private Action<KernelConfig, ArrayView<double>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, ArrayView<ulong>, int, int, long> _deltaSquareSums = null!;
+    private Action<KernelConfig, ArrayView<byte>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, ArrayView<float>, ArrayView<ulong>, int, int, int, int, long> _signElectedMean = null!;
+    private Action<KernelConfig, ArrayView<double>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, int, long, long, long> _pairSumsRuns = null!;
+    private Action<KernelConfig, ArrayView<double>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, int, long, long> _pairSumsColumns = null!;
+    private Action<KernelConfig, ArrayView<byte>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, ArrayView<float>, ArrayView<ulong>, SlerpBlendScalars> _slerpBlend = null!;
 
     /// <summary>The kernels of <see cref="IlgpuElementwiseKernels"/> by name, for <see cref="GeneratePtx"/>.</summary>
     private static readonly string[] ElementwiseKernelNames =
     [
         nameof(IlgpuElementwiseKernels.LinearCombination), nameof(IlgpuElementwiseKernels.GramPartials), nameof(IlgpuElementwiseKernels.AbsDifference),
         nameof(IlgpuElementwiseKernels.AbsDifferenceSums), nameof(IlgpuElementwiseKernels.RandomKeepMask), nameof(IlgpuElementwiseKernels.TaskArithmetic),
+        nameof(IlgpuElementwiseKernels.NearSwap), nameof(IlgpuElementwiseKernels.CountedAverage), nameof(IlgpuElementwiseKernels.DeltaVariance),
+        nameof(IlgpuElementwiseKernels.DeltaSquareSums), nameof(IlgpuElementwiseKernels.SignElectedMean), nameof(IlgpuElementwiseKernels.PairSumsRuns),
+        nameof(IlgpuElementwiseKernels.PairSumsColumns), nameof(IlgpuElementwiseKernels.SlerpBlend),
     ];
 
     private void LoadElementwiseKernels(Accelerator accelerator)
     {
-        _linearCombination = accelerator.LoadStreamKernel<ArrayView<byte>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, ArrayView<float>, int, int, int, long>(IlgpuElementwiseKernels.LinearCombination);
+        _linearCombination = accelerator.LoadStreamKernel<ArrayView<byte>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, ArrayView<float>, int, int, int, long, long, long>(
+            IlgpuElementwiseKernels.LinearCombination);
         _gramPartials = accelerator.LoadStreamKernel<ArrayView<double>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, int, int, long, long, long>(IlgpuElementwiseKernels.GramPartials);
         _absDifference = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<ulong>, ArrayView<byte>, ArrayView<byte>, int, int, long>(IlgpuElementwiseKernels.AbsDifference);
         _absDifferenceSums = accelerator.LoadStreamKernel<ArrayView<double>, ArrayView<byte>, ArrayView<byte>, ArrayView<ulong>, int, int, long>(IlgpuElementwiseKernels.AbsDifferenceSums);
         _randomKeepMask = accelerator.LoadStreamKernel<ArrayView<ulong>, ulong, double, long>(IlgpuElementwiseKernels.RandomKeepMask);
         _taskArithmetic = accelerator.LoadStreamKernel<ArrayView<byte>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<ulong>, ArrayView<int>,
             TaskArithmeticScalars>(IlgpuElementwiseKernels.TaskArithmetic);
+        _nearSwap = accelerator.LoadStreamKernel<ArrayView<byte>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, int, float, long>(IlgpuElementwiseKernels.NearSwap);
+        _countedAverage = accelerator.LoadStreamKernel<ArrayView<byte>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, int, int, float, long>(IlgpuElementwiseKernels.CountedAverage);
+        _deltaVariance = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<ulong>, ArrayView<long>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, int, long>(
+            IlgpuElementwiseKernels.DeltaVariance);
+        _deltaSquareSums = accelerator.LoadStreamKernel<ArrayView<double>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, ArrayView<ulong>, int, int, long>(
+            IlgpuElementwiseKernels.DeltaSquareSums);
+        _signElectedMean = accelerator.LoadStreamKernel<ArrayView<byte>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, ArrayView<float>, ArrayView<ulong>, int, int, int, int, long>(
+            IlgpuElementwiseKernels.SignElectedMean);
+        _pairSumsRuns = accelerator.LoadStreamKernel<ArrayView<double>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, int, long, long, long>(IlgpuElementwiseKernels.PairSumsRuns);
+        _pairSumsColumns = accelerator.LoadStreamKernel<ArrayView<double>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, int, long, long>(IlgpuElementwiseKernels.PairSumsColumns);
+        _slerpBlend = accelerator.LoadStreamKernel<ArrayView<byte>, ArrayView<byte>, ArrayView<long>, ArrayView<int>, ArrayView<float>, ArrayView<ulong>, SlerpBlendScalars>(
+            IlgpuElementwiseKernels.SlerpBlend);
     }
 
     public void LinearCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base)
     {
         ElementwiseShapes.CheckCombination(output, inputs, coefficients, @base);
+        SegmentedLinearCombination(output, inputs, coefficients, @base, Math.Max(1, output.Length), 0);
+    }
+
+    public void SegmentedLinearCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base,
+        long segmentLength, long firstElement)
+    {
+        ElementwiseShapes.CheckSegmentedCombination(output, inputs, coefficients, @base, segmentLength, firstElement);
         long n = output.Length;
         if (n == 0 || inputs.IsEmpty || !ElementwiseShapes.IsDeviceDType(output.DType) || !ElementwiseShapes.OnDevice(inputs, @base))
         {
-            _cpu.LinearCombination(output, inputs, coefficients, @base);
+            _cpu.SegmentedLinearCombination(output, inputs, coefficients, @base, segmentLength, firstElement);
             return;
         }
+        int k = inputs.Length, hasBase = @base is null ? 0 : 1;
+        RunElementwise(output, inputs, @base, coefficients[ElementwiseShapes.SegmentRows(k, segmentLength, firstElement, n)], (result, packed, c) =>
+            _linearCombination(ElementwiseGrid(n), result, packed.Bytes, packed.Offsets, packed.DTypes, c, DTypeCode(output.DType), k, hasBase, segmentLength, firstElement, n));
+    }
+
+    public void NearSwap(RawTensor output, RawTensor model, RawTensor @base, float t)
+    {
+        ElementwiseShapes.Check(output.Length, [model], @base);
+        long n = output.Length;
+        if (n == 0 || !ElementwiseShapes.IsDeviceDType(output.DType) || !ElementwiseShapes.OnDevice([model], @base))
+        {
+            _cpu.NearSwap(output, model, @base, t);
+            return;
+        }
+        RunElementwise(output, [model], @base, [], (result, packed, _) =>
+            _nearSwap(ElementwiseGrid(n), result, packed.Bytes, packed.Offsets, packed.DTypes, DTypeCode(output.DType), t, n));
+    }
+
+    public void CountedAverage(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, float epsilon)
+    {
+        ElementwiseShapes.Check(output.Length, models, @base);
+        long n = output.Length;
+        if (n == 0 || models.IsEmpty || !ElementwiseShapes.IsDeviceDType(output.DType) || !ElementwiseShapes.OnDevice(models, @base))
+        {
+            _cpu.CountedAverage(output, models, @base, epsilon);
+            return;
+        }
+        int k = models.Length;
+        RunElementwise(output, models, @base, [], (result, packed, _) =>
+            _countedAverage(ElementwiseGrid(n), result, packed.Bytes, packed.Offsets, packed.DTypes, DTypeCode(output.DType), k, epsilon, n));
+    }
+
+    public long DeltaVariance(NativeArray<float> variance, ReadOnlySpan<RawTensor> models, RawTensor @base)
+    {
+        long n = variance.Length;
+        ElementwiseShapes.Check(n, models, @base);
+        if (n == 0 || models.IsEmpty || !ElementwiseShapes.OnDevice(models, @base)) return _cpu.DeltaVariance(variance, models, @base);
+        ulong firstBad = ulong.MaxValue;
+        long nonzero = 0;
+        lock (_gate)
+        {
+            _accelerator.Bind();
+            var stream = _accelerator.DefaultStream;
+            using var packed = new PackedInputs(this, models, @base);
+            using var result = _accelerator.Allocate1D<float>(n);
+            using var bad = _accelerator.Allocate1D<ulong>(1);
+            using var count = _accelerator.Allocate1D<long>(1);
+            bad.View.MemSet(stream, 0xFF);
+            count.View.MemSetToZero(stream);
+            _deltaVariance(ElementwiseGrid(n), result.View, bad.View, count.View, packed.Bytes, packed.Offsets, packed.DTypes, models.Length, n);
+            result.View.CopyToCPU(stream, ref Unsafe.AsRef<float>(variance.Pointer), n);
+            bad.View.CopyToCPU(stream, ref firstBad, 1);
+            count.View.CopyToCPU(stream, ref nonzero, 1);
+            stream.Synchronize();
+        }
+        ElementwiseShapes.ThrowIfNonFinite(firstBad, @base);
+        return nonzero;
+    }
+
+    public void DeltaSquareSums(Span<double> sums, ReadOnlySpan<RawTensor> models, RawTensor @base, ulong[]? keep)
+    {
+        int k = models.Length;
+        long n = @base.Length, blocks = ElementwiseShapes.CheckSquareSums(sums, models, @base, keep);
+        if (n == 0 || models.IsEmpty || !ElementwiseShapes.OnDevice(models, @base))
+        {
+            _cpu.DeltaSquareSums(sums, models, @base, keep);
+            return;
+        }
+        var partials = new double[checked(blocks * k)];
+        lock (_gate)
+        {
+            _accelerator.Bind();
+            var stream = _accelerator.DefaultStream;
+            using var packed = new PackedInputs(this, models, @base);
+            using var words = _accelerator.Allocate1D(ElementwiseShapes.KeepWindow(keep, 0, n));
+            using var device = _accelerator.Allocate1D<double>(partials.Length);
+            _deltaSquareSums(ReductionGrid(blocks), device.View, packed.Bytes, packed.Offsets, packed.DTypes, words.View, keep is null ? 0 : 1, k, n);
+            device.View.CopyToCPU(stream, ref partials[0], partials.Length);
+            stream.Synchronize();
+        }
+        AddPartials(sums, partials, 1, blocks, k, gram: false);
+    }
+
+    public void SignElectedMean(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, ReadOnlySpan<float> weights, ulong[]? keep, long keepStart)
+    {
+        ElementwiseShapes.CheckSignElection(output, models, @base, weights, keep, keepStart);
+        long n = output.Length;
+        if (n == 0 || models.IsEmpty || !ElementwiseShapes.IsDeviceDType(output.DType) || !ElementwiseShapes.OnDevice(models, @base))
+        {
+            _cpu.SignElectedMean(output, models, @base, weights, keep, keepStart);
+            return;
+        }
+        int k = models.Length, hasKeep = keep is null ? 0 : 1, bitOffset = (int)(keepStart & 63);
+        var window = ElementwiseShapes.KeepWindow(keep, keepStart, n);
+        RunElementwise(output, models, @base, weights, (result, packed, w) =>
+        {
+            using var words = _accelerator.Allocate1D(window);
+            _signElectedMean(ElementwiseGrid(n), result, packed.Bytes, packed.Offsets, packed.DTypes, w, words.View, DTypeCode(output.DType), k, hasKeep, bitOffset, n);
+        });
+    }
+
+    public void PairSums(Span<double> sums, RawTensor x0, RawTensor x1, RawTensor? @base, long vectors, bool alongFirst)
+    {
+        long n = x0.Length, length = ElementwiseShapes.CheckPairSums(sums, x0, x1, @base, vectors);
+        if (n == 0 || !ElementwiseShapes.OnDevice([x0, x1], @base))
+        {
+            _cpu.PairSums(sums, x0, x1, @base, vectors, alongFirst);
+            return;
+        }
+        var (blocked, columns, runLength, runs) = ElementwiseShapes.PairSumsPlan(n, length, vectors, alongFirst);
+        var partials = new double[checked(runs * 4)];
+        lock (_gate)
+        {
+            _accelerator.Bind();
+            var stream = _accelerator.DefaultStream;
+            using var packed = new PackedInputs(this, [x0, x1], @base);
+            using var device = _accelerator.Allocate1D<double>(partials.Length);
+            int hasBase = @base is null ? 0 : 1;
+            if (columns) _pairSumsColumns(ElementwiseGrid(vectors), device.View, packed.Bytes, packed.Offsets, packed.DTypes, hasBase, vectors, length);
+            else _pairSumsRuns(ReductionGrid(runs), device.View, packed.Bytes, packed.Offsets, packed.DTypes, hasBase, runLength, runs, n);
+            device.View.CopyToCPU(stream, ref partials[0], partials.Length);
+            stream.Synchronize();
+        }
+        AddPartials(sums, partials, blocked ? 1 : vectors, blocked ? runs : 1, 4, gram: false);
+    }
+
+    public void SlerpBlend(RawTensor output, RawTensor x0, RawTensor x1, RawTensor? @base, ReadOnlySpan<float> coefficients, ReadOnlySpan<ulong> lerp, float t,
+        long length, long vectors, bool alongFirst, long firstElement)
+    {
+        ElementwiseShapes.CheckSlerpBlend(output, x0, x1, @base, coefficients, lerp, length, vectors, firstElement);
+        long n = output.Length;
+        if (n == 0 || !ElementwiseShapes.IsDeviceDType(output.DType) || !ElementwiseShapes.OnDevice([x0, x1], @base))
+        {
+            _cpu.SlerpBlend(output, x0, x1, @base, coefficients, lerp, t, length, vectors, alongFirst, firstElement);
+            return;
+        }
+        var scalars = new SlerpBlendScalars(DTypeCode(output.DType), @base is null ? 0 : 1, t, vectors, length / vectors, alongFirst ? 1 : 0, firstElement, n);
+        var flags = lerp[..(int)((vectors + 63) / 64)].ToArray();
+        RunElementwise(output, [x0, x1], @base, coefficients, (result, packed, c) =>
+        {
+            using var words = _accelerator.Allocate1D(flags);
+            _slerpBlend(ElementwiseGrid(n), result, packed.Bytes, packed.Offsets, packed.DTypes, c, words.View, scalars);
+        });
+    }
+
+    /// <summary>One element-wise launch: uploads the inputs (the base after them) and <paramref name="table"/>, runs
+    /// <paramref name="launch"/>(result bytes, inputs, table) and downloads the result into <paramref name="output"/>.</summary>
+    private void RunElementwise(RawTensor output, ReadOnlySpan<RawTensor> inputs, RawTensor? @base, ReadOnlySpan<float> table,
+        Action<ArrayView<byte>, PackedInputs, ArrayView<float>> launch)
+    {
         lock (_gate)
         {
             _accelerator.Bind();
             var stream = _accelerator.DefaultStream;
             using var packed = new PackedInputs(this, inputs, @base);
-            using var c = _accelerator.Allocate1D(coefficients.ToArray());
+            using var values = _accelerator.Allocate1D(table.IsEmpty ? [0f] : table.ToArray());
             using var result = _accelerator.Allocate1D<byte>(Math.Max(4, (output.ByteLength + 3) & ~3L));
-            _linearCombination(ElementwiseGrid(n), result.View, packed.Bytes, packed.Offsets, packed.DTypes, c.View, DTypeCode(output.DType), inputs.Length, @base is null ? 0 : 1, n);
+            launch(result.View, packed, values.View);
             result.View.SubView(0, output.ByteLength).CopyToCPU(stream, ref Unsafe.AsRef<byte>(output.Pointer), output.ByteLength);
             stream.Synchronize();
         }

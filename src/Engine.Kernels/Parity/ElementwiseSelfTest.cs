@@ -28,9 +28,31 @@ internal sealed unsafe class ElementwiseSelfTest(int seed, bool small)
             foreach (var (consensus, normalize, lambda, start) in new[] { (true, true, 1f, 0L), (true, false, 0.8f, 5L), (false, true, 1.5f, 64L), (false, false, 1f, 3L) })
                 yield return TaskArithmeticCase(backend, cpu, n, consensus, normalize, lambda, start);
             yield return AbsDifferenceSumsCase(backend, cpu, n);
+            foreach (var (output, input, t) in new[] { (DType.F32, DType.F32, 0.002f), (DType.BF16, DType.BF16, -0.5f), (DType.F16, DType.F32, 3f) })
+                yield return NearSwapCase(backend, cpu, n, output, input, t);
+            foreach (var (output, input, epsilon) in new[] { (DType.F32, DType.F32, 1e-3f), (DType.BF16, DType.BF16, 0f) })
+                yield return CountedAverageCase(backend, cpu, n, output, input, epsilon);
+            foreach (var (segment, start) in new[] { (7L, 0L), (101L, 45L), (Math.Max(1, n / 2), 3L) })
+                yield return SegmentedLinearCombinationCase(backend, cpu, n, segment, start);
+            yield return DeltaVarianceCase(backend, cpu, n);
+            foreach (bool masked in new[] { false, true })
+                yield return DeltaSquareSumsCase(backend, cpu, n, masked);
+            foreach (var (masked, start) in new[] { (false, 0L), (true, 0L), (true, 37L) })
+                yield return SignElectedMeanCase(backend, cpu, n, masked, start);
         }
+        // nuslerp's layouts: 12 x 101 as one vector, 12 rows, 101 columns; the blends from inside a vector.
+        foreach (var (vectors, alongFirst) in new[] { (1L, false), (12L, false), (101L, true) })
+        {
+            foreach (bool withBase in new[] { false, true })
+            {
+                yield return PairSumsCase(backend, cpu, 12 * 101, vectors, alongFirst, withBase);
+                yield return SlerpBlendCase(backend, cpu, 12 * 101, vectors, alongFirst, withBase, start: withBase ? 50 : 0);
+            }
+        }
+        yield return PairSumsCase(backend, cpu, small ? 70_001 : 3_000_017, 1, false, true);
         yield return GramCase(backend, cpu, 12 * 101, 101, true);
         yield return NonFiniteCase(backend, cpu);
+        yield return NonFiniteVarianceCase(backend, cpu);
     }
 
     private Random RandomFor(params object[] parts) => new(HashCode.Combine(seed, string.Join('/', parts)));
@@ -73,6 +95,174 @@ internal sealed unsafe class ElementwiseSelfTest(int seed, bool small)
         RawTensor? @base = withBase ? data.Base.Raw : null;
         string name = $"n={n} 3 x {inputType} -> {outputType}{(withBase ? ", base form" : "")}";
         return CompareOutputs(backend, cpu, "linear_combination", name, outputType, n, (k, output) => k.LinearCombination(output, models, coefficients, @base));
+    }
+
+    private SelfTestResult SegmentedLinearCombinationCase(IMergeKernels backend, CpuMergeKernels cpu, long n, long segment, long start)
+    {
+        var random = RandomFor("segmented", n, segment, start);
+        using var data = Make(random, n + start, DType.BF16);
+        long segments = (start + n - 1) / segment + 1;
+        var coefficients = new float[segments * 3];
+        for (int i = 0; i < coefficients.Length; i++) coefficients[i] = (float)(random.NextDouble() * 2 - 0.5);
+        var models = data.Models.Select(m => m.Raw.Slice(start, n)).ToArray();
+        var @base = data.Base.Raw.Slice(start, n);
+        string name = $"n={n} from element {start}, segments of {segment}, base form";
+        return CompareOutputs(backend, cpu, "segmented_linear_combination", name, DType.BF16, n,
+            (k, output) => k.SegmentedLinearCombination(output, models, coefficients, @base, segment, start));
+    }
+
+    private SelfTestResult NearSwapCase(IMergeKernels backend, CpuMergeKernels cpu, long n, DType outputType, DType inputType, float t)
+    {
+        using var data = Make(RandomFor("nearswap", n, outputType, inputType, t), n, inputType);
+        string name = $"n={n} {inputType} -> {outputType}, t={t}";
+        return CompareOutputs(backend, cpu, "near_swap", name, outputType, n, (k, output) => k.NearSwap(output, data.Models[0].Raw, data.Base.Raw, t));
+    }
+
+    private SelfTestResult CountedAverageCase(IMergeKernels backend, CpuMergeKernels cpu, long n, DType outputType, DType inputType, float epsilon)
+    {
+        using var data = Make(RandomFor("counted", n, outputType, inputType, epsilon), n, inputType);
+        var models = data.Models.Select(m => m.Raw).ToArray();
+        string name = $"n={n} 3 x {inputType} -> {outputType}, epsilon={epsilon}";
+        return CompareOutputs(backend, cpu, "counted_average", name, outputType, n, (k, output) => k.CountedAverage(output, models, data.Base.Raw, epsilon));
+    }
+
+    private SelfTestResult DeltaVarianceCase(IMergeKernels backend, CpuMergeKernels cpu, long n)
+    {
+        using var data = Make(RandomFor("variance", n), n, DType.BF16);
+        var models = data.Models.Select(m => m.Raw).ToArray();
+        using var expected = new NativeArray<float>(n);
+        using var actual = new NativeArray<float>(n);
+        string name = $"n={n} 3 x BF16";
+        long expectedNonzero = cpu.DeltaVariance(expected, models, data.Base.Raw), actualNonzero;
+        try
+        {
+            actualNonzero = backend.DeltaVariance(actual, models, data.Base.Raw);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return new SelfTestResult(backend.Device, "delta_variance", name, double.NaN, false, $"threw {e.GetType().Name}: {e.Message} (seed {seed})");
+        }
+        if (expectedNonzero != actualNonzero)
+            return new SelfTestResult(backend.Device, "delta_variance", name, double.PositiveInfinity, false, $"nonzero: expected {expectedNonzero}, got {actualNonzero} (seed {seed})");
+        if (expected.Span.SequenceEqual(actual.Span)) return new SelfTestResult(backend.Device, "delta_variance", name, 0, true, "bit-identical");
+        double worst = 0;
+        for (long i = 0; i < n; i++)
+        {
+            double e32 = expected.Pointer[i], a32 = actual.Pointer[i], difference = Math.Abs(a32 - e32), scale = Math.Max(Math.Abs(e32), 1e-30);
+            // The centred squares are rounded sums of k terms: a few float32 ulps where a backend fuses them.
+            if (!(difference <= 8.0 / (1 << 23) * scale + 1e-38))
+                return new SelfTestResult(backend.Device, "delta_variance", name, double.PositiveInfinity, false, $"element {i}: expected {e32:R}, got {a32:R} (seed {seed})");
+            worst = Math.Max(worst, difference / scale);
+        }
+        return new SelfTestResult(backend.Device, "delta_variance", name, worst, true, $"within rounding (max relative {worst:G3})");
+    }
+
+    private SelfTestResult NonFiniteVarianceCase(IMergeKernels backend, CpuMergeKernels cpu)
+    {
+        const long n = 300;
+        var b = new float[n];
+        var x = new float[n];
+        var y = new float[n];
+        y[250] = float.NaN;
+        b[200] = float.PositiveInfinity;
+        x[220] = float.NegativeInfinity;
+        using var @base = KernelSelfTest.Store(b, DType.F32);
+        using var first = KernelSelfTest.Store(x, DType.F32);
+        using var second = KernelSelfTest.Store(y, DType.F32);
+        return KernelSelfTest.SameError(backend, cpu, "delta_variance", "NaN/inf deltas are reported like the CPU", k =>
+        {
+            using var variance = new NativeArray<float>(n);
+            k.DeltaVariance(variance, [second.Raw, first.Raw], @base.Raw);
+        });
+    }
+
+    private SelfTestResult DeltaSquareSumsCase(IMergeKernels backend, CpuMergeKernels cpu, long n, bool masked)
+    {
+        var random = RandomFor("squares", n, masked);
+        using var data = Make(random, n, DType.F16);
+        var keep = masked ? RandomWords(random, n) : null;
+        var models = data.Models.Select(m => m.Raw).ToArray();
+        var expected = new double[models.Length];
+        var actual = new double[models.Length];
+        string name = $"n={n} 3 x F16{(masked ? ", masked" : "")}";
+        cpu.DeltaSquareSums(expected, models, data.Base.Raw, keep);
+        try
+        {
+            backend.DeltaSquareSums(actual, models, data.Base.Raw, keep);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return new SelfTestResult(backend.Device, "delta_square_sums", name, double.NaN, false, $"threw {e.GetType().Name}: {e.Message} (seed {seed})");
+        }
+        double worst = 0;
+        for (int i = 0; i < models.Length; i++)
+        {
+            double error = Math.Abs(actual[i] - expected[i]);
+            if (!(error <= KernelTolerances.ReductionRelative * expected[i] + 1e-300))
+                return new SelfTestResult(backend.Device, "delta_square_sums", name, double.PositiveInfinity, false, $"sums[{i}]: expected {expected[i]:R}, got {actual[i]:R} (seed {seed})");
+            if (expected[i] > 0) worst = Math.Max(worst, error / expected[i]);
+        }
+        return new SelfTestResult(backend.Device, "delta_square_sums", name, worst, true, worst == 0 ? "identical" : $"max relative {worst:G3}");
+    }
+
+    private SelfTestResult SignElectedMeanCase(IMergeKernels backend, CpuMergeKernels cpu, long n, bool masked, long start)
+    {
+        var random = RandomFor("elected", n, masked, start);
+        using var data = Make(random, n + start, DType.BF16);
+        var keep = masked ? RandomWords(random, n + start) : null;
+        float[] weights = [0.5f, 0.2f, 0.3f];
+        var models = data.Models.Select(m => m.Raw.Slice(start, n)).ToArray();
+        var @base = data.Base.Raw.Slice(start, n);
+        string name = $"n={n} from element {start}{(masked ? ", masked" : "")}";
+        return CompareOutputs(backend, cpu, "sign_elected_mean", name, DType.F32, n, (k, output) => k.SignElectedMean(output, models, @base, weights, keep, start));
+    }
+
+    private SelfTestResult PairSumsCase(IMergeKernels backend, CpuMergeKernels cpu, long n, long vectors, bool alongFirst, bool withBase)
+    {
+        using var data = Make(RandomFor("pairs", n, vectors, alongFirst, withBase), n, DType.BF16);
+        RawTensor? @base = withBase ? data.Base.Raw : null;
+        var expected = new double[vectors * 4];
+        var actual = new double[vectors * 4];
+        string name = $"n={n}, {vectors} {(alongFirst ? "columns" : "rows")}{(withBase ? " minus the base" : "")}";
+        cpu.PairSums(expected, data.Models[0].Raw, data.Models[1].Raw, @base, vectors, alongFirst);
+        try
+        {
+            backend.PairSums(actual, data.Models[0].Raw, data.Models[1].Raw, @base, vectors, alongFirst);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return new SelfTestResult(backend.Device, "pair_sums", name, double.NaN, false, $"threw {e.GetType().Name}: {e.Message} (seed {seed})");
+        }
+        double worst = 0;
+        for (long v = 0; v < vectors; v++)
+        {
+            // Every sum against the larger squared norm of its vector (the scale of the dot product and the difference).
+            double scale = Math.Max(expected[v * 4], expected[v * 4 + 1]);
+            for (int w = 0; w < 4; w++)
+            {
+                double error = Math.Abs(actual[v * 4 + w] - expected[v * 4 + w]);
+                if (!(error <= KernelTolerances.ReductionRelative * scale + 1e-300))
+                    return new SelfTestResult(backend.Device, "pair_sums", name, double.PositiveInfinity, false, $"vector {v} sum {w}: expected {expected[v * 4 + w]:R}, got {actual[v * 4 + w]:R} (seed {seed})");
+                if (scale > 0) worst = Math.Max(worst, error / scale);
+            }
+        }
+        return new SelfTestResult(backend.Device, "pair_sums", name, worst, true, worst == 0 ? "identical" : $"max error {worst:G3} of the larger norm²");
+    }
+
+    private SelfTestResult SlerpBlendCase(IMergeKernels backend, CpuMergeKernels cpu, long length, long vectors, bool alongFirst, bool withBase, long start)
+    {
+        var random = RandomFor("blend", length, vectors, alongFirst, withBase, start);
+        using var data = Make(random, length, DType.BF16);
+        long n = length - start;
+        var coefficients = new float[vectors * 2];
+        for (int i = 0; i < coefficients.Length; i++) coefficients[i] = (float)(random.NextDouble() * 1.5 - 0.25);
+        var lerp = RandomWords(random, vectors);
+        var x0 = data.Models[0].Raw.Slice(start, n);
+        var x1 = data.Models[1].Raw.Slice(start, n);
+        RawTensor? @base = withBase ? data.Base.Raw.Slice(start, n) : null;
+        string name = $"{length} elements from {start}, {vectors} {(alongFirst ? "columns" : "rows")}{(withBase ? ", base form" : "")}";
+        return CompareOutputs(backend, cpu, "slerp_blend", name, DType.BF16, n,
+            (k, output) => k.SlerpBlend(output, x0, x1, @base, coefficients, lerp, 0.3f, length, vectors, alongFirst, start));
     }
 
     private SelfTestResult TaskArithmeticCase(IMergeKernels backend, CpuMergeKernels cpu, long n, bool consensus, bool normalize, float lambda, long start)

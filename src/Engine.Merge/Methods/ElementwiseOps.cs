@@ -8,14 +8,13 @@ namespace Engine.Merge.Methods;
 /// <summary>Computes one block of merged values: elements [start, start + result.Length) of the tensor.</summary>
 internal delegate void BlockCompute(long start, Span<float> result);
 
-/// <summary>Adds one block's float64 partial sums into <c>sums</c> (the block's own slots).</summary>
-internal delegate void BlockSums(long start, int count, Span<double> sums);
+/// <summary>Computes one output chunk on the kernel contract from the inputs' and the base's slices over its
+/// range; <c>start</c> is the chunk's first element in the tensor.</summary>
+internal delegate void ChunkKernel(RawTensor chunk, RawTensor[] inputs, RawTensor? @base, long start);
 
-/// <summary>The CPU driver of the methods (or passes) that do not run on the kernel contract (nuslerp, sce, ram,
-/// nearswap, model_stock's per-row blend), and the helpers that drive <see cref="IElementwiseKernels"/> chunk by
-/// chunk for the others. On the CPU the tensor is cut into fixed blocks processed in parallel; each block reads its inputs as float32, computes element-wise, and writes a disjoint range.
-/// Whole-tensor reductions keep one float64 partial per block and add the partials in block order, so every
-/// result is bit-identical whatever the thread count or the output's chunk size.</summary>
+/// <summary>The helpers that drive <see cref="IElementwiseKernels"/> chunk by chunk for the methods, and the
+/// block-parallel CPU loops left outside the contract (dtype-converting copies, KeepMask's marking). Blocks are
+/// fixed, so results do not depend on the thread count or the output's chunk size.</summary>
 internal static class ElementwiseOps
 {
     /// <summary>Elements per block (a multiple of 64, so keep-mask words never straddle blocks).</summary>
@@ -35,21 +34,6 @@ internal static class ElementwiseOps
             long start = b * BlockElements;
             body(start, (int)Math.Min(BlockElements, length - start));
         });
-    }
-
-    /// <summary><paramref name="width"/> float64 sums over [0, length): each block adds into its own partials,
-    /// which are then added in block order (deterministic for any thread count).</summary>
-    public static double[] Sum(long length, int width, BlockSums body, CancellationToken cancellation)
-    {
-        long blocks = (length + BlockElements - 1) / BlockElements;
-        var partials = new double[checked(blocks * width)];
-        ForEachBlock(length, (start, count) => body(start, count, partials.AsSpan((int)(start / BlockElements * width), width)), cancellation);
-        var total = new double[width];
-        for (long b = 0; b < blocks; b++)
-        {
-            for (int k = 0; k < width; k++) total[k] += partials[b * width + k];
-        }
-        return total;
     }
 
     /// <summary>Writes the merged tensor through <paramref name="output"/> chunk by chunk, each chunk computed
@@ -75,11 +59,12 @@ internal static class ElementwiseOps
     /// <summary>Writes <c>Σ_i c_i x_i</c> (with a base b: <c>b + Σ_i c_i (x_i - b)</c>) through the output chunk by
     /// chunk, each chunk by <see cref="IElementwiseKernels.LinearCombination"/>.</summary>
     public static void Combine(ITensorOutput output, IMergeKernels kernels, IReadOnlyList<RawTensor> inputs, float[] coefficients, RawTensor? @base, CancellationToken cancellation) =>
-        output.Fill((chunk, start) =>
-        {
-            var slices = inputs.Select(x => x.Slice(start, chunk.Length)).ToArray();
-            kernels.LinearCombination(chunk, slices, coefficients, @base?.Slice(start, chunk.Length));
-        }, cancellation);
+        ByChunk(output, inputs, @base, (chunk, slices, baseSlice, _) => kernels.LinearCombination(chunk, slices, coefficients, baseSlice), cancellation);
+
+    /// <summary>Writes the output chunk by chunk: <paramref name="kernel"/>(chunk, the inputs' and the base's slices
+    /// over the chunk's range, the chunk's first element), a kernel-contract call per chunk.</summary>
+    public static void ByChunk(ITensorOutput output, IReadOnlyList<RawTensor> inputs, RawTensor? @base, ChunkKernel kernel, CancellationToken cancellation) =>
+        output.Fill((chunk, start) => kernel(chunk, inputs.Select(x => x.Slice(start, chunk.Length)).ToArray(), @base?.Slice(start, chunk.Length), start), cancellation);
 
     /// <summary>The float64 Gram matrix (k x k, row-major) of whole tensors, or of their differences from
     /// <paramref name="base"/> (<see cref="IElementwiseKernels.Gram"/>).</summary>

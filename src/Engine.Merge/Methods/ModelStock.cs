@@ -1,8 +1,6 @@
 using System.Collections.Immutable;
-using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
 using Engine.Kernels;
-using Engine.Kernels.Cpu;
 using Engine.Merge.Config;
 using Engine.Merge.Execution;
 
@@ -17,8 +15,8 @@ namespace Engine.Merge.Methods;
 /// keep the base (t = 0); the blend is written <c>W0 + Σ_i (t/N) (W_i - W0)</c> (mathematically the same), so
 /// models equal to the base return it exactly.
 /// Runs on the kernel contract: <see cref="IElementwiseKernels.Gram"/> of the offsets (per row with
-/// <c>filter_wise</c>), then <see cref="IElementwiseKernels.LinearCombination"/>; with <c>filter_wise</c> the blend,
-/// which has one t per row, runs on the CPU.</summary>
+/// <c>filter_wise</c>), then <see cref="IElementwiseKernels.LinearCombination"/>, or with <c>filter_wise</c>
+/// <see cref="IElementwiseKernels.SegmentedLinearCombination"/> (one t per row).</summary>
 public sealed class ModelStock : IMergeMethod
 {
     public string Name => "model_stock";
@@ -61,18 +59,11 @@ public sealed class ModelStock : IMergeMethod
             var g = new double[rows * n * n];
             if (rows > 0) kernels.Gram(g, others, w0, rowLength);
             for (long row = 0; row < rows; row++) ts[row] = Interpolation(g.AsSpan((int)(row * n * n), n * n), n);
-            // One t per row: the same blend as LinearCombination's base form, with the row's coefficient.
-            ElementwiseOps.Fill(output, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, result) =>
-            {
-                using var scratch = new BlockScratch(result.Length);
-                var base0 = scratch.Read(w0, start);
-                base0.CopyTo(result);
-                for (int i = 0; i < n; i++)
-                {
-                    var x = scratch.Read(others[i], start);
-                    for (int e = 0; e < result.Length; e++) result[e] = (x[e] - base0[e]) * (ts[(start + e) / rowLength] / n) + result[e];
-                }
-            }, cancellation);
+            // One t per row, the coefficient t/N of every model in the row's segment.
+            var coefficients = new float[rows * n];
+            for (long row = 0; row < rows; row++) Array.Fill(coefficients, ts[row] / n, (int)(row * n), n);
+            ElementwiseOps.ByChunk(output, others, w0, (chunk, models, @base, start) =>
+                kernels.SegmentedLinearCombination(chunk, models, coefficients, @base, Math.Max(1, rowLength), start), cancellation);
         }
         var stats = new JsonObject { ["elements"] = length, ["models"] = n, ["filter_wise"] = filterWise };
         if (!filterWise) stats["t"] = (double)ts[0];

@@ -1,8 +1,6 @@
 using System.Collections.Immutable;
-using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
 using Engine.Kernels;
-using Engine.Kernels.Cpu;
 using Engine.Merge.Config;
 using Engine.Merge.Execution;
 
@@ -11,8 +9,8 @@ namespace Engine.Merge.Methods;
 /// <summary>NearSwap: take the other model M where it is close to the base B, keep B where they differ:
 /// <c>w = clamp(t / max(|B - M|, 1e-6), 0, 1)</c>, <c>merged = w M + (1 - w) B</c>, element-wise.
 /// Source: mergekit/merge_methods/nearswap.py. Difference from mergekit: float32 math whatever the config dtype
-/// (mergekit computes in the tensor dtype). Runs on the CPU (ElementwiseOps): its per-element weight is not among
-/// the <see cref="IElementwiseKernels"/> primitives.</summary>
+/// (mergekit computes in the tensor dtype). Runs on the kernel contract: <see cref="IElementwiseKernels.NearSwap"/>
+/// per output chunk.</summary>
 public sealed class NearSwap : IMergeMethod
 {
     public string Name => "nearswap";
@@ -39,17 +37,7 @@ public sealed class NearSwap : IMergeMethod
         var b = inputs.Base!.Value;
         var m = inputs.Others[0].Tensor;
         float t = (float)inputs.GetDouble("t", double.NaN);
-        ElementwiseOps.Fill(output, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, result) =>
-        {
-            using var scratch = new BlockScratch(result.Length);
-            var a = scratch.Read(b, start);
-            var x = scratch.Read(m, start);
-            for (int e = 0; e < result.Length; e++)
-            {
-                float w = Math.Clamp(t / MathF.Max(MathF.Abs(a[e] - x[e]), 1e-6f), 0f, 1f);
-                result[e] = w * x[e] + (1 - w) * a[e];
-            }
-        }, cancellation);
+        ElementwiseOps.ByChunk(output, [m], b, (chunk, models, @base, _) => kernels.NearSwap(chunk, models[0], @base!.Value, t), cancellation);
         return new JsonObject { ["elements"] = b.Length, ["t"] = (double)t };
     }
 }

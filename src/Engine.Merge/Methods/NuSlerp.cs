@@ -1,9 +1,6 @@
 using System.Collections.Immutable;
-using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
-using Engine.Core.Numerics;
 using Engine.Kernels;
-using Engine.Kernels.Cpu;
 using Engine.Merge.Config;
 using Engine.Merge.Execution;
 
@@ -19,10 +16,9 @@ namespace Engine.Merge.Methods;
 /// Source: mergekit/merge_methods/nuslerp.py. Differences from mergekit: norms and dot products in float64 and
 /// coefficients in double (mergekit: tensor dtype); equal vectors always take the lerp (a rounded cosine of
 /// 1 - 1e-16 gives theta above mergekit's 1e-8 threshold), written <c>v_0 + t (v_1 - v_0)</c> so equal inputs
-/// come back exactly. Runs on the CPU (ElementwiseOps), not the kernel contract: its per-vector sums include
-/// <c>|v_0 - v_1|²</c> and its vectors may be columns, which <see cref="IElementwiseKernels.Gram"/> does not cover, and
-/// its blend <c>B + (c_0 v_0 + c_1 v_1)</c> with one pair of coefficients per vector is not
-/// <see cref="IElementwiseKernels.LinearCombination"/>'s order; only the rank selection uses the kernels.</summary>
+/// come back exactly. Runs on the kernel contract: <see cref="IElementwiseKernels.PairSums"/> (the four sums per
+/// vector: whole tensor, rows or columns), the per-vector coefficients on the host, then
+/// <see cref="IElementwiseKernels.SlerpBlend"/> per output chunk.</summary>
 public sealed class NuSlerp : IMergeMethod
 {
     public string Name => "nuslerp";
@@ -59,55 +55,25 @@ public sealed class NuSlerp : IMergeMethod
 
         // Per vector: |v0|², |v1|², v0·v1, |v0 - v1|² (zero exactly when the vectors are equal, where the rounded
         // cosine can still leave theta just above the colinearity threshold).
-        var stats = layout.Sums(4, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, count, scratch, terms) =>
-        {
-            Vectors(scratch, x0, x1, b, start, count, out var v0, out var v1);
-            for (int e = 0; e < count; e++)
-            {
-                terms[e] = (double)v0[e] * v0[e];
-                terms[count + e] = (double)v1[e] * v1[e];
-                terms[2 * count + e] = (double)v0[e] * v1[e];
-                double difference = (double)v0[e] - v1[e];
-                terms[3 * count + e] = difference * difference;
-            }
-        }, cancellation);
-        var c0 = new float[layout.Count];
-        var c1 = new float[layout.Count];
-        var lerp = new bool[layout.Count];
+        var stats = new double[layout.Count * 4];
+        kernels.PairSums(stats, x0, x1, b, layout.Count, layout.AlongFirst);
+        var coefficients = new float[layout.Count * 2];
+        var lerp = new ulong[(layout.Count + 63) / 64];
+        int colinear = 0;
         for (long v = 0; v < layout.Count; v++)
         {
             double n0 = Math.Max(Math.Sqrt(stats[v * 4]), 1e-7), n1 = Math.Max(Math.Sqrt(stats[v * 4 + 1]), 1e-7);
             double theta = Math.Acos(Math.Clamp(stats[v * 4 + 2] / (n0 * n1), -1, 1)), sinTheta = Math.Sin(theta);
-            lerp[v] = Math.Abs(sinTheta) < 1e-8 || stats[v * 4 + 3] == 0;
-            c0[v] = (float)(Math.Sin((1 - t) * theta) / sinTheta);
-            c1[v] = (float)(Math.Sin(t * theta) / sinTheta);
-        }
-        float tf = (float)t;
-        ElementwiseOps.Fill(output, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, result) =>
-        {
-            using var scratch = new BlockScratch(result.Length);
-            Vectors(scratch, x0, x1, b, start, result.Length, out var v0, out var v1);
-            var baseValues = b is { } bt ? scratch.Read(bt, start) : default;
-            for (int e = 0; e < result.Length; e++)
+            if (Math.Abs(sinTheta) < 1e-8 || stats[v * 4 + 3] == 0)
             {
-                long v = layout.VectorOf(start + e);
-                float r = lerp[v] ? v0[e] + tf * (v1[e] - v0[e]) : c0[v] * v0[e] + c1[v] * v1[e];
-                result[e] = b is null ? r : baseValues[e] + r;
+                lerp[v >> 6] |= 1UL << (int)(v & 63);
+                colinear++;
             }
-        }, cancellation);
-        return new JsonObject { ["elements"] = n, ["t"] = t, ["vectors"] = layout.Count, ["colinear_vectors"] = lerp.Count(l => l) };
-    }
-
-    /// <summary>The two vectors' elements [start, start + count): the models, or their deltas from the base.</summary>
-    private static void Vectors(BlockScratch scratch, RawTensor x0, RawTensor x1, RawTensor? b, long start, int count, out Span<float> v0, out Span<float> v1)
-    {
-        v0 = scratch.Read(x0, start).Slice(0, count);
-        v1 = scratch.Read(x1, start).Slice(0, count);
-        if (b is { } bt)
-        {
-            var baseValues = scratch.Read(bt, start).Slice(0, count);
-            System.Numerics.Tensors.TensorPrimitives.Subtract(v0, baseValues, v0);
-            System.Numerics.Tensors.TensorPrimitives.Subtract(v1, baseValues, v1);
+            coefficients[v * 2] = (float)(Math.Sin((1 - t) * theta) / sinTheta);
+            coefficients[v * 2 + 1] = (float)(Math.Sin(t * theta) / sinTheta);
         }
+        ElementwiseOps.ByChunk(output, [x0, x1], b, (chunk, pair, @base, start) =>
+            kernels.SlerpBlend(chunk, pair[0], pair[1], @base, coefficients, lerp, (float)t, n, layout.Count, layout.AlongFirst, start), cancellation);
+        return new JsonObject { ["elements"] = n, ["t"] = t, ["vectors"] = layout.Count, ["colinear_vectors"] = colinear };
     }
 }

@@ -1,8 +1,6 @@
 using System.Collections.Immutable;
-using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
 using Engine.Kernels;
-using Engine.Kernels.Cpu;
 using Engine.Merge.Config;
 using Engine.Merge.Execution;
 
@@ -12,8 +10,8 @@ namespace Engine.Merge.Methods;
 /// (<c>|M_i - B| &gt; epsilon</c>) takes that change whole; changes shared by several models are averaged
 /// over the models that changed it: <c>merged = B + Σ_i [|d_i| &gt; eps] d_i / max(1, Σ_i [|d_i| &gt; eps])</c>,
 /// <c>d_i = M_i - B</c>. Source: mergekit/merge_methods/ram.py (<c>ram</c>; <c>ramplus_tl</c> is not
-/// implemented). Difference from mergekit: float32 math whatever the config dtype. Runs on the CPU
-/// (ElementwiseOps): its counted average is not among the <see cref="IElementwiseKernels"/> primitives.</summary>
+/// implemented). Difference from mergekit: float32 math whatever the config dtype. Runs on the kernel
+/// contract: <see cref="IElementwiseKernels.CountedAverage"/> per output chunk.</summary>
 public sealed class Ram : IMergeMethod
 {
     public string Name => "ram";
@@ -36,30 +34,8 @@ public sealed class Ram : IMergeMethod
     {
         var b = inputs.Base!.Value;
         float epsilon = (float)inputs.GetDouble("epsilon", 1e-5);
-        int k = inputs.Others.Length;
-        ElementwiseOps.Fill(output, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, result) =>
-        {
-            using var scratch = new BlockScratch(result.Length);
-            var baseValues = scratch.Read(b, start);
-            var sum = scratch.Take();
-            var count = scratch.Take();
-            sum.Clear();
-            count.Clear();
-            for (int i = 0; i < k; i++)
-            {
-                var x = scratch.Read(inputs.Others[i].Tensor, start);
-                for (int e = 0; e < result.Length; e++)
-                {
-                    float d = x[e] - baseValues[e];
-                    if (MathF.Abs(d) > epsilon)
-                    {
-                        sum[e] += d;
-                        count[e] += 1;
-                    }
-                }
-            }
-            for (int e = 0; e < result.Length; e++) result[e] = baseValues[e] + sum[e] / MathF.Max(1, count[e]);
-        }, cancellation);
+        ElementwiseOps.ByChunk(output, inputs.Others.Select(o => o.Tensor).ToArray(), b,
+            (chunk, models, @base, _) => kernels.CountedAverage(chunk, models, @base!.Value, epsilon), cancellation);
         return new JsonObject { ["elements"] = b.Length, ["epsilon"] = (double)epsilon };
     }
 }

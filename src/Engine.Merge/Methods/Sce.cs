@@ -1,9 +1,7 @@
 using System.Collections.Immutable;
-using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
 using Engine.Core.Numerics;
 using Engine.Kernels;
-using Engine.Kernels.Cpu;
 using Engine.Merge.Config;
 using Engine.Merge.Execution;
 
@@ -16,9 +14,10 @@ namespace Engine.Merge.Methods;
 /// on the unweighted sum. <c>merged = B + Σ_i m_i w_i d_i / max(Σ_i m_i w_i, 1e-6)</c>.
 /// Source: mergekit/merge_methods/sce.py. Differences from mergekit: means of squares in float64, deltas in
 /// float32 whatever the config dtype; ties in the variance ranking broken by position (torch.topk: unspecified);
-/// <c>int8_mask</c> ignored. Runs on the CPU (ElementwiseOps) but for the variance ranking
-/// (<see cref="IMergeKernels.SelectRanks"/>): its variance pass and its combine (sign election on unweighted deltas,
-/// divisor floored at 1e-6) are not among the <see cref="IElementwiseKernels"/> primitives yet.</summary>
+/// <c>int8_mask</c> ignored; a NaN delta has no sign in the election (it threw before the contract moved).
+/// Runs on the kernel contract: <see cref="IElementwiseKernels.DeltaVariance"/>, the ranking by
+/// <see cref="IMergeKernels.SelectRanks"/> (KeepMask.RankWindow), <see cref="IElementwiseKernels.DeltaSquareSums"/>
+/// over the selection and <see cref="IElementwiseKernels.SignElectedMean"/> per output chunk.</summary>
 public sealed class Sce : IMergeMethod
 {
     public string Name => "sce";
@@ -48,57 +47,18 @@ public sealed class Sce : IMergeMethod
             ElementwiseOps.Copy(output, b, cancellation);
             return new JsonObject { ["elements"] = n, ["models"] = 0 };
         }
+        var models = inputs.Others.Select(o => o.Tensor).ToArray();
         double topk = inputs.GetDouble("select_topk", 1.0);
         KeepMask? select = null;
         if (topk <= 0) select = new KeepMask(n);
-        else if (topk < 1) select = SelectByVariance(inputs, topk, kernels, cancellation);
+        else if (topk < 1) select = SelectByVariance(models, b, topk, kernels, cancellation);
 
-        var squares = ElementwiseOps.Sum(n, k, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, count, sums) =>
-        {
-            using var scratch = new BlockScratch(count);
-            var baseValues = scratch.Read(b, start);
-            for (int i = 0; i < k; i++)
-            {
-                var d = scratch.Read(inputs.Others[i].Tensor, start);
-                double s = 0;
-                for (int e = 0; e < count; e++)
-                {
-                    if (select is not null && !select[start + e]) continue;
-                    double v = d[e] - baseValues[e];
-                    s += v * v;
-                }
-                sums[i] += s;
-            }
-        }, cancellation);
+        var squares = new double[k];
+        kernels.DeltaSquareSums(squares, models, b, select?.Words);
         double total = squares.Sum() / Math.Max(1, n);
         var weights = squares.Select(s => (float)(Math.Abs(total) < 1e-6 ? 1.0 / k : s / Math.Max(1, n) / total)).ToArray();
 
-        ElementwiseOps.Fill(output, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, result) =>
-        {
-            using var scratch = new BlockScratch(result.Length);
-            var baseValues = scratch.Read(b, start);
-            var deltas = new float[k][];
-            for (int i = 0; i < k; i++)
-            {
-                deltas[i] = scratch.ReadArray(inputs.Others[i].Tensor, start);
-                for (int e = 0; e < result.Length; e++)
-                    deltas[i][e] = select is null || select[start + e] ? deltas[i][e] - baseValues[e] : 0f;
-            }
-            for (int e = 0; e < result.Length; e++)
-            {
-                float sum = 0;
-                for (int i = 0; i < k; i++) sum += deltas[i][e];
-                float majority = sum >= 0 ? 1f : -1f;
-                float mixed = 0, divisor = 0;
-                for (int i = 0; i < k; i++)
-                {
-                    if (MathF.Sign(deltas[i][e]) != majority) continue;
-                    mixed += deltas[i][e] * weights[i];
-                    divisor += weights[i];
-                }
-                result[e] = baseValues[e] + mixed / MathF.Max(divisor, 1e-6f);
-            }
-        }, cancellation);
+        ElementwiseOps.ByChunk(output, models, b, (chunk, slices, @base, start) => kernels.SignElectedMean(chunk, slices, @base!.Value, weights, select?.Words, start), cancellation);
         var stats = new JsonObject
         {
             ["elements"] = n,
@@ -110,50 +70,12 @@ public sealed class Sce : IMergeMethod
     }
 
     /// <summary>The <c>floor(topk * nnz)</c> elements of largest variance of the deltas across the models.</summary>
-    private static KeepMask SelectByVariance(TensorMergeInputs inputs, double topk, IMergeKernels kernels, CancellationToken cancellation)
+    private static KeepMask SelectByVariance(RawTensor[] models, RawTensor b, double topk, IMergeKernels kernels, CancellationToken cancellation)
     {
-        var b = inputs.Base!.Value;
-        int k = inputs.Others.Length;
         long n = b.Length;
         using var variance = new NativeArray<float>(n);
-        var nonzero = ElementwiseOps.Sum(n, 1, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, count, sums) =>
-        {
-            using var scratch = new BlockScratch(count);
-            var baseValues = scratch.Read(b, start);
-            var mean = scratch.Take();
-            var square = scratch.Take();
-            mean.Clear();
-            square.Clear();
-            for (int i = 0; i < k; i++)
-            {
-                var x = scratch.Read(inputs.Others[i].Tensor, start);
-                for (int e = 0; e < count; e++)
-                {
-                    float d = x[e] - baseValues[e];
-                    if (!float.IsFinite(d)) throw new NonFiniteValueException(float.IsFinite(baseValues[e]) ? "other" : "base", start + e);
-                    mean[e] += d;
-                }
-            }
-            for (int e = 0; e < count; e++) mean[e] /= k;
-            for (int i = 0; i < k; i++)
-            {
-                var x = scratch.Read(inputs.Others[i].Tensor, start);
-                for (int e = 0; e < count; e++)
-                {
-                    float c = x[e] - baseValues[e] - mean[e];
-                    square[e] += c * c;
-                }
-            }
-            var target = variance.Slice(start, count);
-            long nnz = 0;
-            for (int e = 0; e < count; e++)
-            {
-                target[e] = square[e] / k;
-                if (target[e] != 0) nnz++;
-            }
-            sums[0] += nnz;
-        }, cancellation);
-        long keep = (long)((long)nonzero[0] * topk);
+        long nonzero = kernels.DeltaVariance(variance, models, b);
+        long keep = (long)(nonzero * topk);
         return KeepMask.RankWindow(variance, n - keep, n, kernels, cancellation);
     }
 }
