@@ -8,8 +8,8 @@ namespace Engine.Merge.Execution;
 
 /// <summary>The I/O floor of a merge, for benchmarks: reads every input element through the same mapped,
 /// converting path as a merge and writes the base (or the first model) through the same shard path, with no
-/// merge math: for a base and one model a masked select whose threshold nothing reaches, otherwise a linear
-/// combination with weight 1 on the first input and 0 on the rest (one multiply-add per input element).</summary>
+/// merge math beyond a linear combination with weight 1 on the first input and 0 on the rest (one multiply-add
+/// per input element, no scratch arrays).</summary>
 public sealed class IoFloorMethod : IMergeMethod
 {
     public string Name => "io_floor";
@@ -21,21 +21,12 @@ public sealed class IoFloorMethod : IMergeMethod
     {
     }
 
-    public unsafe JsonObject Merge(TensorMergeInputs inputs, ITensorOutput output, IMergeKernels kernels, CancellationToken cancellation)
+    public JsonObject Merge(TensorMergeInputs inputs, ITensorOutput output, IMergeKernels kernels, CancellationToken cancellation)
     {
         var all = (inputs.Base is { } first ? [first] : Array.Empty<Core.Numerics.RawTensor>()).Concat(inputs.Others.Select(o => o.Tensor)).ToArray();
-        if (all.Length != 2)
-        {
-            var weights = new float[all.Length];
-            weights[0] = 1;
-            output.Fill((chunk, start) => kernels.LinearCombination(chunk, all.Select(t => t.Slice(start, chunk.Length)).ToArray(), weights, null), cancellation);
-            return new JsonObject { ["elements"] = all[0].Length };
-        }
-        var (b, p) = (all[0], all[1]);
-        using var never = new Core.Numerics.NativeArray<float>(Math.Max(1, b.Length));
-        System.Runtime.InteropServices.NativeMemory.Clear(never.Pointer, (nuint)never.ByteLength);
-        output.Fill((chunk, start) =>
-            kernels.MaskedSelect(chunk, p.Slice(start, chunk.Length), b.Slice(start, chunk.Length), never, start, float.PositiveInfinity), cancellation);
-        return new JsonObject { ["elements"] = b.Length };
+        var weights = new float[all.Length];
+        weights[0] = 1;
+        output.Fill((chunk, start) => kernels.LinearCombination(chunk, all.Select(t => t.Slice(start, chunk.Length)).ToArray(), weights, null), cancellation);
+        return new JsonObject { ["elements"] = all[0].Length };
     }
 }
