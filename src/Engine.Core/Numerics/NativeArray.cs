@@ -7,12 +7,29 @@ namespace Engine.Core.Numerics;
 public sealed unsafe class NativeArray<T> : IDisposable where T : unmanaged
 {
     private T* _pointer;
+    private readonly Action? _release;
 
     public NativeArray(long length)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(length);
         Length = length;
         _pointer = (T*)NativeMemory.AlignedAlloc((nuint)Math.Max(1, checked(length * sizeof(T))), 64);
+    }
+
+    /// <summary>A view of memory owned elsewhere: disposing it frees nothing and calls <paramref name="release"/>.</summary>
+    private NativeArray(T* pointer, long length, Action release)
+    {
+        _pointer = pointer;
+        Length = length;
+        _release = release;
+    }
+
+    /// <summary>The first <paramref name="length"/> elements of <paramref name="owner"/> as an array of their own;
+    /// disposing the view calls <paramref name="release"/> and leaves the owner's memory alone.</summary>
+    public static NativeArray<T> View(NativeArray<T> owner, long length, Action release)
+    {
+        if (length < 0 || length > owner.Length) throw new ArgumentOutOfRangeException(nameof(length));
+        return new NativeArray<T>(owner.Pointer, length, release);
     }
 
     public long Length { get; }
@@ -47,7 +64,8 @@ public sealed unsafe class NativeArray<T> : IDisposable where T : unmanaged
     public void Dispose()
     {
         if (_pointer == null) return;
-        NativeMemory.AlignedFree(_pointer);
+        if (_release != null) _release();
+        else NativeMemory.AlignedFree(_pointer);
         _pointer = null;
     }
 }

@@ -162,6 +162,7 @@ public sealed class MergeExecutor
         private void Work(IMergeKernels kernels, int device, int stride, CancellationToken cancellation)
         {
             Task prefetch = Task.CompletedTask;
+            using var scratch = new ScratchArena();
             try
             {
                 for (int i = Interlocked.Increment(ref _next) - 1; i < tensors.Count; i = Interlocked.Increment(ref _next) - 1)
@@ -178,7 +179,7 @@ public sealed class MergeExecutor
                             InputPrefetcher.Touch(plan.Models, upcoming, cancellation);
                         });
                     }
-                    Entries[i] = Compute(tensor, kernels, device, cancellation);
+                    Entries[i] = Compute(tensor, kernels, device, scratch, cancellation);
                     lock (_progressGate)
                     {
                         Written += tensor.Spec.ByteLength;
@@ -193,12 +194,12 @@ public sealed class MergeExecutor
             }
         }
 
-        private JsonObject Compute(PlannedTensor tensor, IMergeKernels kernels, int device, CancellationToken cancellation)
+        private JsonObject Compute(PlannedTensor tensor, IMergeKernels kernels, int device, ScratchArena scratch, CancellationToken cancellation)
         {
             var tick = Stopwatch.GetTimestamp();
             var stageReports = new JsonArray();
             using (trace.Span(tensor.Name, "tensor"))
-            using (var scope = new TensorScope(trace))
+            using (var scope = new TensorScope(trace, scratch))
             using (var output = new ShardOutput(writer, tensor.Name, tensor.DType, TensorElements(tensor.Shape), trace))
             {
                 executor.Evaluate(plan, plan.Output, tensor, output, scope, keep, stageReports, kernels, cancellation);
@@ -262,7 +263,7 @@ public sealed class MergeExecutor
             tensor.Name, shape,
             stage.Base is null ? null : inputs[0].Tensor,
             stage.Others.Select((o, i) => (inputs[offset + i].Tensor, o.Parameters)).ToImmutableArray(),
-            stage.Document, tensor.LayerPosition);
+            stage.Document, tensor.LayerPosition) { Scratch = scope.Scratch };
         JsonObject stats;
         try
         {

@@ -14,7 +14,14 @@ internal sealed class TensorScope : IDisposable
     private readonly Dictionary<MergeStage, RawTensor> _stages = new();
     private readonly PipelineTrace? _trace;
 
-    public TensorScope(PipelineTrace? trace = null) => _trace = trace;
+    public TensorScope(PipelineTrace? trace = null, ScratchArena? scratch = null)
+    {
+        _trace = trace;
+        Scratch = scratch;
+    }
+
+    /// <summary>The worker's reusable scratch (null: methods allocate their own).</summary>
+    public ScratchArena? Scratch { get; }
 
     public T Own<T>(T item) where T : IDisposable
     {

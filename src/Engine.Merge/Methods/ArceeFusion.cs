@@ -62,7 +62,7 @@ public sealed class ArceeFusion : IMergeMethod
 
         int rowLength = inputs.RowLength;
         var rowKl = new double[n / rowLength];
-        using var importance = new NativeArray<float>(n);
+        using var importance = inputs.RentFloats(n);
         kernels.RowImportance(importance, rowKl, p, b, rowLength, precision);
         cancellation.ThrowIfCancellationRequested();
 

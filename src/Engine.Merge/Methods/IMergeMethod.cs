@@ -48,6 +48,13 @@ public sealed record TensorMergeInputs(
     MergeDocument Document,
     double LayerPosition)
 {
+    /// <summary>The executing worker's reusable scratch, when it has one.</summary>
+    public ScratchArena? Scratch { get; init; }
+
+    /// <summary>A float32 array of <paramref name="length"/> elements (contents undefined) from <see cref="Scratch"/>
+    /// when there is one, else freshly allocated; dispose it when done.</summary>
+    public NativeArray<float> RentFloats(long length) => Scratch?.RentFloats(length) ?? new NativeArray<float>(length);
+
     /// <summary>Length of the last dimension (1 for a scalar): Arcee Fusion's row.</summary>
     public int RowLength => Shape.Length == 0 ? 1 : checked((int)Shape[^1]);
 

@@ -154,7 +154,7 @@ public abstract class GeneralizedTaskArithmetic : IMergeMethod
             case Sparsification.Magnitude:
             {
                 long keep = (long)(density * n);
-                using var magnitudes = AbsDelta(m, b, kernels);
+                using var magnitudes = AbsDelta(inputs, m, b, kernels);
                 mask = KeepMask.RankWindow(magnitudes, n - keep, n, kernels, cancellation);
                 break;
             }
@@ -167,7 +167,7 @@ public abstract class GeneralizedTaskArithmetic : IMergeMethod
                     top += bottom;
                     bottom = 0;
                 }
-                using var magnitudes = AbsDelta(m, b, kernels);
+                using var magnitudes = AbsDelta(inputs, m, b, kernels);
                 mask = KeepMask.RankWindow(magnitudes, bottom, n - top, kernels, cancellation);
                 break;
             }
@@ -185,7 +185,7 @@ public abstract class GeneralizedTaskArithmetic : IMergeMethod
                 double epsilon = inputs.GetModelDouble(model, "epsilon", 0.15);
                 if (density + epsilon >= 1 || density - epsilon <= 0)
                     throw new MergeConfigException($"{Name}: tensor '{inputs.TensorName}': epsilon {epsilon} must keep density {density} +/- epsilon inside (0, 1)");
-                using var magnitudes = AbsDelta(m, b, kernels);
+                using var magnitudes = AbsDelta(inputs, m, b, kernels);
                 mask = DellaMask(magnitudes, inputs.RowLength, density, epsilon, CounterRandom.For(inputs.Document.Seed, inputs.TensorName, model), cancellation);
                 break;
             }
@@ -196,9 +196,9 @@ public abstract class GeneralizedTaskArithmetic : IMergeMethod
     }
 
     /// <summary>|M - B| in float32, for ranking.</summary>
-    private static NativeArray<float> AbsDelta(RawTensor m, RawTensor b, IMergeKernels kernels)
+    private static NativeArray<float> AbsDelta(TensorMergeInputs inputs, RawTensor m, RawTensor b, IMergeKernels kernels)
     {
-        var magnitudes = new NativeArray<float>(b.Length);
+        var magnitudes = inputs.RentFloats(b.Length);
         try
         {
             kernels.AbsDifference(magnitudes, m, b);
