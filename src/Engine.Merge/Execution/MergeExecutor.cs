@@ -200,7 +200,7 @@ public sealed class MergeExecutor
             var stageReports = new JsonArray();
             using (trace.Span(tensor.Name, "tensor"))
             using (var scope = new TensorScope(trace, scratch))
-            using (var output = new ShardOutput(writer, tensor.Name, tensor.DType, TensorElements(tensor.Shape), trace))
+            using (var output = new ShardOutput(writer, tensor.Name, tensor.DType, TensorElements(tensor.Shape), trace, scratch))
             {
                 executor.Evaluate(plan, plan.Output, tensor, output, scope, keep, stageReports, kernels, cancellation);
             }

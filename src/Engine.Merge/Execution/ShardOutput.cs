@@ -16,14 +16,16 @@ internal sealed class ShardOutput : ITensorOutput, IDisposable
     private readonly NativeArray<byte> _buffer;
     private readonly PipelineTrace? _trace;
 
-    public ShardOutput(ShardWriter writer, string name, DType dtype, long length, PipelineTrace? trace = null)
+    /// <param name="scratch">the worker's reusable buffers; the chunk buffer comes from it when given.</param>
+    public ShardOutput(ShardWriter writer, string name, DType dtype, long length, PipelineTrace? trace = null, ScratchArena? scratch = null)
     {
         _trace = trace;
         _writer = writer;
         _name = name;
         DType = dtype;
         Length = length;
-        _buffer = new NativeArray<byte>((long)Math.Min(ChunkElements, Math.Max(1, length)) * dtype.SizeOf());
+        long bytes = (long)Math.Min(ChunkElements, Math.Max(1, length)) * dtype.SizeOf();
+        _buffer = scratch?.RentBytes(bytes) ?? new NativeArray<byte>(bytes);
     }
 
     public DType DType { get; }
