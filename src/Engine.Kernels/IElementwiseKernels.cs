@@ -19,8 +19,13 @@ public interface IElementwiseKernels
     /// <summary>Without <paramref name="base"/>: <c>out = c_0 x_0 + c_1 x_1 + ...</c>, accumulated left to right
     /// from -0 (the additive identity: a single term comes back as its product, signed zero included). With a
     /// base b: <c>out = ((b + c_0 (x_0 - b)) + c_1 (x_1 - b)) + ...</c>, left to right from b.
-    /// Shapes: output, every input and the base (n).</summary>
-    void LinearCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base);
+    /// Shapes: output, every input and the base (n). Every backend runs it as the one-segment
+    /// <see cref="SegmentedLinearCombination"/>.</summary>
+    void LinearCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base)
+    {
+        Cpu.ElementwiseShapes.CheckCombination(output, inputs, coefficients, @base);
+        SegmentedLinearCombination(output, inputs, coefficients, @base, Math.Max(1, output.Length), 0);
+    }
 
     /// <summary><see cref="LinearCombination"/> (same order, same identity) with one row of k coefficients per
     /// segment of <paramref name="segmentLength"/> consecutive elements of the tensor: the call's element e is

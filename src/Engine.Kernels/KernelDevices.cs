@@ -16,9 +16,6 @@ public sealed class KernelDevices : IDisposable
 
     public int Count => _devices.Length;
 
-    /// <summary>The devices as reports print them: the one device's name, or "N devices: a; b".</summary>
-    public string Description => _devices.Length == 1 ? _devices[0].Device : $"{_devices.Length} devices: {string.Join("; ", _devices.Select(d => d.Device))}";
-
     public void Dispose()
     {
         foreach (var d in _devices) d.Dispose();

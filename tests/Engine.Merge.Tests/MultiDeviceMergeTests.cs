@@ -138,9 +138,6 @@ public sealed class MultiDeviceMergeTests
         public long MaskedSelect(RawTensor output, RawTensor other, RawTensor @base, NativeArray<float> importance, long start, float threshold) =>
             _inner.MaskedSelect(output, other, @base, importance, start, threshold);
 
-        public void LinearCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base) =>
-            _inner.LinearCombination(output, inputs, coefficients, @base);
-
         public void SegmentedLinearCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base,
             long segmentLength, long firstElement) =>
             _inner.SegmentedLinearCombination(output, inputs, coefficients, @base, segmentLength, firstElement);

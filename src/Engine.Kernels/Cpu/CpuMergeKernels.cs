@@ -109,9 +109,6 @@ public sealed unsafe class CpuMergeKernels : IMergeKernels
         return taken;
     }
 
-    public void LinearCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base) =>
-        _elementwise.LinearCombination(output, inputs, coefficients, @base);
-
     public void SegmentedLinearCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base,
         long segmentLength, long firstElement) =>
         _elementwise.SegmentedLinearCombination(output, inputs, coefficients, @base, segmentLength, firstElement);

@@ -52,12 +52,6 @@ public sealed unsafe partial class CudaMergeKernels
         _table = new DeviceSlot(Context);
     }
 
-    public void LinearCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base)
-    {
-        ElementwiseShapes.CheckCombination(output, inputs, coefficients, @base);
-        SegmentedLinearCombination(output, inputs, coefficients, @base, Math.Max(1, output.Length), 0);
-    }
-
     public void SegmentedLinearCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base,
         long segmentLength, long firstElement)
     {

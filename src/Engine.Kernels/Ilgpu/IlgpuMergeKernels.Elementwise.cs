@@ -62,12 +62,6 @@ public sealed unsafe partial class IlgpuMergeKernels
             IlgpuElementwiseKernels.SlerpBlend);
     }
 
-    public void LinearCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base)
-    {
-        ElementwiseShapes.CheckCombination(output, inputs, coefficients, @base);
-        SegmentedLinearCombination(output, inputs, coefficients, @base, Math.Max(1, output.Length), 0);
-    }
-
     public void SegmentedLinearCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base,
         long segmentLength, long firstElement)
     {

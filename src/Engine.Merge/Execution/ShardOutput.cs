@@ -16,7 +16,7 @@ internal sealed class ShardOutput : ITensorOutput, IDisposable
     private readonly NativeArray<byte> _buffer;
     private readonly PipelineTrace? _trace;
 
-    /// <param name="scratch">the worker's reusable buffers; the chunk buffer comes from it when given.</param>
+    /// <summary>The chunk buffer comes from <paramref name="scratch"/>, the worker's reusable buffers, when given.</summary>
     public ShardOutput(ShardWriter writer, string name, DType dtype, long length, PipelineTrace? trace = null, ScratchArena? scratch = null)
     {
         _trace = trace;
