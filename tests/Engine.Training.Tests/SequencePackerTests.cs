@@ -116,4 +116,20 @@ public sealed class SequencePackerTests
         var neat = SequencePacker.Group([2, 3, 3, 2], 5, PackingMode.Neat);
         Assert.Equal([[1, 0], [2, 3]], neat);
     }
+
+    [Fact]
+    public void TruncationCountsCutExamplesAndThoseLeftWithoutAScoredToken()
+    {
+        const int I = PackedBatch.IgnoreIndex;
+        TokenizedExample Example(int[] labels) => new(1, Enumerable.Range(0, labels.Length).ToArray(), labels);
+        var examples = new[]
+        {
+            Example([I, 5, 6]),             // fits
+            Example([I, I, I, I, 7, 8]),    // cut to 4: labels 1..3 all ignored
+            Example([I, 9, I, I, I, I]),    // cut to 4: label 1 still scored
+            Example([I, I, I, 3, I]),       // cut to 4: label 3 is the last one kept
+        };
+        Assert.Equal((3, 1), SequencePacker.Truncation(examples, 4));
+        Assert.Equal((0, 0), SequencePacker.Truncation(examples, 6));
+    }
 }

@@ -58,6 +58,10 @@ public static class SftCommand
                 throw new Core.EngineException($"sft: {e.Message}");
             }
             var examples = data.Load(parse, parse.GetValue(model)!, command.Name);
+            var (truncated, unscored) = SequencePacker.Truncation(examples, options.SeqLen);
+            if (truncated > 0)
+                Console.Error.WriteLine($"engine sft: warning: {truncated} example(s) longer than --seq-len {options.SeqLen} are truncated" +
+                    (unscored > 0 ? $"; {unscored} of them keep no assistant/label token and add nothing to the loss" : ""));
             string outDir = parse.GetValue(output)!;
             bool resuming = parse.GetValue(resume);
             if (resuming)

@@ -18,6 +18,21 @@ public static class SequencePacker
         return groups.Select(g => Build(examples, g, seqLen)).ToList();
     }
 
+    /// <summary>How many examples are longer than <paramref name="seqLen"/> (and get truncated), and how many of
+    /// those lose every scored token to the cut (the label of position t scores the prediction at t - 1, so a kept
+    /// prefix of n tokens scores labels 1..n-1): such examples only add padding to the run.</summary>
+    public static (int Truncated, int Unscored) Truncation(IReadOnlyList<TokenizedExample> examples, int seqLen)
+    {
+        int truncated = 0, unscored = 0;
+        foreach (var e in examples)
+        {
+            if (e.InputIds.Length <= seqLen) continue;
+            truncated++;
+            if (!e.Labels.AsSpan(1, seqLen - 1).ContainsAnyExcept(PackedBatch.IgnoreIndex)) unscored++;
+        }
+        return (truncated, unscored);
+    }
+
     /// <summary>Which examples go together, as lists of indices into <paramref name="lengths"/> (the truncated
     /// lengths, each in [0, seqLen]), in the order the sequences and their documents are laid out.</summary>
     public static List<List<int>> Group(IReadOnlyList<int> lengths, int seqLen, PackingMode packing) => packing switch
