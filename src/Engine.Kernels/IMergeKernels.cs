@@ -31,6 +31,14 @@ public interface IMergeKernels : IElementwiseKernels, IDisposable
     /// <exception cref="NonFiniteValueException">an input holds NaN or an infinity.</exception>
     void RowImportance(NativeArray<float> importance, Span<double> rowKl, RawTensor other, RawTensor @base, int rowLength, ComputePrecision precision);
 
+    /// <summary><see cref="RowImportance"/> kept where the backend computes, for the quartiles and the selection
+    /// that follow (<see cref="IImportance"/>). <paramref name="importance"/> is the host array it is kept in,
+    /// or downloaded to on request where it lives on a device (a GPU backend leaves it untouched otherwise);
+    /// <paramref name="rowKl"/> is filled before this returns.</summary>
+    /// <exception cref="NonFiniteValueException">an input holds NaN or an infinity.</exception>
+    IImportance ComputeImportance(NativeArray<float> importance, Span<double> rowKl, RawTensor other, RawTensor @base, int rowLength, ComputePrecision precision)
+        => HostImportance.Compute(this, importance, rowKl, other, @base, rowLength, precision);
+
     /// <summary>Exact order statistics: <c>results[i]</c> = the value of 0-based rank <c>ranks[i]</c> among all
     /// of <paramref name="values"/> in ascending IEEE order (-0 sorts before +0). No NaN may be present.</summary>
     void SelectRanks(Span<float> results, NativeArray<float> values, ReadOnlySpan<long> ranks);

@@ -29,6 +29,36 @@ public sealed class TracingMergeKernels : IMergeKernels
         _inner.RowImportance(importance, rowKl, other, @base, rowLength, precision);
     }
 
+    public IImportance ComputeImportance(NativeArray<float> importance, Span<double> rowKl, RawTensor other, RawTensor @base, int rowLength, ComputePrecision precision)
+    {
+        IImportance inner;
+        using (_trace.Span("row_importance", _category, $"{other.Length} elements"))
+            inner = _inner.ComputeImportance(importance, rowKl, other, @base, rowLength, precision);
+        return new TracedImportance(inner, _trace, _category);
+    }
+
+    /// <summary>The inner backend's importance, each call a span like the wrapper's own.</summary>
+    private sealed class TracedImportance(IImportance inner, PipelineTrace trace, string category) : IImportance
+    {
+        public long Length => inner.Length;
+
+        public void SelectRanks(Span<float> results, ReadOnlySpan<long> ranks)
+        {
+            using var _ = trace.Span("select_ranks", category, $"{inner.Length} elements");
+            inner.SelectRanks(results, ranks);
+        }
+
+        public long MaskedSelect(RawTensor output, long start, float threshold)
+        {
+            using var _ = trace.Span("masked_select", category, $"{output.Length} elements");
+            return inner.MaskedSelect(output, start, threshold);
+        }
+
+        public NativeArray<float> ToHost() => inner.ToHost();
+
+        public void Dispose() => inner.Dispose();
+    }
+
     public void SelectRanks(Span<float> results, NativeArray<float> values, ReadOnlySpan<long> ranks)
     {
         using var _ = _trace.Span("select_ranks", _category, $"{values.Length} elements");

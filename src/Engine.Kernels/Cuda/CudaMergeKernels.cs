@@ -41,6 +41,7 @@ public sealed unsafe partial class CudaMergeKernels : IMergeKernels, ITraceableK
             Stream = Context.CreateStream();
             Staging = new DeviceStaging(Context, Stream, _cpu.Threads);
             (_a, _b, _importance, _output, _rowKl, _scratch) = (new(Context), new(Context), new(Context), new(Context), new(Context), new(Context));
+            (_keptOther, _keptBase, _keptImportance) = (new(Context), new(Context), new(Context));
         }
         catch
         {
@@ -75,18 +76,37 @@ public sealed unsafe partial class CudaMergeKernels : IMergeKernels, ITraceableK
 
     private void RowImportanceLocked(NativeArray<float> importance, Span<double> rowKl, RawTensor other, RawTensor @base, int rowLength, ComputePrecision precision)
     {
-        long rows = rowKl.Length;
-        if (rowLength <= 0 || other.Length != rows * rowLength || @base.Length != other.Length || importance.Length != other.Length)
-            throw new ArgumentException($"shapes disagree: rows {rows} x {rowLength}, other {other.Length}, base {@base.Length}, importance {importance.Length}");
-        if (precision != ComputePrecision.Float32 || !IsDeviceDType(other.DType) || !IsDeviceDType(@base.DType) || rows == 0)
+        if (!ImportanceRunsOnDevice(importance, rowKl, other, @base, rowLength, precision))
         {
             _cpu.RowImportance(importance, rowKl, other, @base, rowLength, precision);
             return;
         }
+        var (_, _, imp) = ImportanceOnDevice(_a, _b, _importance, rowKl, other, @base, rowLength);
+        using var download = Trace.Span("download", "download", $"{importance.ByteLength} bytes");
+        Staging.Download((byte*)importance.Pointer, imp, 0, importance.ByteLength);
+    }
+
+    /// <summary>Checks the shapes; false where the CPU backend computes instead (bf16 emulation, dtypes without
+    /// device kernels, no rows).</summary>
+    private static bool ImportanceRunsOnDevice(NativeArray<float> importance, Span<double> rowKl, RawTensor other, RawTensor @base, int rowLength, ComputePrecision precision)
+    {
+        long rows = rowKl.Length;
+        if (rowLength <= 0 || other.Length != rows * rowLength || @base.Length != other.Length || importance.Length != other.Length)
+            throw new ArgumentException($"shapes disagree: rows {rows} x {rowLength}, other {other.Length}, base {@base.Length}, importance {importance.Length}");
+        return precision == ComputePrecision.Float32 && IsDeviceDType(other.DType) && IsDeviceDType(@base.DType) && rows > 0;
+    }
+
+    /// <summary>Uploads both inputs into <paramref name="otherSlot"/> and <paramref name="baseSlot"/>, runs the row
+    /// kernel into <paramref name="importanceSlot"/>, downloads the per-row KL and throws on a non-finite input.
+    /// Returns the three device buffers.</summary>
+    private (CudaDeviceBuffer Other, CudaDeviceBuffer Base, CudaDeviceBuffer Importance) ImportanceOnDevice(DeviceSlot otherSlot, DeviceSlot baseSlot, DeviceSlot importanceSlot, Span<double> rowKl,
+        RawTensor other, RawTensor @base, int rowLength)
+    {
+        long rows = rowKl.Length;
         Context.MakeCurrent();
-        var x = _a.Ensure(other.ByteLength);
-        var y = _b.Ensure(@base.ByteLength);
-        var imp = _importance.Ensure(importance.ByteLength);
+        var x = otherSlot.Ensure(other.ByteLength);
+        var y = baseSlot.Ensure(@base.ByteLength);
+        var imp = importanceSlot.Ensure(other.Length * sizeof(float));
         var kl = _rowKl.Ensure(rows * sizeof(double));
         var bad = _scratch.Ensure(2 * sizeof(ulong));
         using (Trace.Span("upload", "upload", $"{other.ByteLength + @base.ByteLength} bytes"))
@@ -100,13 +120,12 @@ public sealed unsafe partial class CudaMergeKernels : IMergeKernels, ITraceableK
             LaunchRowImportance(imp, kl, bad, x, y, other.DType, @base.DType, rows, rowLength);
             SyncIfTracing();
         }
-
-        using var download = Trace.Span("download", "download", $"{importance.ByteLength} bytes");
+        using var download = Trace.Span("download", "download", $"{rows * sizeof(double)} bytes");
         var found = stackalloc ulong[2];
         Staging.DownloadSmall(found, bad, 2 * sizeof(ulong));
         ThrowIfNonFinite(found[0], found[1], rowLength);
-        Staging.Download((byte*)importance.Pointer, imp, 0, importance.ByteLength);
         fixed (double* k = rowKl) Staging.Download((byte*)k, kl, 0, rows * sizeof(double));
+        return (x, y, imp);
     }
 
     /// <summary>One block per row (rows beyond 2^31 - 1 fold into grid y); a power-of-two block of 32..256 threads;
@@ -260,12 +279,16 @@ public sealed unsafe partial class CudaMergeKernels : IMergeKernels, ITraceableK
         return (long)count;
     }
 
+    /// <summary>The selection of elements [<paramref name="start"/>, <paramref name="start"/> + n) of other, base and
+    /// importance into output (element 0 on).</summary>
     internal void LaunchMaskedSelect(CudaDeviceBuffer output, CudaDeviceBuffer taken, CudaDeviceBuffer other, CudaDeviceBuffer @base, CudaDeviceBuffer importance,
-        long n, float threshold, DType outputDType, DType otherDType, DType baseDType)
+        long n, float threshold, DType outputDType, DType otherDType, DType baseDType, long start = 0)
     {
         const uint block = 256;
         uint grid = (uint)Math.Clamp((n + block - 1) / block, 1, Context.Multiprocessors * 16L);
-        ulong po = output.Address, pt = taken.Address, px = other.Address, py = @base.Address, pi = importance.Address;
+        ulong po = output.Address, pt = taken.Address;
+        ulong px = other.Address + (ulong)(start * otherDType.SizeOf()), py = @base.Address + (ulong)(start * baseDType.SizeOf());
+        ulong pi = importance.Address + (ulong)(start * sizeof(float));
         long count = n;
         float t = threshold;
         int d0 = DTypeCode(outputDType), d1 = DTypeCode(otherDType), d2 = DTypeCode(baseDType);
@@ -291,7 +314,7 @@ public sealed unsafe partial class CudaMergeKernels : IMergeKernels, ITraceableK
     private void DisposeLocked()
     {
         Context.MakeCurrent();
-        foreach (var slot in new[] { _a, _b, _importance, _output, _rowKl, _scratch, _table }) slot?.Dispose();
+        foreach (var slot in new[] { _a, _b, _importance, _output, _rowKl, _scratch, _table, _keptOther, _keptBase, _keptImportance }) slot?.Dispose();
         Staging?.Dispose();
         Stream?.Dispose();
         foreach (var m in _modules ?? []) m.Dispose();

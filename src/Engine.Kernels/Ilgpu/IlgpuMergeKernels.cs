@@ -113,32 +113,69 @@ public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels
 
     private void RowImportanceLocked(NativeArray<float> importance, Span<double> rowKl, RawTensor other, RawTensor @base, int rowLength, ComputePrecision precision)
     {
-        long rows = rowKl.Length;
-        if (rowLength <= 0 || other.Length != rows * rowLength || @base.Length != other.Length || importance.Length != other.Length)
-            throw new ArgumentException($"shapes disagree: rows {rows} x {rowLength}, other {other.Length}, base {@base.Length}, importance {importance.Length}");
-        if (precision != ComputePrecision.Float32 || DTypeCode(other.DType) < 0 || DTypeCode(@base.DType) < 0 || rows == 0)
+        if (!ImportanceRunsOnAccelerator(importance, rowKl, other, @base, rowLength, precision))
         {
             _cpu.RowImportance(importance, rowKl, other, @base, rowLength, precision);
             return;
         }
+        using var buffers = ImportanceOnAccelerator(rowKl, other, @base, rowLength);
+        buffers.Importance.View.CopyToCPU(_accelerator.DefaultStream, ref Unsafe.AsRef<float>(importance.Pointer), importance.Length);
+        _accelerator.DefaultStream.Synchronize();
+    }
+
+    /// <summary>Checks the shapes; false where the CPU backend computes instead (bf16 emulation, dtypes without
+    /// kernels, no rows).</summary>
+    private static bool ImportanceRunsOnAccelerator(NativeArray<float> importance, Span<double> rowKl, RawTensor other, RawTensor @base, int rowLength, ComputePrecision precision)
+    {
+        long rows = rowKl.Length;
+        if (rowLength <= 0 || other.Length != rows * rowLength || @base.Length != other.Length || importance.Length != other.Length)
+            throw new ArgumentException($"shapes disagree: rows {rows} x {rowLength}, other {other.Length}, base {@base.Length}, importance {importance.Length}");
+        if (precision != ComputePrecision.Float32 || DTypeCode(other.DType) < 0 || DTypeCode(@base.DType) < 0 || rows == 0) return false;
         if (rows > int.MaxValue) throw new EngineException($"ilgpu: {rows} rows exceed one launch; use --device cuda or cpu");
+        return true;
+    }
+
+    /// <summary>Uploads both inputs, runs the row kernel, downloads the per-row KL and throws on a non-finite
+    /// input; the inputs and the importance stay on the accelerator in the returned buffers.</summary>
+    private AcceleratorImportance ImportanceOnAccelerator(Span<double> rowKl, RawTensor other, RawTensor @base, int rowLength)
+    {
+        long rows = rowKl.Length;
         var stream = _accelerator.DefaultStream;
-        using var x = Upload(other.Pointer, other.ByteLength);
-        using var y = Upload(@base.Pointer, @base.ByteLength);
-        using var imp = _accelerator.Allocate1D<float>(importance.Length);
-        using var kl = _accelerator.Allocate1D<double>(rows);
-        using var bad = _accelerator.Allocate1D<ulong>(2);
-        bad.View.MemSet(stream, 0xFF);
-        int group = 1;
-        while (group < _group && group < rowLength) group *= 2;
-        _rowImportance(new KernelConfig((int)rows, group), imp.View, kl.View, bad.View, x.View, y.View, DTypeCode(other.DType), DTypeCode(@base.DType), rows, rowLength);
-        var found = new ulong[2];
-        bad.View.CopyToCPU(stream, ref found[0], 2);
-        stream.Synchronize();
-        Cuda.CudaMergeKernels.ThrowIfNonFinite(found[0], found[1], rowLength);
-        imp.View.CopyToCPU(stream, ref Unsafe.AsRef<float>(importance.Pointer), importance.Length);
-        kl.View.CopyToCPU(stream, ref rowKl[0], rows);
-        stream.Synchronize();
+        var buffers = new AcceleratorImportance(Upload(other.Pointer, other.ByteLength), Upload(@base.Pointer, @base.ByteLength), _accelerator.Allocate1D<float>(other.Length));
+        try
+        {
+            using var kl = _accelerator.Allocate1D<double>(rows);
+            using var bad = _accelerator.Allocate1D<ulong>(2);
+            bad.View.MemSet(stream, 0xFF);
+            int group = 1;
+            while (group < _group && group < rowLength) group *= 2;
+            _rowImportance(new KernelConfig((int)rows, group), buffers.Importance.View, kl.View, bad.View, buffers.Other.View, buffers.Base.View,
+                DTypeCode(other.DType), DTypeCode(@base.DType), rows, rowLength);
+            var found = new ulong[2];
+            bad.View.CopyToCPU(stream, ref found[0], 2);
+            stream.Synchronize();
+            Cuda.CudaMergeKernels.ThrowIfNonFinite(found[0], found[1], rowLength);
+            kl.View.CopyToCPU(stream, ref rowKl[0], rows);
+            stream.Synchronize();
+            return buffers;
+        }
+        catch
+        {
+            buffers.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>One tensor pair's inputs (stored bytes) and importance on the accelerator.</summary>
+    private sealed record AcceleratorImportance(MemoryBuffer1D<byte, Stride1D.Dense> Other, MemoryBuffer1D<byte, Stride1D.Dense> Base,
+        MemoryBuffer1D<float, Stride1D.Dense> Importance) : IDisposable
+    {
+        public void Dispose()
+        {
+            Other.Dispose();
+            Base.Dispose();
+            Importance.Dispose();
+        }
     }
 
     public void SelectRanks(Span<float> results, NativeArray<float> values, ReadOnlySpan<long> ranks)
@@ -158,9 +195,15 @@ public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels
             if (k < 0 || k >= values.Length) throw new ArgumentOutOfRangeException(nameof(ranks), $"rank {k} outside [0, {values.Length})");
         }
         if (ranks.IsEmpty) return;
-        var stream = _accelerator.DefaultStream;
         using var device = _accelerator.Allocate1D<float>(values.Length);
-        device.View.CopyFromCPU(stream, ref Unsafe.AsRef<float>(values.Pointer), values.Length);
+        device.View.CopyFromCPU(_accelerator.DefaultStream, ref Unsafe.AsRef<float>(values.Pointer), values.Length);
+        SelectRanksOnAccelerator(results, device.View, ranks);
+    }
+
+    /// <summary>Three histogram passes (digits of 11, 11 and 10 bits) over values on the accelerator.</summary>
+    private void SelectRanksOnAccelerator(Span<float> results, ArrayView<float> values, ReadOnlySpan<long> ranks)
+    {
+        var stream = _accelerator.DefaultStream;
         using var hist = _accelerator.Allocate1D<ulong>(IlgpuKernels.MaxPrefixes * IlgpuKernels.Bins);
         var histogram = new ulong[IlgpuKernels.MaxPrefixes * IlgpuKernels.Bins];
         var prefix = new uint[ranks.Length];
@@ -177,7 +220,7 @@ public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels
                 int prefixCount = shift == 21 ? 0 : group.Length;
                 hist.View.MemSetToZero(stream);
                 uint P(int i) => i < group.Length ? group[i] : 0u;
-                _histogram(new KernelConfig((int)groups, _group), hist.View, device.View, values.Length, shift, bits, prefixShift, prefixCount, P(0), P(1), P(2), P(3));
+                _histogram(new KernelConfig((int)groups, _group), hist.View, values, values.Length, shift, bits, prefixShift, prefixCount, P(0), P(1), P(2), P(3));
                 hist.View.CopyToCPU(stream, ref histogram[0], histogram.Length);
                 stream.Synchronize();
                 for (int r = 0; r < ranks.Length; r++)
@@ -217,17 +260,26 @@ public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels
             throw new ArgumentException("masked select ranges disagree");
         if (DTypeCode(output.DType) < 0 || DTypeCode(other.DType) < 0 || DTypeCode(@base.DType) < 0 || n == 0)
             return _cpu.MaskedSelect(output, other, @base, importance, start, threshold);
-        var stream = _accelerator.DefaultStream;
         using var x = Upload(other.Pointer, other.ByteLength);
         using var y = Upload(@base.Pointer, @base.ByteLength);
         using var imp = _accelerator.Allocate1D<float>(n);
-        imp.View.CopyFromCPU(stream, ref Unsafe.AsRef<float>(importance.Pointer + start), n);
+        imp.View.CopyFromCPU(_accelerator.DefaultStream, ref Unsafe.AsRef<float>(importance.Pointer + start), n);
+        return MaskedSelectOnAccelerator(output, x.View, y.View, imp.View, other.DType, @base.DType, threshold);
+    }
+
+    /// <summary>The selection over inputs (stored bytes) and importance already on the accelerator, element 0 on;
+    /// the result is downloaded into <paramref name="output"/>.</summary>
+    private long MaskedSelectOnAccelerator(RawTensor output, ArrayView<byte> other, ArrayView<byte> @base, ArrayView<float> importance,
+        DType otherDType, DType baseDType, float threshold)
+    {
+        long n = output.Length;
+        var stream = _accelerator.DefaultStream;
         using var result = _accelerator.Allocate1D<byte>(output.ByteLength);
         using var taken = _accelerator.Allocate1D<ulong>(1);
         taken.View.MemSetToZero(stream);
         long groups = Math.Clamp((n + _group - 1) / _group, 1, Math.Max(1, _accelerator.NumMultiprocessors) * 16L);
-        _maskedSelect(new KernelConfig((int)groups, _group), result.View, taken.View, x.View, y.View, imp.View, n, threshold,
-            DTypeCode(output.DType), DTypeCode(other.DType), DTypeCode(@base.DType));
+        _maskedSelect(new KernelConfig((int)groups, _group), result.View, taken.View, other, @base, importance, n, threshold,
+            DTypeCode(output.DType), DTypeCode(otherDType), DTypeCode(baseDType));
         result.View.CopyToCPU(stream, ref Unsafe.AsRef<byte>(output.Pointer), output.ByteLength);
         ulong count = 0;
         taken.View.CopyToCPU(stream, ref count, 1);

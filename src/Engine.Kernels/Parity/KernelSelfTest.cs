@@ -45,6 +45,8 @@ public sealed unsafe class KernelSelfTest
             results.Add(SelectRanksCase(backend, cpu, n));
         foreach (var (output, other, @base) in new[] { (DType.BF16, DType.BF16, DType.BF16), (DType.BF16, DType.F32, DType.BF16), (DType.F16, DType.F16, DType.BF16), (DType.F32, DType.F16, DType.F32), (DType.F16, DType.F32, DType.F32) })
             results.Add(MaskedSelectCase(backend, cpu, _small ? 1003 : 3_000_017, output, other, @base));
+        foreach (var (other, @base, output) in new[] { (DType.BF16, DType.BF16, DType.BF16), (DType.F32, DType.F16, DType.F32) })
+            results.Add(KeptImportanceCase(backend, cpu, other, @base, output, _small ? 5 : 1024, _small ? 37 : 5120));
         results.AddRange(new ElementwiseSelfTest(_seed, _small).Run(backend, cpu));
         return results;
     }
@@ -242,6 +244,75 @@ public sealed unsafe class KernelSelfTest
         if (mismatch < expected.Length)
             return new SelfTestResult(backend.Device, "masked_select", name, double.PositiveInfinity, false, $"byte {mismatch} (element {mismatch / outputType.SizeOf()}) differs (seed {_seed})");
         return new SelfTestResult(backend.Device, "masked_select", name, 0, true, $"bit-identical, {takenActual} taken");
+    }
+
+    /// <summary>Arcee Fusion's three steps on an importance the backend keeps (<see cref="IMergeKernels.ComputeImportance"/>):
+    /// the importance and per-row KL within tolerance of the CPU's, the quartiles and a selection written in three
+    /// unequal chunks bit-identical to the CPU's over the backend's own importance (fetched last, so the steps
+    /// before it ran on what the backend kept).</summary>
+    private SelfTestResult KeptImportanceCase(IMergeKernels backend, CpuMergeKernels cpu, DType otherType, DType baseType, DType outputType, long rows, int length)
+    {
+        long n = rows * length;
+        var random = new Random(HashCode.Combine(_seed, (int)otherType, (int)baseType, rows, length));
+        var baseValues = new float[n];
+        var otherValues = new float[n];
+        for (long i = 0; i < n; i++)
+        {
+            baseValues[i] = (float)(random.NextDouble() * 2 - 1) * 0.05f;
+            otherValues[i] = random.Next(4) == 0 ? baseValues[i] : baseValues[i] + (float)(random.NextDouble() * 2 - 1) * 0.002f;
+        }
+        using var other = Store(otherValues, otherType);
+        using var @base = Store(baseValues, baseType);
+        using var expectedImportance = new NativeArray<float>(n);
+        using var host = new NativeArray<float>(n);
+        using var expected = new NativeArray<byte>(n * outputType.SizeOf());
+        using var actual = new NativeArray<byte>(n * outputType.SizeOf());
+        var klExpected = new double[rows];
+        var klActual = new double[rows];
+        string name = $"{otherType}/{baseType} -> {outputType} {rows}x{length}, ranks and 3 selection chunks";
+        const string kernel = "kept_importance";
+        cpu.RowImportance(expectedImportance, klExpected, other.Raw, @base.Raw, length, ComputePrecision.Float32);
+        long[] ranks = [(n - 1) / 4, (n - 1) / 2, 3 * (n - 1) / 4];
+        var quartiles = new float[3];
+        long[] cuts = [0, n / 3 + 1, 2 * n / 3 + 3, n];
+        long takenActual = 0;
+        float threshold;
+        RawTensor Output(NativeArray<byte> bytes, long start, long end) =>
+            bytes.AsRaw(DType.U8).Reinterpret(outputType).Slice(start, end - start);
+        try
+        {
+            using var importance = backend.ComputeImportance(host, klActual, other.Raw, @base.Raw, length, ComputePrecision.Float32);
+            importance.SelectRanks(quartiles, ranks);
+            threshold = quartiles[1] + 1.5f * (quartiles[2] - quartiles[0]);
+            for (int c = 0; c + 1 < cuts.Length; c++) takenActual += importance.MaskedSelect(Output(actual, cuts[c], cuts[c + 1]), cuts[c], threshold);
+            if (importance.ToHost() != host) return new SelfTestResult(backend.Device, kernel, name, double.NaN, false, "ToHost returned another array than the one given");
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return new SelfTestResult(backend.Device, kernel, name, double.NaN, false, $"threw {e.GetType().Name}: {e.Message} (seed {_seed})");
+        }
+        double worst = 0;
+        for (long i = 0; i < n + rows; i++)
+        {
+            double e = i < n ? expectedImportance.Pointer[i] : klExpected[i - n], a = i < n ? host.Pointer[i] : klActual[i - n];
+            if (!KernelTolerances.ImportanceAgrees(e, a))
+                return new SelfTestResult(backend.Device, kernel, name, double.PositiveInfinity, false, $"{(i < n ? $"importance[{i}]" : $"row_kl[{i - n}]")}: expected {e:R}, got {a:R} (seed {_seed})");
+            if (Math.Abs(a - e) > KernelTolerances.ImportanceAbsolute) worst = Math.Max(worst, Math.Abs(a - e) / Math.Max(Math.Abs(e), 1e-30));
+        }
+        var expectedQuartiles = new float[3];
+        cpu.SelectRanks(expectedQuartiles, host, ranks);
+        for (int r = 0; r < 3; r++)
+        {
+            if (BitConverter.SingleToInt32Bits(expectedQuartiles[r]) != BitConverter.SingleToInt32Bits(quartiles[r]))
+                return new SelfTestResult(backend.Device, kernel, name, worst, false, $"rank {ranks[r]}: expected {expectedQuartiles[r]:R}, got {quartiles[r]:R} (seed {_seed})");
+        }
+        long takenExpected = cpu.MaskedSelect(Output(expected, 0, n), other.Raw, @base.Raw, host, 0, threshold);
+        if (takenExpected != takenActual)
+            return new SelfTestResult(backend.Device, kernel, name, worst, false, $"taken: expected {takenExpected}, got {takenActual} (seed {_seed})");
+        int mismatch = expected.Span.CommonPrefixLength(actual.Span);
+        if (mismatch < expected.Length)
+            return new SelfTestResult(backend.Device, kernel, name, worst, false, $"output byte {mismatch} (element {mismatch / outputType.SizeOf()}) differs (seed {_seed})");
+        return new SelfTestResult(backend.Device, kernel, name, worst, true, $"importance within tolerance, ranks and selection bit-identical, {takenActual} taken");
     }
 
     /// <summary>Values stored in <paramref name="dtype"/> (rounded as the CPU conversion does).</summary>

@@ -62,18 +62,19 @@ public sealed class ArceeFusion : IMergeMethod
 
         int rowLength = inputs.RowLength;
         var rowKl = new double[n / rowLength];
-        using var importance = inputs.RentFloats(n);
-        kernels.RowImportance(importance, rowKl, p, b, rowLength, precision);
+        // The importance stays where the kernels computed it (on a GPU: with both inputs, so nothing but the
+        // merged output crosses the bus again); the host array is filled only on backends that compute there.
+        using var host = inputs.RentFloats(n);
+        using var importance = kernels.ComputeImportance(host, rowKl, p, b, rowLength, precision);
         cancellation.ThrowIfCancellationRequested();
 
         var (q25, q50, q75) = inputs.Document.Quantiles == QuantileMode.Exact
-            ? ExactQuartiles(kernels, importance)
-            : SampledQuartiles(importance, inputs.Document.Seed, inputs.TensorName);
+            ? ExactQuartiles(importance)
+            : SampledQuartiles(importance.ToHost(), inputs.Document.Seed, inputs.TensorName);
         float threshold = Threshold(q25, q50, q75, lambda, precision);
 
         long kept = 0;
-        output.Fill((chunk, start) =>
-            kept += kernels.MaskedSelect(chunk, p.Slice(start, chunk.Length), b.Slice(start, chunk.Length), importance, start, threshold), cancellation);
+        output.Fill((chunk, start) => kept += importance.MaskedSelect(chunk, start, threshold), cancellation);
 
         return new JsonObject
         {
@@ -103,11 +104,11 @@ public sealed class ArceeFusion : IMergeMethod
     /// <summary>Ranks <c>floor(p (n - 1))</c> for p = 1/4, 1/2, 3/4, in exact integer arithmetic.</summary>
     public static (long Q25, long Q50, long Q75) QuartileRanks(long n) => ((n - 1) / 4, (n - 1) / 2, 3 * (n - 1) / 4);
 
-    private static (float, float, float) ExactQuartiles(IMergeKernels kernels, NativeArray<float> importance)
+    private static (float, float, float) ExactQuartiles(IImportance importance)
     {
         var (r25, r50, r75) = QuartileRanks(importance.Length);
         Span<float> values = stackalloc float[3];
-        kernels.SelectRanks(values, importance, [r25, r50, r75]);
+        importance.SelectRanks(values, [r25, r50, r75]);
         return (values[0], values[1], values[2]);
     }
 

@@ -1,0 +1,67 @@
+using Engine.Core.Numerics;
+
+namespace Engine.Kernels;
+
+/// <summary>The part of a GPU backend's kept importance that does not depend on the backend: argument checks,
+/// the host copy fetched once, the CPU selection for output dtypes without device kernels, and letting go of the
+/// backend once.</summary>
+internal abstract class DeviceImportance(NativeArray<float> host, RawTensor other, RawTensor @base, Cpu.CpuMergeKernels cpu) : IImportance
+{
+    private bool _downloaded;
+    private bool _disposed;
+
+    public long Length => host.Length;
+
+    public void SelectRanks(Span<float> results, ReadOnlySpan<long> ranks)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (results.Length != ranks.Length) throw new ArgumentException("one result per rank", nameof(results));
+        foreach (var k in ranks)
+        {
+            if (k < 0 || k >= Length) throw new ArgumentOutOfRangeException(nameof(ranks), $"rank {k} outside [0, {Length})");
+        }
+        if (!ranks.IsEmpty) SelectRanksOnDevice(results, ranks);
+    }
+
+    public long MaskedSelect(RawTensor output, long start, float threshold)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        long n = output.Length;
+        if (start < 0 || start + n > Length) throw new ArgumentOutOfRangeException(nameof(start), $"[{start}, {start + n}) outside [0, {Length})");
+        if (n == 0) return 0;
+        if (!HasDeviceKernel(output.DType)) return cpu.MaskedSelect(output, other.Slice(start, n), @base.Slice(start, n), ToHost(), start, threshold);
+        return MaskedSelectOnDevice(output, start, threshold);
+    }
+
+    public NativeArray<float> ToHost()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (!_downloaded)
+        {
+            Download(host);
+            _downloaded = true;
+        }
+        return host;
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        Release();
+    }
+
+    /// <summary>Ranks checked and not empty.</summary>
+    protected abstract void SelectRanksOnDevice(Span<float> results, ReadOnlySpan<long> ranks);
+
+    /// <summary>Range checked, not empty, output dtype with a device kernel.</summary>
+    protected abstract long MaskedSelectOnDevice(RawTensor output, long start, float threshold);
+
+    protected abstract bool HasDeviceKernel(Core.DType dtype);
+
+    /// <summary>Copies the importance into <paramref name="destination"/>.</summary>
+    protected abstract void Download(NativeArray<float> destination);
+
+    /// <summary>Frees the device buffers it owns and lets go of the backend; called once.</summary>
+    protected abstract void Release();
+}

@@ -1,0 +1,46 @@
+using Engine.Core.Numerics;
+
+namespace Engine.Kernels;
+
+/// <summary>The importance in a host array, each step one kernel call: what every backend does unless it keeps
+/// the importance on a device (the CPU backend's only way; GPU backends' fallback for bf16 emulation and dtypes
+/// without device kernels).</summary>
+public sealed class HostImportance : IImportance
+{
+    private readonly IMergeKernels _kernels;
+    private readonly NativeArray<float> _importance;
+    private readonly RawTensor _other;
+    private readonly RawTensor _base;
+
+    private HostImportance(IMergeKernels kernels, NativeArray<float> importance, RawTensor other, RawTensor @base)
+    {
+        _kernels = kernels;
+        _importance = importance;
+        _other = other;
+        _base = @base;
+    }
+
+    /// <summary><see cref="IMergeKernels.RowImportance"/> into <paramref name="importance"/>, kept there.</summary>
+    public static IImportance Compute(IMergeKernels kernels, NativeArray<float> importance, Span<double> rowKl, RawTensor other, RawTensor @base,
+        int rowLength, ComputePrecision precision)
+    {
+        kernels.RowImportance(importance, rowKl, other, @base, rowLength, precision);
+        return new HostImportance(kernels, importance, other, @base);
+    }
+
+    public long Length => _importance.Length;
+
+    public void SelectRanks(Span<float> results, ReadOnlySpan<long> ranks) => _kernels.SelectRanks(results, _importance, ranks);
+
+    public long MaskedSelect(RawTensor output, long start, float threshold)
+    {
+        if (start < 0 || start + output.Length > Length) throw new ArgumentOutOfRangeException(nameof(start), $"[{start}, {start + output.Length}) outside [0, {Length})");
+        return _kernels.MaskedSelect(output, _other.Slice(start, output.Length), _base.Slice(start, output.Length), _importance, start, threshold);
+    }
+
+    public NativeArray<float> ToHost() => _importance;
+
+    public void Dispose()
+    {
+    }
+}

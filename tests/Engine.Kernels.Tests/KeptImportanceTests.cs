@@ -1,0 +1,128 @@
+using System.Text.Json;
+using Engine.Core;
+using Engine.Core.Diagnostics;
+using Engine.Core.Numerics;
+using Engine.Kernels.Cpu;
+using Engine.Kernels.Ilgpu;
+using Engine.Kernels.Parity;
+using Engine.Testing;
+
+namespace Engine.Kernels.Tests;
+
+/// <summary>The importance a backend keeps between Arcee Fusion's steps (<see cref="IMergeKernels.ComputeImportance"/>):
+/// what it holds and when it lets go. Its numbers are checked by the kept_importance cases of <see cref="KernelSelfTest"/>.</summary>
+public sealed class KeptImportanceTests
+{
+    private const int Rows = 4, Length = 9;
+
+    private static (KernelSelfTest.StoredTensor Other, KernelSelfTest.StoredTensor Base) Pair(float bad = 0f)
+    {
+        var random = new Random(5);
+        var b = Enumerable.Range(0, Rows * Length).Select(_ => (float)random.NextDouble() * 0.1f).ToArray();
+        var p = b.Select((v, i) => i % 3 == 0 ? v : v + 0.01f * (float)random.NextDouble()).ToArray();
+        if (bad != 0f) p[2 * Length + 4] = bad;
+        return (KernelSelfTest.Store(p, DType.BF16), KernelSelfTest.Store(b, DType.BF16));
+    }
+
+    [Fact]
+    public void TheCpuBackendKeepsItInTheGivenArray()
+    {
+        var (other, @base) = Pair();
+        using (other)
+        using (@base)
+        using (var cpu = new CpuMergeKernels(2))
+        using (var host = new NativeArray<float>(Rows * Length))
+        using (var expected = new NativeArray<float>(Rows * Length))
+        {
+            cpu.RowImportance(expected, new double[Rows], other.Raw, @base.Raw, Length, ComputePrecision.Float32);
+            using var importance = ((IMergeKernels)cpu).ComputeImportance(host, new double[Rows], other.Raw, @base.Raw, Length, ComputePrecision.Float32);
+            Assert.IsType<HostImportance>(importance);
+            Assert.Same(host, importance.ToHost());
+            Assert.Equal(expected.Span.ToArray(), host.Span.ToArray());
+            Assert.Throws<ArgumentOutOfRangeException>(() => importance.MaskedSelect(new NativeArray<float>(4).AsRaw(DType.F32), Rows * Length - 3, 0f));
+        }
+    }
+
+    [Fact]
+    public void AnIlgpuBackendIsHeldUntilItsImportanceIsDisposed()
+    {
+        var (other, @base) = Pair();
+        using var _ = other;
+        using var __ = @base;
+        using var ilgpu = IlgpuMergeKernels.CreateCpuAccelerator(2);
+        using var host = new NativeArray<float>(Rows * Length);
+        using var values = new NativeArray<float>(3);
+        Task waiting;
+        using (var importance = ilgpu.ComputeImportance(host, new double[Rows], other.Raw, @base.Raw, Length, ComputePrecision.Float32))
+        {
+            // A second importance on the same backend would share its buffers.
+            Assert.Throws<InvalidOperationException>(() => ilgpu.ComputeImportance(new NativeArray<float>(Rows * Length), new double[Rows], other.Raw, @base.Raw, Length, ComputePrecision.Float32));
+            // One-call kernels on the owning thread still run (they use buffers of their own) ...
+            var rank = new float[1];
+            ilgpu.SelectRanks(rank, values, [0]);
+            // ... while another thread's call waits for the importance to be disposed.
+            waiting = Task.Run(() => ilgpu.SelectRanks(new float[1], values, [1]));
+            Assert.False(waiting.Wait(300));
+            var quartile = new float[1];
+            importance.SelectRanks(quartile, [Rows * Length / 2]);
+        }
+        Assert.True(waiting.Wait(30_000));
+        using var again = ilgpu.ComputeImportance(host, new double[Rows], other.Raw, @base.Raw, Length, ComputePrecision.Float32);
+        Assert.Equal(Rows * Length, again.Length);
+    }
+
+    [Fact]
+    public void ANonFiniteInputThrowsAndLetsGoOfTheBackend()
+    {
+        var (other, @base) = Pair(float.PositiveInfinity);
+        using var _ = other;
+        using var __ = @base;
+        using var ilgpu = IlgpuMergeKernels.CreateCpuAccelerator(2);
+        using var host = new NativeArray<float>(Rows * Length);
+        var e = Assert.Throws<NonFiniteValueException>(() => ilgpu.ComputeImportance(host, new double[Rows], other.Raw, @base.Raw, Length, ComputePrecision.Float32));
+        Assert.Equal(("other", 2L * Length + 4), (e.Which, e.Element));
+        // The lock was released: another thread gets the backend at once.
+        using var values = new NativeArray<float>(2);
+        Assert.True(Task.Run(() => ilgpu.SelectRanks(new float[1], values, [0])).Wait(30_000));
+    }
+
+    [Fact]
+    public void Bfloat16EmulationOnIlgpuIsTheCpuComputationInTheHostArray()
+    {
+        var (other, @base) = Pair();
+        using var _ = other;
+        using var __ = @base;
+        using var ilgpu = IlgpuMergeKernels.CreateCpuAccelerator(2);
+        using var cpu = new CpuMergeKernels(2);
+        using var host = new NativeArray<float>(Rows * Length);
+        using var expected = new NativeArray<float>(Rows * Length);
+        cpu.RowImportance(expected, new double[Rows], other.Raw, @base.Raw, Length, ComputePrecision.BFloat16);
+        using var importance = ilgpu.ComputeImportance(host, new double[Rows], other.Raw, @base.Raw, Length, ComputePrecision.BFloat16);
+        Assert.IsType<HostImportance>(importance);
+        Assert.Equal(expected.Span.ToArray(), host.Span.ToArray());
+    }
+
+    [Fact]
+    public void TracingRecordsEachStepOfTheKeptImportance()
+    {
+        var (other, @base) = Pair();
+        using var _ = other;
+        using var __ = @base;
+        using var dir = new TempDirectory();
+        var trace = new PipelineTrace();
+        using var ilgpu = IlgpuMergeKernels.CreateCpuAccelerator(2);
+        var traced = new TracingMergeKernels(ilgpu, trace);
+        using var host = new NativeArray<float>(Rows * Length);
+        using var output = new NativeArray<ushort>(Rows * Length);
+        using (var importance = traced.ComputeImportance(host, new double[Rows], other.Raw, @base.Raw, Length, ComputePrecision.Float32))
+        {
+            importance.SelectRanks(new float[1], [3]);
+            importance.MaskedSelect(output.AsRaw(DType.BF16), 0, 0f);
+        }
+        trace.Write(dir.Combine("trace.json"));
+        using var json = JsonDocument.Parse(File.ReadAllText(dir.Combine("trace.json")));
+        var names = json.RootElement.GetProperty("traceEvents").EnumerateArray()
+            .Where(e => e.GetProperty("ph").GetString() == "X").Select(e => e.GetProperty("name").GetString()).ToList();
+        Assert.Equal(["row_importance", "select_ranks", "masked_select"], names);
+    }
+}
