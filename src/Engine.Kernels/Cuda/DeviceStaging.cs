@@ -74,21 +74,7 @@ internal sealed unsafe class DeviceStaging : IDisposable
         Buffer.MemoryCopy(_pinned[0].Pointer, destination, bytes, bytes);
     }
 
-    private void HostCopy(byte* destination, byte* source, long bytes)
-    {
-        const long part = 4L << 20;
-        long parts = (bytes + part - 1) / part;
-        if (parts <= 1 || _threads == 1)
-        {
-            Buffer.MemoryCopy(source, destination, bytes, bytes);
-            return;
-        }
-        Parallel.For(0L, parts, new ParallelOptions { MaxDegreeOfParallelism = _threads }, p =>
-        {
-            long begin = p * part, length = Math.Min(part, bytes - begin);
-            Buffer.MemoryCopy(source + begin, destination + begin, length, length);
-        });
-    }
+    private void HostCopy(byte* destination, byte* source, long bytes) => HostMemoryCopy.Copy(destination, source, bytes, _threads);
 
     public void Dispose()
     {

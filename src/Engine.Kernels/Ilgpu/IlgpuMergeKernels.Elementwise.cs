@@ -122,7 +122,7 @@ public sealed unsafe partial class IlgpuMergeKernels
             bad.View.MemSet(stream, 0xFF);
             count.View.MemSetToZero(stream);
             _deltaVariance(ElementwiseGrid(n), result.View, bad.View, count.View, packed.Bytes, packed.Offsets, packed.DTypes, models.Length, n);
-            result.View.CopyToCPU(stream, ref Unsafe.AsRef<float>(variance.Pointer), n);
+            _staging.Download(variance.Pointer, result.View);
             bad.View.CopyToCPU(stream, ref firstBad, 1);
             count.View.CopyToCPU(stream, ref nonzero, 1);
             stream.Synchronize();
@@ -230,7 +230,7 @@ public sealed unsafe partial class IlgpuMergeKernels
             using var values = _accelerator.Allocate1D(table.IsEmpty ? [0f] : table.ToArray());
             using var result = _accelerator.Allocate1D<byte>(Math.Max(4, (output.ByteLength + 3) & ~3L));
             launch(result.View, packed, values.View);
-            result.View.SubView(0, output.ByteLength).CopyToCPU(stream, ref Unsafe.AsRef<byte>(output.Pointer), output.ByteLength);
+            _staging.Download(output.Pointer, result.View.SubView(0, output.ByteLength));
             stream.Synchronize();
         }
     }
@@ -279,7 +279,7 @@ public sealed unsafe partial class IlgpuMergeKernels
             using var bad = _accelerator.Allocate1D<ulong>(1);
             bad.View.MemSet(stream, 0xFF);
             _absDifference(ElementwiseGrid(n), result.View, bad.View, x.View, y.View, DTypeCode(other.DType), DTypeCode(@base.DType), n);
-            result.View.CopyToCPU(stream, ref Unsafe.AsRef<float>(magnitudes.Pointer), n);
+            _staging.Download(magnitudes.Pointer, result.View);
             bad.View.CopyToCPU(stream, ref firstBad, 1);
             stream.Synchronize();
         }
@@ -353,7 +353,7 @@ public sealed unsafe partial class IlgpuMergeKernels
             using var result = _accelerator.Allocate1D<byte>(Math.Max(4, (output.ByteLength + 3) & ~3L));
             _taskArithmetic(ElementwiseGrid(n), result.View, packed.Bytes, packed.Offsets, packed.DTypes, weights.View, scales.View, maskWords.View, maskFlags.View,
                 new TaskArithmeticScalars(DTypeCode(output.DType), k, wordsPerModel, (int)(maskStart & 63), terms.SignConsensus ? 1 : 0, terms.Normalize ? 1 : 0, terms.Lambda, terms.LinearDivisor, n));
-            result.View.SubView(0, output.ByteLength).CopyToCPU(stream, ref Unsafe.AsRef<byte>(output.Pointer), output.ByteLength);
+            _staging.Download(output.Pointer, result.View.SubView(0, output.ByteLength));
             stream.Synchronize();
         }
     }
@@ -407,11 +407,8 @@ public sealed unsafe partial class IlgpuMergeKernels
             }
             var accelerator = owner._accelerator;
             _bytes = accelerator.Allocate1D<byte>(Math.Max(16, total));
-            for (int i = 0; i < all.Count; i++)
-            {
-                if (all[i].ByteLength > 0)
-                    _bytes.View.SubView(offsets[i], all[i].ByteLength).CopyFromCPU(accelerator.DefaultStream, ref Unsafe.AsRef<byte>(all[i].Pointer), all[i].ByteLength);
-            }
+            for (int i = 0; i < all.Count; i++) owner._staging.Upload(_bytes.View.SubView(offsets[i], all[i].ByteLength), all[i].Pointer);
+            owner._staging.Flush();
             _offsets = accelerator.Allocate1D(offsets);
             _dtypes = accelerator.Allocate1D(all.Select(x => DTypeCode(x.DType)).ToArray());
         }

@@ -56,8 +56,7 @@ public sealed unsafe partial class IlgpuMergeKernels
         protected override void Download(NativeArray<float> destination)
         {
             owner._accelerator.Bind();
-            buffers.Importance.View.CopyToCPU(owner._accelerator.DefaultStream, ref Unsafe.AsRef<float>(destination.Pointer), destination.Length);
-            owner._accelerator.DefaultStream.Synchronize();
+            owner._staging.Download(destination.Pointer, buffers.Importance.View);
         }
 
         protected override void Release()

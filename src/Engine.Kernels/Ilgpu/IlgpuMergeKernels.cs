@@ -15,7 +15,7 @@ namespace Engine.Kernels.Ilgpu;
 /// <summary>The merge kernels of <see cref="IlgpuKernels"/> on an ILGPU accelerator: an NVIDIA GPU (ILGPU
 /// compiles the C# to PTX at run time) or ILGPU's CPU accelerator (a simulator, about 300x slower than plain
 /// C#: for tests and CI parity only). Same results as the CPU reference as <see cref="KernelTolerances"/>
-/// defines. Transfers use ILGPU's plain copies (no staging pipeline; the hand-written CUDA backend has one).
+/// defines. Large transfers go through page-locked double buffers (<see cref="AcceleratorStaging"/>).
 /// <see cref="ComputePrecision.BFloat16"/> and dtypes other than F32/BF16/F16 run on the CPU backend.
 /// Calls from several threads are serialised, each binding the accelerator to the calling thread.</summary>
 public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels
@@ -24,16 +24,18 @@ public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels
     private readonly Context _context;
     private readonly Accelerator _accelerator;
     private readonly CpuMergeKernels _cpu;
+    private readonly AcceleratorStaging _staging;
     private readonly int _group;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<double>, ArrayView<ulong>, ArrayView<byte>, ArrayView<byte>, int, int, long, int> _rowImportance;
     private readonly Action<KernelConfig, ArrayView<ulong>, ArrayView<float>, long, int, int, int, int, uint, uint, uint, uint> _histogram;
     private readonly Action<KernelConfig, ArrayView<byte>, ArrayView<ulong>, ArrayView<byte>, ArrayView<byte>, ArrayView<float>, long, float, int, int, int> _maskedSelect;
 
-    private IlgpuMergeKernels(Context context, Accelerator accelerator, int threads, string device)
+    private IlgpuMergeKernels(Context context, Accelerator accelerator, int threads, string device, long stagingChunk)
     {
         _context = context;
         _accelerator = accelerator;
         _cpu = new CpuMergeKernels(threads);
+        _staging = new AcceleratorStaging(accelerator, _cpu.Threads, stagingChunk);
         Device = device;
         int group = 1;
         while (group * 2 <= Math.Min(IlgpuKernels.MaxGroup, accelerator.MaxNumThreadsPerGroup)) group *= 2;
@@ -44,6 +46,9 @@ public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels
         _maskedSelect = accelerator.LoadStreamKernel<ArrayView<byte>, ArrayView<ulong>, ArrayView<byte>, ArrayView<byte>, ArrayView<float>, long, float, int, int, int>(IlgpuKernels.MaskedSelect);
     }
 
+    /// <summary>Staging chunk on the simulator: small, so that the parity tests' inputs take the multi-chunk path.</summary>
+    private const long SimulatorStagingChunk = 1024;
+
     /// <summary>ILGPU's CPU accelerator (simulated GPU threads): tests and CI.</summary>
     public static IlgpuMergeKernels CreateCpuAccelerator(int threads = 0)
     {
@@ -51,7 +56,7 @@ public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels
         try
         {
             var accelerator = context.CreateCPUAccelerator(0);
-            return new IlgpuMergeKernels(context, accelerator, threads, $"ilgpu-cpu (ILGPU {typeof(Context).Assembly.GetName().Version} CPU accelerator, simulated; {accelerator.MaxNumThreadsPerGroup} threads/group)");
+            return new IlgpuMergeKernels(context, accelerator, threads, $"ilgpu-cpu (ILGPU {typeof(Context).Assembly.GetName().Version} CPU accelerator, simulated; {accelerator.MaxNumThreadsPerGroup} threads/group)", SimulatorStagingChunk);
         }
         catch
         {
@@ -70,7 +75,7 @@ public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels
         try
         {
             var accelerator = context.CreateCudaAccelerator(ordinal);
-            return new IlgpuMergeKernels(context, accelerator, threads, $"ilgpu:{ordinal} ({accelerator.Name}, ILGPU {typeof(Context).Assembly.GetName().Version} PTX)");
+            return new IlgpuMergeKernels(context, accelerator, threads, $"ilgpu:{ordinal} ({accelerator.Name}, ILGPU {typeof(Context).Assembly.GetName().Version} PTX)", AcceleratorStaging.DefaultChunk);
         }
         catch
         {
@@ -119,8 +124,7 @@ public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels
             return;
         }
         using var buffers = ImportanceOnAccelerator(rowKl, other, @base, rowLength);
-        buffers.Importance.View.CopyToCPU(_accelerator.DefaultStream, ref Unsafe.AsRef<float>(importance.Pointer), importance.Length);
-        _accelerator.DefaultStream.Synchronize();
+        _staging.Download(importance.Pointer, buffers.Importance.View);
     }
 
     /// <summary>Checks the shapes; false where the CPU backend computes instead (bf16 emulation, dtypes without
@@ -196,7 +200,8 @@ public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels
         }
         if (ranks.IsEmpty) return;
         using var device = _accelerator.Allocate1D<float>(values.Length);
-        device.View.CopyFromCPU(_accelerator.DefaultStream, ref Unsafe.AsRef<float>(values.Pointer), values.Length);
+        _staging.Upload(device.View, values.Pointer);
+        _staging.Flush();
         SelectRanksOnAccelerator(results, device.View, ranks);
     }
 
@@ -263,7 +268,8 @@ public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels
         using var x = Upload(other.Pointer, other.ByteLength);
         using var y = Upload(@base.Pointer, @base.ByteLength);
         using var imp = _accelerator.Allocate1D<float>(n);
-        imp.View.CopyFromCPU(_accelerator.DefaultStream, ref Unsafe.AsRef<float>(importance.Pointer + start), n);
+        _staging.Upload(imp.View, importance.Pointer + start);
+        _staging.Flush();
         return MaskedSelectOnAccelerator(output, x.View, y.View, imp.View, other.DType, @base.DType, threshold);
     }
 
@@ -280,7 +286,7 @@ public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels
         long groups = Math.Clamp((n + _group - 1) / _group, 1, Math.Max(1, _accelerator.NumMultiprocessors) * 16L);
         _maskedSelect(new KernelConfig((int)groups, _group), result.View, taken.View, other, @base, importance, n, threshold,
             DTypeCode(output.DType), DTypeCode(otherDType), DTypeCode(baseDType));
-        result.View.CopyToCPU(stream, ref Unsafe.AsRef<byte>(output.Pointer), output.ByteLength);
+        _staging.Download(output.Pointer, result.View);
         ulong count = 0;
         taken.View.CopyToCPU(stream, ref count, 1);
         stream.Synchronize();
@@ -290,7 +296,8 @@ public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels
     private MemoryBuffer1D<byte, Stride1D.Dense> Upload(byte* source, long bytes)
     {
         var buffer = _accelerator.Allocate1D<byte>(Math.Max(4, (bytes + 3) & ~3L));
-        buffer.View.SubView(0, bytes).CopyFromCPU(_accelerator.DefaultStream, ref Unsafe.AsRef<byte>(source), bytes);
+        _staging.Upload(buffer.View.SubView(0, bytes), source);
+        _staging.Flush();
         return buffer;
     }
 
@@ -304,6 +311,7 @@ public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels
 
     public void Dispose()
     {
+        _staging.Dispose();
         _accelerator.Dispose();
         _context.Dispose();
         _cpu.Dispose();
