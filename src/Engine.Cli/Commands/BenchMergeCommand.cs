@@ -4,6 +4,7 @@ using System.Reflection;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Engine.Core;
+using Engine.Core.Diagnostics;
 using Engine.Core.Model;
 using Engine.Kernels;
 using Engine.Merge;
@@ -22,27 +23,35 @@ public static class BenchMergeCommand
 {
     public static Command Create(IServiceProvider services)
     {
-        var size = new Option<string>("--size") { Description = "model shape: tiny | 0.5b (Qwen2.5-0.5B, 494M parameters)", DefaultValueFactory = _ => "0.5b" };
+        var size = new Option<string>("--size")
+        {
+            Description = "model shape: tiny | 0.5b (Qwen2.5-0.5B, 494M parameters, 1 GB per model) | 32b (Qwen2.5-32B, 64 layers, " +
+                "65.5 GB per model: base, expert and output need ~200 GB free; use --layers 4 for 3.5B parameters, 7 GB per model)",
+            DefaultValueFactory = _ => "0.5b",
+        };
+        var layers = new Option<int?>("--layers") { Description = "decoder layers, overriding the size's count (every tensor keeps its shape)" };
         var dir = new Option<string?>("--dir") { Description = "where the generated benchmark models are kept (reused across runs)" };
         var repeat = new Option<int>("--repeat") { Description = "timed repetitions of each side (median reported)", DefaultValueFactory = _ => 3 };
         var peer = new Option<bool>("--peer") { Description = "also time the PyTorch per-tensor mergekit method (arcee_fusion only; needs python3 with torch and numpy)" };
         var method = new Option<string>("--method") { Description = "merge method to time (engine methods lists them)", DefaultValueFactory = _ => "arcee_fusion" };
+        var profile = new Option<string?>("--profile") { Description = "after the timed runs, trace one more merge to this Chrome/Perfetto file and report each stage's busy time and the stage the merge is bound by" };
         var options = new CommonOptions();
-        var command = new Command("merge", "merge time against the I/O floor (and PyTorch with --peer)") { size, dir, repeat, peer, method };
+        var command = new Command("merge", "merge time against the I/O floor (and PyTorch with --peer)") { size, layers, dir, repeat, peer, method, profile };
         options.AddTo(command);
         command.SetAction((parse, cancellation) => EngineCli.Guard(() =>
         {
-            var spec = parse.GetValue(size)!.ToLowerInvariant() switch
-            {
-                "tiny" => SyntheticModelSpec.Tiny,
-                "0.5b" => SyntheticModelSpec.Qwen05B,
-                var s => throw new EngineException($"--size '{s}' must be tiny or 0.5b"),
-            };
-            string root = Path.GetFullPath(parse.GetValue(dir) ?? Path.Combine(Path.GetTempPath(), "engine-bench", parse.GetValue(size)!));
+            string sizeName = parse.GetValue(size)!.ToLowerInvariant();
+            int? layerCount = parse.GetValue(layers);
+            var spec = Spec(sizeName, layerCount);
+            string defaultDir = layerCount is { } l ? $"{sizeName}-{l}layers" : sizeName;
+            string root = Path.GetFullPath(parse.GetValue(dir) ?? Path.Combine(Path.GetTempPath(), "engine-bench", defaultDir));
             int threads = options.Threads(parse) is > 0 and var t ? t : Environment.ProcessorCount;
             string methodName = parse.GetValue(method)!;
             if (parse.GetValue(peer) && methodName != "arcee_fusion") throw new EngineException($"--peer times mergekit's arcee_fusion only, not '{methodName}'");
-            var report = Measure(services, spec, root, methodName, options.Device(parse), threads, Math.Max(1, parse.GetValue(repeat)), parse.GetValue(peer), cancellation);
+            string? tracePath = parse.GetValue(profile);
+            var (report, summary) = Measure(services, spec, root, methodName, options.Device(parse), threads, Math.Max(1, parse.GetValue(repeat)), parse.GetValue(peer), tracePath, cancellation);
+            report["size"] = sizeName;
+            report["layers"] = spec.Layers;
             if (parse.GetValue(options.Json)) Console.Out.WriteLine(report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             else
             {
@@ -50,22 +59,40 @@ public static class BenchMergeCommand
                 AnsiConsole.MarkupLine(Markup.Escape($"I/O floor {report["floor_seconds"]} s, merge {report["merge_seconds"]} s: merge/floor = {report["merge_over_floor"]}"));
                 if (report["peer_seconds"] is { } ps) AnsiConsole.MarkupLine(Markup.Escape($"PyTorch per-tensor mergekit method {ps} s: speedup {report["speedup_over_peer"]}x ({report["peer"]})"));
                 else if (report["peer_error"] is { } pe) AnsiConsole.MarkupLine(Markup.Escape($"peer not run: {pe}"));
+                if (summary != null) ProfileView.Print(summary);
             }
             return Task.FromResult(0);
         }));
         return command;
     }
 
-    private static JsonObject Measure(IServiceProvider services, SyntheticModelSpec spec, string root, string method, string device, int threads, int repeat, bool peer, CancellationToken cancellation)
+    /// <summary>The model shape <c>--size</c> names, with <c>--layers</c> decoder layers when given.</summary>
+    public static SyntheticModelSpec Spec(string size, int? layers)
+    {
+        var spec = size switch
+        {
+            "tiny" => SyntheticModelSpec.Tiny,
+            "0.5b" => SyntheticModelSpec.Qwen05B,
+            "32b" => SyntheticModelSpec.Qwen32B,
+            _ => throw new EngineException($"--size '{size}' must be tiny, 0.5b or 32b"),
+        };
+        return layers switch
+        {
+            null => spec,
+            > 0 and var l => spec with { Layers = l },
+            var l => throw new EngineException($"--layers {l} must be a positive layer count"),
+        };
+    }
+
+    private static (JsonObject Report, TraceSummary? Profile) Measure(IServiceProvider services, SyntheticModelSpec spec, string root, string method, string device,
+        int threads, int repeat, bool peer, string? tracePath, CancellationToken cancellation)
     {
         string a = Path.Combine(root, "base"), b = Path.Combine(root, "expert");
         string[] experts = [b, Path.Combine(root, "expert2")];
         string yaml = BenchMergeConfig.Yaml(method, a, experts);
-        if (!Directory.Exists(a)) SyntheticCheckpoint.Write(a, spec, 7, null);
-        for (int i = 0; i < BenchMergeConfig.ExpertCount(method); i++)
-        {
-            if (!Directory.Exists(experts[i])) SyntheticCheckpoint.Write(experts[i], spec, 7, 99UL - (ulong)i);
-        }
+        var models = new List<(string Path, ulong? ExpertSeed)> { (a, null) };
+        for (int i = 0; i < BenchMergeConfig.ExpertCount(method); i++) models.Add((experts[i], 99UL - (ulong)i));
+        BenchModels.Ensure(spec, models, outputs: peer ? 2 : 1);
         string configPath = Path.Combine(root, "bench-merge.yml");
         File.WriteAllText(configPath, yaml);
         var config = MergeConfigReader.Load(configPath);
@@ -73,10 +100,10 @@ public static class BenchMergeCommand
         using var kernels = services.GetRequiredService<IMergeKernelsFactory>().Create(device, threads);
         var executor = new MergeExecutor(kernels);
 
-        double Time(bool floor)
+        double Time(bool floor, PipelineTrace? trace = null)
         {
             var clock = Stopwatch.StartNew();
-            executor.Run(config, new MergeRunOptions(output) { Overwrite = true }, floor ? _ => new IoFloorMethod() : null, null, cancellation);
+            executor.Run(config, new MergeRunOptions(output) { Overwrite = true, Trace = trace }, floor ? _ => new IoFloorMethod() : null, null, cancellation);
             double s = clock.Elapsed.TotalSeconds;
             Directory.Delete(output, recursive: true);
             return s;
@@ -97,14 +124,23 @@ public static class BenchMergeCommand
             ["method"] = method,
             ["device"] = kernels.Device,
             ["threads"] = threads,
-            ["elements_per_model"] = spec.Tensors().Sum(t => t.ByteLength / t.DType.SizeOf()),
+            ["elements_per_model"] = spec.Parameters,
             ["repeat"] = repeat,
             ["floor_seconds"] = Math.Round(floorS, 3),
             ["merge_seconds"] = Math.Round(mergeS, 3),
             ["merge_over_floor"] = Math.Round(mergeS / floorS, 3),
         };
+        TraceSummary? summary = null;
+        if (tracePath != null)
+        {
+            // A run of its own, after the timed ones: recording spans costs a little, and the medians stay untraced.
+            var trace = new PipelineTrace();
+            Time(false, trace);
+            summary = ProfileView.Write(trace, tracePath);
+            report["profile"] = ProfileView.Json(summary, tracePath);
+        }
         if (peer) RunPeer(report, a, b, Path.Combine(root, "peer-out.safetensors"), threads, mergeS);
-        return report;
+        return (report, summary);
     }
 
     /// <summary>Times <c>arcee_fusion_peer.py</c> (embedded), mergekit's per-tensor method in PyTorch.</summary>

@@ -24,7 +24,7 @@ public static class MergeCommand
         var overwrite = new Option<bool>("--overwrite") { Description = "replace an existing output directory" };
         var shardSize = new Option<string>("--out-shard-size") { Description = "maximum bytes per output shard (5GB, 500MB, 1000000, ...)", DefaultValueFactory = _ => "5GB" };
         var keep = new Option<string?>("--keep-intermediates") { Description = "also write every named intermediate stage as a model under this directory" };
-        var profile = new Option<string?>("--profile") { Description = "write a Chrome/Perfetto trace of the pipeline stages (read, convert, upload, kernel, download, write) to this file" };
+        var profile = new Option<string?>("--profile") { Description = "write a Chrome/Perfetto trace of the pipeline stages (read, convert, upload, kernel, download, write) to this file, and print each stage's busy time and the stage the run is bound by" };
         var command = new Command("merge", "merge models as a mergekit config describes (Arcee Fusion and friends)") { config, output, overwrite, shardSize, keep, profile };
         options.AddTo(command);
         command.SetAction((parse, cancellation) => EngineCli.Guard(async () =>
@@ -37,12 +37,17 @@ public static class MergeCommand
                 Trace = parse.GetValue(profile) is null ? null : new PipelineTrace(),
             };
             var result = await RunAsync(services, parse.GetValue(config)!, run, options.Device(parse), options.Threads(parse), parse.GetValue(options.Json), cancellation);
-            if (parse.GetValue(profile) is { } tracePath)
+            bool json = parse.GetValue(options.Json);
+            if (parse.GetValue(profile) is not { } tracePath)
             {
-                run.Trace!.Write(tracePath);
-                Console.Error.WriteLine($"engine: trace of {run.Trace.Count} spans written to {tracePath} (open in ui.perfetto.dev or chrome://tracing)");
+                Print(result.Report, json);
+                return 0;
             }
-            Print(result.Report, parse.GetValue(options.Json));
+            var summary = ProfileView.Write(run.Trace!, tracePath);
+            // Added to the printed report only: merge-report.json beside the model was written before the run ended.
+            result.Report["profile"] = ProfileView.Json(summary, tracePath);
+            Print(result.Report, json);
+            if (!json) ProfileView.Print(summary);
             return 0;
         }));
         return command;

@@ -9,7 +9,7 @@ namespace Engine.Core.Diagnostics;
 public sealed class PipelineTrace
 {
     private readonly long _origin = Stopwatch.GetTimestamp();
-    private readonly List<(string Name, string Category, int Thread, double Start, double Duration, string? Detail)> _events = new();
+    private readonly List<TraceEvent> _events = new();
     private readonly Dictionary<int, string> _threads = new();
 
     /// <summary>Starts a span; it is recorded when the returned value is disposed.</summary>
@@ -20,14 +20,21 @@ public sealed class PipelineTrace
         get { lock (_events) return _events.Count; }
     }
 
+    /// <summary>A snapshot of the spans recorded so far, in the order they ended.</summary>
+    public IReadOnlyList<TraceEvent> Events()
+    {
+        lock (_events) return _events.ToArray();
+    }
+
     private void Record(string name, string category, string? detail, long start, long end)
     {
         var thread = Environment.CurrentManagedThreadId;
-        double ts = Stopwatch.GetElapsedTime(_origin, start).TotalMicroseconds;
-        double dur = Stopwatch.GetElapsedTime(start, end).TotalMicroseconds;
+        long startNs = Nanoseconds(start - _origin);
+        // End and start are converted alike, so nested spans stay nested after the conversion.
+        long durationNs = Nanoseconds(end - _origin) - startNs;
         lock (_events)
         {
-            _events.Add((name, category, thread, ts, dur, detail));
+            _events.Add(new TraceEvent(name, category, thread, startNs, durationNs, detail));
             _threads.TryAdd(thread, Thread.CurrentThread.Name ?? (thread == 1 ? "main" : $"worker {thread}"));
         }
     }
@@ -64,8 +71,8 @@ public sealed class PipelineTrace
                     json.WriteString("cat", e.Category);
                     json.WriteNumber("pid", 1);
                     json.WriteNumber("tid", e.Thread);
-                    json.WriteNumber("ts", Math.Round(e.Start, 3));
-                    json.WriteNumber("dur", Math.Round(e.Duration, 3));
+                    json.WriteNumber("ts", e.StartNanoseconds / 1000.0);
+                    json.WriteNumber("dur", e.DurationNanoseconds / 1000.0);
                     if (e.Detail != null)
                     {
                         json.WriteStartObject("args");
@@ -80,6 +87,8 @@ public sealed class PipelineTrace
         }
         File.Move(temporary, path, overwrite: true);
     }
+
+    private static long Nanoseconds(long ticks) => (long)((Int128)ticks * 1_000_000_000 / Stopwatch.Frequency);
 
     /// <summary>An open span.</summary>
     public readonly struct Span : IDisposable
@@ -100,6 +109,12 @@ public sealed class PipelineTrace
 
         public void Dispose() => _trace?.Record(_name, _category, _detail, _start, Stopwatch.GetTimestamp());
     }
+}
+
+/// <summary>One recorded span: integer nanoseconds since the trace began, so sums and unions of spans are exact.</summary>
+public readonly record struct TraceEvent(string Name, string Category, int Thread, long StartNanoseconds, long DurationNanoseconds, string? Detail = null)
+{
+    public long EndNanoseconds => StartNanoseconds + DurationNanoseconds;
 }
 
 /// <summary>Null-safe span starts, so call sites stay one line whether or not a trace is being taken.</summary>

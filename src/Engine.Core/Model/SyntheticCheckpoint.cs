@@ -16,7 +16,17 @@ public sealed record SyntheticModelSpec(int HiddenSize, int IntermediateSize, in
     /// <summary>The shapes of Qwen2.5-0.5B (494M parameters), for benchmarks.</summary>
     public static SyntheticModelSpec Qwen05B { get; } = new(896, 4864, 24, 14, 2, 151936, true, DType.BF16);
 
+    /// <summary>The shapes of Qwen2.5-32B (32.76B parameters, 64 layers, untied lm_head; 65.5 GB in bf16),
+    /// for benchmarks; <c>with { Layers = 4 }</c> keeps every tensor shape at 3.5B parameters.</summary>
+    public static SyntheticModelSpec Qwen32B { get; } = new(5120, 27648, 64, 40, 8, 152064, false, DType.BF16);
+
     public int HeadDim => HiddenSize / Heads;
+
+    /// <summary>Elements of every tensor together (the parameter count).</summary>
+    public long Parameters => Tensors().Sum(t => TensorInfo.ElementCountOf(t.Shape));
+
+    /// <summary>Bytes of every tensor together (a checkpoint's size on disk, less its headers).</summary>
+    public long ByteLength => Tensors().Sum(t => t.ByteLength);
 
     /// <summary>Every tensor, in the order transformers saves them.</summary>
     public IReadOnlyList<TensorSpec> Tensors()

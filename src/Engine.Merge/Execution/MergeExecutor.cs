@@ -98,8 +98,12 @@ public sealed class MergeExecutor
             }
             var report = BuildReport(plan, config, outPath, tensors, new JsonArray(run.Entries.Select(e => (JsonNode)e!).ToArray()), run.Written, clock.Elapsed);
             WriteSideFiles(writer, plan, plan.Output, config, report);
-            foreach (var stageWriter in keep.Values) stageWriter.Commit();
-            writer.Commit();
+            // Commit flushes every shard to disk: often the run's longest write, so it is traced as one.
+            using (trace.Span("commit (flush to disk)", "write"))
+            {
+                foreach (var stageWriter in keep.Values) stageWriter.Commit();
+                writer.Commit();
+            }
             return new MergeResult(outPath, report);
         }
         finally
