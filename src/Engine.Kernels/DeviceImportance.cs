@@ -4,17 +4,27 @@ namespace Engine.Kernels;
 
 /// <summary>The part of a GPU backend's kept importance that does not depend on the backend: argument checks,
 /// the host copy fetched once, the CPU selection for output dtypes without device kernels, and letting go of the
-/// backend once.</summary>
-internal abstract class DeviceImportance(NativeArray<float> host, RawTensor other, RawTensor @base, Cpu.CpuMergeKernels cpu) : IImportance
+/// backend once. The backend's <paramref name="gate"/> is held by the thread that made it until disposal: every
+/// member checks it is called on that thread before touching any state.</summary>
+internal abstract class DeviceImportance(NativeArray<float> host, RawTensor other, RawTensor @base, Cpu.CpuMergeKernels cpu, Lock gate) : IImportance
 {
     private bool _downloaded;
     private bool _disposed;
 
     public long Length => host.Length;
 
-    public void SelectRanks(Span<float> results, ReadOnlySpan<long> ranks)
+    protected RawTensor Other => other;
+    protected RawTensor Base => @base;
+
+    private void CheckUsable()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        if (!gate.IsHeldByCurrentThread) throw new InvalidOperationException("a kept importance is used and disposed on the thread that made it");
+    }
+
+    public void SelectRanks(Span<float> results, ReadOnlySpan<long> ranks)
+    {
+        CheckUsable();
         if (results.Length != ranks.Length) throw new ArgumentException("one result per rank", nameof(results));
         foreach (var k in ranks)
         {
@@ -25,17 +35,17 @@ internal abstract class DeviceImportance(NativeArray<float> host, RawTensor othe
 
     public long MaskedSelect(RawTensor output, long start, float threshold)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
+        CheckUsable();
         long n = output.Length;
         if (start < 0 || start + n > Length) throw new ArgumentOutOfRangeException(nameof(start), $"[{start}, {start + n}) outside [0, {Length})");
         if (n == 0) return 0;
-        if (!HasDeviceKernel(output.DType)) return cpu.MaskedSelect(output, other.Slice(start, n), @base.Slice(start, n), ToHost(), start, threshold);
+        if (!HasDeviceKernel(output.DType)) return cpu.MaskedSelect(output, Other.Slice(start, n), Base.Slice(start, n), ToHost(), start, threshold);
         return MaskedSelectOnDevice(output, start, threshold);
     }
 
     public NativeArray<float> ToHost()
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
+        CheckUsable();
         if (!_downloaded)
         {
             Download(host);
@@ -47,6 +57,7 @@ internal abstract class DeviceImportance(NativeArray<float> host, RawTensor othe
     public void Dispose()
     {
         if (_disposed) return;
+        if (!gate.IsHeldByCurrentThread) throw new InvalidOperationException("a kept importance is used and disposed on the thread that made it");
         _disposed = true;
         Release();
     }

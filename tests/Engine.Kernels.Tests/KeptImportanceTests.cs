@@ -62,11 +62,13 @@ public sealed class KeptImportanceTests
             ilgpu.SelectRanks(rank, values, [0]);
             // ... while another thread's call waits for the importance to be disposed.
             waiting = Task.Run(() => ilgpu.SelectRanks(new float[1], values, [1]));
-            Assert.False(waiting.Wait(300));
+            Thread.Sleep(300);
+            Assert.False(waiting.IsCompleted);
             var quartile = new float[1];
             importance.SelectRanks(quartile, [Rows * Length / 2]);
         }
-        Assert.True(waiting.Wait(30_000));
+        Assert.True(SpinWait.SpinUntil(() => waiting.IsCompleted, 30_000));
+        Assert.True(waiting.IsCompletedSuccessfully);
         using var again = ilgpu.ComputeImportance(host, new double[Rows], other.Raw, @base.Raw, Length, ComputePrecision.Float32);
         Assert.Equal(Rows * Length, again.Length);
     }
@@ -83,7 +85,38 @@ public sealed class KeptImportanceTests
         Assert.Equal(("other", 2L * Length + 4), (e.Which, e.Element));
         // The lock was released: another thread gets the backend at once.
         using var values = new NativeArray<float>(2);
-        Assert.True(Task.Run(() => ilgpu.SelectRanks(new float[1], values, [0])).Wait(30_000));
+        var elsewhere = Task.Run(() => ilgpu.SelectRanks(new float[1], values, [0]));
+        Assert.True(SpinWait.SpinUntil(() => elsewhere.IsCompleted, 30_000));
+        Assert.True(elsewhere.IsCompletedSuccessfully);
+    }
+
+    [Fact]
+    public void AKeptImportanceRefusesOtherThreadsAndStaysUsableOnItsOwn()
+    {
+        var (other, @base) = Pair();
+        using var _ = other;
+        using var __ = @base;
+        using var ilgpu = IlgpuMergeKernels.CreateCpuAccelerator(2);
+        using var host = new NativeArray<float>(Rows * Length);
+        using var output = new NativeArray<ushort>(Rows * Length);
+        var importance = ilgpu.ComputeImportance(host, new double[Rows], other.Raw, @base.Raw, Length, ComputePrecision.Float32);
+        var elsewhere = Task.Run(() =>
+        {
+            Assert.Throws<InvalidOperationException>(() => importance.SelectRanks(new float[1], [0]));
+            Assert.Throws<InvalidOperationException>(() => importance.Dispose());
+        });
+        Assert.True(SpinWait.SpinUntil(() => elsewhere.IsCompleted, 30_000));
+        Assert.True(elsewhere.IsCompletedSuccessfully, elsewhere.Exception?.ToString());
+        // Still whole on its own thread: an odd start (a bf16 element off a 4-byte boundary) selects like the CPU.
+        var rank = new float[1];
+        importance.SelectRanks(rank, [(Rows * Length - 1) / 2]);
+        long taken = importance.MaskedSelect(output.AsRaw(DType.BF16).Slice(7, 11), 7, rank[0]);
+        Assert.Same(host, importance.ToHost());
+        importance.Dispose();
+        using var cpu = new CpuMergeKernels(2);
+        using var expected = new NativeArray<ushort>(Rows * Length);
+        Assert.Equal(cpu.MaskedSelect(expected.AsRaw(DType.BF16).Slice(7, 11), other.Raw.Slice(7, 11), @base.Raw.Slice(7, 11), host, 7, rank[0]), taken);
+        Assert.Equal(expected.Span.Slice(7, 11).ToArray(), output.Span.Slice(7, 11).ToArray());
     }
 
     [Fact]

@@ -32,7 +32,7 @@ public sealed class KernelCommandTests
         var run = EngineProcess.Run("bench", "kernels", "--device", "cpu", "--elements", "20480", "--repeat", "1", "--threads", "2", "--json");
         Assert.True(run.ExitCode == 0, run.Stderr + run.Stdout);
         var rows = JsonNode.Parse(run.Stdout)!["results"]!.AsArray();
-        Assert.Equal(4, rows.Count);
+        Assert.Equal(5, rows.Count);
         foreach (var row in rows)
         {
             Assert.True(row!["median_ms"]!.GetValue<double>() >= 0);

@@ -86,6 +86,8 @@ public static class BenchKernelsCommand
             Row(kernels.Device, "select_ranks (Q25/Q50/Q75)", "end-to-end", Median(repeat, () => kernels.SelectRanks(quartiles, importance, ranks)), 4 * n, copyRate, n),
             Row(kernels.Device, "masked_select (bf16 out)", "end-to-end", Median(repeat, () => kernels.MaskedSelect(output.AsRaw(DType.BF16), x, y, importance, 0, quartiles[1])),
                 2 * n + 2 * n + 4 * n + 2 * n, copyRate, n),
+            Row(kernels.Device, "arcee_fusion tensor (kept importance)", "end-to-end", Median(repeat, () => KeptImportanceTensor(kernels, importance, rowKl, x, y, output, ranks)),
+                2 * n + 2 * n + 2 * n, copyRate, n),
         };
         if (kernels is CudaMergeKernels cuda)
         {
@@ -95,6 +97,22 @@ public static class BenchKernelsCommand
                 rows.Add(Row(kernels.Device, t.Kernel, "device-resident", t.MedianMilliseconds / 1e3, t.Bytes, deviceCopy, n));
         }
         return rows;
+    }
+
+    /// <summary>One Arcee Fusion tensor as the merge runs it: the importance kept by the backend, its quartiles,
+    /// and the selection written in the merge's output chunks (the rows above are the same steps as separate calls).</summary>
+    private const int MergeOutputChunk = 1 << 22;  // the merge writer's chunk (ShardOutput.ChunkElements)
+
+    private static unsafe void KeptImportanceTensor(IMergeKernels kernels, NativeArray<float> host, double[] rowKl, RawTensor x, RawTensor y,
+        NativeArray<ushort> output, long[] ranks)
+    {
+        using var kept = kernels.ComputeImportance(host, rowKl, x, y, RowLength, ComputePrecision.Float32);
+        Span<float> q = stackalloc float[3];
+        kept.SelectRanks(q, ranks);
+        float threshold = q[1] + 1.5f * (q[2] - q[0]);
+        var all = output.AsRaw(DType.BF16);
+        for (long start = 0; start < all.Length; start += MergeOutputChunk)
+            kept.MaskedSelect(all.Slice(start, Math.Min(MergeOutputChunk, all.Length - start)), start, threshold);
     }
 
     private static JsonObject MeasureQuantiles(CudaMergeKernels cuda, long count, int repeat)

@@ -8,11 +8,6 @@ namespace Engine.Kernels.Cuda;
 /// <summary>Arcee Fusion's importance kept on the GPU between its three steps (<see cref="IImportance"/>).</summary>
 public sealed unsafe partial class CudaMergeKernels
 {
-    // The open importance's inputs and importance: slots of their own, so the one-call kernels that a caller may
-    // still make while it is open (on the same thread; others wait for the lock) cannot overwrite them.
-    private readonly DeviceSlot _keptOther, _keptBase, _keptImportance;
-    private bool _importanceOpen;
-
     public IImportance ComputeImportance(NativeArray<float> importance, Span<double> rowKl, RawTensor other, RawTensor @base, int rowLength, ComputePrecision precision)
     {
         if (!ImportanceRunsOnDevice(importance, rowKl, other, @base, rowLength, precision))
@@ -21,9 +16,11 @@ public sealed unsafe partial class CudaMergeKernels
         _gate.Enter();
         try
         {
-            if (_importanceOpen) throw new InvalidOperationException("cuda: an importance is already open on this backend; dispose it first");
-            var device = ImportanceOnDevice(_keptOther, _keptBase, _keptImportance, rowKl, other, @base, rowLength);
-            _importanceOpen = true;
+            if (_importance.Held) throw new InvalidOperationException("cuda: an importance is already open on this backend; dispose it first");
+            // Kept in the slots the one-call kernels use (no second set of tensor-sized buffers); they are held,
+            // so a one-call kernel that would reuse them meanwhile fails instead of overwriting them.
+            var device = ImportanceOnDevice(_a, _b, _importance, rowKl, other, @base, rowLength);
+            _a.Held = _b.Held = _importance.Held = true;
             return new KeptOnDevice(this, importance, other, @base, device);
         }
         catch
@@ -35,7 +32,7 @@ public sealed unsafe partial class CudaMergeKernels
 
     /// <summary>The importance and both inputs on the device; the CUDA backend's lock is held until disposal.</summary>
     private sealed class KeptOnDevice(CudaMergeKernels owner, NativeArray<float> host, RawTensor other, RawTensor @base,
-        (CudaDeviceBuffer Other, CudaDeviceBuffer Base, CudaDeviceBuffer Importance) device) : DeviceImportance(host, other, @base, owner._cpu)
+        (CudaDeviceBuffer Other, CudaDeviceBuffer Base, CudaDeviceBuffer Importance) device) : DeviceImportance(host, other, @base, owner._cpu, owner._gate)
     {
         protected override void SelectRanksOnDevice(Span<float> results, ReadOnlySpan<long> ranks)
         {
@@ -53,7 +50,7 @@ public sealed unsafe partial class CudaMergeKernels
             {
                 owner.Stream.Fill(taken, 0, sizeof(ulong));
                 owner.LaunchMaskedSelect(result, taken, device.Other, device.Base, device.Importance, output.Length, threshold,
-                    output.DType, other.DType, @base.DType, start);
+                    output.DType, Other.DType, Base.DType, start);
                 owner.SyncIfTracing();
             }
             using var download = owner.Trace.Span("download", "download", $"{output.ByteLength} bytes");
@@ -74,7 +71,7 @@ public sealed unsafe partial class CudaMergeKernels
 
         protected override void Release()
         {
-            owner._importanceOpen = false;
+            owner._a.Held = owner._b.Held = owner._importance.Held = false;
             owner._gate.Exit();
         }
     }

@@ -41,7 +41,6 @@ public sealed unsafe partial class CudaMergeKernels : IMergeKernels, ITraceableK
             Stream = Context.CreateStream();
             Staging = new DeviceStaging(Context, Stream, _cpu.Threads);
             (_a, _b, _importance, _output, _rowKl, _scratch) = (new(Context), new(Context), new(Context), new(Context), new(Context), new(Context));
-            (_keptOther, _keptBase, _keptImportance) = (new(Context), new(Context), new(Context));
         }
         catch
         {
@@ -81,7 +80,7 @@ public sealed unsafe partial class CudaMergeKernels : IMergeKernels, ITraceableK
             _cpu.RowImportance(importance, rowKl, other, @base, rowLength, precision);
             return;
         }
-        var (_, _, imp) = ImportanceOnDevice(_a, _b, _importance, rowKl, other, @base, rowLength);
+        var imp = ImportanceOnDevice(_a, _b, _importance, rowKl, other, @base, rowLength).Importance;
         using var download = Trace.Span("download", "download", $"{importance.ByteLength} bytes");
         Staging.Download((byte*)importance.Pointer, imp, 0, importance.ByteLength);
     }
@@ -314,7 +313,7 @@ public sealed unsafe partial class CudaMergeKernels : IMergeKernels, ITraceableK
     private void DisposeLocked()
     {
         Context.MakeCurrent();
-        foreach (var slot in new[] { _a, _b, _importance, _output, _rowKl, _scratch, _table, _keptOther, _keptBase, _keptImportance }) slot?.Dispose();
+        foreach (var slot in new[] { _a, _b, _importance, _output, _rowKl, _scratch, _table }) slot?.Dispose();
         Staging?.Dispose();
         Stream?.Dispose();
         foreach (var m in _modules ?? []) m.Dispose();

@@ -83,14 +83,20 @@ internal sealed unsafe class DeviceStaging : IDisposable
     }
 }
 
-/// <summary>A device buffer that keeps its allocation between calls and grows (never shrinks) on demand.</summary>
+/// <summary>A device buffer that keeps its allocation between calls and grows (never shrinks) on demand. An open
+/// kept importance holds the slots it keeps its data in: asking a held slot for a buffer is then an error rather
+/// than a silent overwrite.</summary>
 internal sealed class DeviceSlot(CudaContext context) : IDisposable
 {
     private CudaDeviceBuffer? _buffer;
 
+    /// <summary>Set while a kept importance owns the buffer.</summary>
+    public bool Held { get; set; }
+
     /// <summary>A buffer of at least <paramref name="bytes"/> bytes (contents undefined).</summary>
     public CudaDeviceBuffer Ensure(long bytes)
     {
+        if (Held) throw new InvalidOperationException("cuda: this kernel needs device memory that an open kept importance holds; dispose the importance first");
         if (_buffer != null && _buffer.Bytes >= bytes) return _buffer;
         _buffer?.Dispose();
         _buffer = null;

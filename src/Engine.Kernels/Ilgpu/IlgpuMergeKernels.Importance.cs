@@ -34,7 +34,7 @@ public sealed unsafe partial class IlgpuMergeKernels
 
     /// <summary>The importance and both inputs on the accelerator; the backend's lock is held until disposal.</summary>
     private sealed class KeptOnAccelerator(IlgpuMergeKernels owner, NativeArray<float> host, RawTensor other, RawTensor @base,
-        AcceleratorImportance buffers) : DeviceImportance(host, other, @base, owner._cpu)
+        AcceleratorImportance buffers) : DeviceImportance(host, other, @base, owner._cpu, owner._gate)
     {
         protected override void SelectRanksOnDevice(Span<float> results, ReadOnlySpan<long> ranks)
         {
@@ -46,9 +46,9 @@ public sealed unsafe partial class IlgpuMergeKernels
         {
             owner._accelerator.Bind();
             long n = output.Length;
-            int xs = other.DType.SizeOf(), ys = @base.DType.SizeOf();
+            int xs = Other.DType.SizeOf(), ys = Base.DType.SizeOf();
             return owner.MaskedSelectOnAccelerator(output, buffers.Other.View.SubView(start * xs, n * xs), buffers.Base.View.SubView(start * ys, n * ys),
-                buffers.Importance.View.SubView(start, n), other.DType, @base.DType, threshold);
+                buffers.Importance.View.SubView(start, n), Other.DType, Base.DType, threshold);
         }
 
         protected override bool HasDeviceKernel(DType dtype) => DTypeCode(dtype) >= 0;
@@ -63,6 +63,7 @@ public sealed unsafe partial class IlgpuMergeKernels
         {
             try
             {
+                owner._accelerator.Bind();
                 buffers.Dispose();
             }
             finally

@@ -145,9 +145,14 @@ public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels
     {
         long rows = rowKl.Length;
         var stream = _accelerator.DefaultStream;
-        var buffers = new AcceleratorImportance(Upload(other.Pointer, other.ByteLength), Upload(@base.Pointer, @base.ByteLength), _accelerator.Allocate1D<float>(other.Length));
+        MemoryBuffer1D<byte, Stride1D.Dense>? x = null, y = null;
+        MemoryBuffer1D<float, Stride1D.Dense>? imp = null;
         try
         {
+            x = Upload(other.Pointer, other.ByteLength);
+            y = Upload(@base.Pointer, @base.ByteLength);
+            imp = _accelerator.Allocate1D<float>(other.Length);
+            var buffers = new AcceleratorImportance(x, y, imp);
             using var kl = _accelerator.Allocate1D<double>(rows);
             using var bad = _accelerator.Allocate1D<ulong>(2);
             bad.View.MemSet(stream, 0xFF);
@@ -165,7 +170,9 @@ public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels
         }
         catch
         {
-            buffers.Dispose();
+            x?.Dispose();
+            y?.Dispose();
+            imp?.Dispose();
             throw;
         }
     }
