@@ -46,6 +46,8 @@ public sealed class SftCommandTests
     [InlineData("--max-grad-norm", "-1", "--max-grad-norm must be >= 0 (0 = off), got -1")]
     [InlineData("--adam-beta2", "1", "--adam-beta2 must be in [0, 1), got 1")]
     [InlineData("--warmup-ratio", "1.5", "--warmup-ratio must be in [0, 1], got 1.5")]
+    [InlineData("--device", "cuda:0", "--device cuda:0: the native trainer has no GPU path yet; use --device cpu or auto")]
+    [InlineData("--device", "tpu", "--device 'tpu' must be auto or cpu")]
     public void InvalidOptionValuesAreOneLineErrors(string option, string value, string message)
     {
         var result = EngineProcess.Run("sft", "--model", "m", "--data", "d", "--out", "o", option, value);
@@ -137,5 +139,20 @@ public sealed class SftCommandTests
         Assert.True((double)report["native_tokens_per_s"]! > 0);
         // The peer needs python3 with torch: either it ran, or the report says why not.
         Assert.True(report["peer_tokens_per_s"] is not null || report["peer_error"] is not null, result.Stdout);
+    }
+}
+
+/// <summary>The other trainer commands take the same <c>--device</c>: CPU only, GPUs refused by name.</summary>
+public sealed class TrainerDeviceOptionTests
+{
+    [Theory]
+    [InlineData("loss", "--model", "m", "--data", "d", "--device", "ilgpu")]
+    [InlineData("bench", "sft", "--device", "cuda")]
+    public void AGpuDeviceIsRefusedByName(params string[] args)
+    {
+        var result = EngineProcess.Run(args);
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("the native trainer has no GPU path yet; use --device cpu or auto", result.Stderr);
+        Assert.Single(result.Stderr.Trim().Split('\n'));
     }
 }

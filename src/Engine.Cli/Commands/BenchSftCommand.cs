@@ -32,8 +32,11 @@ public static class BenchSftCommand
         {
             hidden, intermediate, layers, heads, kvHeads, vocab, docs, docLen, threads, repeat, peer, json,
         };
+        var device = new TrainerDeviceOption();
+        device.AddTo(command);
         command.SetAction((parse, cancellation) => EngineCli.Guard(() =>
         {
+            device.Resolve(parse, "bench sft");
             Qwen2Config config;
             try
             {

@@ -26,8 +26,11 @@ public static class LossCommand
         });
         var command = new Command("loss", "mean token loss of every example of a data file") { model, json, threads, batchTokens };
         data.AddTo(command);
+        var device = new TrainerDeviceOption();
+        device.AddTo(command);
         command.SetAction((parse, cancellation) => EngineCli.Guard(() =>
         {
+            device.Resolve(parse, command.Name);
             var examples = data.Load(parse, parse.GetValue(model)!, command.Name);
             using var directory = ModelDirectory.Open(parse.GetValue(model)!);
             using var context = ComputeContext.CreateCpu(parse.GetValue(threads));

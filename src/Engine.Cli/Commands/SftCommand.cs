@@ -43,8 +43,11 @@ public static class SftCommand
             beta1, beta2, eps, weightDecay, maxGradNorm, seed, saveSteps, threads, resume, overwrite,
         };
         data.AddTo(command);
+        var device = new TrainerDeviceOption();
+        device.AddTo(command);
         command.SetAction((parse, cancellation) => EngineCli.Guard(() =>
         {
+            device.Resolve(parse, command.Name);
             SftOptions options;
             try
             {
