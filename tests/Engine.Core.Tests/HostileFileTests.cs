@@ -27,7 +27,7 @@ public sealed class HostileFileTests
     public void ManifestAndFolderListTheSameFiles()
     {
         var listed = Manifest().Select(m => m.File).Order(StringComparer.Ordinal).ToList();
-        var present = Directory.GetFiles(Fixtures.Path("hostile"), "*.safetensors").Select(Path.GetFileName).Order(StringComparer.Ordinal).ToList();
+        var present = Directory.GetFiles(Fixtures.Path("hostile"), "*.safetensors").Select(f => Path.GetFileName(f)).Order(StringComparer.Ordinal).ToList();
         Assert.Equal(present, listed!);
         Assert.True(listed.Count >= 30, $"only {listed.Count} hostile files");
     }

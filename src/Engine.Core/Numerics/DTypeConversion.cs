@@ -81,7 +81,7 @@ public static class DTypeConversion
         for (; i < source.Length; i++) destination[i] = SingleToBFloat16(source[i]);
     }
 
-    /// <summary>Converts <paramref name="count"/> stored elements of <paramref name="dtype"/> to float32.</summary>
+    /// <summary>Converts the stored elements of <paramref name="dtype"/> in <paramref name="source"/> to float32, one per destination element.</summary>
     public static void ToSingle(ReadOnlySpan<byte> source, DType dtype, Span<float> destination)
     {
         switch (dtype)

@@ -88,7 +88,7 @@ public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels
     public static IReadOnlyDictionary<string, string> GeneratePtx()
     {
         using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
-        using var backend = new PTXBackend(context, CudaArchitecture.SM_80, CudaInstructionSet.ISA_75, null);
+        using var backend = new PTXBackend(context, CudaArchitecture.SM_80, CudaInstructionSet.ISA_75, null!);  // no libNVVM: plain PTX
         var result = new Dictionary<string, string>();
         var kernels = new[] { nameof(IlgpuKernels.RowImportance), nameof(IlgpuKernels.RadixHistogram), nameof(IlgpuKernels.MaskedSelect) }.Select(n => typeof(IlgpuKernels).GetMethod(n)!)
             .Concat(ElementwiseKernelNames.Select(n => typeof(IlgpuElementwiseKernels).GetMethod(n)!));
