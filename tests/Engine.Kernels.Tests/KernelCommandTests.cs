@@ -27,6 +27,16 @@ public sealed class KernelCommandTests
     }
 
     [Fact]
+    public void BenchKernelsTimesTheIlgpuKernelsOnDeviceResidentData()
+    {
+        var run = EngineProcess.Run("bench", "kernels", "--device", "ilgpu-cpu", "--elements", "10240", "--repeat", "1", "--threads", "2", "--json");
+        Assert.True(run.ExitCode == 0, run.Stderr + run.Stdout);
+        var resident = JsonNode.Parse(run.Stdout)!["results"]!.AsArray().Where(r => r!["scope"]!.GetValue<string>() == "device-resident")
+            .Select(r => r!["kernel"]!.GetValue<string>()).ToArray();
+        Assert.Equal(["upload (host to device, staged)", "copy (device to device)", "row_importance", "masked_select (to bf16)", "select_ranks (Q25/Q50/Q75, 3 passes)"], resident);
+    }
+
+    [Fact]
     public void BenchKernelsReportsTimesAndTheCopyFraction()
     {
         var run = EngineProcess.Run("bench", "kernels", "--device", "cpu", "--elements", "20480", "--repeat", "1", "--threads", "2", "--json");

@@ -6,6 +6,7 @@ using Engine.Core;
 using Engine.Core.Numerics;
 using Engine.Kernels;
 using Engine.Kernels.Cuda;
+using Engine.Kernels.Ilgpu;
 using Spectre.Console;
 
 namespace Engine.Cli.Commands;
@@ -89,9 +90,14 @@ public static class BenchKernelsCommand
             Row(kernels.Device, "arcee_fusion tensor (kept importance)", "end-to-end", Median(repeat, () => KeptImportanceTensor(kernels, importance, rowKl, x, y, output, ranks)),
                 2 * n + 2 * n + 2 * n, copyRate, n),
         };
-        if (kernels is CudaMergeKernels cuda)
+        var timings = kernels switch
         {
-            var timings = CudaKernelBench.Run(cuda, x, y, RowLength, repeat);
+            CudaMergeKernels cuda => CudaKernelBench.Run(cuda, x, y, RowLength, repeat),
+            IlgpuMergeKernels ilgpu => IlgpuKernelBench.Run(ilgpu, x, y, RowLength, repeat),
+            _ => null,
+        };
+        if (timings != null)
+        {
             double deviceCopy = timings.Single(t => t.Kernel.StartsWith("copy")).GigabytesPerSecond * 1e9;
             foreach (var t in timings)
                 rows.Add(Row(kernels.Device, t.Kernel, "device-resident", t.MedianMilliseconds / 1e3, t.Bytes, deviceCopy, n));
@@ -188,6 +194,6 @@ public static class BenchKernelsCommand
                 row["median_ms"]!.ToString(), row["gb_per_s"]!.ToString(), row["fraction_of_copy"] is { } f ? $"{f.GetValue<double>():P0}" : "-");
         }
         AnsiConsole.Write(table);
-        AnsiConsole.MarkupLine("end-to-end: through IMergeKernels from host memory (includes host/device transfers); device-resident: CUDA kernels alone, against a device-to-device copy");
+        AnsiConsole.MarkupLine("end-to-end: through IMergeKernels from host memory (includes host/device transfers); device-resident: the CUDA or ILGPU kernels alone, against a device-to-device copy");
     }
 }

@@ -5,13 +5,6 @@ using Engine.Interop.Cuda;
 
 namespace Engine.Kernels.Cuda;
 
-/// <summary>One device-resident measurement: the median over repeats, and the bytes the kernel must move
-/// (reads + writes), so GB/s can be set against a device-to-device copy measured in the same run.</summary>
-public sealed record DeviceTiming(string Kernel, double MedianMilliseconds, long Bytes)
-{
-    public double GigabytesPerSecond => Bytes / (MedianMilliseconds * 1e-3) / 1e9;
-}
-
 /// <summary>Times the CUDA kernels on data already in device memory (what the kernels themselves cost,
 /// without PCIe), next to a device-to-device copy and the staged host-to-device upload.</summary>
 public static unsafe class CudaKernelBench
@@ -33,7 +26,7 @@ public static unsafe class CudaKernelBench
         using var end = context.CreateEvent();
         var results = new List<DeviceTiming>();
 
-        var upload = Median(repeat, () =>
+        var upload = DeviceTiming.Median(repeat, () =>
         {
             var clock = Stopwatch.StartNew();
             kernels.Staging.Upload(x, 0, other.Pointer, other.ByteLength);
@@ -56,7 +49,7 @@ public static unsafe class CudaKernelBench
         {
             launch();
             stream.Synchronize();
-            return Median(repeat, () =>
+            return DeviceTiming.Median(repeat, () =>
             {
                 stream.Record(start);
                 launch();
@@ -83,7 +76,7 @@ public static unsafe class CudaKernelBench
         long[] ranks = [(n - 1) / 4, (n - 1) / 2, 3 * (n - 1) / 4];
         var results = new float[3];
         kernels.SelectRanksOnDevice(results, values, n, ranks);
-        double ms = Median(repeat, () =>
+        double ms = DeviceTiming.Median(repeat, () =>
         {
             var clock = Stopwatch.StartNew();
             kernels.SelectRanksOnDevice(results, values, n, ranks);
@@ -92,9 +85,4 @@ public static unsafe class CudaKernelBench
         return new DeviceTiming(name, ms, 3 * n * sizeof(float));
     }
 
-    private static double Median(int repeat, Func<double> sample)
-    {
-        var samples = Enumerable.Range(0, Math.Max(1, repeat)).Select(_ => sample()).Order().ToArray();
-        return samples[samples.Length / 2];
-    }
 }

@@ -156,10 +156,7 @@ public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels
             using var kl = _accelerator.Allocate1D<double>(rows);
             using var bad = _accelerator.Allocate1D<ulong>(2);
             bad.View.MemSet(stream, 0xFF);
-            int group = 1;
-            while (group < _group && group < rowLength) group *= 2;
-            _rowImportance(new KernelConfig((int)rows, group), buffers.Importance.View, kl.View, bad.View, buffers.Other.View, buffers.Base.View,
-                DTypeCode(other.DType), DTypeCode(@base.DType), rows, rowLength);
+            LaunchRowImportance(buffers.Importance.View, kl.View, bad.View, buffers.Other.View, buffers.Base.View, other.DType, @base.DType, rows, rowLength);
             var found = new ulong[2];
             bad.View.CopyToCPU(stream, ref found[0], 2);
             stream.Synchronize();
@@ -176,6 +173,28 @@ public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels
             throw;
         }
     }
+
+    /// <summary>One group per row, a power of two up to the row length; queued on the default stream.</summary>
+    internal void LaunchRowImportance(ArrayView<float> importance, ArrayView<double> rowKl, ArrayView<ulong> bad, ArrayView<byte> other, ArrayView<byte> @base,
+        DType otherDType, DType baseDType, long rows, int rowLength)
+    {
+        int group = 1;
+        while (group < _group && group < rowLength) group *= 2;
+        _rowImportance(new KernelConfig((int)rows, group), importance, rowKl, bad, other, @base, DTypeCode(otherDType), DTypeCode(baseDType), rows, rowLength);
+    }
+
+    /// <summary>The selection of n elements into <paramref name="output"/> (stored bytes); queued on the default stream.</summary>
+    internal void LaunchMaskedSelect(ArrayView<byte> output, ArrayView<ulong> taken, ArrayView<byte> other, ArrayView<byte> @base, ArrayView<float> importance,
+        long n, float threshold, DType outputDType, DType otherDType, DType baseDType)
+    {
+        long groups = Math.Clamp((n + _group - 1) / _group, 1, Math.Max(1, _accelerator.NumMultiprocessors) * 16L);
+        _maskedSelect(new KernelConfig((int)groups, _group), output, taken, other, @base, importance, n, threshold,
+            DTypeCode(outputDType), DTypeCode(otherDType), DTypeCode(baseDType));
+    }
+
+    internal Accelerator Accelerator => _accelerator;
+
+    internal AcceleratorStaging Staging => _staging;
 
     /// <summary>One tensor pair's inputs (stored bytes) and importance on the accelerator.</summary>
     private sealed record AcceleratorImportance(MemoryBuffer1D<byte, Stride1D.Dense> Other, MemoryBuffer1D<byte, Stride1D.Dense> Base,
@@ -213,7 +232,7 @@ public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels
     }
 
     /// <summary>Three histogram passes (digits of 11, 11 and 10 bits) over values on the accelerator.</summary>
-    private void SelectRanksOnAccelerator(Span<float> results, ArrayView<float> values, ReadOnlySpan<long> ranks)
+    internal void SelectRanksOnAccelerator(Span<float> results, ArrayView<float> values, ReadOnlySpan<long> ranks)
     {
         var stream = _accelerator.DefaultStream;
         using var hist = _accelerator.Allocate1D<ulong>(IlgpuKernels.MaxPrefixes * IlgpuKernels.Bins);
@@ -290,9 +309,7 @@ public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels
         using var result = _accelerator.Allocate1D<byte>(output.ByteLength);
         using var taken = _accelerator.Allocate1D<ulong>(1);
         taken.View.MemSetToZero(stream);
-        long groups = Math.Clamp((n + _group - 1) / _group, 1, Math.Max(1, _accelerator.NumMultiprocessors) * 16L);
-        _maskedSelect(new KernelConfig((int)groups, _group), result.View, taken.View, other, @base, importance, n, threshold,
-            DTypeCode(output.DType), DTypeCode(otherDType), DTypeCode(baseDType));
+        LaunchMaskedSelect(result.View, taken.View, other, @base, importance, n, threshold, output.DType, otherDType, baseDType);
         _staging.Download(output.Pointer, result.View);
         ulong count = 0;
         taken.View.CopyToCPU(stream, ref count, 1);
