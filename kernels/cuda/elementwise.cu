@@ -30,10 +30,6 @@
 #define BLOCK 256
 #define REDUCTION_BLOCK 32768
 
-// Rounded float32 multiply and add that neither clang nor ptxas fuses into an FMA.
-DEVICE float mul_rn(float a, float b) { float r; asm("mul.rn.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b)); return r; }
-DEVICE float add_rn(float a, float b) { float r; asm("add.rn.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b)); return r; }
-
 DEVICE float load_input(const unsigned char* packed, const i64* offsets, const int* dtypes, int i, i64 e)
 {
     return load_as_float(packed + offsets[i], dtypes[i], e);

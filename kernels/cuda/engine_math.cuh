@@ -62,6 +62,47 @@ DEVICE void store_from_float(void* p, int dtype, i64 i, float v)
 
 DEVICE bool is_finite(float v) { return (float_bits(v) & 0x7F800000u) != 0x7F800000u; }
 
+// Rounded IEEE arithmetic that neither clang nor ptxas fuses into an FMA (clang contracts a * b + c by default and
+// ignores the contract pragma): for results that must repeat the CPU's bits.
+DEVICE float mul_rn(float a, float b) { float r; asm("mul.rn.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b)); return r; }
+DEVICE float add_rn(float a, float b) { float r; asm("add.rn.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b)); return r; }
+DEVICE float div_rn(float a, float b) { float r; asm("div.rn.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b)); return r; }
+DEVICE double dmul_rn(double a, double b) { double r; asm("mul.rn.f64 %0, %1, %2;" : "=d"(r) : "d"(a), "d"(b)); return r; }
+DEVICE double dadd_rn(double a, double b) { double r; asm("add.rn.f64 %0, %1, %2;" : "=d"(r) : "d"(a), "d"(b)); return r; }
+DEVICE double ddiv_rn(double a, double b) { double r; asm("div.rn.f64 %0, %1, %2;" : "=d"(r) : "d"(a), "d"(b)); return r; }
+DEVICE float d2f_rn(double a) { float r; asm("cvt.rn.f32.f64 %0, %1;" : "=f"(r) : "d"(a)); return r; }
+
+// float32 rounded to the nearest bf16 value (even on ties), NaN kept: DTypeConversion.RoundToBFloat16.
+DEVICE float round_bf16(float v) { return bits_float((unsigned)float_to_bf16(v) << 16); }
+
+// exp in float32 for the bf16 emulation, the same bits as IlgpuMath.ExpRounded (which the CPU reference calls):
+// float64 evaluation, k = nearest integer to x / ln 2, r = x - k ln 2 in two parts, Taylor to degree 12, times 2^k,
+// rounded once; every operation rounded as written.
+DEVICE float exp_rounded_f32(float value)
+{
+    double x = (double)value;
+    if (x != x) return value;
+    if (x < -104.0) return 0.0f;
+    if (x > 89.0) return bits_float(0x7F800000u);
+    double t = dmul_rn(x, 1.4426950408889634);
+    double k = (double)(i64)dadd_rn(t, t >= 0.0 ? 0.5 : -0.5);
+    double r = dadd_rn(dadd_rn(x, -dmul_rn(k, 0.6931471803691238)), -dmul_rn(k, 1.9082149292705877e-10));
+    double p = 1.0 / 479001600;
+    p = dadd_rn(dmul_rn(p, r), 1.0 / 39916800);
+    p = dadd_rn(dmul_rn(p, r), 1.0 / 3628800);
+    p = dadd_rn(dmul_rn(p, r), 1.0 / 362880);
+    p = dadd_rn(dmul_rn(p, r), 1.0 / 40320);
+    p = dadd_rn(dmul_rn(p, r), 1.0 / 5040);
+    p = dadd_rn(dmul_rn(p, r), 1.0 / 720);
+    p = dadd_rn(dmul_rn(p, r), 1.0 / 120);
+    p = dadd_rn(dmul_rn(p, r), 1.0 / 24);
+    p = dadd_rn(dmul_rn(p, r), 1.0 / 6);
+    p = dadd_rn(dmul_rn(p, r), 0.5);
+    p = dadd_rn(dmul_rn(p, r), 1.0);
+    p = dadd_rn(dmul_rn(p, r), 1.0);
+    return d2f_rn(dmul_rn(p, bits_double((u64)((i64)k + 1023) << 52)));
+}
+
 // exp(x) in float32 to about 2 ulp with the hardware ex2 (one MUFU op instead of a polynomial: the row kernel
 // is arithmetic-bound): t = x log2(e) is split into hi + lo (the FMA recovers the product's rounding error, which
 // is up to 2e-6 relative for |t| near 128), 2^hi by ex2.approx (2^-22.5 relative), times 1 + lo ln 2.
@@ -104,6 +145,27 @@ DEVICE double log_f64(double s)
     p = p * t2 + 1.0 / 11; p = p * t2 + 1.0 / 9; p = p * t2 + 1.0 / 7; p = p * t2 + 1.0 / 5;
     p = p * t2 + 1.0 / 3; p = p * t2 + 1.0;
     return e * 0.6931471805599453 + 2.0 * t * p;
+}
+
+// ln in float32 for the bf16 emulation, the same bits as IlgpuMath.LogRounded: log_f64's formula with every
+// operation rounded as written, rounded once to float32.
+DEVICE float log_rounded_f32(float value)
+{
+    if (float_bits(value) == 0x7F800000u) return value;
+    double s = (double)value;
+    if (!(s > 0.0)) return s == 0.0 ? bits_float(0xFF800000u) : bits_float(0x7FC00000u);
+    u64 bits = double_bits(s);
+    int e = (int)((bits >> 52) & 0x7FF) - 1023;
+    if (e == -1023) { s = dmul_rn(s, 18014398509481984.0); bits = double_bits(s); e = (int)((bits >> 52) & 0x7FF) - 1023 - 54; }
+    double m = bits_double((bits & 0x000FFFFFFFFFFFFFull) | 0x3FF0000000000000ull);
+    if (m > 1.4142135623730951) { m = dmul_rn(m, 0.5); e += 1; }
+    double t = ddiv_rn(dadd_rn(m, -1.0), dadd_rn(m, 1.0)), t2 = dmul_rn(t, t);
+    double p = 1.0 / 21;
+    p = dadd_rn(dmul_rn(p, t2), 1.0 / 19); p = dadd_rn(dmul_rn(p, t2), 1.0 / 17); p = dadd_rn(dmul_rn(p, t2), 1.0 / 15);
+    p = dadd_rn(dmul_rn(p, t2), 1.0 / 13); p = dadd_rn(dmul_rn(p, t2), 1.0 / 11); p = dadd_rn(dmul_rn(p, t2), 1.0 / 9);
+    p = dadd_rn(dmul_rn(p, t2), 1.0 / 7); p = dadd_rn(dmul_rn(p, t2), 1.0 / 5); p = dadd_rn(dmul_rn(p, t2), 1.0 / 3);
+    p = dadd_rn(dmul_rn(p, t2), 1.0);
+    return d2f_rn(dadd_rn(dmul_rn((double)e, 0.6931471805599453), dmul_rn(dmul_rn(2.0, t), p)));
 }
 
 // f(u) = (1+u) ln(1+u) - u: the alternating series to degree 9 below |u| = 0.1 (float32 Horner, as

@@ -10,7 +10,8 @@ public enum ComputePrecision
     Float32,
 
     /// <summary>Every intermediate rounded to bfloat16 as torch does on bf16 tensors: mergekit's behaviour
-    /// when its config dtype is bfloat16.</summary>
+    /// when its config dtype is bfloat16. Float32 sums in element order and the engine's own exp and ln, so every
+    /// backend gives the same bits.</summary>
     BFloat16,
 }
 

@@ -67,4 +67,47 @@ public sealed class IlgpuMathTests
     }
 
     private static double Ulp(float v) => Math.Abs((double)MathF.BitIncrement(Math.Abs(v)) - Math.Abs(v));
+    [Fact]
+    public void ExpRoundedIsTheCorrectlyRoundedExpOnEveryFloat32InRange()
+    {
+        // Every 97th float32 from -104 to 89 (about 11M values), plus the ends: against exp in float64 rounded once.
+        int mismatches = 0;
+        string first = "";
+        for (uint bits = 0; bits < 0x8000_0000u; bits += 97)
+        {
+            foreach (float x in new[] { BitConverter.UInt32BitsToSingle(bits), -BitConverter.UInt32BitsToSingle(bits) })
+            {
+                if (!(x >= -104f && x <= 89f)) continue;
+                float expected = (float)Math.Exp(x), actual = IlgpuMath.ExpRounded(x);
+                if (BitConverter.SingleToInt32Bits(expected) == BitConverter.SingleToInt32Bits(actual)) continue;
+                if (mismatches++ == 0) first = $"exp({x:R}): expected {expected:R}, got {actual:R}";
+            }
+        }
+        // Only a float64 value within 1e-16 of a float32 rounding boundary may round the other way.
+        Assert.True(mismatches <= 2, $"{mismatches} mismatches; first {first}");
+        Assert.Equal(0f, IlgpuMath.ExpRounded(-105f));
+        Assert.Equal(float.PositiveInfinity, IlgpuMath.ExpRounded(89.5f));
+        Assert.Equal(float.PositiveInfinity, IlgpuMath.ExpRounded(88.8f));
+        Assert.Equal(1f, IlgpuMath.ExpRounded(0f));
+        Assert.Equal(1f, IlgpuMath.ExpRounded(-0f));
+        Assert.True(float.IsNaN(IlgpuMath.ExpRounded(float.NaN)));
+    }
+
+    [Fact]
+    public void LogRoundedIsTheCorrectlyRoundedLog()
+    {
+        var random = new Random(12);
+        int mismatches = 0;
+        for (int i = 0; i < 2_000_000; i++)
+        {
+            float x = BitConverter.Int32BitsToSingle(random.Next(1, 0x7F80_0000));  // every positive finite float, subnormals too
+            float expected = (float)Math.Log(x), actual = IlgpuMath.LogRounded(x);
+            if (BitConverter.SingleToInt32Bits(expected) != BitConverter.SingleToInt32Bits(actual)) mismatches++;
+        }
+        Assert.True(mismatches <= 2, $"{mismatches} of 2M differ from (float)Math.Log");
+        Assert.Equal(float.PositiveInfinity, IlgpuMath.LogRounded(float.PositiveInfinity));
+        Assert.Equal(float.NegativeInfinity, IlgpuMath.LogRounded(0f));
+        Assert.True(float.IsNaN(IlgpuMath.LogRounded(-1f)));
+        Assert.Equal(0f, IlgpuMath.LogRounded(1f));
+    }
 }

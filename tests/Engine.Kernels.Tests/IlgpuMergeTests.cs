@@ -11,10 +11,12 @@ namespace Engine.Kernels.Tests;
 public sealed class IlgpuMergeTests
 {
     [Theory]
-    [InlineData(DType.BF16, 31, "exact")]
-    [InlineData(DType.F16, 32, "exact")]
-    [InlineData(DType.BF16, 33, "sampled")]
-    public void IlgpuMergeMatchesCpuMerge(DType dtype, int seed, string quantiles)
+    [InlineData(DType.BF16, 31, "quantiles: exact")]
+    [InlineData(DType.F16, 32, "quantiles: exact")]
+    [InlineData(DType.BF16, 33, "quantiles: sampled")]
+    [InlineData(DType.BF16, 34, "compute_dtype: bfloat16")]
+    [InlineData(DType.F16, 35, "compute_dtype: bfloat16\nquantiles: sampled")]
+    public void IlgpuMergeMatchesCpuMerge(DType dtype, int seed, string options)
     {
         using var dir = new TempDirectory();
         var random = new Random(seed);
@@ -24,7 +26,7 @@ public sealed class IlgpuMergeTests
         TestModels.Write(dir.Combine("b"), dtype, shapes.Select((s, i) => (s.Item1, s.Item2, baseValues[i])));
         TestModels.Write(dir.Combine("p"), dtype, shapes.Select((s, i) => (s.Item1, s.Item2, otherValues[i])));
         string config = dir.Combine("config.yml");
-        File.WriteAllText(config, $"merge_method: arcee_fusion\nbase_model: {dir.Combine("b")}\nmodels:\n  - model: {dir.Combine("p")}\nquantiles: {quantiles}\n");
+        File.WriteAllText(config, $"merge_method: arcee_fusion\nbase_model: {dir.Combine("b")}\nmodels:\n  - model: {dir.Combine("p")}\n{options}\n");
 
         using (var cpu = new CpuMergeKernels(2)) new MergeExecutor(cpu).Run(MergeConfigReader.Load(config), new MergeRunOptions(dir.Combine("cpu")));
         using (var ilgpu = IlgpuMergeKernels.CreateCpuAccelerator(2)) new MergeExecutor(ilgpu).Run(MergeConfigReader.Load(config), new MergeRunOptions(dir.Combine("ilgpu")));

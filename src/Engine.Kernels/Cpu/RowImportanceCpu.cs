@@ -233,7 +233,9 @@ internal static class RowImportanceCpu
     }
 
     /// <summary>mergekit's computation on bf16 tensors: each torch op's result rounded to bfloat16
-    /// (softmax and sums accumulate in float32 internally, as torch's CPU kernels do).</summary>
+    /// (softmax and sums accumulate in float32 internally, as torch's CPU kernels do). Sums run in element order and
+    /// exp / ln are <see cref="Ilgpu.IlgpuMath.ExpRounded"/> / <see cref="Ilgpu.IlgpuMath.LogRounded"/> rather than the
+    /// platform's, so the GPU kernels (one thread per row) repeat these bits exactly.</summary>
     public static double BFloat16(Span<float> importance, RawTensor other, RawTensor @base, long row, int n, Scratch s)
     {
         long start = row * n;
@@ -253,7 +255,7 @@ internal static class RowImportanceCpu
         {
             float pj = R(p[j] + Epsilon), qj = R(q[j] + Epsilon);
             float ratio = R(pj / qj);
-            float log = R(MathF.Log(ratio));
+            float log = R(Ilgpu.IlgpuMath.LogRounded(ratio));
             sum += R(pj * log);
         }
         float kl = R(sum);
@@ -265,7 +267,7 @@ internal static class RowImportanceCpu
     {
         float max = TensorPrimitives.Max(x);
         float sum = 0;
-        for (int j = 0; j < x.Length; j++) sum += p[j] = MathF.Exp(x[j] - max);
+        for (int j = 0; j < x.Length; j++) sum += p[j] = Ilgpu.IlgpuMath.ExpRounded(x[j] - max);
         for (int j = 0; j < x.Length; j++) p[j] = R(p[j] / sum);
     }
 

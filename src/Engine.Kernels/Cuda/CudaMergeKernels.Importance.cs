@@ -10,7 +10,7 @@ public sealed unsafe partial class CudaMergeKernels
 {
     public IImportance ComputeImportance(NativeArray<float> importance, Span<double> rowKl, RawTensor other, RawTensor @base, int rowLength, ComputePrecision precision)
     {
-        if (!ImportanceRunsOnDevice(importance, rowKl, other, @base, rowLength, precision))
+        if (!ImportanceRunsOnDevice(importance, rowKl, other, @base, rowLength))
             return HostImportance.Compute(this, importance, rowKl, other, @base, rowLength, precision);
         // Held until the importance is disposed: its device buffers are this backend's.
         _gate.Enter();
@@ -19,7 +19,7 @@ public sealed unsafe partial class CudaMergeKernels
             if (_importance.Held) throw new InvalidOperationException("cuda: an importance is already open on this backend; dispose it first");
             // Kept in the slots the one-call kernels use (no second set of tensor-sized buffers); they are held,
             // so a one-call kernel that would reuse them meanwhile fails instead of overwriting them.
-            var device = ImportanceOnDevice(_a, _b, _importance, rowKl, other, @base, rowLength);
+            var device = ImportanceOnDevice(_a, _b, _importance, rowKl, other, @base, rowLength, precision);
             _a.Held = _b.Held = _importance.Held = true;
             return new KeptOnDevice(this, importance, other, @base, device);
         }

@@ -11,8 +11,7 @@ namespace Engine.Kernels.Cuda;
 /// buffers to device memory kept between calls; results equal the CPU reference bit for bit for selection,
 /// quantiles and conversion, and within float32 rounding of KL for the importance
 /// (see <see cref="KernelTolerances"/>); the merge methods' primitives are in CudaMergeKernels.Elementwise.cs.
-/// <see cref="ComputePrecision.BFloat16"/> (mergekit emulation) and
-/// dtypes other than F32/BF16/F16 run on the CPU backend. Calls from several threads are serialised (the
+/// Dtypes other than F32/BF16/F16 run on the CPU backend. Calls from several threads are serialised (the
 /// device buffers and the stream are shared).</summary>
 public sealed unsafe partial class CudaMergeKernels : IMergeKernels, ITraceableKernels
 {
@@ -38,6 +37,7 @@ public sealed unsafe partial class CudaMergeKernels : IMergeKernels, ITraceableK
             HistogramKernel = _modules[1].GetKernel("radix_histogram_kernel");
             MaskedSelectKernel = _modules[2].GetKernel("masked_select_kernel");
             LoadElementwiseKernels(_modules[3]);
+            RowImportanceBf16Kernel = _modules[4].GetKernel("row_importance_bf16_kernel");
             Stream = Context.CreateStream();
             Staging = new DeviceStaging(Context, Stream, _cpu.Threads);
             (_a, _b, _importance, _output, _rowKl, _scratch) = (new(Context), new(Context), new(Context), new(Context), new(Context), new(Context));
@@ -53,6 +53,7 @@ public sealed unsafe partial class CudaMergeKernels : IMergeKernels, ITraceableK
     internal CudaStream Stream { get; }
     internal DeviceStaging Staging { get; }
     internal CudaKernel RowImportanceKernel { get; }
+    internal CudaKernel RowImportanceBf16Kernel { get; }
     internal CudaKernel HistogramKernel { get; }
     internal CudaKernel MaskedSelectKernel { get; }
 
@@ -75,31 +76,31 @@ public sealed unsafe partial class CudaMergeKernels : IMergeKernels, ITraceableK
 
     private void RowImportanceLocked(NativeArray<float> importance, Span<double> rowKl, RawTensor other, RawTensor @base, int rowLength, ComputePrecision precision)
     {
-        if (!ImportanceRunsOnDevice(importance, rowKl, other, @base, rowLength, precision))
+        if (!ImportanceRunsOnDevice(importance, rowKl, other, @base, rowLength))
         {
             _cpu.RowImportance(importance, rowKl, other, @base, rowLength, precision);
             return;
         }
-        var imp = ImportanceOnDevice(_a, _b, _importance, rowKl, other, @base, rowLength).Importance;
+        var imp = ImportanceOnDevice(_a, _b, _importance, rowKl, other, @base, rowLength, precision).Importance;
         using var download = Trace.Span("download", "download", $"{importance.ByteLength} bytes");
         Staging.Download((byte*)importance.Pointer, imp, 0, importance.ByteLength);
     }
 
-    /// <summary>Checks the shapes; false where the CPU backend computes instead (bf16 emulation, dtypes without
-    /// device kernels, no rows).</summary>
-    private static bool ImportanceRunsOnDevice(NativeArray<float> importance, Span<double> rowKl, RawTensor other, RawTensor @base, int rowLength, ComputePrecision precision)
+    /// <summary>Checks the shapes; false where the CPU backend computes instead (dtypes without device kernels,
+    /// no rows).</summary>
+    private static bool ImportanceRunsOnDevice(NativeArray<float> importance, Span<double> rowKl, RawTensor other, RawTensor @base, int rowLength)
     {
         long rows = rowKl.Length;
         if (rowLength <= 0 || other.Length != rows * rowLength || @base.Length != other.Length || importance.Length != other.Length)
             throw new ArgumentException($"shapes disagree: rows {rows} x {rowLength}, other {other.Length}, base {@base.Length}, importance {importance.Length}");
-        return precision == ComputePrecision.Float32 && IsDeviceDType(other.DType) && IsDeviceDType(@base.DType) && rows > 0;
+        return IsDeviceDType(other.DType) && IsDeviceDType(@base.DType) && rows > 0;
     }
 
     /// <summary>Uploads both inputs into <paramref name="otherSlot"/> and <paramref name="baseSlot"/>, runs the row
     /// kernel into <paramref name="importanceSlot"/>, downloads the per-row KL and throws on a non-finite input.
     /// Returns the three device buffers.</summary>
     private (CudaDeviceBuffer Other, CudaDeviceBuffer Base, CudaDeviceBuffer Importance) ImportanceOnDevice(DeviceSlot otherSlot, DeviceSlot baseSlot, DeviceSlot importanceSlot, Span<double> rowKl,
-        RawTensor other, RawTensor @base, int rowLength)
+        RawTensor other, RawTensor @base, int rowLength, ComputePrecision precision)
     {
         long rows = rowKl.Length;
         Context.MakeCurrent();
@@ -116,7 +117,7 @@ public sealed unsafe partial class CudaMergeKernels : IMergeKernels, ITraceableK
         using (Trace.Span("row_importance (device)", "kernel"))
         {
             Stream.Fill(bad, 0xFF, 2 * sizeof(ulong));
-            LaunchRowImportance(imp, kl, bad, x, y, other.DType, @base.DType, rows, rowLength);
+            LaunchRowImportance(imp, kl, bad, x, y, other.DType, @base.DType, rows, rowLength, precision);
             SyncIfTracing();
         }
         using var download = Trace.Span("download", "download", $"{rows * sizeof(double)} bytes");
@@ -127,11 +128,23 @@ public sealed unsafe partial class CudaMergeKernels : IMergeKernels, ITraceableK
         return (x, y, imp);
     }
 
-    /// <summary>One block per row (rows beyond 2^31 - 1 fold into grid y); a power-of-two block of 32..256 threads;
-    /// the row's float32 copy in dynamic shared memory when it fits.</summary>
+    /// <summary>Float32: one block per row (rows beyond 2^31 - 1 fold into grid y); a power-of-two block of 32..256
+    /// threads; the row's float32 copy in dynamic shared memory when it fits. BFloat16 (mergekit's rounding): one
+    /// thread per row, grid-stride.</summary>
     internal void LaunchRowImportance(CudaDeviceBuffer importance, CudaDeviceBuffer rowKl, CudaDeviceBuffer bad, CudaDeviceBuffer other, CudaDeviceBuffer @base,
-        DType otherDType, DType baseDType, long rows, int rowLength)
+        DType otherDType, DType baseDType, long rows, int rowLength, ComputePrecision precision = ComputePrecision.Float32)
     {
+        if (precision == ComputePrecision.BFloat16)
+        {
+            const uint threads = 128;
+            uint blocks = (uint)Math.Clamp((rows + threads - 1) / threads, 1, Context.Multiprocessors * 32L);
+            ulong qi = importance.Address, qk = rowKl.Address, qb = bad.Address, qx = other.Address, qy = @base.Address;
+            int ex = DTypeCode(otherDType), ey = DTypeCode(baseDType);
+            long count = rows;
+            int length = rowLength;
+            RowImportanceBf16Kernel.Launch(Stream, blocks, threads, 0, [(nint)(&qi), (nint)(&qk), (nint)(&qb), (nint)(&qx), (nint)(&qy), (nint)(&ex), (nint)(&ey), (nint)(&count), (nint)(&length)]);
+            return;
+        }
         uint block = 32;
         while (block < 256 && block < rowLength) block <<= 1;
         uint gridX = (uint)Math.Min(rows, int.MaxValue), gridY = (uint)((rows + gridX - 1) / gridX);

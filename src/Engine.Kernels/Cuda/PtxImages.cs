@@ -6,7 +6,7 @@ namespace Engine.Kernels.Cuda;
 public static class PtxImages
 {
     /// <summary>The kernel files, by name without extension.</summary>
-    public static readonly IReadOnlyList<string> Names = ["row_importance", "radix_select", "masked_select", "elementwise"];
+    public static readonly IReadOnlyList<string> Names = ["row_importance", "radix_select", "masked_select", "elementwise", "row_importance_bf16"];
 
     /// <summary>The embedded PTX text of <paramref name="name"/>.</summary>
     public static byte[] Read(string name)

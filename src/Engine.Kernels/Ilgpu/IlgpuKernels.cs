@@ -72,6 +72,56 @@ public static class IlgpuKernels
         }
     }
 
+    /// <summary>mergekit's bf16 computation of the importance (reference: RowImportanceCpu.BFloat16, bit for bit):
+    /// one thread per row, grid-stride over rows, so every float32 sum runs in element order as on the CPU; every
+    /// intermediate rounded to bf16. Same layouts and bad-element rule as <see cref="RowImportance"/>.</summary>
+    public static void RowImportanceBf16(ArrayView<float> importance, ArrayView<double> rowKl, ArrayView<ulong> bad,
+        ArrayView<byte> other, ArrayView<byte> @base, int otherDType, int baseDType, long rows, int rowLength)
+    {
+        long stride = (long)Group.DimX * Grid.DimX;
+        for (long row = Grid.GlobalIndex.X; row < rows; row += stride)
+        {
+            long start = row * rowLength;
+            bool rowBad = false;
+            float mx = float.NegativeInfinity, my = float.NegativeInfinity;
+            for (int j = 0; j < rowLength; j++)
+            {
+                float x = IlgpuMath.Load(other, otherDType, start + j), y = IlgpuMath.Load(@base, baseDType, start + j);
+                if (!IlgpuMath.IsFinite(x)) { Atomic.Min(ref bad[0], (ulong)(start + j)); rowBad = true; }
+                if (!IlgpuMath.IsFinite(y)) { Atomic.Min(ref bad[1], (ulong)(start + j)); rowBad = true; }
+                x = R(x);
+                y = R(y);
+                mx = x > mx ? x : mx;
+                my = y > my ? y : my;
+            }
+            if (rowBad) continue;
+
+            float sx = 0f, sy = 0f;
+            for (int j = 0; j < rowLength; j++) sx += IlgpuMath.ExpRounded(R(IlgpuMath.Load(other, otherDType, start + j)) - mx);
+            for (int j = 0; j < rowLength; j++) sy += IlgpuMath.ExpRounded(R(IlgpuMath.Load(@base, baseDType, start + j)) - my);
+
+            float sum = 0f;
+            for (int j = 0; j < rowLength; j++)
+            {
+                float x = R(IlgpuMath.Load(other, otherDType, start + j)), y = R(IlgpuMath.Load(@base, baseDType, start + j));
+                float p = R(R(IlgpuMath.ExpRounded(x - mx) / sx) + 1e-8f);
+                float q = R(R(IlgpuMath.ExpRounded(y - my) / sy) + 1e-8f);
+                float ratio = R(p / q);
+                sum += R(p * R(IlgpuMath.LogRounded(ratio)));
+            }
+            float kl = R(sum);
+            rowKl[row] = kl;
+            for (int j = 0; j < rowLength; j++)
+            {
+                float x = R(IlgpuMath.Load(other, otherDType, start + j)), y = R(IlgpuMath.Load(@base, baseDType, start + j));
+                importance[start + j] = R(R(IlgpuMath.Abs(R(x - y))) * kl);
+            }
+        }
+    }
+
+    /// <summary>float32 rounded to the nearest bf16 value (even on ties), NaN kept: DTypeConversion.RoundToBFloat16.</summary>
+    private static float R(float v) => ILGPU.Interop.IntAsFloat((uint)IlgpuMath.SingleToBFloat16(v) << 16);
+
     /// <summary>The sum of <paramref name="v"/> over the group (a power of two of threads), as a tree.</summary>
     internal static double BlockSum(double v, ArrayView<double> scratch)
     {

@@ -141,6 +141,44 @@ public static class IlgpuMath
         return e * 0.6931471805599453 + 2.0 * t * p;
     }
 
+    /// <summary>exp in float32 for the bf16 emulation, identical on every backend: evaluated in float64 with only
+    /// IEEE +, *, conversions and bit operations (k = nearest integer to x / ln 2, r = x - k ln 2 in two parts,
+    /// Taylor to degree 12 (2e-16 relative for |r| &lt;= ln2 / 2), times 2^k), then rounded once to float32, so the
+    /// result is the correctly rounded exp but where the float64 value lies within 1e-16 of a rounding boundary.
+    /// The CPU reference (RowImportanceCpu.BFloat16) calls it too; CUDA C's copy is exp_rounded_f32.</summary>
+    public static float ExpRounded(float value)
+    {
+        double x = value;
+        if (x != x) return value;
+        if (x < -104.0) return 0f;  // below 2^-150: rounds to zero
+        if (x > 89.0) return float.PositiveInfinity;
+        double t = x * 1.4426950408889634;
+        double k = (long)(t + (t >= 0.0 ? 0.5 : -0.5));
+        double r = (x - k * 0.6931471803691238) - k * 1.9082149292705877e-10;
+        double p = 1.0 / 479001600;
+        p = p * r + 1.0 / 39916800;
+        p = p * r + 1.0 / 3628800;
+        p = p * r + 1.0 / 362880;
+        p = p * r + 1.0 / 40320;
+        p = p * r + 1.0 / 5040;
+        p = p * r + 1.0 / 720;
+        p = p * r + 1.0 / 120;
+        p = p * r + 1.0 / 24;
+        p = p * r + 1.0 / 6;
+        p = p * r + 0.5;
+        p = p * r + 1.0;
+        p = p * r + 1.0;
+        return (float)(p * Bits.IntAsFloat((ulong)((long)k + 1023) << 52));
+    }
+
+    /// <summary>ln in float32 for the bf16 emulation, identical on every backend: <see cref="Log"/> in float64,
+    /// rounded once (CUDA C's copy: log_rounded_f32).</summary>
+    public static float LogRounded(float value)
+    {
+        if (Bits.FloatAsInt(value) == 0x7F80_0000u) return value;  // +inf
+        return (float)Log(value);
+    }
+
     /// <summary>f(u) = (1+u) ln(1+u) - u: series below |u| = 0.1 (float32 Horner), closed form in float64 above.</summary>
     public static float KlTerm(float u)
     {

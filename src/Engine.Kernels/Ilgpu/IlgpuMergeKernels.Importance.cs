@@ -13,7 +13,7 @@ public sealed unsafe partial class IlgpuMergeKernels
 
     public IImportance ComputeImportance(NativeArray<float> importance, Span<double> rowKl, RawTensor other, RawTensor @base, int rowLength, ComputePrecision precision)
     {
-        if (!ImportanceRunsOnAccelerator(importance, rowKl, other, @base, rowLength, precision))
+        if (!ImportanceRunsOnAccelerator(importance, rowKl, other, @base, rowLength))
             return HostImportance.Compute(this, importance, rowKl, other, @base, rowLength, precision);
         // Held until the importance is disposed, as every call binds the accelerator to its thread.
         _gate.Enter();
@@ -21,7 +21,7 @@ public sealed unsafe partial class IlgpuMergeKernels
         {
             if (_importanceOpen) throw new InvalidOperationException("ilgpu: an importance is already open on this backend; dispose it first");
             _accelerator.Bind();
-            var buffers = ImportanceOnAccelerator(rowKl, other, @base, rowLength);
+            var buffers = ImportanceOnAccelerator(rowKl, other, @base, rowLength, precision);
             _importanceOpen = true;
             return new KeptOnAccelerator(this, importance, other, @base, buffers);
         }

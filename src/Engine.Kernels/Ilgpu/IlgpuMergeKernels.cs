@@ -16,7 +16,7 @@ namespace Engine.Kernels.Ilgpu;
 /// compiles the C# to PTX at run time) or ILGPU's CPU accelerator (a simulator, about 300x slower than plain
 /// C#: for tests and CI parity only). Same results as the CPU reference as <see cref="KernelTolerances"/>
 /// defines. Large transfers go through page-locked double buffers (<see cref="AcceleratorStaging"/>).
-/// <see cref="ComputePrecision.BFloat16"/> and dtypes other than F32/BF16/F16 run on the CPU backend.
+/// Dtypes other than F32/BF16/F16 run on the CPU backend.
 /// Calls from several threads are serialised, each binding the accelerator to the calling thread.</summary>
 public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels
 {
@@ -26,7 +26,7 @@ public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels
     private readonly CpuMergeKernels _cpu;
     private readonly AcceleratorStaging _staging;
     private readonly int _group;
-    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<double>, ArrayView<ulong>, ArrayView<byte>, ArrayView<byte>, int, int, long, int> _rowImportance;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<double>, ArrayView<ulong>, ArrayView<byte>, ArrayView<byte>, int, int, long, int> _rowImportance, _rowImportanceBf16;
     private readonly Action<KernelConfig, ArrayView<ulong>, ArrayView<float>, long, int, int, int, int, uint, uint, uint, uint> _histogram;
     private readonly Action<KernelConfig, ArrayView<byte>, ArrayView<ulong>, ArrayView<byte>, ArrayView<byte>, ArrayView<float>, long, float, int, int, int> _maskedSelect;
 
@@ -41,6 +41,7 @@ public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels
         while (group * 2 <= Math.Min(IlgpuKernels.MaxGroup, accelerator.MaxNumThreadsPerGroup)) group *= 2;
         _group = group;
         _rowImportance = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<double>, ArrayView<ulong>, ArrayView<byte>, ArrayView<byte>, int, int, long, int>(IlgpuKernels.RowImportance);
+        _rowImportanceBf16 = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<double>, ArrayView<ulong>, ArrayView<byte>, ArrayView<byte>, int, int, long, int>(IlgpuKernels.RowImportanceBf16);
         _histogram = accelerator.LoadStreamKernel<ArrayView<ulong>, ArrayView<float>, long, int, int, int, int, uint, uint, uint, uint>(IlgpuKernels.RadixHistogram);
         LoadElementwiseKernels(accelerator);
         _maskedSelect = accelerator.LoadStreamKernel<ArrayView<byte>, ArrayView<ulong>, ArrayView<byte>, ArrayView<byte>, ArrayView<float>, long, float, int, int, int>(IlgpuKernels.MaskedSelect);
@@ -90,7 +91,7 @@ public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels
         using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
         using var backend = new PTXBackend(context, CudaArchitecture.SM_80, CudaInstructionSet.ISA_75, null!);  // no libNVVM: plain PTX
         var result = new Dictionary<string, string>();
-        var kernels = new[] { nameof(IlgpuKernels.RowImportance), nameof(IlgpuKernels.RadixHistogram), nameof(IlgpuKernels.MaskedSelect) }.Select(n => typeof(IlgpuKernels).GetMethod(n)!)
+        var kernels = new[] { nameof(IlgpuKernels.RowImportance), nameof(IlgpuKernels.RowImportanceBf16), nameof(IlgpuKernels.RadixHistogram), nameof(IlgpuKernels.MaskedSelect) }.Select(n => typeof(IlgpuKernels).GetMethod(n)!)
             .Concat(ElementwiseKernelNames.Select(n => typeof(IlgpuElementwiseKernels).GetMethod(n)!));
         foreach (var method in kernels)
         {
@@ -118,30 +119,30 @@ public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels
 
     private void RowImportanceLocked(NativeArray<float> importance, Span<double> rowKl, RawTensor other, RawTensor @base, int rowLength, ComputePrecision precision)
     {
-        if (!ImportanceRunsOnAccelerator(importance, rowKl, other, @base, rowLength, precision))
+        if (!ImportanceRunsOnAccelerator(importance, rowKl, other, @base, rowLength))
         {
             _cpu.RowImportance(importance, rowKl, other, @base, rowLength, precision);
             return;
         }
-        using var buffers = ImportanceOnAccelerator(rowKl, other, @base, rowLength);
+        using var buffers = ImportanceOnAccelerator(rowKl, other, @base, rowLength, precision);
         _staging.Download(importance.Pointer, buffers.Importance.View);
     }
 
-    /// <summary>Checks the shapes; false where the CPU backend computes instead (bf16 emulation, dtypes without
+    /// <summary>Checks the shapes; false where the CPU backend computes instead (dtypes without
     /// kernels, no rows).</summary>
-    private static bool ImportanceRunsOnAccelerator(NativeArray<float> importance, Span<double> rowKl, RawTensor other, RawTensor @base, int rowLength, ComputePrecision precision)
+    private static bool ImportanceRunsOnAccelerator(NativeArray<float> importance, Span<double> rowKl, RawTensor other, RawTensor @base, int rowLength)
     {
         long rows = rowKl.Length;
         if (rowLength <= 0 || other.Length != rows * rowLength || @base.Length != other.Length || importance.Length != other.Length)
             throw new ArgumentException($"shapes disagree: rows {rows} x {rowLength}, other {other.Length}, base {@base.Length}, importance {importance.Length}");
-        if (precision != ComputePrecision.Float32 || DTypeCode(other.DType) < 0 || DTypeCode(@base.DType) < 0 || rows == 0) return false;
+        if (DTypeCode(other.DType) < 0 || DTypeCode(@base.DType) < 0 || rows == 0) return false;
         if (rows > int.MaxValue) throw new EngineException($"ilgpu: {rows} rows exceed one launch; use --device cuda or cpu");
         return true;
     }
 
     /// <summary>Uploads both inputs, runs the row kernel, downloads the per-row KL and throws on a non-finite
     /// input; the inputs and the importance stay on the accelerator in the returned buffers.</summary>
-    private AcceleratorImportance ImportanceOnAccelerator(Span<double> rowKl, RawTensor other, RawTensor @base, int rowLength)
+    private AcceleratorImportance ImportanceOnAccelerator(Span<double> rowKl, RawTensor other, RawTensor @base, int rowLength, ComputePrecision precision)
     {
         long rows = rowKl.Length;
         var stream = _accelerator.DefaultStream;
@@ -156,7 +157,7 @@ public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels
             using var kl = _accelerator.Allocate1D<double>(rows);
             using var bad = _accelerator.Allocate1D<ulong>(2);
             bad.View.MemSet(stream, 0xFF);
-            LaunchRowImportance(buffers.Importance.View, kl.View, bad.View, buffers.Other.View, buffers.Base.View, other.DType, @base.DType, rows, rowLength);
+            LaunchRowImportance(buffers.Importance.View, kl.View, bad.View, buffers.Other.View, buffers.Base.View, other.DType, @base.DType, rows, rowLength, precision);
             var found = new ulong[2];
             bad.View.CopyToCPU(stream, ref found[0], 2);
             stream.Synchronize();
@@ -174,10 +175,17 @@ public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels
         }
     }
 
-    /// <summary>One group per row, a power of two up to the row length; queued on the default stream.</summary>
+    /// <summary>Float32: one group per row, a power of two up to the row length. BFloat16 (mergekit's rounding): one
+    /// thread per row. Queued on the default stream.</summary>
     internal void LaunchRowImportance(ArrayView<float> importance, ArrayView<double> rowKl, ArrayView<ulong> bad, ArrayView<byte> other, ArrayView<byte> @base,
-        DType otherDType, DType baseDType, long rows, int rowLength)
+        DType otherDType, DType baseDType, long rows, int rowLength, ComputePrecision precision = ComputePrecision.Float32)
     {
+        if (precision == ComputePrecision.BFloat16)
+        {
+            long groups = Math.Clamp((rows + _group - 1) / _group, 1, Math.Max(1, _accelerator.NumMultiprocessors) * 16L);
+            _rowImportanceBf16(new KernelConfig((int)groups, _group), importance, rowKl, bad, other, @base, DTypeCode(otherDType), DTypeCode(baseDType), rows, rowLength);
+            return;
+        }
         int group = 1;
         while (group < _group && group < rowLength) group *= 2;
         _rowImportance(new KernelConfig((int)rows, group), importance, rowKl, bad, other, @base, DTypeCode(otherDType), DTypeCode(baseDType), rows, rowLength);

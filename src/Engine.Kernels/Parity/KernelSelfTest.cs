@@ -37,7 +37,10 @@ public sealed unsafe class KernelSelfTest
             foreach (var (rows, length) in shapes)
             {
                 foreach (var kind in new[] { InputKind.NearlyEqual, InputKind.Edge })
-                    results.Add(RowImportanceCase(backend, cpu, dtype, rows, length, kind));
+                {
+                    results.Add(RowImportanceCase(backend, cpu, dtype, rows, length, kind, ComputePrecision.Float32));
+                    results.Add(RowImportanceCase(backend, cpu, dtype, rows, length, kind, ComputePrecision.BFloat16));
+                }
             }
         }
         results.Add(NonFiniteCase(backend, cpu));
@@ -65,7 +68,9 @@ public sealed unsafe class KernelSelfTest
         0f, -0f, 1f, -1f, float.Epsilon, -float.Epsilon, 1e-40f, 1.17549435e-38f, 0.5f, 2f, 10f, -10f, 3e-8f, 6.1e-5f, -6.1e-5f,
     ];
 
-    private SelfTestResult RowImportanceCase(IMergeKernels backend, CpuMergeKernels cpu, DType dtype, long rows, int length, InputKind kind)
+    /// <summary>Float32: within <see cref="KernelTolerances"/>. BFloat16 (mergekit's rounding): bit-identical, as the
+    /// kernels repeat the CPU's operations in its order.</summary>
+    private SelfTestResult RowImportanceCase(IMergeKernels backend, CpuMergeKernels cpu, DType dtype, long rows, int length, InputKind kind, ComputePrecision precision)
     {
         long n = rows * length;
         var random = new Random(HashCode.Combine(_seed, (int)dtype, rows, length, (int)kind));
@@ -92,24 +97,33 @@ public sealed unsafe class KernelSelfTest
         var klExpected = new double[rows];
         var klActual = new double[rows];
         string name = $"{dtype} {rows}x{length} {(kind == InputKind.Edge ? "edge values" : "nearly equal rows")}";
-        cpu.RowImportance(expected, klExpected, other.Raw, @base.Raw, length, ComputePrecision.Float32);
+        string kernel = precision == ComputePrecision.BFloat16 ? "row_importance (bf16 emulation)" : "row_importance";
+        cpu.RowImportance(expected, klExpected, other.Raw, @base.Raw, length, precision);
         try
         {
-            backend.RowImportance(actual, klActual, other.Raw, @base.Raw, length, ComputePrecision.Float32);
+            backend.RowImportance(actual, klActual, other.Raw, @base.Raw, length, precision);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            return new SelfTestResult(backend.Device, "row_importance", name, double.NaN, false, $"threw {e.GetType().Name}: {e.Message} (seed {_seed})");
+            return new SelfTestResult(backend.Device, kernel, name, double.NaN, false, $"threw {e.GetType().Name}: {e.Message} (seed {_seed})");
         }
         double worst = 0;
         string detail = "";
         bool passed = true;
         for (long r = 0; r < rows; r++) Compare(klExpected[r], klActual[r], $"row_kl[{r}]");
         for (long i = 0; i < n; i++) Compare(expected.Pointer[i], actual.Pointer[i], $"importance[{i}]");
-        return new SelfTestResult(backend.Device, "row_importance", name, worst, passed, detail);
+        return new SelfTestResult(backend.Device, kernel, name, worst, passed, detail);
 
         void Compare(double e, double a, string where)
         {
+            if (precision == ComputePrecision.BFloat16)
+            {
+                if (BitConverter.DoubleToInt64Bits(e) == BitConverter.DoubleToInt64Bits(a) || (double.IsNaN(e) && double.IsNaN(a))) return;
+                if (passed) detail = $"{where}: expected {e:R}, got {a:R} (seed {_seed})";
+                passed = false;
+                worst = double.PositiveInfinity;
+                return;
+            }
             if (double.IsNaN(e) || double.IsInfinity(e) || double.IsNaN(a) || double.IsInfinity(a))
             {
                 if (e.Equals(a)) return;
