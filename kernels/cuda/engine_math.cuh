@@ -72,8 +72,9 @@ DEVICE double dadd_rn(double a, double b) { double r; asm("add.rn.f64 %0, %1, %2
 DEVICE double ddiv_rn(double a, double b) { double r; asm("div.rn.f64 %0, %1, %2;" : "=d"(r) : "d"(a), "d"(b)); return r; }
 DEVICE float d2f_rn(double a) { float r; asm("cvt.rn.f32.f64 %0, %1;" : "=f"(r) : "d"(a)); return r; }
 
-// float32 rounded to the nearest bf16 value (even on ties), NaN kept: DTypeConversion.RoundToBFloat16.
-DEVICE float round_bf16(float v) { return bits_float((unsigned)float_to_bf16(v) << 16); }
+// float32 rounded to the nearest bf16 value (even on ties), every NaN the positive quiet NaN 0x7FC00000:
+// DTypeConversion.RoundToBFloat16 (the CPU's arithmetic NaN is negative, the GPU's positive).
+DEVICE float round_bf16(float v) { return v != v ? bits_float(0x7FC00000u) : bits_float((unsigned)float_to_bf16(v) << 16); }
 
 // exp in float32 for the bf16 emulation, the same bits as IlgpuMath.ExpRounded (which the CPU reference calls):
 // float64 evaluation, k = nearest integer to x / ln 2, r = x - k ln 2 in two parts, Taylor to degree 12, times 2^k,

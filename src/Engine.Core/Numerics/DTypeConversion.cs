@@ -24,8 +24,11 @@ public static class DTypeConversion
 
     /// <summary>The float32 value nearest <paramref name="value"/> that bf16 can hold (round to nearest even):
     /// how torch's bf16 ops round each result.</summary>
+    /// <remarks>Every NaN becomes the positive quiet NaN 0x7FC00000: the bf16 emulation's NaNs (a finite input
+    /// that overflows bf16, then inf - inf) then carry the same bits on the CPU (whose arithmetic NaN is negative)
+    /// and on GPUs (positive), and rank alike in exact quantiles.</remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float RoundToBFloat16(float value) => BFloat16ToSingle(SingleToBFloat16(value));
+    public static float RoundToBFloat16(float value) => float.IsNaN(value) ? BitConverter.UInt32BitsToSingle(0x7FC0_0000u) : BFloat16ToSingle(SingleToBFloat16(value));
 
     /// <summary>Widens bf16 bit patterns to float32.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -90,6 +90,8 @@ internal sealed unsafe class AcceleratorStaging : IDisposable
 
     public void Dispose()
     {
+        // An upload that failed part-way may still be copying from a staging buffer.
+        try { Flush(); } catch (Exception) { }
         foreach (var s in _streams) s.Dispose();
         foreach (var p in _pinned) p.Dispose();
     }

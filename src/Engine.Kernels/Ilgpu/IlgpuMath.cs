@@ -141,11 +141,14 @@ public static class IlgpuMath
         return e * 0.6931471805599453 + 2.0 * t * p;
     }
 
-    /// <summary>exp in float32 for the bf16 emulation, identical on every backend: evaluated in float64 with only
-    /// IEEE +, *, conversions and bit operations (k = nearest integer to x / ln 2, r = x - k ln 2 in two parts,
-    /// Taylor to degree 12 (2e-16 relative for |r| &lt;= ln2 / 2), times 2^k), then rounded once to float32, so the
-    /// result is the correctly rounded exp but where the float64 value lies within 1e-16 of a rounding boundary.
-    /// The CPU reference (RowImportanceCpu.BFloat16) calls it too; CUDA C's copy is exp_rounded_f32.</summary>
+    /// <summary>exp in float32 for the bf16 emulation, the same bits on the CPU, ILGPU's simulator and CUDA C
+    /// (exp_rounded_f32, every operation .rn): evaluated in float64 with only IEEE +, *, conversions and bit
+    /// operations (k = nearest integer to x / ln 2, r = x - k ln 2 in two parts, Taylor to degree 12 (2e-16 relative
+    /// for |r| &lt;= ln2 / 2), times 2^k), then rounded once to float32, so the result is the correctly rounded exp but
+    /// where the float64 value lies within 1e-16 of a rounding boundary. The CPU reference (RowImportanceCpu.BFloat16)
+    /// calls it too. ILGPU's PTX leaves the float64 operations without .rn, so a GPU driver may fuse them into FMAs; a
+    /// fused evaluation was checked to round to the same float32 on every input the emulation passes (x &lt;= 0) and
+    /// for <see cref="LogRounded"/> on every positive bf16 value.</summary>
     public static float ExpRounded(float value)
     {
         double x = value;
@@ -171,8 +174,8 @@ public static class IlgpuMath
         return (float)(p * Bits.IntAsFloat((ulong)((long)k + 1023) << 52));
     }
 
-    /// <summary>ln in float32 for the bf16 emulation, identical on every backend: <see cref="Log"/> in float64,
-    /// rounded once (CUDA C's copy: log_rounded_f32).</summary>
+    /// <summary>ln in float32 for the bf16 emulation: <see cref="Log"/> in float64, rounded once (CUDA C's copy:
+    /// log_rounded_f32; see <see cref="ExpRounded"/> for where the bits are the same).</summary>
     public static float LogRounded(float value)
     {
         if (Bits.FloatAsInt(value) == 0x7F80_0000u) return value;  // +inf

@@ -328,9 +328,18 @@ public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels
     private MemoryBuffer1D<byte, Stride1D.Dense> Upload(byte* source, long bytes)
     {
         var buffer = _accelerator.Allocate1D<byte>(Math.Max(4, (bytes + 3) & ~3L));
-        _staging.Upload(buffer.View.SubView(0, bytes), source);
-        _staging.Flush();
-        return buffer;
+        try
+        {
+            _staging.Upload(buffer.View.SubView(0, bytes), source);
+            _staging.Flush();
+            return buffer;
+        }
+        catch
+        {
+            _staging.Flush();
+            buffer.Dispose();
+            throw;
+        }
     }
 
     private static int DTypeCode(DType dtype) => dtype switch
