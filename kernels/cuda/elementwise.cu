@@ -11,7 +11,7 @@
 //   delta_square_sums_kernel    per block and model: sum over kept elements of (double)(x_i - b)^2
 //   sign_elected_mean_kernel    SCE: b + sum_{sign(d_i) = majority} w_i d_i / max(sum w_i, 1e-6), majority of sum d_i
 //   pair_sums_runs_kernel       per run (row, or block of a whole-tensor vector): sum v0^2, v1^2, v0 v1, (v0 - v1)^2
-//                               ((v0 - v1)^2 is not always exact in float64, so its fused add rounds once less)
+//                               ((v0 - v1)^2 is not always exact in float64: multiplied and added with .rn, never fused)
 //   pair_sums_columns_kernel    the same four sums per column of a [length, vectors] view, rows in order
 //   slerp_blend_kernel          nuslerp: [b +] (lerp(v) ? v0 + t (v1 - v0) : c0 v0 + c1 v1), per-vector c and lerp bit
 // Layout: several inputs travel packed in one byte buffer, input i at byte offsets[i] (a multiple of 16) in
@@ -360,7 +360,7 @@ KERNEL void pair_sums_runs_kernel(double* partials, const unsigned char* packed,
             aa += x * x;
             bb += y * y;
             ab += x * y;
-            dd += d * d;
+            dd = dadd_rn(dd, dmul_rn(d, d));  // not exact in float64: never fused, as the CPU
         }
         aa = block_sum(aa, scratch);
         bb = block_sum(bb, scratch);
@@ -390,7 +390,7 @@ KERNEL void pair_sums_columns_kernel(double* sums, const unsigned char* packed, 
             aa += x * x;
             bb += y * y;
             ab += x * y;
-            dd += d * d;
+            dd = dadd_rn(dd, dmul_rn(d, d));  // not exact in float64: never fused, as the CPU
         }
         sums[j * 4] = aa;
         sums[j * 4 + 1] = bb;
