@@ -157,8 +157,12 @@ public sealed class KeptImportanceTests
         }
         trace.Write(dir.Combine("trace.json"));
         using var json = JsonDocument.Parse(File.ReadAllText(dir.Combine("trace.json")));
-        var names = json.RootElement.GetProperty("traceEvents").EnumerateArray()
-            .Where(e => e.GetProperty("ph").GetString() == "X").Select(e => e.GetProperty("name").GetString()).ToList();
-        Assert.Equal(["row_importance", "select_ranks", "masked_select"], names);
+        var spans = json.RootElement.GetProperty("traceEvents").EnumerateArray().Where(e => e.GetProperty("ph").GetString() == "X")
+            .Select(e => (Name: e.GetProperty("name").GetString(), Category: e.GetProperty("cat").GetString())).ToList();
+        // The wrapper's calls, each holding the backend's own spans (recorded when they end, so inner ones first).
+        Assert.Equal(["row_importance", "select_ranks", "masked_select"], spans.Where(s => s.Category == "call").Select(s => s.Name));
+        Assert.Equal(["upload", "upload", "row_importance (device)", "select_ranks (device)", "masked_select (device)", "download"],
+            spans.Where(s => s.Category != "call").Select(s => s.Name));
+        Assert.Equal(["upload", "upload", "kernel", "kernel", "kernel", "download"], spans.Where(s => s.Category != "call").Select(s => s.Category));
     }
 }

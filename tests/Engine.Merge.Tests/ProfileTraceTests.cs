@@ -39,6 +39,22 @@ public sealed class ProfileTraceTests
     }
 
     [Fact]
+    public void AnIlgpuMergeTracesItsUploadsKernelsAndDownloadsApart()
+    {
+        using var dir = new TempDirectory();
+        var result = EngineProcess.Run("merge", Config(dir), "--out", dir.Combine("out"), "--device", "ilgpu-cpu", "--threads", "2",
+            "--profile", dir.Combine("trace.json"), "--json");
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        var complete = JsonNode.Parse(File.ReadAllText(dir.Combine("trace.json")))!["traceEvents"]!.AsArray()
+            .Where(e => e!["ph"]!.GetValue<string>() == "X").ToList();
+        int tensors = SyntheticModelSpec.Tiny.Tensors().Count;
+        // The wrapper's spans become "call" containers; the backend's own upload / kernel / download spans sit inside.
+        Assert.Equal(tensors, complete.Count(e => e!["name"]!.GetValue<string>() == "row_importance" && e["cat"]!.GetValue<string>() == "call"));
+        Assert.Equal(tensors, complete.Count(e => e!["name"]!.GetValue<string>() == "row_importance (device)" && e["cat"]!.GetValue<string>() == "kernel"));
+        CheckProfile(JsonNode.Parse(result.Stdout)!["profile"]!, complete.Count, ["tensor", "call", "upload", "kernel", "download", "write"]);
+    }
+
+    [Fact]
     public void MergeKeepsItsReportFieldsAndPrintsTheSummaryTableWithoutJson()
     {
         using var dir = new TempDirectory();

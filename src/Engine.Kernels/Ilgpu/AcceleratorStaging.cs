@@ -1,3 +1,4 @@
+using Engine.Core.Diagnostics;
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -30,12 +31,16 @@ internal sealed unsafe class AcceleratorStaging : IDisposable
 
     public long Chunk { get; }
 
+    /// <summary>Where upload and download spans go; null when no trace is being taken.</summary>
+    public PipelineTrace? Trace { get; set; }
+
     /// <summary>Queues the copy of <c>destination.Length</c> bytes from <paramref name="source"/>; returns once the host
     /// memory may be reused (the last chunk staged, not necessarily copied). Call <see cref="Flush"/> before a
     /// kernel reads <paramref name="destination"/>.</summary>
     public void Upload(ArrayView<byte> destination, byte* source)
     {
         long bytes = destination.Length;
+        using var span = Trace.Span("upload", "upload", $"{bytes} bytes");
         _accelerator.DefaultStream.Synchronize();  // the buffer may still be read by earlier kernels
         int slot = 0;
         for (long done = 0; done < bytes; done += Chunk, slot ^= 1)
@@ -65,6 +70,7 @@ internal sealed unsafe class AcceleratorStaging : IDisposable
         if (chunks == 0) return;
         _accelerator.DefaultStream.Synchronize();
         Flush();
+        using var span = Trace.Span("download", "download", $"{bytes} bytes");
         Enqueue(0);
         for (long c = 0; c < chunks; c++)
         {

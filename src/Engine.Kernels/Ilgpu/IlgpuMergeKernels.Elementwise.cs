@@ -73,7 +73,7 @@ public sealed unsafe partial class IlgpuMergeKernels
             return;
         }
         int k = inputs.Length, hasBase = @base is null ? 0 : 1;
-        RunElementwise(output, inputs, @base, coefficients[ElementwiseShapes.SegmentRows(k, segmentLength, firstElement, n)], (result, packed, c) =>
+        RunElementwise("linear_combination", output, inputs, @base, coefficients[ElementwiseShapes.SegmentRows(k, segmentLength, firstElement, n)], (result, packed, c) =>
             _linearCombination(ElementwiseGrid(n), result, packed.Bytes, packed.Offsets, packed.DTypes, c, DTypeCode(output.DType), k, hasBase, segmentLength, firstElement, n));
     }
 
@@ -86,7 +86,7 @@ public sealed unsafe partial class IlgpuMergeKernels
             _cpu.NearSwap(output, model, @base, t);
             return;
         }
-        RunElementwise(output, [model], @base, [], (result, packed, _) =>
+        RunElementwise("near_swap", output, [model], @base, [], (result, packed, _) =>
             _nearSwap(ElementwiseGrid(n), result, packed.Bytes, packed.Offsets, packed.DTypes, DTypeCode(output.DType), t, n));
     }
 
@@ -100,7 +100,7 @@ public sealed unsafe partial class IlgpuMergeKernels
             return;
         }
         int k = models.Length;
-        RunElementwise(output, models, @base, [], (result, packed, _) =>
+        RunElementwise("counted_average", output, models, @base, [], (result, packed, _) =>
             _countedAverage(ElementwiseGrid(n), result, packed.Bytes, packed.Offsets, packed.DTypes, DTypeCode(output.DType), k, epsilon, n));
     }
 
@@ -121,7 +121,7 @@ public sealed unsafe partial class IlgpuMergeKernels
             using var count = _accelerator.Allocate1D<long>(1);
             bad.View.MemSet(stream, 0xFF);
             count.View.MemSetToZero(stream);
-            _deltaVariance(ElementwiseGrid(n), result.View, bad.View, count.View, packed.Bytes, packed.Offsets, packed.DTypes, models.Length, n);
+            using (Kernel("delta_variance")) _deltaVariance(ElementwiseGrid(n), result.View, bad.View, count.View, packed.Bytes, packed.Offsets, packed.DTypes, models.Length, n);
             _staging.Download(variance.Pointer, result.View);
             bad.View.CopyToCPU(stream, ref firstBad, 1);
             count.View.CopyToCPU(stream, ref nonzero, 1);
@@ -148,7 +148,7 @@ public sealed unsafe partial class IlgpuMergeKernels
             using var packed = new PackedInputs(this, models, @base);
             using var words = _accelerator.Allocate1D(ElementwiseShapes.KeepWindow(keep, 0, n));
             using var device = _accelerator.Allocate1D<double>(partials.Length);
-            _deltaSquareSums(ReductionGrid(blocks), device.View, packed.Bytes, packed.Offsets, packed.DTypes, words.View, keep is null ? 0 : 1, k, n);
+            using (Kernel("delta_square_sums")) _deltaSquareSums(ReductionGrid(blocks), device.View, packed.Bytes, packed.Offsets, packed.DTypes, words.View, keep is null ? 0 : 1, k, n);
             device.View.CopyToCPU(stream, ref partials[0], partials.Length);
             stream.Synchronize();
         }
@@ -166,7 +166,7 @@ public sealed unsafe partial class IlgpuMergeKernels
         }
         int k = models.Length, hasKeep = keep is null ? 0 : 1, bitOffset = (int)(keepStart & 63);
         var window = ElementwiseShapes.KeepWindow(keep, keepStart, n);
-        RunElementwise(output, models, @base, weights, (result, packed, w) =>
+        RunElementwise("sign_elected_mean", output, models, @base, weights, (result, packed, w) =>
         {
             using var words = _accelerator.Allocate1D(window);
             _signElectedMean(ElementwiseGrid(n), result, packed.Bytes, packed.Offsets, packed.DTypes, w, words.View, DTypeCode(output.DType), k, hasKeep, bitOffset, n);
@@ -190,8 +190,11 @@ public sealed unsafe partial class IlgpuMergeKernels
             using var packed = new PackedInputs(this, [x0, x1], @base);
             using var device = _accelerator.Allocate1D<double>(partials.Length);
             int hasBase = @base is null ? 0 : 1;
-            if (columns) _pairSumsColumns(ElementwiseGrid(vectors), device.View, packed.Bytes, packed.Offsets, packed.DTypes, hasBase, vectors, length);
-            else _pairSumsRuns(ReductionGrid(runs), device.View, packed.Bytes, packed.Offsets, packed.DTypes, hasBase, runLength, runs, n);
+            using (Kernel("pair_sums"))
+            {
+                if (columns) _pairSumsColumns(ElementwiseGrid(vectors), device.View, packed.Bytes, packed.Offsets, packed.DTypes, hasBase, vectors, length);
+                else _pairSumsRuns(ReductionGrid(runs), device.View, packed.Bytes, packed.Offsets, packed.DTypes, hasBase, runLength, runs, n);
+            }
             device.View.CopyToCPU(stream, ref partials[0], partials.Length);
             stream.Synchronize();
         }
@@ -210,7 +213,7 @@ public sealed unsafe partial class IlgpuMergeKernels
         }
         var scalars = new SlerpBlendScalars(DTypeCode(output.DType), @base is null ? 0 : 1, t, vectors, length / vectors, alongFirst ? 1 : 0, firstElement, n);
         var flags = lerp[..(int)((vectors + 63) / 64)].ToArray();
-        RunElementwise(output, [x0, x1], @base, coefficients, (result, packed, c) =>
+        RunElementwise("slerp_blend", output, [x0, x1], @base, coefficients, (result, packed, c) =>
         {
             using var words = _accelerator.Allocate1D(flags);
             _slerpBlend(ElementwiseGrid(n), result, packed.Bytes, packed.Offsets, packed.DTypes, c, words.View, scalars);
@@ -219,7 +222,7 @@ public sealed unsafe partial class IlgpuMergeKernels
 
     /// <summary>One element-wise launch: uploads the inputs (the base after them) and <paramref name="table"/>, runs
     /// <paramref name="launch"/>(result bytes, inputs, table) and downloads the result into <paramref name="output"/>.</summary>
-    private void RunElementwise(RawTensor output, ReadOnlySpan<RawTensor> inputs, RawTensor? @base, ReadOnlySpan<float> table,
+    private void RunElementwise(string kernel, RawTensor output, ReadOnlySpan<RawTensor> inputs, RawTensor? @base, ReadOnlySpan<float> table,
         Action<ArrayView<byte>, PackedInputs, ArrayView<float>> launch)
     {
         lock (_gate)
@@ -229,7 +232,7 @@ public sealed unsafe partial class IlgpuMergeKernels
             using var packed = new PackedInputs(this, inputs, @base);
             using var values = _accelerator.Allocate1D(table.IsEmpty ? [0f] : table.ToArray());
             using var result = _accelerator.Allocate1D<byte>(Math.Max(4, (output.ByteLength + 3) & ~3L));
-            launch(result.View, packed, values.View);
+            using (Kernel(kernel)) launch(result.View, packed, values.View);
             _staging.Download(output.Pointer, result.View.SubView(0, output.ByteLength));
             stream.Synchronize();
         }
@@ -252,7 +255,7 @@ public sealed unsafe partial class IlgpuMergeKernels
             var stream = _accelerator.DefaultStream;
             using var packed = new PackedInputs(this, inputs, @base);
             using var device = _accelerator.Allocate1D<double>(partials.Length);
-            _gramPartials(ReductionGrid(items), device.View, packed.Bytes, packed.Offsets, packed.DTypes, k, @base is null ? 0 : 1, segmentLength, perSegment, items);
+            using (Kernel("gram")) _gramPartials(ReductionGrid(items), device.View, packed.Bytes, packed.Offsets, packed.DTypes, k, @base is null ? 0 : 1, segmentLength, perSegment, items);
             device.View.CopyToCPU(stream, ref partials[0], partials.Length);
             stream.Synchronize();
         }
@@ -278,7 +281,7 @@ public sealed unsafe partial class IlgpuMergeKernels
             using var result = _accelerator.Allocate1D<float>(n);
             using var bad = _accelerator.Allocate1D<ulong>(1);
             bad.View.MemSet(stream, 0xFF);
-            _absDifference(ElementwiseGrid(n), result.View, bad.View, x.View, y.View, DTypeCode(other.DType), DTypeCode(@base.DType), n);
+            using (Kernel("abs_difference")) _absDifference(ElementwiseGrid(n), result.View, bad.View, x.View, y.View, DTypeCode(other.DType), DTypeCode(@base.DType), n);
             _staging.Download(magnitudes.Pointer, result.View);
             bad.View.CopyToCPU(stream, ref firstBad, 1);
             stream.Synchronize();
@@ -303,7 +306,7 @@ public sealed unsafe partial class IlgpuMergeKernels
             using var y = Upload(@base.Pointer, @base.ByteLength);
             using var words = _accelerator.Allocate1D(keep[..(int)((n + 63) / 64)].ToArray());
             using var device = _accelerator.Allocate1D<double>(partials.Length);
-            _absDifferenceSums(ReductionGrid(blocks), device.View, x.View, y.View, words.View, DTypeCode(other.DType), DTypeCode(@base.DType), n);
+            using (Kernel("abs_difference_sums")) _absDifferenceSums(ReductionGrid(blocks), device.View, x.View, y.View, words.View, DTypeCode(other.DType), DTypeCode(@base.DType), n);
             device.View.CopyToCPU(stream, ref partials[0], partials.Length);
             stream.Synchronize();
         }
@@ -323,7 +326,7 @@ public sealed unsafe partial class IlgpuMergeKernels
             _accelerator.Bind();
             var stream = _accelerator.DefaultStream;
             using var device = _accelerator.Allocate1D<ulong>(words);
-            _randomKeepMask(ElementwiseGrid(words), device.View, key, density, length);
+            using (Kernel("random_keep_mask")) _randomKeepMask(ElementwiseGrid(words), device.View, key, density, length);
             device.View.CopyToCPU(stream, ref keep[0], words);
             stream.Synchronize();
         }
@@ -351,7 +354,7 @@ public sealed unsafe partial class IlgpuMergeKernels
             using var maskWords = _accelerator.Allocate1D(masks);
             using var maskFlags = _accelerator.Allocate1D(hasMask);
             using var result = _accelerator.Allocate1D<byte>(Math.Max(4, (output.ByteLength + 3) & ~3L));
-            _taskArithmetic(ElementwiseGrid(n), result.View, packed.Bytes, packed.Offsets, packed.DTypes, weights.View, scales.View, maskWords.View, maskFlags.View,
+            using (Kernel("task_arithmetic")) _taskArithmetic(ElementwiseGrid(n), result.View, packed.Bytes, packed.Offsets, packed.DTypes, weights.View, scales.View, maskWords.View, maskFlags.View,
                 new TaskArithmeticScalars(DTypeCode(output.DType), k, wordsPerModel, (int)(maskStart & 63), terms.SignConsensus ? 1 : 0, terms.Normalize ? 1 : 0, terms.Lambda, terms.LinearDivisor, n));
             _staging.Download(output.Pointer, result.View.SubView(0, output.ByteLength));
             stream.Synchronize();

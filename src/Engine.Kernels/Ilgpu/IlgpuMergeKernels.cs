@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using Engine.Core;
+using Engine.Core.Diagnostics;
 using Engine.Core.Numerics;
 using Engine.Interop.Cuda;
 using Engine.Kernels.Cpu;
@@ -18,7 +19,7 @@ namespace Engine.Kernels.Ilgpu;
 /// defines. Large transfers go through page-locked double buffers (<see cref="AcceleratorStaging"/>).
 /// Dtypes other than F32/BF16/F16 run on the CPU backend.
 /// Calls from several threads are serialised, each binding the accelerator to the calling thread.</summary>
-public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels
+public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels, ITraceableKernels
 {
     private readonly Lock _gate = new();
     private readonly Context _context;
@@ -105,6 +106,27 @@ public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels
 
     public string Device { get; }
 
+    /// <summary>When set, uploads and downloads (in the staging) and kernels are recorded as separate spans; a
+    /// kernel span ends once the stream has drained, so it holds the kernel's own time.</summary>
+    public PipelineTrace? Trace
+    {
+        get => _staging.Trace;
+        set => _staging.Trace = value;
+    }
+
+    private KernelSpan Kernel(string name) => new(this, Trace.Span(name + " (device)", "kernel"));
+
+    /// <summary>Synchronises the default stream before ending its span, only while a trace is taken (untraced
+    /// launches stay asynchronous).</summary>
+    private readonly struct KernelSpan(IlgpuMergeKernels owner, PipelineTrace.Span span) : IDisposable
+    {
+        public void Dispose()
+        {
+            if (owner.Trace != null) owner._accelerator.DefaultStream.Synchronize();
+            span.Dispose();
+        }
+    }
+
     /// <summary>Threads per group used for the row kernels (a power of two).</summary>
     public int GroupSize => _group;
 
@@ -183,11 +205,13 @@ public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels
         if (precision == ComputePrecision.BFloat16)
         {
             long groups = Math.Clamp((rows + _group - 1) / _group, 1, Math.Max(1, _accelerator.NumMultiprocessors) * 16L);
+            using var bf16 = Kernel("row_importance (bf16 emulation)");
             _rowImportanceBf16(new KernelConfig((int)groups, _group), importance, rowKl, bad, other, @base, DTypeCode(otherDType), DTypeCode(baseDType), rows, rowLength);
             return;
         }
         int group = 1;
         while (group < _group && group < rowLength) group *= 2;
+        using var span = Kernel("row_importance");
         _rowImportance(new KernelConfig((int)rows, group), importance, rowKl, bad, other, @base, DTypeCode(otherDType), DTypeCode(baseDType), rows, rowLength);
     }
 
@@ -196,6 +220,7 @@ public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels
         long n, float threshold, DType outputDType, DType otherDType, DType baseDType)
     {
         long groups = Math.Clamp((n + _group - 1) / _group, 1, Math.Max(1, _accelerator.NumMultiprocessors) * 16L);
+        using var span = Kernel("masked_select");
         _maskedSelect(new KernelConfig((int)groups, _group), output, taken, other, @base, importance, n, threshold,
             DTypeCode(outputDType), DTypeCode(otherDType), DTypeCode(baseDType));
     }
@@ -242,6 +267,7 @@ public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels
     /// <summary>Three histogram passes (digits of 11, 11 and 10 bits) over values on the accelerator.</summary>
     internal void SelectRanksOnAccelerator(Span<float> results, ArrayView<float> values, ReadOnlySpan<long> ranks)
     {
+        using var span = Kernel("select_ranks");
         var stream = _accelerator.DefaultStream;
         using var hist = _accelerator.Allocate1D<ulong>(IlgpuKernels.MaxPrefixes * IlgpuKernels.Bins);
         var histogram = new ulong[IlgpuKernels.MaxPrefixes * IlgpuKernels.Bins];
