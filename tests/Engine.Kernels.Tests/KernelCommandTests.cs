@@ -36,6 +36,18 @@ public sealed class KernelCommandTests
         Assert.Equal(["upload (host to device, staged)", "copy (device to device)", "row_importance", "masked_select (to bf16)", "select_ranks (Q25/Q50/Q75, 3 passes)"], resident);
     }
 
+    [Theory]
+    [InlineData("--elements", "0", "--elements must be at least 1, got 0")]
+    [InlineData("--repeat", "-1", "--repeat must be at least 1, got -1")]
+    [InlineData("--quantile-elements", "-5", "--quantile-elements must be 0 (off) or positive, got -5")]
+    [InlineData("--threads", "-2", "--threads must be 0 (all cores) or positive, got -2")]
+    public void BenchKernelsRefusesBadCountsInOneLine(string option, string value, string message)
+    {
+        var run = EngineProcess.Run("bench", "kernels", "--device", "cpu", option, value);
+        Assert.Equal(1, run.ExitCode);
+        Assert.Equal($"engine: error: {message}", run.Stderr.Trim());
+    }
+
     [Fact]
     public void BenchKernelsReportsTimesAndTheCopyFraction()
     {

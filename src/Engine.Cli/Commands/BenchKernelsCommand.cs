@@ -30,6 +30,10 @@ public static class BenchKernelsCommand
         var command = new Command("kernels", "merge kernel time and GB/s per backend, against a copy bandwidth measured in the same run") { device, elements, repeat, quantiles, threads, json };
         command.SetAction((parse, cancellation) => EngineCli.Guard(() =>
         {
+            if (parse.GetValue(elements) < 1) throw new EngineException($"--elements must be at least 1, got {parse.GetValue(elements)}");
+            if (parse.GetValue(repeat) < 1) throw new EngineException($"--repeat must be at least 1, got {parse.GetValue(repeat)}");
+            if (parse.GetValue(quantiles) < 0) throw new EngineException($"--quantile-elements must be 0 (off) or positive, got {parse.GetValue(quantiles)}");
+            if (parse.GetValue(threads) < 0) throw new EngineException($"--threads must be 0 (all cores) or positive, got {parse.GetValue(threads)}");
             string d = parse.GetValue(device)!.Trim().ToLowerInvariant();
             var devices = d == "all" ? KernelBackends.Available(includeSimulator: false) : [d];
             long n = Math.Max(RowLength, parse.GetValue(elements) / RowLength * RowLength);

@@ -49,7 +49,7 @@ public static class BenchMergeCommand
             string methodName = parse.GetValue(method)!;
             if (parse.GetValue(peer) && methodName != "arcee_fusion") throw new EngineException($"--peer times mergekit's arcee_fusion only, not '{methodName}'");
             string? tracePath = parse.GetValue(profile);
-            var (report, summary) = Measure(services, spec, root, methodName, options.Device(parse), threads, Math.Max(1, parse.GetValue(repeat)), parse.GetValue(peer), tracePath, cancellation);
+            var (report, summary) = Measure(services, spec, root, methodName, options.Device(parse), threads, parse.GetValue(repeat) >= 1 ? parse.GetValue(repeat) : throw new EngineException($"--repeat must be at least 1, got {parse.GetValue(repeat)}"), parse.GetValue(peer), tracePath, cancellation);
             report["size"] = sizeName;
             report["layers"] = spec.Layers;
             if (parse.GetValue(options.Json)) Console.Out.WriteLine(report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
