@@ -121,7 +121,7 @@ public static class IlgpuKernels
 
     /// <summary>float32 rounded to the nearest bf16 value (even on ties), every NaN the positive quiet NaN:
     /// DTypeConversion.RoundToBFloat16.</summary>
-    private static float R(float v) => v != v ? ILGPU.Interop.IntAsFloat(0x7FC0_0000u) : ILGPU.Interop.IntAsFloat((uint)IlgpuMath.SingleToBFloat16(v) << 16);
+    private static float R(float v) => IlgpuMath.IsNaN(v) ? ILGPU.Interop.IntAsFloat(0x7FC0_0000u) : ILGPU.Interop.IntAsFloat((uint)IlgpuMath.SingleToBFloat16(v) << 16);
 
     /// <summary>The sum of <paramref name="v"/> over the group (a power of two of threads), as a tree.</summary>
     internal static double BlockSum(double v, ArrayView<double> scratch)

@@ -34,6 +34,8 @@ public static class IlgpuMath
 
     public static bool IsFinite(float v) => (Bits.FloatAsInt(v) & 0x7F80_0000u) != 0x7F80_0000u;
 
+    public static bool IsNaN(float v) => (Bits.FloatAsInt(v) & 0x7FFF_FFFFu) > 0x7F80_0000u;
+
     public static float Abs(float v) => Bits.IntAsFloat(Bits.FloatAsInt(v) & 0x7FFF_FFFFu);
 
     /// <summary>float32 to bf16 bits, round to nearest even, NaN kept NaN.</summary>
@@ -151,8 +153,8 @@ public static class IlgpuMath
     /// for <see cref="LogRounded"/> on every positive bf16 value.</summary>
     public static float ExpRounded(float value)
     {
+        if (IsNaN(value)) return value;
         double x = value;
-        if (x != x) return value;
         if (x < -104.0) return 0f;  // below 2^-150: rounds to zero
         if (x > 89.0) return float.PositiveInfinity;
         double t = x * 1.4426950408889634;
