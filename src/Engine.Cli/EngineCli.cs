@@ -3,7 +3,6 @@ using Engine.Cli.Commands;
 using Engine.Core;
 using Engine.Merge;
 using Engine.Merge.Execution;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 

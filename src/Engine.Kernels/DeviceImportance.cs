@@ -19,7 +19,13 @@ internal abstract class DeviceImportance(NativeArray<float> host, RawTensor othe
     private void CheckUsable()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        if (!gate.IsHeldByCurrentThread) throw new InvalidOperationException("a kept importance is used and disposed on the thread that made it");
+        CheckThread();
+    }
+
+    private void CheckThread()
+    {
+        if (!gate.IsHeldByCurrentThread)
+            throw new InvalidOperationException("kept importance used from another thread than the one that made it (it holds the backend's lock)");
     }
 
     public void SelectRanks(Span<float> results, ReadOnlySpan<long> ranks)
@@ -57,7 +63,7 @@ internal abstract class DeviceImportance(NativeArray<float> host, RawTensor othe
     public void Dispose()
     {
         if (_disposed) return;
-        if (!gate.IsHeldByCurrentThread) throw new InvalidOperationException("a kept importance is used and disposed on the thread that made it");
+        CheckThread();
         _disposed = true;
         Release();
     }

@@ -3,8 +3,8 @@ using Engine.Core.Numerics;
 namespace Engine.Kernels;
 
 /// <summary>The importance in a host array, each step one kernel call: what every backend does unless it keeps
-/// the importance on a device (the CPU backend's only way; GPU backends' fallback for bf16 emulation and dtypes
-/// without device kernels).</summary>
+/// the importance on a device (the CPU backend's only way; GPU backends' fallback for dtypes without device kernels
+/// and empty tensors).</summary>
 public sealed class HostImportance : IImportance
 {
     private readonly IMergeKernels _kernels;

@@ -6,7 +6,9 @@ namespace Engine.Kernels;
 /// the hardware ex2 with an FMA-corrected argument and an approximate division, about 2 ulp each; against .NET's
 /// vectorised Exp) and sum the float64 terms in another order. Every KL term is non-negative, so the relative error of
 /// a row's KL is bounded by the terms' relative error (a few float32 ulps) plus the effect of the float32
-/// rounding of the log-sum-exp shift; <see cref="ImportanceRelative"/> bounds both with margin.</summary>
+/// rounding of the log-sum-exp shift; <see cref="ImportanceRelative"/> bounds both with margin. Under
+/// <see cref="ComputePrecision.BFloat16"/> (mergekit's rounding) the importance and row KL are bit-identical: every
+/// backend repeats the CPU's operations in its order.</summary>
 public static class KernelTolerances
 {
     /// <summary>|gpu - cpu| &lt;= ImportanceRelative * |cpu| + ImportanceAbsolute, per element and per row KL.</summary>

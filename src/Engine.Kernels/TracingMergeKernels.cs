@@ -3,8 +3,9 @@ using Engine.Core.Numerics;
 
 namespace Engine.Kernels;
 
-/// <summary>Wraps a backend so each kernel call is a "kernel" span of a <see cref="PipelineTrace"/>; backends
-/// that transfer data also record their upload/download spans inside it.</summary>
+/// <summary>Wraps a backend so each kernel call is a span of a <see cref="PipelineTrace"/>: a "kernel" span, or,
+/// for a backend that records its own upload / kernel / download spans (<see cref="ITraceableKernels"/>: CUDA,
+/// ILGPU), a "call" span around them.</summary>
 public sealed class TracingMergeKernels : IMergeKernels
 {
     private readonly IMergeKernels _inner;

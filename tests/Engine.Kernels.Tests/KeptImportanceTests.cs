@@ -55,7 +55,7 @@ public sealed class KeptImportanceTests
         Task waiting;
         using (var importance = ilgpu.ComputeImportance(host, new double[Rows], other.Raw, @base.Raw, Length, ComputePrecision.Float32))
         {
-            // A second importance on the same backend would share its buffers.
+            // At most one open importance per backend (IImportance).
             Assert.Throws<InvalidOperationException>(() => ilgpu.ComputeImportance(new NativeArray<float>(Rows * Length), new double[Rows], other.Raw, @base.Raw, Length, ComputePrecision.Float32));
             // One-call kernels on the owning thread still run (they use buffers of their own) ...
             var rank = new float[1];

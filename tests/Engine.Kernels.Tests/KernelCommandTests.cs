@@ -40,7 +40,7 @@ public sealed class KernelCommandTests
     [InlineData("--elements", "0", "--elements must be at least 1, got 0")]
     [InlineData("--repeat", "-1", "--repeat must be at least 1, got -1")]
     [InlineData("--quantile-elements", "-5", "--quantile-elements must be 0 (off) or positive, got -5")]
-    [InlineData("--threads", "-2", "--threads must be 0 (all cores) or positive, got -2")]
+    [InlineData("--threads", "-2", "--threads -2 must be 0 (all cores) or positive")]
     public void BenchKernelsRefusesBadCountsInOneLine(string option, string value, string message)
     {
         var run = EngineProcess.Run("bench", "kernels", "--device", "cpu", option, value);

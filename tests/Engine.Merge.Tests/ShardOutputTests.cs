@@ -45,7 +45,7 @@ public sealed unsafe class ShardOutputTests
     }
 
     [Fact]
-    public void AFailureWhileTheLastChunkIsWrittenIsReportedAsItself()
+    public void AFailureWhileThePreviousChunkIsWrittenIsReportedAsItself()
     {
         using var dir = new TempDirectory();
         using var writer = Writer(dir.Combine("out"));

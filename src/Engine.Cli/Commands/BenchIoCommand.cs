@@ -23,7 +23,7 @@ public static class BenchIoCommand
         command.SetAction(parse => EngineCli.Guard(() =>
         {
             int threads = options.Threads(parse) is > 0 and var t ? t : Environment.ProcessorCount;
-            int reps = Math.Max(1, parse.GetValue(repeat));
+            int reps = parse.GetValue(repeat) >= 1 ? parse.GetValue(repeat) : throw new EngineException($"--repeat must be at least 1, got {parse.GetValue(repeat)}");
             string? path = parse.GetValue(model);
             string? temporary = null;
             if (path == null)

@@ -33,11 +33,11 @@ public static class BenchKernelsCommand
             if (parse.GetValue(elements) < 1) throw new EngineException($"--elements must be at least 1, got {parse.GetValue(elements)}");
             if (parse.GetValue(repeat) < 1) throw new EngineException($"--repeat must be at least 1, got {parse.GetValue(repeat)}");
             if (parse.GetValue(quantiles) < 0) throw new EngineException($"--quantile-elements must be 0 (off) or positive, got {parse.GetValue(quantiles)}");
-            if (parse.GetValue(threads) < 0) throw new EngineException($"--threads must be 0 (all cores) or positive, got {parse.GetValue(threads)}");
+            if (parse.GetValue(threads) < 0) throw new EngineException($"--threads {parse.GetValue(threads)} must be 0 (all cores) or positive");
             string d = parse.GetValue(device)!.Trim().ToLowerInvariant();
             var devices = d == "all" ? KernelBackends.Available(includeSimulator: false) : [d];
             long n = Math.Max(RowLength, parse.GetValue(elements) / RowLength * RowLength);
-            int r = Math.Max(1, parse.GetValue(repeat));
+            int r = parse.GetValue(repeat);
             var report = new JsonObject { ["row_length"] = RowLength, ["repeat"] = r, ["machine_cores"] = Environment.ProcessorCount };
             var rows = new JsonArray();
             foreach (var name in devices)
@@ -109,11 +109,11 @@ public static class BenchKernelsCommand
         return rows;
     }
 
-    /// <summary>One Arcee Fusion tensor as the merge runs it: the importance kept by the backend, its quartiles,
-    /// and the selection written in the merge's output chunks (the rows above are the same steps as separate calls).</summary>
     private const int MergeOutputChunk = 1 << 22;  // the merge writer's chunk (ShardOutput.ChunkElements)
 
-    private static unsafe void KeptImportanceTensor(IMergeKernels kernels, NativeArray<float> host, double[] rowKl, RawTensor x, RawTensor y,
+    /// <summary>One Arcee Fusion tensor as the merge runs it: the importance kept by the backend, its quartiles,
+    /// and the selection written in the merge's output chunks (the rows above are the same steps as separate calls).</summary>
+    private static void KeptImportanceTensor(IMergeKernels kernels, NativeArray<float> host, double[] rowKl, RawTensor x, RawTensor y,
         NativeArray<ushort> output, long[] ranks)
     {
         using var kept = kernels.ComputeImportance(host, rowKl, x, y, RowLength, ComputePrecision.Float32);

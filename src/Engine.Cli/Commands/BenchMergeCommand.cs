@@ -6,7 +6,6 @@ using System.Text.Json.Nodes;
 using Engine.Core;
 using Engine.Core.Diagnostics;
 using Engine.Core.Model;
-using Engine.Kernels;
 using Engine.Merge;
 using Engine.Merge.Config;
 using Engine.Merge.Execution;

@@ -36,7 +36,7 @@ public static class BenchSftCommand
         device.AddTo(command);
         command.SetAction((parse, cancellation) => EngineCli.Guard(() =>
         {
-            device.Resolve(parse, "bench sft");
+            device.Check(parse, "bench sft");
             Qwen2Config config;
             try
             {
@@ -49,7 +49,7 @@ public static class BenchSftCommand
                 throw new Core.EngineException($"bench sft: {e.Message}");
             }
             int t = parse.GetValue(threads) is > 0 and var n ? n : Environment.ProcessorCount;
-            int r = Math.Max(1, parse.GetValue(repeat));
+            int r = parse.GetValue(repeat) >= 1 ? parse.GetValue(repeat) : throw new Core.EngineException($"--repeat must be at least 1, got {parse.GetValue(repeat)}");
             var report = Measure(config, parse.GetValue(docs), parse.GetValue(docLen), t, r);
             if (parse.GetValue(peer)) RunPeer(report, config, parse.GetValue(docs), parse.GetValue(docLen), t, r);
             if (parse.GetValue(json)) Console.Out.WriteLine(report.ToJsonString());

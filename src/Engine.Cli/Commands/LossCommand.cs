@@ -30,7 +30,7 @@ public static class LossCommand
         device.AddTo(command);
         command.SetAction((parse, cancellation) => EngineCli.Guard(() =>
         {
-            device.Resolve(parse, command.Name);
+            device.Check(parse, command.Name);
             var examples = data.Load(parse, parse.GetValue(model)!, command.Name);
             using var directory = ModelDirectory.Open(parse.GetValue(model)!);
             using var context = ComputeContext.CreateCpu(parse.GetValue(threads));

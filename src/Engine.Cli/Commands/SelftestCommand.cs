@@ -27,7 +27,7 @@ public static class SelftestCommand
         {
             int s = parse.GetValue(seed) ?? Random.Shared.Next();
             int t = parse.GetValue(threads);
-            if (t < 0) throw new EngineException($"--threads must be 0 (all cores) or positive, got {t}");
+            if (t < 0) throw new EngineException($"--threads {t} must be 0 (all cores) or positive");
             string d = parse.GetValue(device)!.Trim().ToLowerInvariant();
             var devices = d == "all" ? KernelBackends.Available(includeSimulator: true) : [d];
             var results = new List<SelfTestResult>();

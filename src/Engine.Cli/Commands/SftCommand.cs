@@ -47,7 +47,7 @@ public static class SftCommand
         device.AddTo(command);
         command.SetAction((parse, cancellation) => EngineCli.Guard(() =>
         {
-            device.Resolve(parse, command.Name);
+            device.Check(parse, command.Name);
             SftOptions options;
             try
             {

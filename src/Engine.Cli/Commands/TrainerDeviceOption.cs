@@ -17,18 +17,18 @@ public sealed class TrainerDeviceOption
 
     public void AddTo(Command command) => command.Options.Add(Option);
 
-    /// <summary>Checks the value; the device name the run computes on.</summary>
+    /// <summary>Checks the value (the run computes on the CPU either way).</summary>
     /// <exception cref="EngineException">a GPU or unknown device.</exception>
-    public string Resolve(ParseResult parse, string command)
+    public void Check(ParseResult parse, string command)
     {
         string value = parse.GetValue(Option)!;
         string key = value.Trim().ToLowerInvariant();
-        if (key == "cpu") return "cpu";
+        if (key == "cpu") return;
         if (key == "auto")
         {
             if (CudaLibrary.Availability.IsAvailable)
                 Console.Error.WriteLine($"engine {command}: --device auto: computing on the CPU (the native trainer has no GPU path yet)");
-            return "cpu";
+            return;
         }
         if (key.StartsWith("cuda") || key.StartsWith("ilgpu"))
             throw new EngineException($"{command}: --device {value}: the native trainer has no GPU path yet; use --device cpu or auto");

@@ -31,8 +31,7 @@ public sealed unsafe class CpuMergeKernels : IMergeKernels
     public void RowImportance(NativeArray<float> importance, Span<double> rowKl, RawTensor other, RawTensor @base, int rowLength, ComputePrecision precision)
     {
         long rows = rowKl.Length;
-        if (rowLength <= 0 || other.Length != rows * rowLength || @base.Length != other.Length || importance.Length != other.Length)
-            throw new ArgumentException($"shapes disagree: rows {rows} x {rowLength}, other {other.Length}, base {@base.Length}, importance {importance.Length}");
+        ImportanceShapes.Check(importance, rowKl, other, @base, rowLength);
         // Pooled, as are the block buffers below: per-call large arrays would churn the large-object heap.
         var kl = ArrayPool<double>.Shared.Rent((int)rows);
         int rowsPerTask = Math.Max(1, BlockElements / rowLength);

@@ -60,7 +60,7 @@ public static unsafe class CudaKernelBench
         }
     }
 
-    /// <summary>Exact Q25/Q50/Q75 of <paramref name="values"/> (float32, generated on the host and uploaded
+    /// <summary>Exact Q25/Q50/Q75 of <paramref name="values"/> (float32, generated on the host
     /// and uploaded once; e.g. 779M: Qwen-32B's embedding), timed on the device-resident copy.</summary>
     public static DeviceTiming Quantiles(CudaMergeKernels kernels, NativeArray<float> values, int repeat)
     {

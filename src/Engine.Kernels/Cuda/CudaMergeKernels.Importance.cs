@@ -19,7 +19,7 @@ public sealed unsafe partial class CudaMergeKernels
             if (_importance.Held) throw new InvalidOperationException("cuda: an importance is already open on this backend; dispose it first");
             // Kept in the slots the one-call kernels use (no second set of tensor-sized buffers); they are held,
             // so a one-call kernel that would reuse them meanwhile fails instead of overwriting them.
-            var device = ImportanceOnDevice(_a, _b, _importance, rowKl, other, @base, rowLength, precision);
+            var device = ImportanceOnDevice(rowKl, other, @base, rowLength, precision);
             _a.Held = _b.Held = _importance.Held = true;
             return new KeptOnDevice(this, importance, other, @base, device);
         }

@@ -81,7 +81,7 @@ public sealed unsafe partial class CudaMergeKernels : IMergeKernels, ITraceableK
             _cpu.RowImportance(importance, rowKl, other, @base, rowLength, precision);
             return;
         }
-        var imp = ImportanceOnDevice(_a, _b, _importance, rowKl, other, @base, rowLength, precision).Importance;
+        var imp = ImportanceOnDevice(rowKl, other, @base, rowLength, precision).Importance;
         using var download = Trace.Span("download", "download", $"{importance.ByteLength} bytes");
         Staging.Download((byte*)importance.Pointer, imp, 0, importance.ByteLength);
     }
@@ -91,22 +91,20 @@ public sealed unsafe partial class CudaMergeKernels : IMergeKernels, ITraceableK
     private static bool ImportanceRunsOnDevice(NativeArray<float> importance, Span<double> rowKl, RawTensor other, RawTensor @base, int rowLength)
     {
         long rows = rowKl.Length;
-        if (rowLength <= 0 || other.Length != rows * rowLength || @base.Length != other.Length || importance.Length != other.Length)
-            throw new ArgumentException($"shapes disagree: rows {rows} x {rowLength}, other {other.Length}, base {@base.Length}, importance {importance.Length}");
+        ImportanceShapes.Check(importance, rowKl, other, @base, rowLength);
         return IsDeviceDType(other.DType) && IsDeviceDType(@base.DType) && rows > 0;
     }
 
-    /// <summary>Uploads both inputs into <paramref name="otherSlot"/> and <paramref name="baseSlot"/>, runs the row
-    /// kernel into <paramref name="importanceSlot"/>, downloads the per-row KL and throws on a non-finite input.
-    /// Returns the three device buffers.</summary>
-    private (CudaDeviceBuffer Other, CudaDeviceBuffer Base, CudaDeviceBuffer Importance) ImportanceOnDevice(DeviceSlot otherSlot, DeviceSlot baseSlot, DeviceSlot importanceSlot, Span<double> rowKl,
+    /// <summary>Uploads both inputs into the <c>_a</c> and <c>_b</c> slots, runs the row kernel into <c>_importance</c>,
+    /// downloads the per-row KL and throws on a non-finite input. Returns the three device buffers.</summary>
+    private (CudaDeviceBuffer Other, CudaDeviceBuffer Base, CudaDeviceBuffer Importance) ImportanceOnDevice(Span<double> rowKl,
         RawTensor other, RawTensor @base, int rowLength, ComputePrecision precision)
     {
         long rows = rowKl.Length;
         Context.MakeCurrent();
-        var x = otherSlot.Ensure(other.ByteLength);
-        var y = baseSlot.Ensure(@base.ByteLength);
-        var imp = importanceSlot.Ensure(other.Length * sizeof(float));
+        var x = _a.Ensure(other.ByteLength);
+        var y = _b.Ensure(@base.ByteLength);
+        var imp = _importance.Ensure(other.Length * sizeof(float));
         var kl = _rowKl.Ensure(rows * sizeof(double));
         var bad = _scratch.Ensure(2 * sizeof(ulong));
         using (Trace.Span("upload", "upload", $"{other.ByteLength + @base.ByteLength} bytes"))

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using Engine.Core;
 using Engine.Core.Numerics;
-using ILGPU;
 using ILGPU.Runtime;
 
 namespace Engine.Kernels.Ilgpu;

@@ -4,7 +4,8 @@ using Bits = ILGPU.Interop;
 
 namespace Engine.Kernels.Ilgpu;
 
-/// <summary>Scalar math for the ILGPU kernels, written out so the kernels need no intrinsics that differ
+/// <summary>Scalar math for the ILGPU kernels (and, for <see cref="ExpRounded"/> / <see cref="LogRounded"/>, for the
+/// CPU reference of the bf16 emulation too: the one source of those bits, copied in CUDA C), written out so the kernels need no intrinsics that differ
 /// between ILGPU backends: the formulas of <c>kernels/cuda/engine_math.cuh</c> (expm1 and f(u) as the CPU
 /// reference, a float64 log, bf16/f16 conversions), except exp: a polynomial here (about 1 ulp), the hardware
 /// ex2 there (about 2 ulp). Plain C#, so tests also call

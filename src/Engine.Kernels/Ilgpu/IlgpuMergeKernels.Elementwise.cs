@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using Engine.Core;
 using Engine.Core.Numerics;
 using Engine.Kernels.Cpu;

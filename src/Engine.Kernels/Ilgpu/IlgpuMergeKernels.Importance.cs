@@ -1,7 +1,5 @@
-using System.Runtime.CompilerServices;
 using Engine.Core;
 using Engine.Core.Numerics;
-using ILGPU;
 using ILGPU.Runtime;
 
 namespace Engine.Kernels.Ilgpu;

@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using Engine.Core;
 using Engine.Core.Diagnostics;
 using Engine.Core.Numerics;
@@ -127,9 +126,6 @@ public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels, ITraceable
         }
     }
 
-    /// <summary>Threads per group used for the row kernels (a power of two).</summary>
-    public int GroupSize => _group;
-
     public void RowImportance(NativeArray<float> importance, Span<double> rowKl, RawTensor other, RawTensor @base, int rowLength, ComputePrecision precision)
     {
         lock (_gate)
@@ -155,8 +151,7 @@ public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels, ITraceable
     private static bool ImportanceRunsOnAccelerator(NativeArray<float> importance, Span<double> rowKl, RawTensor other, RawTensor @base, int rowLength)
     {
         long rows = rowKl.Length;
-        if (rowLength <= 0 || other.Length != rows * rowLength || @base.Length != other.Length || importance.Length != other.Length)
-            throw new ArgumentException($"shapes disagree: rows {rows} x {rowLength}, other {other.Length}, base {@base.Length}, importance {importance.Length}");
+        ImportanceShapes.Check(importance, rowKl, other, @base, rowLength);
         if (DTypeCode(other.DType) < 0 || DTypeCode(@base.DType) < 0 || rows == 0) return false;
         if (rows > int.MaxValue) throw new EngineException($"ilgpu: {rows} rows exceed one launch; use --device cuda or cpu");
         return true;

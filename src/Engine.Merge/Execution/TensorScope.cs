@@ -2,7 +2,6 @@ using Engine.Core;
 using Engine.Core.Diagnostics;
 using Engine.Core.Model;
 using Engine.Core.Numerics;
-using Engine.Core.Safetensors;
 
 namespace Engine.Merge.Execution;
 

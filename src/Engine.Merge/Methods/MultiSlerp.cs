@@ -1,6 +1,5 @@
 using System.Collections.Immutable;
 using System.Text.Json.Nodes;
-using Engine.Core.Numerics;
 using Engine.Kernels;
 using Engine.Merge.Config;
 using Engine.Merge.Execution;

@@ -1,0 +1,15 @@
+using Engine.Core.Numerics;
+
+namespace Engine.Kernels;
+
+/// <summary>The argument check every backend's <see cref="IMergeKernels.RowImportance"/> starts with.</summary>
+internal static class ImportanceShapes
+{
+    /// <summary>other, base and importance hold rowKl.Length rows of <paramref name="rowLength"/> elements.</summary>
+    public static void Check(NativeArray<float> importance, Span<double> rowKl, RawTensor other, RawTensor @base, int rowLength)
+    {
+        long rows = rowKl.Length;
+        if (rowLength <= 0 || other.Length != rows * rowLength || @base.Length != other.Length || importance.Length != other.Length)
+            throw new ArgumentException($"shapes disagree: rows {rows} x {rowLength}, other {other.Length}, base {@base.Length}, importance {importance.Length}");
+    }
+}
