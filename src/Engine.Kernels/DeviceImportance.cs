@@ -31,11 +31,7 @@ internal abstract class DeviceImportance(NativeArray<float> host, RawTensor othe
     public void SelectRanks(Span<float> results, ReadOnlySpan<long> ranks)
     {
         CheckUsable();
-        if (results.Length != ranks.Length) throw new ArgumentException("one result per rank", nameof(results));
-        foreach (var k in ranks)
-        {
-            if (k < 0 || k >= Length) throw new ArgumentOutOfRangeException(nameof(ranks), $"rank {k} outside [0, {Length})");
-        }
+        Cpu.RadixSelect.CheckRanks(results, ranks, Length);
         if (!ranks.IsEmpty) SelectRanksOnDevice(results, ranks);
     }
 
@@ -43,7 +39,7 @@ internal abstract class DeviceImportance(NativeArray<float> host, RawTensor othe
     {
         CheckUsable();
         long n = output.Length;
-        if (start < 0 || start + n > Length) throw new ArgumentOutOfRangeException(nameof(start), $"[{start}, {start + n}) outside [0, {Length})");
+        ImportanceShapes.CheckChunk(start, n, Length);
         if (n == 0) return 0;
         if (!HasDeviceKernel(output.DType)) return cpu.MaskedSelect(output, Other.Slice(start, n), Base.Slice(start, n), ToHost(), start, threshold);
         return MaskedSelectOnDevice(output, start, threshold);

@@ -34,7 +34,7 @@ public sealed class HostImportance : IImportance
 
     public long MaskedSelect(RawTensor output, long start, float threshold)
     {
-        if (start < 0 || start + output.Length > Length) throw new ArgumentOutOfRangeException(nameof(start), $"[{start}, {start + output.Length}) outside [0, {Length})");
+        ImportanceShapes.CheckChunk(start, output.Length, Length);
         return _kernels.MaskedSelect(output, _other.Slice(start, output.Length), _base.Slice(start, output.Length), _importance, start, threshold);
     }
 

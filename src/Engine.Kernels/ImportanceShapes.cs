@@ -2,7 +2,8 @@ using Engine.Core.Numerics;
 
 namespace Engine.Kernels;
 
-/// <summary>The argument check every backend's <see cref="IMergeKernels.RowImportance"/> starts with.</summary>
+/// <summary>The argument checks of every backend's <see cref="IMergeKernels.RowImportance"/> and of every
+/// <see cref="IImportance"/>'s selection.</summary>
 internal static class ImportanceShapes
 {
     /// <summary>other, base and importance hold rowKl.Length rows of <paramref name="rowLength"/> elements.</summary>
@@ -11,5 +12,12 @@ internal static class ImportanceShapes
         long rows = rowKl.Length;
         if (rowLength <= 0 || other.Length != rows * rowLength || @base.Length != other.Length || importance.Length != other.Length)
             throw new ArgumentException($"shapes disagree: rows {rows} x {rowLength}, other {other.Length}, base {@base.Length}, importance {importance.Length}");
+    }
+
+    /// <summary>Elements [start, start + count) lie within a tensor of <paramref name="length"/> elements.</summary>
+    public static void CheckChunk(long start, long count, long length)
+    {
+        if (start < 0 || start + count > length)
+            throw new ArgumentOutOfRangeException(nameof(start), $"[{start}, {start + count}) outside [0, {length})");
     }
 }

@@ -27,14 +27,20 @@ public static unsafe class RadixSelect
         return BitConverter.UInt32BitsToSingle(u);
     }
 
-    /// <summary>Writes the values of the given 0-based ranks among <paramref name="count"/> floats.</summary>
-    public static void Select(Span<float> results, float* values, long count, ReadOnlySpan<long> ranks, int threads)
+    /// <summary>The argument check of every backend's <c>SelectRanks</c>: one result per rank, every rank in [0, count).</summary>
+    public static void CheckRanks(ReadOnlySpan<float> results, ReadOnlySpan<long> ranks, long count)
     {
         if (results.Length != ranks.Length) throw new ArgumentException("one result per rank", nameof(results));
         foreach (var k in ranks)
         {
             if (k < 0 || k >= count) throw new ArgumentOutOfRangeException(nameof(ranks), $"rank {k} outside [0, {count})");
         }
+    }
+
+    /// <summary>Writes the values of the given 0-based ranks among <paramref name="count"/> floats.</summary>
+    public static void Select(Span<float> results, float* values, long count, ReadOnlySpan<long> ranks, int threads)
+    {
+        CheckRanks(results, ranks, count);
         if (ranks.IsEmpty) return;
 
         var high = Histogram(values, count, threads);

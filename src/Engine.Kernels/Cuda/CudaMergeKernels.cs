@@ -170,11 +170,7 @@ public sealed unsafe partial class CudaMergeKernels : IMergeKernels, ITraceableK
 
     private void SelectRanksLocked(Span<float> results, NativeArray<float> values, ReadOnlySpan<long> ranks)
     {
-        if (results.Length != ranks.Length) throw new ArgumentException("one result per rank", nameof(results));
-        foreach (var k in ranks)
-        {
-            if (k < 0 || k >= values.Length) throw new ArgumentOutOfRangeException(nameof(ranks), $"rank {k} outside [0, {values.Length})");
-        }
+        RadixSelect.CheckRanks(results, ranks, values.Length);
         if (ranks.IsEmpty) return;
         Context.MakeCurrent();
         var device = _importance.Ensure(values.ByteLength);

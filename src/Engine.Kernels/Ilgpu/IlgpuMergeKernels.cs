@@ -247,11 +247,7 @@ public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels, ITraceable
 
     private void SelectRanksLocked(Span<float> results, NativeArray<float> values, ReadOnlySpan<long> ranks)
     {
-        if (results.Length != ranks.Length) throw new ArgumentException("one result per rank", nameof(results));
-        foreach (var k in ranks)
-        {
-            if (k < 0 || k >= values.Length) throw new ArgumentOutOfRangeException(nameof(ranks), $"rank {k} outside [0, {values.Length})");
-        }
+        RadixSelect.CheckRanks(results, ranks, values.Length);
         if (ranks.IsEmpty) return;
         using var device = _accelerator.Allocate1D<float>(values.Length);
         _staging.Upload(device.View, values.Pointer);
