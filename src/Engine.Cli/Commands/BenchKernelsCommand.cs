@@ -7,6 +7,8 @@ using Engine.Core.Numerics;
 using Engine.Kernels;
 using Engine.Kernels.Cuda;
 using Engine.Kernels.Ilgpu;
+using Engine.Merge.Execution;
+using Engine.Merge.Methods;
 using Spectre.Console;
 
 namespace Engine.Cli.Commands;
@@ -109,8 +111,6 @@ public static class BenchKernelsCommand
         return rows;
     }
 
-    private const int MergeOutputChunk = 1 << 22;  // the merge writer's chunk (ShardOutput.ChunkElements)
-
     /// <summary>One Arcee Fusion tensor as the merge runs it: the importance kept by the backend, its quartiles,
     /// and the selection written in the merge's output chunks (the rows above are the same steps as separate calls).</summary>
     private static void KeptImportanceTensor(IMergeKernels kernels, NativeArray<float> host, double[] rowKl, RawTensor x, RawTensor y,
@@ -119,10 +119,10 @@ public static class BenchKernelsCommand
         using var kept = kernels.ComputeImportance(host, rowKl, x, y, RowLength, ComputePrecision.Float32);
         Span<float> q = stackalloc float[3];
         kept.SelectRanks(q, ranks);
-        float threshold = q[1] + 1.5f * (q[2] - q[0]);
+        float threshold = ArceeFusion.Threshold(q[0], q[1], q[2], ArceeFusion.DefaultLambda, ComputePrecision.Float32);
         var all = output.AsRaw(DType.BF16);
-        for (long start = 0; start < all.Length; start += MergeOutputChunk)
-            kept.MaskedSelect(all.Slice(start, Math.Min(MergeOutputChunk, all.Length - start)), start, threshold);
+        for (long start = 0; start < all.Length; start += MergeExecutor.OutputChunkElements)
+            kept.MaskedSelect(all.Slice(start, Math.Min(MergeExecutor.OutputChunkElements, all.Length - start)), start, threshold);
     }
 
     private static JsonObject MeasureQuantiles(CudaMergeKernels cuda, long count, int repeat)

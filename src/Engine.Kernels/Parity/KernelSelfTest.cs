@@ -63,6 +63,14 @@ public sealed unsafe class KernelSelfTest
         0f, -0f, 1f, -1f, float.Epsilon, -float.Epsilon, 1e-40f, 1.17549435e-38f, 0.5f, 2f, 100f, -100f, 65504f, -65504f, 6.1e-5f, 3e-8f,
     ];
 
+    /// <summary>One element of a fine-tuned expert against its base: a small weight, unchanged a quarter of the
+    /// time, else moved by a small delta.</summary>
+    private static (float Base, float Other) NearlyEqualPair(Random random)
+    {
+        float b = (float)(random.NextDouble() * 2 - 1) * 0.05f;
+        return (b, random.Next(4) == 0 ? b : b + (float)(random.NextDouble() * 2 - 1) * 0.002f);
+    }
+
     /// <summary>Edge values for the importance: signed zeros, subnormals (they flush nowhere), the smallest
     /// normal, and magnitudes whose differences keep the KL finite (|d| &gt; 88 overflows exp on every backend).</summary>
     private static readonly float[] RowEdgeValues =
@@ -87,9 +95,7 @@ public sealed unsafe class KernelSelfTest
             }
             else
             {
-                float b = (float)(random.NextDouble() * 2 - 1) * 0.05f;
-                baseValues[i] = b;
-                otherValues[i] = random.Next(4) == 0 ? b : b + (float)(random.NextDouble() * 2 - 1) * 0.002f;
+                (baseValues[i], otherValues[i]) = NearlyEqualPair(random);
             }
         }
         using var other = Store(otherValues, dtype);
@@ -305,11 +311,7 @@ public sealed unsafe class KernelSelfTest
         var random = new Random(HashCode.Combine(_seed, (int)otherType, (int)baseType, rows, length));
         var baseValues = new float[n];
         var otherValues = new float[n];
-        for (long i = 0; i < n; i++)
-        {
-            baseValues[i] = (float)(random.NextDouble() * 2 - 1) * 0.05f;
-            otherValues[i] = random.Next(4) == 0 ? baseValues[i] : baseValues[i] + (float)(random.NextDouble() * 2 - 1) * 0.002f;
-        }
+        for (long i = 0; i < n; i++) (baseValues[i], otherValues[i]) = NearlyEqualPair(random);
         using var other = Store(otherValues, otherType);
         using var @base = Store(baseValues, baseType);
         using var expectedImportance = new NativeArray<float>(n);

@@ -43,6 +43,9 @@ public sealed record MergeResult(string OutputPath, JsonObject Report);
 /// computed whole on one device, so the output does not depend on how many there are.</summary>
 public sealed class MergeExecutor
 {
+    /// <summary>Elements per chunk in which a tensor is computed and written.</summary>
+    public const int OutputChunkElements = ShardOutput.ChunkElements;
+
     private readonly IMergeKernels[] _devices;
     private readonly ILogger _logger;
 
