@@ -13,8 +13,16 @@
  *   not be used after its context is destroyed. One model must not be used from two threads at once.
  *
  * Model: decoder-only Qwen2 (HF modeling_qwen2.py). Tensors use HF names and shapes; a model's
- * parameters, gradients and AdamW moments live in one flat allocation of 4 * num_params elements of
- * the model's compute dtype, parameters first. Backward accumulates into the gradients with +=.
+ * parameters and gradients are flat buffers of num_params elements of the model's compute dtype. The
+ * AdamW moments cover the optimizer range: all num_params elements by default, or one contiguous shard
+ * of them (ZeRO-1, eng_model_set_optimizer_range); their offsets are always those of the flat buffer.
+ * Backward accumulates into the gradients with +=.
+ *
+ * Data parallelism (the caller runs the collectives, in place on eng_model_buffer_data's pointers):
+ *   stage 0: all-reduce the gradients, then eng_model_adamw_step on every rank;
+ *   stage 1: reduce-scatter the gradients, eng_model_grad_sqnorm of the own shard summed over ranks gives
+ *   the global norm, eng_model_adamw_update on the own shard with the clip coefficient, all-gather the
+ *   parameters.
  */
 #ifndef ENGINE_NATIVE_H
 #define ENGINE_NATIVE_H
@@ -32,7 +40,7 @@ extern "C" {
 #define ENG_API __attribute__((visibility("default")))
 #endif
 
-#define ENG_ABI_VERSION 1
+#define ENG_ABI_VERSION 2
 
 typedef enum eng_status {
     ENG_OK = 0,
@@ -160,6 +168,40 @@ ENG_API eng_status eng_model_forward_backward(double* loss_sum, int64_t* valid_t
  * left unchanged (the clip coefficient is applied on the fly); grad_norm receives the norm before clipping. */
 ENG_API eng_status eng_model_adamw_step(double* grad_norm, eng_model* model, const eng_adamw_options* options,
                                         eng_stream* stream);
+
+/* Narrows (or widens) the AdamW moments to [offset, offset + count) of the flat buffer and zeroes them.
+ * ZeRO-1: each rank keeps the optimizer state of its own shard only. */
+ENG_API eng_status eng_model_set_optimizer_range(eng_model* model, int64_t offset, int64_t count);
+ENG_API eng_status eng_model_optimizer_range(int64_t* offset, int64_t* count, const eng_model* model);
+
+/* The address of a flat buffer's first element (for ADAM_M / ADAM_V: of the optimizer range's first
+ * element), in the model's compute dtype: host memory on the CPU, device memory on a GPU. Valid until the
+ * model is destroyed or its optimizer range changes; collectives read and write it in place. */
+ENG_API eng_status eng_model_buffer_data(void** out, eng_model* model, int32_t buffer);
+
+/* Sum of squared gradients over [offset, offset + count), in float64 (fixed blocks, thread-count independent). */
+ENG_API eng_status eng_model_grad_sqnorm(double* out, const eng_model* model, int64_t offset, int64_t count,
+                                         eng_stream* stream);
+
+/* One AdamW step on [offset, offset + count), which must lie inside the optimizer range, with every gradient
+ * multiplied by grad_scale (the clip coefficient the caller derived from the global norm; 1 = none).
+ * max_grad_norm of options is ignored here. */
+ENG_API eng_status eng_model_adamw_update(eng_model* model, const eng_adamw_options* options, double grad_scale,
+                                          int64_t offset, int64_t count, eng_stream* stream);
+
+/* Bytes of activations (saved for backward, scratch, the classifier chunk) a model of this config allocates for
+ * a micro-batch of num_tokens tokens: for planning memory before creating the model. */
+ENG_API eng_status eng_config_activation_bytes(int64_t* out, const eng_model_config* config, int64_t num_tokens);
+
+/* sizeof of each ABI struct, so a binding can check its layouts against this build's. */
+typedef struct eng_abi_sizes {
+    int32_t context_options;
+    int32_t model_config;
+    int32_t batch;
+    int32_t adamw_options;
+    int32_t tensor_info;
+} eng_abi_sizes;
+ENG_API void eng_abi_struct_sizes(eng_abi_sizes* out);
 
 #ifdef __cplusplus
 }

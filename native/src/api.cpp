@@ -194,4 +194,61 @@ eng_status eng_model_adamw_step(double* grad_norm, eng_model* model, const eng_a
     });
 }
 
+eng_status eng_model_set_optimizer_range(eng_model* model, int64_t offset, int64_t count) {
+    return guarded("eng_model_set_optimizer_range", [&] {
+        require(model != nullptr, "model is null");
+        model->impl->set_optimizer_range(offset, count);
+    });
+}
+
+eng_status eng_model_optimizer_range(int64_t* offset, int64_t* count, const eng_model* model) {
+    return guarded("eng_model_optimizer_range", [&] {
+        require(offset != nullptr && count != nullptr && model != nullptr, "offset, count or model is null");
+        model->impl->optimizer_range(offset, count);
+    });
+}
+
+eng_status eng_model_buffer_data(void** out, eng_model* model, int32_t buffer) {
+    return guarded("eng_model_buffer_data", [&] {
+        require(out != nullptr && model != nullptr, "out or model is null");
+        *out = model->impl->buffer_data(buffer);
+    });
+}
+
+eng_status eng_model_grad_sqnorm(double* out, const eng_model* model, int64_t offset, int64_t count, eng_stream* stream) {
+    return guarded("eng_model_grad_sqnorm", [&] {
+        require(out != nullptr && model != nullptr, "out or model is null");
+        require_stream(model, stream);
+        *out = model->impl->grad_sqnorm(offset, count);
+    });
+}
+
+eng_status eng_model_adamw_update(eng_model* model, const eng_adamw_options* options, double grad_scale,
+                                  int64_t offset, int64_t count, eng_stream* stream) {
+    return guarded("eng_model_adamw_update", [&] {
+        require(model != nullptr && options != nullptr, "model or options is null");
+        require_stream(model, stream);
+        model->impl->adamw_update(*options, grad_scale, offset, count);
+    });
+}
+
+eng_status eng_config_activation_bytes(int64_t* out, const eng_model_config* config, int64_t num_tokens) {
+    return guarded("eng_config_activation_bytes", [&] {
+        require(out != nullptr && config != nullptr, "out or config is null");
+        require(num_tokens >= 0, "num_tokens must be >= 0");
+        const eng::ModelShape shape = eng::model_shape_from(*config);
+        const int64_t element = config->compute_dtype == ENG_DTYPE_F64 ? 8 : 4;
+        *out = eng::activation_elements(shape, num_tokens) * element;
+    });
+}
+
+void eng_abi_struct_sizes(eng_abi_sizes* out) {
+    if (!out) return;
+    out->context_options = (int32_t)sizeof(eng_context_options);
+    out->model_config = (int32_t)sizeof(eng_model_config);
+    out->batch = (int32_t)sizeof(eng_batch);
+    out->adamw_options = (int32_t)sizeof(eng_adamw_options);
+    out->tensor_info = (int32_t)sizeof(eng_tensor_info);
+}
+
 }  // extern "C"

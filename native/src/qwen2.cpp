@@ -76,6 +76,13 @@ std::vector<TensorSlot> tensor_layout(const ModelShape& s) {
     return t;
 }
 
+int64_t activation_elements(const ModelShape& s, int64_t N) {
+    const int64_t HD = s.H * s.D, KD = s.KV * s.D;
+    const int64_t per_layer = 5 * s.C + 2 + 2 * HD + 2 * KD + s.H + 3 * s.I;
+    const int64_t scratch = 2 * s.C + 2 * HD + 2 * KD + s.H + 3 * s.I;
+    return N * (per_layer * s.L + 2 * s.C + 1 + s.D + scratch + 1) + 2 * s.chunk * s.C + s.chunk * s.V;
+}
+
 namespace {
 
 constexpr int kTensorsPerLayer = 12;
@@ -97,11 +104,28 @@ public:
     CpuQwen2(const ModelShape& s, int threads)
         : s_(s), threads_(threads), layout_(tensor_layout(s)) {
         P_ = layout_.back().offset + layout_.back().numel;
-        memory_.assign((size_t)(4 * P_), T(0));
+        memory_.assign((size_t)(2 * P_), T(0));
+        set_optimizer_range(0, P_);
     }
 
     const std::vector<TensorSlot>& tensors() const override { return layout_; }
     int64_t num_params() const override { return P_; }
+
+    // The moments are allocated on first use, so that a rank narrowing them to its shard right after creation
+    // never holds the full state.
+    void set_optimizer_range(int64_t offset, int64_t count) override {
+        check_range("optimizer range", offset, count);
+        std::vector<T>().swap(opt_);
+        opt_offset_ = offset;
+        opt_count_ = count;
+    }
+
+    void optimizer_range(int64_t* offset, int64_t* count) const override {
+        *offset = opt_offset_;
+        *count = opt_count_;
+    }
+
+    void* buffer_data(int buffer) override { return buffer_ptr(buffer, buffer >= ENG_BUFFER_ADAM_M ? opt_offset_ : 0, 0); }
 
     void write(int buffer, const void* src, int src_dtype, int64_t offset, int64_t count) override {
         T* dst = buffer_ptr(buffer, offset, count);
@@ -163,46 +187,71 @@ public:
         if (backward) this->backward(b.tokens, N);
     }
 
-    double adamw_step(const eng_adamw_options& o) override {
-        if (o.step < 1) throw Error(ENG_ERROR_INVALID_ARGUMENT, "adamw: step must be >= 1, got " + std::to_string(o.step));
-        if (!(o.lr >= 0) || !(o.beta1 >= 0 && o.beta1 < 1) || !(o.beta2 >= 0 && o.beta2 < 1) || !(o.eps > 0) || !(o.weight_decay >= 0))
-            throw Error(ENG_ERROR_INVALID_ARGUMENT, "adamw: need lr >= 0, 0 <= beta1, beta2 < 1, eps > 0, weight_decay >= 0");
-        T* p = params();
-        T* g = grads();
-        T* m = p + 2 * P_;
-        T* v = p + 3 * P_;
-        // Global norm: fixed blocks summed in double, then added in block order (thread-count independent).
+    double grad_sqnorm(int64_t offset, int64_t count) const override {
+        check_range("gradient range", offset, count);
+        const T* g = memory_.data() + P_;
+        // Fixed blocks at absolute positions, each summed in double by one thread, then added in block order:
+        // the same bits for any thread count.
         const int64_t block = 1 << 16;
-        const int64_t nblocks = (P_ + block - 1) / block;
+        const int64_t end = offset + count;
+        const int64_t first = offset / block, nblocks = count == 0 ? 0 : (end - 1) / block - first + 1;
         std::vector<double> partial((size_t)nblocks, 0.0);
 #pragma omp parallel for schedule(static) num_threads(threads_)
         for (int64_t bi = 0; bi < nblocks; bi++) {
             double acc = 0;
-            const int64_t end = std::min(P_, (bi + 1) * block);
-            for (int64_t i = bi * block; i < end; i++) acc += (double)g[i] * (double)g[i];
+            const int64_t lo = std::max(offset, (first + bi) * block), hi = std::min(end, (first + bi + 1) * block);
+            for (int64_t i = lo; i < hi; i++) acc += (double)g[i] * (double)g[i];
             partial[(size_t)bi] = acc;
         }
         double sq = 0;
         for (double x : partial) sq += x;
-        const double norm = std::sqrt(sq);
-        // torch.nn.utils.clip_grad_norm_: coef = max_norm / (norm + 1e-6), applied only when below 1.
-        double coef = 1.0;
-        if (o.max_grad_norm > 0) coef = std::min(1.0, o.max_grad_norm / (norm + 1e-6));
+        return sq;
+    }
+
+    void adamw_update(const eng_adamw_options& o, double grad_scale, int64_t offset, int64_t count) override {
+        check_adamw(o);
+        check_range("update range", offset, count);
+        if (offset < opt_offset_ || offset + count > opt_offset_ + opt_count_)
+            throw Error(ENG_ERROR_INVALID_ARGUMENT, "adamw: update range [" + std::to_string(offset) + ", +" + std::to_string(count) +
+                        ") is outside the optimizer range [" + std::to_string(opt_offset_) + ", +" + std::to_string(opt_count_) + ")");
+        if (!(grad_scale >= 0) || !std::isfinite(grad_scale))
+            throw Error(ENG_ERROR_INVALID_ARGUMENT, "adamw: grad_scale must be finite and >= 0");
+        T* p = params();
+        const T* g = grads();
+        T* m = moments();
+        T* v = m + opt_count_;
+        const int64_t o0 = opt_offset_;
         // torch.optim.AdamW: p *= 1 - lr*wd; m, v updated; p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps).
         const double bc1 = 1.0 - std::pow(o.beta1, (double)o.step);
         const double bc2_sqrt = std::sqrt(1.0 - std::pow(o.beta2, (double)o.step));
         const T step_size = (T)(o.lr / bc1);
-        const T b1 = (T)o.beta1, b2 = (T)o.beta2, eps = (T)o.eps, c = (T)coef;
+        const T b1 = (T)o.beta1, b2 = (T)o.beta2, eps = (T)o.eps, c = (T)grad_scale;
+        const int64_t end = offset + count;
         for (const TensorSlot& t : layout_) {
+            const int64_t lo = std::max(offset, t.offset), hi = std::min(end, t.offset + t.numel);
+            if (lo >= hi) continue;
             const T decay = (T)(t.decay ? 1.0 - o.lr * o.weight_decay : 1.0);
 #pragma omp parallel for schedule(static) num_threads(threads_)
-            for (int64_t i = t.offset; i < t.offset + t.numel; i++) {
+            for (int64_t i = lo; i < hi; i++) {
                 const T gi = g[i] * c;
-                m[i] = b1 * m[i] + (T(1) - b1) * gi;
-                v[i] = b2 * v[i] + (T(1) - b2) * gi * gi;
-                p[i] = p[i] * decay - step_size * m[i] / (std::sqrt(v[i]) / (T)bc2_sqrt + eps);
+                T& mi = m[i - o0];
+                T& vi = v[i - o0];
+                mi = b1 * mi + (T(1) - b1) * gi;
+                vi = b2 * vi + (T(1) - b2) * gi * gi;
+                p[i] = p[i] * decay - step_size * mi / (std::sqrt(vi) / (T)bc2_sqrt + eps);
             }
         }
+    }
+
+    double adamw_step(const eng_adamw_options& o) override {
+        check_adamw(o);
+        if (opt_offset_ != 0 || opt_count_ != P_)
+            throw Error(ENG_ERROR_INVALID_ARGUMENT, "adamw: the optimizer state covers only a range; use eng_model_adamw_update");
+        const double norm = std::sqrt(grad_sqnorm(0, P_));
+        // torch.nn.utils.clip_grad_norm_: coef = max_norm / (norm + 1e-6), applied only when below 1.
+        double coef = 1.0;
+        if (o.max_grad_norm > 0) coef = std::min(1.0, o.max_grad_norm / (norm + 1e-6));
+        adamw_update(o, coef, 0, P_);
         return norm;
     }
 
@@ -213,10 +262,31 @@ private:
     T* buffer_ptr(int buffer, int64_t offset, int64_t count) {
         if (buffer < ENG_BUFFER_PARAMS || buffer > ENG_BUFFER_ADAM_V)
             throw Error(ENG_ERROR_INVALID_ARGUMENT, "unknown buffer " + std::to_string(buffer));
-        if (offset < 0 || count < 0 || offset > P_ || count > P_ - offset)
+        if (buffer <= ENG_BUFFER_GRADS) {
+            check_range("range", offset, count);
+            return memory_.data() + (int64_t)buffer * P_ + offset;
+        }
+        if (offset < opt_offset_ || count < 0 || offset > opt_offset_ + opt_count_ || count > opt_offset_ + opt_count_ - offset)
             throw Error(ENG_ERROR_INVALID_ARGUMENT, "range [" + std::to_string(offset) + ", +" + std::to_string(count) +
+                        ") is outside the optimizer range [" + std::to_string(opt_offset_) + ", +" + std::to_string(opt_count_) + ")");
+        return moments() + (buffer == ENG_BUFFER_ADAM_V ? opt_count_ : 0) + (offset - opt_offset_);
+    }
+
+    T* moments() {
+        if (opt_.empty() && opt_count_ > 0) opt_.assign((size_t)(2 * opt_count_), T(0));
+        return opt_.data();
+    }
+
+    void check_range(const char* what, int64_t offset, int64_t count) const {
+        if (offset < 0 || count < 0 || offset > P_ || count > P_ - offset)
+            throw Error(ENG_ERROR_INVALID_ARGUMENT, std::string(what) + " [" + std::to_string(offset) + ", +" + std::to_string(count) +
                         ") is outside the " + std::to_string(P_) + " parameters");
-        return memory_.data() + (int64_t)buffer * P_ + offset;
+    }
+
+    static void check_adamw(const eng_adamw_options& o) {
+        if (o.step < 1) throw Error(ENG_ERROR_INVALID_ARGUMENT, "adamw: step must be >= 1, got " + std::to_string(o.step));
+        if (!(o.lr >= 0) || !(o.beta1 >= 0 && o.beta1 < 1) || !(o.beta2 >= 0 && o.beta2 < 1) || !(o.eps > 0) || !(o.weight_decay >= 0))
+            throw Error(ENG_ERROR_INVALID_ARGUMENT, "adamw: need lr >= 0, 0 <= beta1, beta2 < 1, eps > 0, weight_decay >= 0");
     }
 
     LayerView<T> layer_view(T* base, int64_t l) const {
@@ -268,9 +338,7 @@ private:
     void ensure_activations(int64_t N) {
         const int64_t C = s_.C, I = s_.I, H = s_.H, KV = s_.KV, D = s_.D, L = s_.L;
         const int64_t HD = H * D, KD = KV * D, Tc = s_.chunk;
-        const int64_t per_layer = 5 * C + 2 + 2 * HD + 2 * KD + H + 3 * I;
-        const int64_t scratch = 2 * C + 2 * HD + 2 * KD + H + 3 * I;
-        const int64_t need = N * (per_layer * L + 2 * C + 1 + D + scratch + 1) + 2 * Tc * C + Tc * s_.V;
+        const int64_t need = activation_elements(s_, N);
         if (N <= capacity_) return;
         acts_.assign((size_t)need, T(0));
         capacity_ = N;
@@ -371,7 +439,9 @@ private:
     int threads_;
     std::vector<TensorSlot> layout_;
     int64_t P_ = 0;
-    std::vector<T> memory_;  // params | grads | m | v
+    std::vector<T> memory_;  // params | grads
+    std::vector<T> opt_;     // m | v of [opt_offset_, opt_offset_ + opt_count_)
+    int64_t opt_offset_ = 0, opt_count_ = 0;
     std::vector<T> acts_;
     int64_t capacity_ = 0;
     std::vector<LayerActs<T>> layers_;

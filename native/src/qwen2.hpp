@@ -1,9 +1,10 @@
 // Qwen2 decoder on the CPU: parameter layout, forward/backward over a packed batch, AdamW.
 //
 // Legend: N tokens in the micro-batch, C hidden, I intermediate, V vocab, L layers, H query heads,
-// KV key/value heads, D head dim. One flat allocation holds params | grads | adam m | adam v, each
-// P elements of T (float for training, double for verification). Activations live in a second
-// allocation that grows to the largest micro-batch seen.
+// KV key/value heads, D head dim. One flat allocation holds params | grads, each P elements of T (float
+// for training, double for verification); a second holds AdamW's m | v for the optimizer range (all P
+// elements unless ZeRO-1 narrows it to a rank's shard). Activations live in a third allocation that
+// grows to the largest micro-batch seen.
 #pragma once
 
 #include <cstdint>
@@ -43,6 +44,9 @@ struct TensorSlot {
 // o_proj, post_attention_layernorm, gate/up/down, then the final norm and (untied only) lm_head.
 std::vector<TensorSlot> tensor_layout(const ModelShape& s);
 
+// Elements of the activation allocation for a micro-batch of N tokens (forward, backward and the classifier chunk).
+int64_t activation_elements(const ModelShape& s, int64_t N);
+
 // The model as the ABI sees it, whatever its compute dtype.
 class Model {
 public:
@@ -55,6 +59,11 @@ public:
     virtual void forward_backward(double* loss_sum, int64_t* valid, float* token_losses, const eng_batch& batch,
                                   double loss_scale, bool backward) = 0;
     virtual double adamw_step(const eng_adamw_options& options) = 0;
+    virtual void set_optimizer_range(int64_t offset, int64_t count) = 0;
+    virtual void optimizer_range(int64_t* offset, int64_t* count) const = 0;
+    virtual void* buffer_data(int buffer) = 0;
+    virtual double grad_sqnorm(int64_t offset, int64_t count) const = 0;
+    virtual void adamw_update(const eng_adamw_options& options, double grad_scale, int64_t offset, int64_t count) = 0;
 };
 
 // Creates the CPU model for dtype ENG_DTYPE_F32 or ENG_DTYPE_F64.

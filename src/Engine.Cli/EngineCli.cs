@@ -54,31 +54,35 @@ public static class EngineCli
         {
             return await body();
         }
-        catch (OperationCanceledException)
+        catch (Exception e) when (IsReported(e))
         {
-            Console.Error.WriteLine("engine: cancelled; nothing was written");
-            return ExitCancelled;
+            return Report(e, "");
         }
-        catch (EngineException e)
+    }
+
+    /// <summary>Whether <see cref="Report"/> handles the exception (everything but a bug under ENGINE_DEBUG=1,
+    /// which keeps its stack trace).</summary>
+    public static bool IsReported(Exception e) =>
+        e is OperationCanceledException or EngineException or IOException or UnauthorizedAccessException
+        || Environment.GetEnvironmentVariable("ENGINE_DEBUG") is null;
+
+    /// <summary>Writes the one stderr line for <paramref name="e"/> (after <paramref name="where"/>, such as the
+    /// rank of a distributed run) and returns its exit code.</summary>
+    public static int Report(Exception e, string where)
+    {
+        string at = where.Length > 0 ? where + ": " : "";
+        switch (e)
         {
-            Console.Error.WriteLine($"engine: error: {e.Message}");
-            return ExitInputError;
-        }
-        catch (IOException e)
-        {
-            Console.Error.WriteLine($"engine: error: {e.Message}");
-            return ExitInputError;
-        }
-        catch (UnauthorizedAccessException e)
-        {
-            Console.Error.WriteLine($"engine: error: {e.Message}");
-            return ExitInputError;
-        }
-        catch (Exception e) when (Environment.GetEnvironmentVariable("ENGINE_DEBUG") is null)
-        {
-            // A bug, not bad input: still one line; ENGINE_DEBUG=1 shows the stack trace.
-            Console.Error.WriteLine($"engine: internal error: {e.GetType().Name}: {e.Message.Split('\n')[0]} (set ENGINE_DEBUG=1 for details)");
-            return ExitInternalError;
+            case OperationCanceledException:
+                Console.Error.WriteLine($"engine: {at}cancelled; nothing was written");
+                return ExitCancelled;
+            case EngineException or IOException or UnauthorizedAccessException:
+                Console.Error.WriteLine($"engine: error: {at}{e.Message}");
+                return ExitInputError;
+            default:
+                // A bug, not bad input: still one line; ENGINE_DEBUG=1 shows the stack trace.
+                Console.Error.WriteLine($"engine: internal error: {at}{e.GetType().Name}: {e.Message.Split('\n')[0]} (set ENGINE_DEBUG=1 for details)");
+                return ExitInternalError;
         }
     }
 }

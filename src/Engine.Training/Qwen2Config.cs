@@ -37,6 +37,18 @@ public sealed record Qwen2Config
     public double RmsNormEps { get; }
     public double RopeTheta { get; }
 
+    /// <summary>Elements of the flat parameter buffer (the native trainer's layout: every HF tensor once, lm_head
+    /// only when untied).</summary>
+    public long ParameterCount
+    {
+        get
+        {
+            long c = HiddenSize, q = (long)NumHeads * HeadDim, kv = (long)NumKeyValueHeads * HeadDim, i = IntermediateSize, v = VocabSize;
+            long layer = 2 * c + (q * c + q) + 2 * (kv * c + kv) + c * q + 3 * i * c;
+            return v * c + NumLayers * layer + c + (TieWordEmbeddings ? 0 : v * c);
+        }
+    }
+
     /// <summary>Reads the Qwen2 fields of a <c>config.json</c>; <c>rms_norm_eps</c> defaults to 1e-6 and
     /// <c>rope_theta</c> to 10000 as in transformers' Qwen2Config.</summary>
     public static Qwen2Config FromModelConfig(ModelConfig config)

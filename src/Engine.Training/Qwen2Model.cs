@@ -69,14 +69,7 @@ public sealed unsafe class Qwen2Model : IDisposable
     /// buffer to that many tokens x vocab.</summary>
     public static Qwen2Model Create(ComputeContext context, Qwen2Config config, ComputeDType dtype = ComputeDType.Float32, int lossChunkTokens = 64)
     {
-        var native = new EngModelConfig
-        {
-            VocabSize = config.VocabSize, HiddenSize = config.HiddenSize, IntermediateSize = config.IntermediateSize,
-            NumLayers = config.NumLayers, NumHeads = config.NumHeads, NumKvHeads = config.NumKeyValueHeads, HeadDim = config.HeadDim,
-            TieWordEmbeddings = config.TieWordEmbeddings ? 1 : 0, RmsNormEps = config.RmsNormEps, RopeTheta = config.RopeTheta,
-            ComputeDType = dtype == ComputeDType.Float64 ? (int)EngDType.F64 : (int)EngDType.F32, LossChunkTokens = lossChunkTokens,
-        };
-        NativeTrainerException.Check(TrainerImports.eng_model_create(out var model, context.Context, native));
+        NativeTrainerException.Check(TrainerImports.eng_model_create(out var model, context.Context, Native(config, dtype, lossChunkTokens)));
         try
         {
             return new Qwen2Model(context, model, config, dtype);
@@ -170,16 +163,74 @@ public sealed unsafe class Qwen2Model : IDisposable
     public double AdamWStep(AdamWOptions options, long step)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(step, 1);
-        var native = new EngAdamWOptions
-        {
-            Lr = options.Lr, Beta1 = options.Beta1, Beta2 = options.Beta2, Eps = options.Eps,
-            WeightDecay = options.WeightDecay, MaxGradNorm = options.MaxGradNorm, Step = step,
-        };
-        NativeTrainerException.Check(TrainerImports.eng_model_adamw_step(out double norm, _model, native, _context.Stream));
+        NativeTrainerException.Check(TrainerImports.eng_model_adamw_step(out double norm, _model, Native(options, step), _context.Stream));
         return norm;
     }
 
+    /// <summary>Keeps AdamW's moments for <c>[offset, offset + count)</c> of the flat buffer only (ZeRO-1: a
+    /// rank's shard), zeroed. Offsets into <see cref="ModelBuffer.AdamFirstMoment"/> and
+    /// <see cref="ModelBuffer.AdamSecondMoment"/> stay those of the flat buffer and must lie in the range.</summary>
+    public void SetOptimizerRange(long offset, long count) =>
+        NativeTrainerException.Check(TrainerImports.eng_model_set_optimizer_range(_model, offset, count));
+
+    /// <summary>The range AdamW's moments cover (all parameters unless <see cref="SetOptimizerRange"/> narrowed it).</summary>
+    public (long Offset, long Count) OptimizerRange
+    {
+        get
+        {
+            NativeTrainerException.Check(TrainerImports.eng_model_optimizer_range(out long offset, out long count, _model));
+            return (offset, count);
+        }
+    }
+
+    /// <summary>Sum of squared gradients over <c>[offset, offset + count)</c>, in float64.</summary>
+    public double GradientSquaredNorm(long offset, long count)
+    {
+        NativeTrainerException.Check(TrainerImports.eng_model_grad_sqnorm(out double sum, _model, offset, count, _context.Stream));
+        return sum;
+    }
+
+    /// <summary>AdamW step <paramref name="step"/> on <c>[offset, offset + count)</c> (inside the optimizer range),
+    /// every gradient multiplied by <paramref name="gradScale"/> (the clip coefficient of the global norm);
+    /// <see cref="AdamWOptions.MaxGradNorm"/> is not applied here.</summary>
+    public void AdamWUpdate(AdamWOptions options, long step, double gradScale, long offset, long count)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(step, 1);
+        NativeTrainerException.Check(TrainerImports.eng_model_adamw_update(_model, Native(options, step), gradScale, offset, count, _context.Stream));
+    }
+
+    /// <summary>The first element of a flat buffer (of the optimizer range for the moments), for collectives that
+    /// work in place. Valid until disposal or the next <see cref="SetOptimizerRange"/>.</summary>
+    internal float* BufferPointer(ModelBuffer buffer)
+    {
+        if (DType != ComputeDType.Float32) throw new InvalidOperationException("collectives run on float32 models");
+        NativeTrainerException.Check(TrainerImports.eng_model_buffer_data(out void* data, _model, (EngBuffer)buffer));
+        return (float*)data;
+    }
+
     public void Dispose() => _model.Dispose();
+
+    /// <summary>Bytes of activations a model of <paramref name="config"/> allocates for a micro-batch of
+    /// <paramref name="tokens"/> tokens (computed by the native trainer, without creating a model).</summary>
+    public static long ActivationBytes(Qwen2Config config, long tokens, ComputeDType dtype = ComputeDType.Float32, int lossChunkTokens = 64)
+    {
+        NativeTrainerException.Check(TrainerImports.eng_config_activation_bytes(out long bytes, Native(config, dtype, lossChunkTokens), tokens));
+        return bytes;
+    }
+
+    private static EngModelConfig Native(Qwen2Config config, ComputeDType dtype, int lossChunkTokens) => new()
+    {
+        VocabSize = config.VocabSize, HiddenSize = config.HiddenSize, IntermediateSize = config.IntermediateSize,
+        NumLayers = config.NumLayers, NumHeads = config.NumHeads, NumKvHeads = config.NumKeyValueHeads, HeadDim = config.HeadDim,
+        TieWordEmbeddings = config.TieWordEmbeddings ? 1 : 0, RmsNormEps = config.RmsNormEps, RopeTheta = config.RopeTheta,
+        ComputeDType = dtype == ComputeDType.Float64 ? (int)EngDType.F64 : (int)EngDType.F32, LossChunkTokens = lossChunkTokens,
+    };
+
+    private static EngAdamWOptions Native(AdamWOptions options, long step) => new()
+    {
+        Lr = options.Lr, Beta1 = options.Beta1, Beta2 = options.Beta2, Eps = options.Eps,
+        WeightDecay = options.WeightDecay, MaxGradNorm = options.MaxGradNorm, Step = step,
+    };
 
     private BatchLoss Run(PackedBatch batch, double lossScale, bool backward, Span<float> tokenLosses)
     {

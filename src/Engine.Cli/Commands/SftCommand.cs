@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Engine.Training.Distributed;
 using Engine.Training.Sft;
 
 namespace Engine.Cli.Commands;
@@ -37,59 +38,87 @@ public static class SftCommand
         var threads = new Option<int>("--threads") { Description = "CPU threads (0 = all)", DefaultValueFactory = _ => 0 };
         var resume = new Option<bool>("--resume") { Description = "continue from the newest checkpoint under --out (none there: start at step 0); the run's settings must match" };
         var overwrite = new Option<bool>("--overwrite-output-dir") { Description = "delete the checkpoints and metrics.jsonl of a previous run under --out and start over" };
+        var zeroStage = new Option<int?>("--zero-stage")
+        {
+            Description = "under mpirun: 0 = every rank keeps all optimizer state (one all-reduce), 1 = each rank keeps its shard (reduce-scatter + all-gather); default 1 with several ranks",
+        };
+        var json = new Option<bool>("--json") { Description = "one JSON progress event per step on stdout (step, loss, lr, grad_norm, tokens, tokens_per_s, collective_s)" };
         var command = new Command("sft", "supervised fine-tuning of a Qwen2 model on the CPU")
         {
             model, output, lr, schedule, warmup, epochs, maxSteps, batchSize, gradAccum, seqLen, packing,
-            beta1, beta2, eps, weightDecay, maxGradNorm, seed, saveSteps, threads, resume, overwrite,
+            beta1, beta2, eps, weightDecay, maxGradNorm, seed, saveSteps, threads, resume, overwrite, zeroStage, json,
         };
         data.AddTo(command);
         var device = new TrainerDeviceOption();
         device.AddTo(command);
         command.SetAction((parse, cancellation) => EngineCli.Guard(() =>
         {
-            device.Check(parse, command.Name);
-            SftOptions options;
-            try
+            using var world = TrainingWorld.FromEnvironment();
+            return Task.FromResult(RankGuard.Run(world, () =>
             {
-                options = new SftOptions(parse.GetValue(lr), SftOptionNames.ParseLrSchedule(parse.GetValue(schedule)!), parse.GetValue(warmup),
-                    parse.GetValue(epochs), parse.GetValue(maxSteps), parse.GetValue(batchSize), parse.GetValue(gradAccum), parse.GetValue(seqLen),
-                    SftOptionNames.ParsePacking(parse.GetValue(packing)!), parse.GetValue(beta1), parse.GetValue(beta2), parse.GetValue(eps),
-                    parse.GetValue(weightDecay), parse.GetValue(maxGradNorm), parse.GetValue(seed), parse.GetValue(saveSteps), parse.GetValue(threads));
-            }
-            catch (ArgumentException e)
-            {
-                throw new Core.EngineException($"sft: {e.Message}");
-            }
-            var examples = data.Load(parse, parse.GetValue(model)!, command.Name);
-            var (truncated, unscored) = SequencePacker.Truncation(examples, options.SeqLen);
-            if (truncated > 0)
-                Console.Error.WriteLine($"engine sft: warning: {truncated} example(s) longer than --seq-len {options.SeqLen} are truncated" +
-                    (unscored > 0 ? $"; {unscored} of them keep no assistant/label token and add nothing to the loss" : ""));
-            string outDir = parse.GetValue(output)!;
-            bool resuming = parse.GetValue(resume);
-            if (resuming)
-            {
-                Console.Error.WriteLine(SftTrainer.NewestCheckpoint(outDir) is { } newest
-                    ? $"engine sft: resuming from {newest}"
-                    : $"engine sft: --resume: no checkpoint under {outDir}; starting at step 0");
-            }
-            try
-            {
-                var result = SftProgressView.Run(progress => SftTrainer.Run(parse.GetValue(model)!, examples, outDir, options, resuming, progress,
-                    cancellation, parse.GetValue(overwrite)));
-                if (result.ResumedFromStep == result.Steps)
-                    Console.Error.WriteLine($"engine sft: {result.FinalCheckpoint} already holds all {result.Steps} steps; nothing left to do");
-                else
-                    Console.Error.WriteLine($"engine sft: {result.Steps} steps{(result.ResumedFromStep > 0 ? $" (resumed at {result.ResumedFromStep})" : "")}; final checkpoint {result.FinalCheckpoint}");
-                return Task.FromResult(0);
-            }
-            catch (OperationCanceledException)
-            {
-                // Checkpoints already written stay: say where a restart picks up.
-                Console.Error.WriteLine($"engine sft: cancelled; newest checkpoint: {SftTrainer.NewestCheckpoint(outDir) ?? "none"} (--resume continues from it)");
-                return Task.FromResult(EngineCli.ExitCancelled);
-            }
+                // Only rank 0 speaks; the other ranks are silent unless they fail.
+                bool lead = world.Rank == 0;
+                void Log(string line)
+                {
+                    if (lead) Console.Error.WriteLine($"engine sft: {line}");
+                }
+                device.Check(parse, command.Name);
+                SftOptions options;
+                try
+                {
+                    options = new SftOptions(parse.GetValue(lr), SftOptionNames.ParseLrSchedule(parse.GetValue(schedule)!), parse.GetValue(warmup),
+                        parse.GetValue(epochs), parse.GetValue(maxSteps), parse.GetValue(batchSize), parse.GetValue(gradAccum), parse.GetValue(seqLen),
+                        SftOptionNames.ParsePacking(parse.GetValue(packing)!), parse.GetValue(beta1), parse.GetValue(beta2), parse.GetValue(eps),
+                        parse.GetValue(weightDecay), parse.GetValue(maxGradNorm), parse.GetValue(seed), parse.GetValue(saveSteps), parse.GetValue(threads),
+                        parse.GetValue(zeroStage));
+                }
+                catch (ArgumentException e)
+                {
+                    throw new Core.EngineException($"sft: {e.Message}");
+                }
+                var examples = data.Load(parse, parse.GetValue(model)!, command.Name, quiet: !lead);
+                var (truncated, unscored) = SequencePacker.Truncation(examples, options.SeqLen);
+                if (truncated > 0)
+                    Log($"warning: {truncated} example(s) longer than --seq-len {options.SeqLen} are truncated" +
+                        (unscored > 0 ? $"; {unscored} of them keep no assistant/label token and add nothing to the loss" : ""));
+                string outDir = parse.GetValue(output)!;
+                bool resuming = parse.GetValue(resume);
+                if (resuming)
+                {
+                    Log(SftTrainer.NewestCheckpoint(outDir) is { } newest
+                        ? $"resuming from {newest}"
+                        : $"--resume: no checkpoint under {outDir}; starting at step 0");
+                }
+                try
+                {
+                    SftResult Train(IProgress<SftStepMetrics>? progress) => SftTrainer.Run(parse.GetValue(model)!, examples, outDir, options, resuming, progress,
+                        cancellation, parse.GetValue(overwrite), world, Log);
+                    var result = !lead ? Train(null) : parse.GetValue(json) ? Train(new JsonEvents()) : SftProgressView.Run(Train);
+                    if (result.ResumedFromStep == result.Steps)
+                        Log($"{result.FinalCheckpoint} already holds all {result.Steps} steps; nothing left to do");
+                    else
+                        Log($"{result.Steps} steps{(result.ResumedFromStep > 0 ? $" (resumed at {result.ResumedFromStep})" : "")}; final checkpoint {result.FinalCheckpoint}");
+                    return 0;
+                }
+                catch (OperationCanceledException)
+                {
+                    // Checkpoints already written stay: say where a restart picks up.
+                    Log($"cancelled; newest checkpoint: {SftTrainer.NewestCheckpoint(outDir) ?? "none"} (--resume continues from it)");
+                    return EngineCli.ExitCancelled;
+                }
+            }));
         }));
         return command;
+    }
+
+    /// <summary>--json: each step as one JSON line on stdout, written whole and in order.</summary>
+    private sealed class JsonEvents : IProgress<SftStepMetrics>
+    {
+        public void Report(SftStepMetrics m)
+        {
+            var line = MetricsLog.ToJson(m);
+            line["total_steps"] = m.TotalSteps;
+            Console.Out.WriteLine(line.ToJsonString());
+        }
     }
 }

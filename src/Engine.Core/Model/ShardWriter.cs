@@ -25,6 +25,10 @@ public sealed class ShardWriter : IDisposable
 
     public string TargetPath => _directory.TargetPath;
 
+    /// <summary>Where the directory is built until <see cref="Commit"/>: other processes of a job (the ranks of a
+    /// distributed run) may add files of their own there before the commit, flushed to disk by themselves.</summary>
+    public string StagingPath => _directory.StagingPath;
+
     /// <summary>Total bytes of tensor data, the index's <c>total_size</c>.</summary>
     public long TotalSize { get; private set; }
 
@@ -135,6 +139,22 @@ public sealed class ShardWriter : IDisposable
     /// <summary>Writes a side file (config.json, README.md, ...) into the output directory.</summary>
     public void WriteFile(string relativePath, ReadOnlySpan<byte> content)
     {
+        using var stream = CreateFile(relativePath);
+        try
+        {
+            stream.Write(content);
+            stream.Flush(flushToDisk: true);
+        }
+        catch (IOException e)
+        {
+            throw new OutputException($"{TargetPath}: writing {relativePath} failed: {e.Message}", e);
+        }
+    }
+
+    /// <summary>Creates a side file to be written in pieces (one too large for a span); the caller writes it and
+    /// flushes it to disk (<c>Flush(flushToDisk: true)</c>) before <see cref="Commit"/>.</summary>
+    public FileStream CreateFile(string relativePath)
+    {
         string path = _directory.PathOf(relativePath);
         string staging = Path.GetFullPath(_directory.StagingPath) + Path.DirectorySeparatorChar;
         if (!Path.GetFullPath(path).StartsWith(staging, StringComparison.Ordinal))
@@ -142,9 +162,7 @@ public sealed class ShardWriter : IDisposable
         try
         {
             Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-            using var stream = new FileStream(path, FileMode.CreateNew, FileAccess.Write);
-            stream.Write(content);
-            stream.Flush(flushToDisk: true);
+            return new FileStream(path, FileMode.CreateNew, FileAccess.Write);
         }
         catch (IOException e)
         {

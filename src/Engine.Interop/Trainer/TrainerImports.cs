@@ -66,6 +66,28 @@ internal static unsafe partial class TrainerImports
     public static partial EngStatus eng_model_adamw_step(out double gradNorm, ModelHandle model, in EngAdamWOptions options,
         StreamHandle stream);
 
+    [LibraryImport(Library)]
+    public static partial EngStatus eng_model_set_optimizer_range(ModelHandle model, long offset, long count);
+
+    [LibraryImport(Library)]
+    public static partial EngStatus eng_model_optimizer_range(out long offset, out long count, ModelHandle model);
+
+    [LibraryImport(Library)]
+    public static partial EngStatus eng_model_buffer_data(out void* data, ModelHandle model, EngBuffer buffer);
+
+    [LibraryImport(Library)]
+    public static partial EngStatus eng_model_grad_sqnorm(out double sumOfSquares, ModelHandle model, long offset, long count, StreamHandle stream);
+
+    [LibraryImport(Library)]
+    public static partial EngStatus eng_model_adamw_update(ModelHandle model, in EngAdamWOptions options, double gradScale, long offset, long count,
+        StreamHandle stream);
+
+    [LibraryImport(Library)]
+    public static partial EngStatus eng_config_activation_bytes(out long bytes, in EngModelConfig config, long numTokens);
+
+    [LibraryImport(Library)]
+    public static partial void eng_abi_struct_sizes(out EngAbiSizes sizes);
+
     /// <summary>The message of the calling thread's last failed call (empty when none), through the
     /// caller-owned-buffer protocol of <c>eng_last_error</c>.</summary>
     public static string LastError()

@@ -91,3 +91,13 @@ internal unsafe struct EngTensorInfo
     public fixed int Shape[2];
     public int WeightDecay;
 }
+
+[StructLayout(LayoutKind.Sequential)]
+internal struct EngAbiSizes
+{
+    public int ContextOptions;
+    public int ModelConfig;
+    public int Batch;
+    public int AdamWOptions;
+    public int TensorInfo;
+}

@@ -18,12 +18,22 @@ public static class RunSettings
 {
     /// <summary>Settings that may differ on resume: they do not move the trajectory (the native trainer's sums
     /// do not depend on the thread count; the model is identified by its content, not where it lies).</summary>
-    private static readonly HashSet<string> MayChange = ["threads", "save_steps", "model_path"];
+    /// <summary>The rank count, zero stage and how the global batch is cut into micro-batches may change too: the
+    /// optimizer state is re-sharded on restore, and the data of each step depends on the global batch alone
+    /// (which must stay).</summary>
+    private static readonly HashSet<string> MayChange = ["threads", "save_steps", "model_path", "batch_size", "grad_accum", "ranks", "zero_stage"];
+
+    /// <summary>Settings the ranks of one job may hold differently: threads per rank, and where each machine
+    /// keeps the model (its content is compared).</summary>
+    public static readonly IReadOnlySet<string> MayDifferAcrossRanks = new HashSet<string> { "threads", "model_path" };
 
     private const int ModelSampleBytes = 4096;
 
-    public static JsonObject Of(SftOptions o, IReadOnlyList<TokenizedExample> examples, ModelDirectory model) => new()
+    public static JsonObject Of(SftOptions o, IReadOnlyList<TokenizedExample> examples, ModelDirectory model, int ranks = 1, int zeroStage = 0) => new()
     {
+        ["ranks"] = ranks,
+        ["zero_stage"] = zeroStage,
+        ["global_batch"] = (long)o.BatchSize * o.GradAccum * ranks,
         ["lr"] = o.AdamW.Lr,
         ["lr_schedule"] = SftOptionNames.Of(o.LrScheduleKind),
         ["warmup_ratio"] = o.WarmupRatio,
@@ -59,19 +69,21 @@ public static class RunSettings
             string a = was.ToJsonString(), b = now?.ToJsonString() ?? "null";
             if (a == b) continue;
             throw new EngineException($"{statePath}: {Describe(key)} was {Shorten(a)} when this checkpoint was saved, now {Shorten(b)}; " +
-                "resume with the run's settings (only --threads and --save-steps may change) or choose another --out");
+                "resume with the run's settings (only --threads, --save-steps, the rank count, --zero-stage and the split of the global batch " +
+                "into --batch-size x --grad-accum x ranks may change) or choose another --out");
         }
     }
 
-    private static string Describe(string key) => key switch
+    public static string Describe(string key) => key switch
     {
         "data_examples" => "the number of examples in --data",
         "data_sha256" => "the tokenized --data (sha256)",
         "model_sha256" => "--model (sha256 of its config and tensors)",
+        "global_batch" => "the global batch (--batch-size x --grad-accum x ranks)",
         _ => "--" + key.Replace('_', '-'),
     };
 
-    private static string Shorten(string json) => json.Length > 20 && json.StartsWith('"') ? json[..17] + "...\"" : json;
+    public static string Shorten(string json) => json.Length > 20 && json.StartsWith('"') ? json[..17] + "...\"" : json;
 
     /// <summary>SHA-256 over each example's length, token ids and labels (int32, little-endian as on every
     /// platform .NET runs on).</summary>

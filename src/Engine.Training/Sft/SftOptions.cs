@@ -36,7 +36,7 @@ public sealed record SftOptions
     public SftOptions(double lr, LrSchedule lrSchedule = LrSchedule.Constant, double warmupRatio = 0, int epochs = 1, long maxSteps = 0,
         int batchSize = 1, int gradAccum = 1, int seqLen = 2048, PackingMode packing = PackingMode.Greedy, double adamBeta1 = 0.9,
         double adamBeta2 = 0.999, double adamEps = 1e-8, double weightDecay = 0, double maxGradNorm = 1.0, int seed = 42,
-        long saveSteps = 0, int threads = 0)
+        long saveSteps = 0, int threads = 0, int? zeroStage = null)
     {
         AdamW = new AdamWOptions(lr, adamBeta1, adamBeta2, adamEps, weightDecay, maxGradNorm);
         if (!(warmupRatio >= 0 && warmupRatio <= 1)) throw new ArgumentException($"--warmup-ratio must be in [0, 1], got {warmupRatio}");
@@ -47,6 +47,8 @@ public sealed record SftOptions
         if (seqLen < 2) throw new ArgumentException($"--seq-len must be at least 2, got {seqLen}");
         if (saveSteps < 0) throw new ArgumentException($"--save-steps must be >= 0 (0 = only at the end), got {saveSteps}");
         if (threads < 0) throw new ArgumentException($"--threads must be >= 0 (0 = all cores), got {threads}");
+        if (zeroStage is not (null or 0 or 1)) throw new ArgumentException($"--zero-stage must be 0 or 1, got {zeroStage}");
+        ZeroStage = zeroStage;
         if (!Enum.IsDefined(lrSchedule)) throw new ArgumentException($"--lr-schedule: unknown schedule {lrSchedule}");
         if (!Enum.IsDefined(packing)) throw new ArgumentException($"--packing: unknown mode {packing}");
         (LrScheduleKind, WarmupRatio, Epochs, MaxSteps, BatchSize, GradAccum, SeqLen, Packing, Seed, SaveSteps, Threads) =
@@ -70,6 +72,13 @@ public sealed record SftOptions
 
     /// <summary>0 = a checkpoint only at the end.</summary>
     public long SaveSteps { get; }
+
+    /// <summary>ZeRO stage of a multi-rank run: 0 = every rank keeps all of AdamW's state, 1 = each keeps its
+    /// shard. Null: 1 when there is more than one rank. Ignored by a one-rank run.</summary>
+    public int? ZeroStage { get; }
+
+    /// <summary>The stage a run of <paramref name="ranks"/> ranks uses.</summary>
+    public int ZeroStageFor(int ranks) => ranks <= 1 ? 0 : ZeroStage ?? 1;
 
     /// <summary>0 = all cores. Does not change results: the native trainer's sums do not depend on it.</summary>
     public int Threads { get; }

@@ -1,0 +1,45 @@
+using System.Collections.Immutable;
+
+namespace Engine.Training.Distributed;
+
+/// <summary>A flat buffer of <see cref="Total"/> elements cut into one contiguous shard per rank, in rank order
+/// (ZeRO-1's optimizer shards; the blocks of an all-gather).</summary>
+public sealed record ShardLayout
+{
+    public ShardLayout(ImmutableArray<long> counts)
+    {
+        if (counts.IsDefaultOrEmpty) throw new ArgumentException("a shard layout needs at least one rank");
+        if (counts.Any(c => c < 0)) throw new ArgumentException("shard counts must be >= 0");
+        Counts = counts;
+        var offsets = ImmutableArray.CreateBuilder<long>(counts.Length);
+        long at = 0;
+        foreach (long c in counts)
+        {
+            offsets.Add(at);
+            at += c;
+        }
+        Offsets = offsets.MoveToImmutable();
+        Total = at;
+    }
+
+    /// <summary><paramref name="total"/> elements in shards of <c>ceil(total / ranks)</c>, the last ones shorter
+    /// (possibly empty).</summary>
+    public static ShardLayout Even(long total, int ranks)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(ranks, 1);
+        ArgumentOutOfRangeException.ThrowIfNegative(total);
+        long shard = (total + ranks - 1) / ranks;
+        return new ShardLayout(Enumerable.Range(0, ranks).Select(r => Math.Clamp(total - r * shard, 0, shard)).ToImmutableArray());
+    }
+
+    public ImmutableArray<long> Counts { get; }
+    public ImmutableArray<long> Offsets { get; }
+    public long Total { get; }
+    public int Ranks => Counts.Length;
+
+    public long Offset(int rank) => Offsets[rank];
+    public long Count(int rank) => Counts[rank];
+
+    public bool Equals(ShardLayout? other) => other is not null && Counts.SequenceEqual(other.Counts);
+    public override int GetHashCode() => Counts.Aggregate(17, (h, c) => h * 31 + c.GetHashCode());
+}

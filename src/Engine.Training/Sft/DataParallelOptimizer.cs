@@ -1,0 +1,80 @@
+using Engine.Training.Distributed;
+
+namespace Engine.Training.Sft;
+
+/// <summary>The optimizer step of a data-parallel run, after every rank has accumulated the gradients of its
+/// micro-batches. One rank: the native AdamW over everything. Stage 0: all-reduce the gradients, then every rank
+/// runs the same AdamW on its full replica of the state. Stage 1 (ZeRO-1, llm.c's order): reduce-scatter the
+/// gradients so each rank holds the summed gradients of its shard, the global norm from each shard's squared
+/// norm summed over ranks, AdamW on the own shard only (the moments exist for that shard only), then all-gather
+/// the parameters. Both stages clip by the global norm, as one process does.</summary>
+public sealed unsafe class DataParallelOptimizer
+{
+    private readonly Qwen2Model _model;
+    private readonly TrainingWorld _world;
+    private readonly float[]? _shardGradients;
+
+    public DataParallelOptimizer(Qwen2Model model, TrainingWorld world, int zeroStage)
+    {
+        if (zeroStage is not (0 or 1)) throw new ArgumentOutOfRangeException(nameof(zeroStage), zeroStage, "the zero stage must be 0 or 1");
+        _model = model;
+        _world = world;
+        ZeroStage = world.IsDistributed ? zeroStage : 0;
+        Layout = ZeroStage == 1 ? ShardLayout.Even(model.ParameterCount, world.Size) : ShardLayout.Even(model.ParameterCount, 1);
+        int rank = ZeroStage == 1 ? world.Rank : 0;
+        (ShardOffset, ShardCount) = (Layout.Offset(rank), Layout.Count(rank));
+        if (ZeroStage == 1)
+        {
+            model.SetOptimizerRange(ShardOffset, ShardCount);
+            _shardGradients = GC.AllocateUninitializedArray<float>(checked((int)ShardCount), pinned: true);
+        }
+    }
+
+    /// <summary>0 or 1 (a one-rank run is stage 0 whatever was asked).</summary>
+    public int ZeroStage { get; }
+
+    /// <summary>How the optimizer state is split: one shard per rank at stage 1, one shard of everything at stage 0.</summary>
+    public ShardLayout Layout { get; }
+
+    /// <summary>The part of the flat buffer whose AdamW moments this rank keeps.</summary>
+    public long ShardOffset { get; }
+    public long ShardCount { get; }
+
+    /// <summary>Synchronises the gradients and applies AdamW step <paramref name="step"/>; returns the global
+    /// gradient norm before clipping (the same on every rank).</summary>
+    public double Step(AdamWOptions options, long step)
+    {
+        long total = _model.ParameterCount;
+        float* gradients = _model.BufferPointer(ModelBuffer.Gradients);
+        if (ZeroStage == 0)
+        {
+            if (_world.IsDistributed)
+            {
+                using var _ = _world.Time();
+                _world.Collectives.AllReduceSum(gradients, total, CollectiveDType.Float32);
+            }
+            return _model.AdamWStep(options, step);
+        }
+        fixed (float* shard = _shardGradients)
+        {
+            using (_world.Time()) _world.Collectives.ReduceScatterSum(shard, gradients, Layout, CollectiveDType.Float32);
+            long bytes = ShardCount * sizeof(float);
+            Buffer.MemoryCopy(shard, gradients + ShardOffset, bytes, bytes);
+        }
+        double norm = Math.Sqrt(_world.AllReduceSum(_model.GradientSquaredNorm(ShardOffset, ShardCount)));
+        // torch.nn.utils.clip_grad_norm_: coef = max_norm / (norm + 1e-6), applied only when below 1.
+        double scale = options.MaxGradNorm > 0 ? Math.Min(1.0, options.MaxGradNorm / (norm + 1e-6)) : 1.0;
+        _model.AdamWUpdate(options, step, scale, ShardOffset, ShardCount);
+        using (_world.Time()) _world.Collectives.AllGather(_model.BufferPointer(ModelBuffer.Parameters), Layout, CollectiveDType.Float32);
+        return norm;
+    }
+
+    /// <summary>Bytes of optimizer state this rank holds: AdamW's two moments for its shard, plus at stage 1 the
+    /// buffer the reduce-scatter lands in.</summary>
+    public static long StateBytes(long parameters, int ranks, int zeroStage)
+    {
+        long shard = zeroStage == 1 && ranks > 1 ? (parameters + ranks - 1) / ranks : parameters;
+        return (2 * shard + (zeroStage == 1 && ranks > 1 ? shard : 0)) * sizeof(float);
+    }
+
+}

@@ -1,0 +1,66 @@
+using System.Globalization;
+using Engine.Core;
+
+namespace Engine.Training.Sft;
+
+/// <summary>The memory one rank of a run needs (float32 weights, gradients, AdamW state at the chosen ZeRO stage,
+/// and activations of the longest micro-batch), checked against what this machine can give the ranks it runs.</summary>
+public sealed record MemoryPlan(long WeightBytes, long GradientBytes, long OptimizerBytes, long ActivationBytes, int ZeroStage)
+{
+    public long TotalBytes => WeightBytes + GradientBytes + OptimizerBytes + ActivationBytes;
+
+    public static MemoryPlan For(Qwen2Config config, long parameters, long longestMicroBatchTokens, int ranks, int zeroStage) =>
+        new(parameters * sizeof(float), parameters * sizeof(float), DataParallelOptimizer.StateBytes(parameters, ranks, zeroStage),
+            Qwen2Model.ActivationBytes(config, longestMicroBatchTokens), zeroStage);
+
+    /// <summary>One line: the total and its parts, and the optimizer state at the other stage for comparison.</summary>
+    public string Describe(long parameters, int ranks)
+    {
+        string line = string.Create(CultureInfo.InvariantCulture,
+            $"memory per rank {Gib(TotalBytes)}: weights {Gib(WeightBytes)}, gradients {Gib(GradientBytes)}, " +
+            $"optimizer state {Gib(OptimizerBytes)} (zero stage {ZeroStage}), activations {Gib(ActivationBytes)}");
+        if (ranks > 1)
+        {
+            int other = 1 - ZeroStage;
+            line += string.Create(CultureInfo.InvariantCulture, $"; optimizer state at stage {other} would be {Gib(DataParallelOptimizer.StateBytes(parameters, ranks, other))}");
+        }
+        return line;
+    }
+
+    /// <summary>Throws when <paramref name="ranksOnThisMachine"/> ranks of this plan exceed
+    /// <paramref name="availableBytes"/>, naming the knobs that help.</summary>
+    public void CheckFits(int ranksOnThisMachine, long availableBytes, int ranks)
+    {
+        long need = TotalBytes * ranksOnThisMachine;
+        if (need <= availableBytes) return;
+        var knobs = new List<string>();
+        if (ZeroStage == 0 && ranks > 1) knobs.Add("--zero-stage 1");
+        knobs.Add(ranks > 1 ? "more ranks on other machines (ZeRO-1 shards the optimizer state over all of them)" : "more ranks on several machines (mpirun --hostfile) with ZeRO-1");
+        knobs.Add("a smaller --batch-size or --seq-len (activations)");
+        throw new EngineException(string.Create(CultureInfo.InvariantCulture,
+            $"sft: the run does not fit this machine: {ranksOnThisMachine} rank(s) here x {Gib(TotalBytes)} = {Gib(need)} > {Gib(availableBytes)} available " +
+            $"(weights {Gib(WeightBytes)}, gradients {Gib(GradientBytes)}, optimizer {Gib(OptimizerBytes)}, activations {Gib(ActivationBytes)} per rank); try {string.Join(", or ", knobs)}"));
+    }
+
+    /// <summary>Memory this process may use: MemAvailable of /proc/meminfo, capped by the cgroup's limit; the
+    /// GC's view where neither exists.</summary>
+    public static long AvailableBytes()
+    {
+        long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        try
+        {
+            foreach (string line in File.ReadLines("/proc/meminfo"))
+            {
+                if (!line.StartsWith("MemAvailable:", StringComparison.Ordinal)) continue;
+                var parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                if (long.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out long kib)) available = Math.Min(available, kib * 1024);
+            }
+        }
+        catch (IOException)
+        {
+        }
+        return available;
+    }
+
+    private static string Gib(long bytes) => string.Create(CultureInfo.InvariantCulture, $"{bytes / (1024.0 * 1024 * 1024):F2} GiB");
+}
