@@ -18,11 +18,16 @@
  * of them (ZeRO-1, eng_model_set_optimizer_range); their offsets are always those of the flat buffer.
  * Backward accumulates into the gradients with +=.
  *
- * Data parallelism (the caller runs the collectives, in place on eng_model_buffer_data's pointers):
- *   stage 0: all-reduce the gradients, then eng_model_adamw_step on every rank;
- *   stage 1: reduce-scatter the gradients, eng_model_grad_sqnorm of the own shard summed over ranks gives
- *   the global norm, eng_model_adamw_update on the own shard with the clip coefficient, all-gather the
- *   parameters.
+ * Gradient accumulation in float64: after each micro-batch's backward, eng_model_accumulate_grads adds the
+ * gradients into a float64 accumulator (and zeroes them); eng_model_flush_grads rounds it back once. Sums of a
+ * few float32 terms are exact in float64, so a step's gradient does not depend on how its micro-batches are
+ * split over accumulation steps and ranks, nor on the order ranks are summed in.
+ *
+ * Data parallelism (the caller runs the collectives, in place on the accumulator and eng_model_buffer_data):
+ *   stage 0: all-reduce the accumulator, flush all of it, eng_model_adamw_step on every rank;
+ *   stage 1: reduce-scatter the accumulator, flush the own shard, eng_model_grad_sqnorm of it summed over
+ *   ranks gives the global norm, eng_model_adamw_update on the own shard with the clip coefficient,
+ *   all-gather the parameters.
  */
 #ifndef ENGINE_NATIVE_H
 #define ENGINE_NATIVE_H
@@ -178,6 +183,15 @@ ENG_API eng_status eng_model_optimizer_range(int64_t* offset, int64_t* count, co
  * element), in the model's compute dtype: host memory on the CPU, device memory on a GPU. Valid until the
  * model is destroyed or its optimizer range changes; collectives read and write it in place. */
 ENG_API eng_status eng_model_buffer_data(void** out, eng_model* model, int32_t buffer);
+
+/* The float64 gradient accumulator (num_params doubles, allocated on first use): host memory on the CPU. */
+ENG_API eng_status eng_model_grad_accumulator(double** out, eng_model* model);
+
+/* accumulator += gradients; gradients = 0. */
+ENG_API eng_status eng_model_accumulate_grads(eng_model* model, eng_stream* stream);
+
+/* gradients[offset, offset + count) = accumulator rounded to the compute dtype; then the whole accumulator = 0. */
+ENG_API eng_status eng_model_flush_grads(eng_model* model, int64_t offset, int64_t count, eng_stream* stream);
 
 /* Sum of squared gradients over [offset, offset + count), in float64 (fixed blocks, thread-count independent). */
 ENG_API eng_status eng_model_grad_sqnorm(double* out, const eng_model* model, int64_t offset, int64_t count,

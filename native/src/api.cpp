@@ -215,6 +215,29 @@ eng_status eng_model_buffer_data(void** out, eng_model* model, int32_t buffer) {
     });
 }
 
+eng_status eng_model_grad_accumulator(double** out, eng_model* model) {
+    return guarded("eng_model_grad_accumulator", [&] {
+        require(out != nullptr && model != nullptr, "out or model is null");
+        *out = static_cast<double*>(model->impl->grad_accumulator());
+    });
+}
+
+eng_status eng_model_accumulate_grads(eng_model* model, eng_stream* stream) {
+    return guarded("eng_model_accumulate_grads", [&] {
+        require(model != nullptr, "model is null");
+        require_stream(model, stream);
+        model->impl->accumulate_grads();
+    });
+}
+
+eng_status eng_model_flush_grads(eng_model* model, int64_t offset, int64_t count, eng_stream* stream) {
+    return guarded("eng_model_flush_grads", [&] {
+        require(model != nullptr, "model is null");
+        require_stream(model, stream);
+        model->impl->flush_grads(offset, count);
+    });
+}
+
 eng_status eng_model_grad_sqnorm(double* out, const eng_model* model, int64_t offset, int64_t count, eng_stream* stream) {
     return guarded("eng_model_grad_sqnorm", [&] {
         require(out != nullptr && model != nullptr, "out or model is null");

@@ -187,6 +187,27 @@ public:
         if (backward) this->backward(b.tokens, N);
     }
 
+    void* grad_accumulator() override { return accumulator(); }
+
+    void accumulate_grads() override {
+        double* acc = accumulator();
+        T* g = grads();
+#pragma omp parallel for schedule(static) num_threads(threads_)
+        for (int64_t i = 0; i < P_; i++) {
+            acc[i] += (double)g[i];
+            g[i] = T(0);
+        }
+    }
+
+    void flush_grads(int64_t offset, int64_t count) override {
+        check_range("flush range", offset, count);
+        double* acc = accumulator();
+        T* g = grads();
+#pragma omp parallel for schedule(static) num_threads(threads_)
+        for (int64_t i = offset; i < offset + count; i++) g[i] = (T)acc[i];
+        std::fill(acc, acc + P_, 0.0);
+    }
+
     double grad_sqnorm(int64_t offset, int64_t count) const override {
         check_range("gradient range", offset, count);
         const T* g = memory_.data() + P_;
@@ -270,6 +291,11 @@ private:
             throw Error(ENG_ERROR_INVALID_ARGUMENT, "range [" + std::to_string(offset) + ", +" + std::to_string(count) +
                         ") is outside the optimizer range [" + std::to_string(opt_offset_) + ", +" + std::to_string(opt_count_) + ")");
         return moments() + (buffer == ENG_BUFFER_ADAM_V ? opt_count_ : 0) + (offset - opt_offset_);
+    }
+
+    double* accumulator() {
+        if (acc_.empty()) acc_.assign((size_t)P_, 0.0);
+        return acc_.data();
     }
 
     T* moments() {
@@ -442,6 +468,7 @@ private:
     std::vector<T> memory_;  // params | grads
     std::vector<T> opt_;     // m | v of [opt_offset_, opt_offset_ + opt_count_)
     int64_t opt_offset_ = 0, opt_count_ = 0;
+    std::vector<double> acc_;  // float64 sum of micro-batch gradients, allocated on first use
     std::vector<T> acts_;
     int64_t capacity_ = 0;
     std::vector<LayerActs<T>> layers_;

@@ -62,6 +62,9 @@ public:
     virtual void set_optimizer_range(int64_t offset, int64_t count) = 0;
     virtual void optimizer_range(int64_t* offset, int64_t* count) const = 0;
     virtual void* buffer_data(int buffer) = 0;
+    virtual void* grad_accumulator() = 0;
+    virtual void accumulate_grads() = 0;
+    virtual void flush_grads(int64_t offset, int64_t count) = 0;
     virtual double grad_sqnorm(int64_t offset, int64_t count) const = 0;
     virtual void adamw_update(const eng_adamw_options& options, double grad_scale, int64_t offset, int64_t count) = 0;
 };

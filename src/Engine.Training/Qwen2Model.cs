@@ -183,6 +183,21 @@ public sealed unsafe class Qwen2Model : IDisposable
         }
     }
 
+    /// <summary>Adds the gradients into the float64 accumulator and zeroes them (after each micro-batch's backward):
+    /// a step's gradient then does not depend on how its micro-batches are split over accumulation and ranks.</summary>
+    public void AccumulateGradients() => NativeTrainerException.Check(TrainerImports.eng_model_accumulate_grads(_model, _context.Stream));
+
+    /// <summary>Rounds the accumulator into the gradients of <c>[offset, offset + count)</c>, then zeroes all of it.</summary>
+    public void FlushGradients(long offset, long count) =>
+        NativeTrainerException.Check(TrainerImports.eng_model_flush_grads(_model, offset, count, _context.Stream));
+
+    /// <summary>The float64 gradient accumulator (<see cref="ParameterCount"/> doubles), for collectives in place.</summary>
+    internal double* GradientAccumulator()
+    {
+        NativeTrainerException.Check(TrainerImports.eng_model_grad_accumulator(out double* data, _model));
+        return data;
+    }
+
     /// <summary>Sum of squared gradients over <c>[offset, offset + count)</c>, in float64.</summary>
     public double GradientSquaredNorm(long offset, long count)
     {

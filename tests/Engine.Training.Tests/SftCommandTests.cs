@@ -80,8 +80,11 @@ public sealed class SftCommandTests
         var lines = first.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal($"engine sft: --resume: no checkpoint under {outDir}; starting at step 0", lines[0]);
         var step = new Regex(@"^step (\d+)/3  loss \d+\.\d{4}  lr \d\.\d{2}E[-+]\d{3}  grad_norm \d+\.\d{3}  \d+ tok/s  eta \d+:\d{2}:\d{2}$");
-        Assert.Equal(["1", "2", "3"], lines[1..4].Select(l => step.Match(l)).Select(m => m.Success ? m.Groups[1].Value : "no match: " + m));
-        Assert.StartsWith("engine sft: 3 steps; final checkpoint ", lines[4]);
+        // Then the plan (ranks, global batch, memory), the step lines, the summary.
+        Assert.StartsWith("engine sft: 1 rank(s), global batch 1 sequences", lines[1]);
+        Assert.StartsWith("engine sft: memory per rank ", lines[2]);
+        Assert.Equal(["1", "2", "3"], lines[3..6].Select(l => step.Match(l)).Select(m => m.Success ? m.Groups[1].Value : "no match: " + m));
+        Assert.StartsWith("engine sft: 3 steps; final checkpoint ", lines[6]);
 
         var again = EngineProcess.Run(args);
         Assert.Equal(1, again.ExitCode);
@@ -120,7 +123,7 @@ public sealed class SftCommandTests
         List<string> Log(string dir) => File.ReadAllLines(Path.Combine(dir, "metrics.jsonl"))
             .Select(l => JsonNode.Parse(l)!).Select(m => string.Join(",", fields.Select(k => m[k]!.ToJsonString()))).ToList();
         Assert.Equal(Log(straight), Log(killed));
-        foreach (var file in new[] { "model.safetensors", "optimizer/adam_v-00000.f32", "config.json" })
+        foreach (var file in new[] { "model.safetensors", "optimizer/adam_v.rank00000.f32", "config.json" })
         {
             Assert.True(File.ReadAllBytes(Path.Combine(straight, "checkpoint-300", file))
                 .SequenceEqual(File.ReadAllBytes(Path.Combine(killed, "checkpoint-300", file))), file);

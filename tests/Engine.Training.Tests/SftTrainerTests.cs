@@ -111,7 +111,7 @@ public sealed class SftTrainerTests
         var a = Metrics(straight).Select(m => string.Join(",", fields.Select(k => m[k]!.ToJsonString()))).ToList();
         var b = Metrics(crashed).Select(m => string.Join(",", fields.Select(k => m[k]!.ToJsonString()))).ToList();
         Assert.Equal(a, b);
-        foreach (var file in new[] { "model.safetensors", "optimizer/params-00000.f32", "optimizer/adam_m-00000.f32", "optimizer/adam_v-00000.f32" })
+        foreach (var file in new[] { "model.safetensors", "optimizer/params.f32", "optimizer/adam_m.rank00000.f32", "optimizer/adam_v.rank00000.f32" })
             Assert.True(File.ReadAllBytes(Path.Combine(straight, "checkpoint-8", file)).SequenceEqual(File.ReadAllBytes(Path.Combine(crashed, "checkpoint-8", file))), file);
         using var directory = Core.Model.ModelDirectory.Open(Path.Combine(crashed, "checkpoint-8"));
         Assert.Equal(DType.BF16, directory.GetTensor("model.embed_tokens.weight").Info.DType);
@@ -175,7 +175,7 @@ public sealed class SftTrainerTests
             Assert.Throws<EngineException>(() => SftTrainer.Run(modelPath, examples, outDir, options, resume: true)).Message;
 
         Assert.Equal($"{state}: --lr was 0.005 when this checkpoint was saved, now 0.001; resume with the run's settings " +
-            "(only --threads and --save-steps may change) or choose another --out", Refusal(model, Documents(f), Small(lr: 1e-3)));
+            "(only --threads, --save-steps, the rank count, --zero-stage and the split of the global batch into --batch-size x --grad-accum x ranks may change) or choose another --out", Refusal(model, Documents(f), Small(lr: 1e-3)));
         Assert.StartsWith($"{state}: --packing was \"none\" when this checkpoint was saved, now \"neat\"", Refusal(model, Documents(f), Small(packing: PackingMode.Neat)));
         Assert.StartsWith($"{state}: the number of examples in --data was 3 when", Refusal(model, Documents(f).Take(2).ToList(), Small()));
         var changed = Documents(f);

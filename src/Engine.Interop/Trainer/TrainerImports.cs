@@ -76,6 +76,15 @@ internal static unsafe partial class TrainerImports
     public static partial EngStatus eng_model_buffer_data(out void* data, ModelHandle model, EngBuffer buffer);
 
     [LibraryImport(Library)]
+    public static partial EngStatus eng_model_grad_accumulator(out double* data, ModelHandle model);
+
+    [LibraryImport(Library)]
+    public static partial EngStatus eng_model_accumulate_grads(ModelHandle model, StreamHandle stream);
+
+    [LibraryImport(Library)]
+    public static partial EngStatus eng_model_flush_grads(ModelHandle model, long offset, long count, StreamHandle stream);
+
+    [LibraryImport(Library)]
     public static partial EngStatus eng_model_grad_sqnorm(out double sumOfSquares, ModelHandle model, long offset, long count, StreamHandle stream);
 
     [LibraryImport(Library)]

@@ -2,17 +2,20 @@ using Engine.Training.Distributed;
 
 namespace Engine.Training.Sft;
 
-/// <summary>The optimizer step of a data-parallel run, after every rank has accumulated the gradients of its
-/// micro-batches. One rank: the native AdamW over everything. Stage 0: all-reduce the gradients, then every rank
-/// runs the same AdamW on its full replica of the state. Stage 1 (ZeRO-1, llm.c's order): reduce-scatter the
-/// gradients so each rank holds the summed gradients of its shard, the global norm from each shard's squared
+/// <summary>The optimizer step of a data-parallel run, after every rank has added the gradients of its
+/// micro-batches into the model's float64 accumulator (<see cref="Qwen2Model.AccumulateGradients"/>). One rank:
+/// round the accumulator, then the native AdamW over everything. Stage 0: all-reduce the accumulator, then every
+/// rank runs the same AdamW on its full replica of the state. Stage 1 (ZeRO-1, llm.c's order): reduce-scatter the
+/// accumulator so each rank holds the summed gradients of its shard, the global norm from each shard's squared
 /// norm summed over ranks, AdamW on the own shard only (the moments exist for that shard only), then all-gather
-/// the parameters. Both stages clip by the global norm, as one process does.</summary>
+/// the parameters. Both stages clip by the global norm, as one process does. The sums are float64 (exact for a
+/// few float32 terms) and rounded once, so N ranks with accumulation A give the gradient of one process with
+/// accumulation N x A, bit for bit in practice; the price is float64 traffic (8 bytes per parameter).</summary>
 public sealed unsafe class DataParallelOptimizer
 {
     private readonly Qwen2Model _model;
     private readonly TrainingWorld _world;
-    private readonly float[]? _shardGradients;
+    private readonly double[]? _shardGradients;
 
     public DataParallelOptimizer(Qwen2Model model, TrainingWorld world, int zeroStage)
     {
@@ -26,7 +29,7 @@ public sealed unsafe class DataParallelOptimizer
         if (ZeroStage == 1)
         {
             model.SetOptimizerRange(ShardOffset, ShardCount);
-            _shardGradients = GC.AllocateUninitializedArray<float>(checked((int)ShardCount), pinned: true);
+            _shardGradients = GC.AllocateUninitializedArray<double>(checked((int)ShardCount), pinned: true);
         }
     }
 
@@ -45,22 +48,24 @@ public sealed unsafe class DataParallelOptimizer
     public double Step(AdamWOptions options, long step)
     {
         long total = _model.ParameterCount;
-        float* gradients = _model.BufferPointer(ModelBuffer.Gradients);
+        double* accumulator = _model.GradientAccumulator();
         if (ZeroStage == 0)
         {
             if (_world.IsDistributed)
             {
                 using var _ = _world.Time();
-                _world.Collectives.AllReduceSum(gradients, total, CollectiveDType.Float32);
+                _world.Collectives.AllReduceSum(accumulator, total, CollectiveDType.Float64);
             }
+            _model.FlushGradients(0, total);
             return _model.AdamWStep(options, step);
         }
-        fixed (float* shard = _shardGradients)
+        fixed (double* shard = _shardGradients)
         {
-            using (_world.Time()) _world.Collectives.ReduceScatterSum(shard, gradients, Layout, CollectiveDType.Float32);
-            long bytes = ShardCount * sizeof(float);
-            Buffer.MemoryCopy(shard, gradients + ShardOffset, bytes, bytes);
+            using (_world.Time()) _world.Collectives.ReduceScatterSum(shard, accumulator, Layout, CollectiveDType.Float64);
+            long bytes = ShardCount * sizeof(double);
+            Buffer.MemoryCopy(shard, accumulator + ShardOffset, bytes, bytes);
         }
+        _model.FlushGradients(ShardOffset, ShardCount);
         double norm = Math.Sqrt(_world.AllReduceSum(_model.GradientSquaredNorm(ShardOffset, ShardCount)));
         // torch.nn.utils.clip_grad_norm_: coef = max_norm / (norm + 1e-6), applied only when below 1.
         double scale = options.MaxGradNorm > 0 ? Math.Min(1.0, options.MaxGradNorm / (norm + 1e-6)) : 1.0;
@@ -69,12 +74,13 @@ public sealed unsafe class DataParallelOptimizer
         return norm;
     }
 
-    /// <summary>Bytes of optimizer state this rank holds: AdamW's two moments for its shard, plus at stage 1 the
-    /// buffer the reduce-scatter lands in.</summary>
+    /// <summary>Bytes of optimizer state this rank holds: AdamW's two float32 moments for its shard, plus at stage 1
+    /// the float64 buffer the reduce-scatter lands in.</summary>
     public static long StateBytes(long parameters, int ranks, int zeroStage)
     {
-        long shard = zeroStage == 1 && ranks > 1 ? (parameters + ranks - 1) / ranks : parameters;
-        return (2 * shard + (zeroStage == 1 && ranks > 1 ? shard : 0)) * sizeof(float);
+        bool sharded = zeroStage == 1 && ranks > 1;
+        long shard = sharded ? (parameters + ranks - 1) / ranks : parameters;
+        return 2 * shard * sizeof(float) + (sharded ? shard * sizeof(double) : 0);
     }
 
 }

@@ -3,14 +3,15 @@ using Engine.Core;
 
 namespace Engine.Training.Sft;
 
-/// <summary>The memory one rank of a run needs (float32 weights, gradients, AdamW state at the chosen ZeRO stage,
+/// <summary>The memory one rank of a run needs (float32 weights, float32 gradients and their float64 accumulator,
+/// AdamW state at the chosen ZeRO stage,
 /// and activations of the longest micro-batch), checked against what this machine can give the ranks it runs.</summary>
 public sealed record MemoryPlan(long WeightBytes, long GradientBytes, long OptimizerBytes, long ActivationBytes, int ZeroStage)
 {
     public long TotalBytes => WeightBytes + GradientBytes + OptimizerBytes + ActivationBytes;
 
     public static MemoryPlan For(Qwen2Config config, long parameters, long longestMicroBatchTokens, int ranks, int zeroStage) =>
-        new(parameters * sizeof(float), parameters * sizeof(float), DataParallelOptimizer.StateBytes(parameters, ranks, zeroStage),
+        new(parameters * sizeof(float), parameters * (sizeof(float) + sizeof(double)), DataParallelOptimizer.StateBytes(parameters, ranks, zeroStage),
             Qwen2Model.ActivationBytes(config, longestMicroBatchTokens), zeroStage);
 
     /// <summary>One line: the total and its parts, and the optimizer state at the other stage for comparison.</summary>

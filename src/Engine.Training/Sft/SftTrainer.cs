@@ -86,7 +86,11 @@ public static class SftTrainer
             var batches = schedule.For(step);
             model.ZeroGradients();
             double sum = 0;
-            foreach (var batch in batches.MicroBatches) sum += model.ForwardBackward(batch, 1.0 / Math.Max(1, batches.GlobalScoredTokens)).Sum;
+            foreach (var batch in batches.MicroBatches)
+            {
+                sum += model.ForwardBackward(batch, 1.0 / Math.Max(1, batches.GlobalScoredTokens)).Sum;
+                model.AccumulateGradients();
+            }
             sum = world.AllReduceSum(sum);
             double lr = options.LearningRate(step, total);
             var a = options.AdamW;
