@@ -4,14 +4,19 @@ using System.Reflection;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Engine.Training;
+using Engine.Training.Distributed;
+using Engine.Training.Sft;
 using Spectre.Console;
 
 namespace Engine.Cli.Commands;
 
 /// <summary><c>engine bench sft</c>: forward+backward tokens/s of the native CPU trainer (float32) on a Qwen2 of
 /// the given shape, and of the same shape in PyTorch on the same threads (<c>qwen2_sft_peer.py</c>, embedded),
-/// measured in one run. Default shape: Qwen2.5-0.5B's layers (hidden 896, 14/2 heads, intermediate 4864) with
-/// 2 layers and a 32k vocabulary.</summary>
+/// measured in one run; then a whole training step (forward+backward, gradient synchronisation, AdamW) with its
+/// time in collectives. Under mpirun, <c>--docs</c> is the global batch, split evenly over the ranks, so
+/// <c>mpirun -np 2 engine bench sft --threads 1</c> and <c>engine bench sft --threads 2</c> time the same global
+/// batch. Default shape: Qwen2.5-0.5B's layers (hidden 896, 14/2 heads, intermediate 4864) with 2 layers and a
+/// 32k vocabulary.</summary>
 public static class BenchSftCommand
 {
     public static Command Create()
@@ -22,7 +27,8 @@ public static class BenchSftCommand
         var heads = new Option<int>("--heads") { DefaultValueFactory = _ => 14 };
         var kvHeads = new Option<int>("--kv-heads") { DefaultValueFactory = _ => 2 };
         var vocab = new Option<int>("--vocab") { DefaultValueFactory = _ => 32768 };
-        var docs = new Option<int>("--docs") { Description = "documents per batch", DefaultValueFactory = _ => 2 };
+        var docs = new Option<int>("--docs") { Description = "documents per step (the global batch, split over the ranks under mpirun)", DefaultValueFactory = _ => 2 };
+        var zeroStage = new Option<int?>("--zero-stage") { Description = "under mpirun: 0 or 1 (default 1)" };
         var docLen = new Option<int>("--doc-len") { Description = "tokens per document", DefaultValueFactory = _ => 256 };
         var threads = new Option<int>("--threads") { Description = "CPU threads for both (0 = all cores)", DefaultValueFactory = _ => 0 };
         var repeat = new Option<int>("--repeat") { Description = "timed runs after a warm-up; the best counts", DefaultValueFactory = _ => 3 };
@@ -30,41 +36,53 @@ public static class BenchSftCommand
         var json = new Option<bool>("--json") { Description = "print a machine-readable JSON report on stdout" };
         var command = new Command("sft", "native forward+backward tokens/s (and PyTorch's with --peer), in one run")
         {
-            hidden, intermediate, layers, heads, kvHeads, vocab, docs, docLen, threads, repeat, peer, json,
+            hidden, intermediate, layers, heads, kvHeads, vocab, docs, docLen, threads, repeat, peer, json, zeroStage,
         };
         var device = new TrainerDeviceOption();
         device.AddTo(command);
         command.SetAction((parse, cancellation) => EngineCli.Guard(() =>
         {
-            device.Check(parse, "bench sft");
-            Qwen2Config config;
-            try
+            using var world = TrainingWorld.FromEnvironment();
+            return Task.FromResult(RankGuard.Run(world, () =>
             {
-                config = new Qwen2Config(parse.GetValue(vocab), parse.GetValue(hidden), parse.GetValue(intermediate), parse.GetValue(layers),
-                    parse.GetValue(heads), parse.GetValue(kvHeads), tieWordEmbeddings: true, rmsNormEps: 1e-6, ropeTheta: 1e6);
-                if (parse.GetValue(docs) < 1 || parse.GetValue(docLen) < 2) throw new ArgumentException("--docs must be >= 1 and --doc-len >= 2");
-            }
-            catch (ArgumentException e)
-            {
-                throw new Core.EngineException($"bench sft: {e.Message}");
-            }
-            int t = parse.GetValue(threads) is > 0 and var n ? n : Environment.ProcessorCount;
-            int r = parse.GetValue(repeat) >= 1 ? parse.GetValue(repeat) : throw new Core.EngineException($"--repeat must be at least 1, got {parse.GetValue(repeat)}");
-            var report = Measure(config, parse.GetValue(docs), parse.GetValue(docLen), t, r);
-            if (parse.GetValue(peer)) RunPeer(report, config, parse.GetValue(docs), parse.GetValue(docLen), t, r);
-            if (parse.GetValue(json)) Console.Out.WriteLine(report.ToJsonString());
-            else
-            {
-                AnsiConsole.MarkupLine(Markup.Escape($"native: {report["native_tokens_per_s"]} tok/s ({report["native_seconds"]} s per forward+backward of {report["tokens"]} tokens, {report["parameters"]} parameters, {t} threads)"));
-                if (report["peer_tokens_per_s"] is { } p) AnsiConsole.MarkupLine(Markup.Escape($"PyTorch {report["peer"]}: {p} tok/s; native speedup {report["speedup_over_peer"]}x"));
-                else if (report["peer_error"] is { } e) AnsiConsole.MarkupLine(Markup.Escape($"peer not run: {e}"));
-            }
-            return Task.FromResult(0);
+                device.Check(parse, "bench sft");
+                Qwen2Config config;
+                try
+                {
+                    config = new Qwen2Config(parse.GetValue(vocab), parse.GetValue(hidden), parse.GetValue(intermediate), parse.GetValue(layers),
+                        parse.GetValue(heads), parse.GetValue(kvHeads), tieWordEmbeddings: true, rmsNormEps: 1e-6, ropeTheta: 1e6);
+                    if (parse.GetValue(docs) < 1 || parse.GetValue(docLen) < 2) throw new ArgumentException("--docs must be >= 1 and --doc-len >= 2");
+                    if (parse.GetValue(docs) % world.Size != 0) throw new ArgumentException($"--docs {parse.GetValue(docs)} must be a multiple of the {world.Size} ranks");
+                    if (parse.GetValue(zeroStage) is not (null or 0 or 1)) throw new ArgumentException($"--zero-stage must be 0 or 1, got {parse.GetValue(zeroStage)}");
+                    if (parse.GetValue(peer) && world.IsDistributed) throw new ArgumentException("--peer times one process; run it without mpirun");
+                }
+                catch (ArgumentException e)
+                {
+                    throw new Core.EngineException($"bench sft: {e.Message}");
+                }
+                int t = parse.GetValue(threads) is > 0 and var n ? n : Environment.ProcessorCount;
+                int r = parse.GetValue(repeat) >= 1 ? parse.GetValue(repeat) : throw new Core.EngineException($"--repeat must be at least 1, got {parse.GetValue(repeat)}");
+                int stage = world.IsDistributed ? parse.GetValue(zeroStage) ?? 1 : 0;
+                var report = Measure(config, parse.GetValue(docs), parse.GetValue(docLen), t, r, world, stage);
+                if (world.Rank != 0) return 0;
+                if (parse.GetValue(peer)) RunPeer(report, config, parse.GetValue(docs), parse.GetValue(docLen), t, r);
+                if (parse.GetValue(json)) Console.Out.WriteLine(report.ToJsonString());
+                else
+                {
+                    AnsiConsole.MarkupLine(Markup.Escape($"native: {report["native_tokens_per_s"]} tok/s ({report["native_seconds"]} s per forward+backward of {report["tokens"]} tokens, {report["parameters"]} parameters, {t} threads per rank)"));
+                    AnsiConsole.MarkupLine(Markup.Escape($"training step: {report["step_tokens_per_s"]} tok/s ({report["step_seconds"]} s per step of {report["global_tokens"]} tokens on {report["ranks"]} rank(s), zero stage {report["zero_stage"]}; {report["collective_share"]!.GetValue<double>():P1} of it in collectives)"));
+                    if (report["peer_tokens_per_s"] is { } p) AnsiConsole.MarkupLine(Markup.Escape($"PyTorch {report["peer"]}: {p} tok/s; native speedup {report["speedup_over_peer"]}x"));
+                    else if (report["peer_error"] is { } e) AnsiConsole.MarkupLine(Markup.Escape($"peer not run: {e}"));
+                }
+                return 0;
+            }));
         }));
         return command;
     }
 
-    private static JsonObject Measure(Qwen2Config config, int docs, int docLen, int threads, int repeat)
+    /// <summary>Times forward+backward over this rank's share of the batch, then whole steps; every rank runs it
+    /// (the steps synchronise them) and rank 0's figures are reported.</summary>
+    private static JsonObject Measure(Qwen2Config config, int docs, int docLen, int threads, int repeat, TrainingWorld world, int zeroStage)
     {
         using var context = ComputeContext.CreateCpu(threads);
         using var model = Qwen2Model.Create(context, config);
@@ -76,9 +94,11 @@ public static class BenchSftCommand
             for (int i = 0; i < values.Length; i++) values[i] = norm ? 1f : 0.02f * (float)(random.NextDouble() * 2 - 1) * 1.7320508f;
             model.WriteParameters(values, p.Offset);
         }
-        var tokens = Enumerable.Range(0, docs * docLen).Select(_ => random.Next(config.VocabSize)).ToArray();
-        var batch = new PackedBatch(tokens, tokens, Enumerable.Repeat(docLen, docs).ToArray());
-        double scale = 1.0 / batch.ScoredTokens;
+        var all = Enumerable.Range(0, docs * docLen).Select(_ => random.Next(config.VocabSize)).ToArray();
+        int share = docs / world.Size * docLen;
+        var tokens = all.AsSpan(world.Rank * share, share).ToArray();
+        var batch = new PackedBatch(tokens, tokens, Enumerable.Repeat(docLen, docs / world.Size).ToArray());
+        double scale = 1.0 / (docs * (docLen - 1));
         model.ForwardBackward(batch, scale);
         double best = double.MaxValue;
         for (int i = 0; i < repeat; i++)
@@ -88,6 +108,23 @@ public static class BenchSftCommand
             model.ForwardBackward(batch, scale);
             best = Math.Min(best, clock.Elapsed.TotalSeconds);
         }
+        var optimizer = new DataParallelOptimizer(model, world, zeroStage);
+        var adamw = new AdamWOptions(1e-5, maxGradNorm: 1.0);
+        double bestStep = double.MaxValue, collectives = 0;
+        for (int i = 0; i <= repeat; i++)
+        {
+            world.Barrier();
+            double before = world.CollectiveSeconds;
+            var clock = Stopwatch.StartNew();
+            model.ZeroGradients();
+            model.ForwardBackward(batch, scale);
+            model.AccumulateGradients();
+            optimizer.Step(adamw, i + 1);
+            double seconds = clock.Elapsed.TotalSeconds;
+            // The first step allocates the optimizer state and the accumulator: a warm-up, not timed.
+            if (i == 0 || seconds >= bestStep) continue;
+            (bestStep, collectives) = (seconds, world.CollectiveSeconds - before);
+        }
         return new JsonObject
         {
             ["threads"] = threads,
@@ -95,6 +132,13 @@ public static class BenchSftCommand
             ["tokens"] = tokens.Length,
             ["native_seconds"] = Math.Round(best, 4),
             ["native_tokens_per_s"] = Math.Round(tokens.Length / best, 1),
+            ["ranks"] = world.Size,
+            ["zero_stage"] = optimizer.ZeroStage,
+            ["global_tokens"] = all.Length,
+            ["step_seconds"] = Math.Round(bestStep, 4),
+            ["step_tokens_per_s"] = Math.Round(all.Length / bestStep, 1),
+            ["collective_seconds"] = Math.Round(collectives, 4),
+            ["collective_share"] = Math.Round(collectives / bestStep, 4),
         };
     }
 
