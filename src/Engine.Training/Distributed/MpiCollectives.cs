@@ -35,10 +35,13 @@ internal sealed unsafe class MpiCollectives : ICollectives
                 throw new EngineException($"{launcher}: libengine_mpi has ABI version {MpiImports.eng_mpi_abi_version()}, this engine expects 1; rebuild");
             Check(MpiImports.eng_mpi_init(out world));
         }
-        catch (DllNotFoundException e)
+        catch (DllNotFoundException)
         {
-            throw new EngineException($"{launcher}, but the engine's MPI binding (libengine_mpi) or the MPI library it needs could not be loaded " +
-                $"({e.Message.Split('\n')[0].Trim()}); install Open MPI (apt-get install libopenmpi-dev openmpi-bin) and rebuild, or run without mpirun");
+            string binding = Path.Combine(AppContext.BaseDirectory, OperatingSystem.IsWindows() ? "engine_mpi.dll" : "libengine_mpi.so");
+            string why = File.Exists(binding)
+                ? $"{binding} could not load the MPI library it was built against (install Open MPI: apt-get install openmpi-bin libopenmpi-dev)"
+                : $"this build has no MPI binding ({binding} was not built: no MPI was found when the engine was built; install libopenmpi-dev and rebuild)";
+            throw new EngineException($"{launcher}, but {why}; or run without mpirun");
         }
         return new MpiCollectives(world);
     }
