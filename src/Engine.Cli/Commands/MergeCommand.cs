@@ -113,8 +113,10 @@ public static class MergeCommand
         (string Suffix, long Factor)[] units = [("KiB", 1L << 10), ("MiB", 1L << 20), ("GiB", 1L << 30), ("KB", 1000), ("MB", 1000_000), ("GB", 1000_000_000), ("B", 1)];
         foreach (var (suffix, factor) in units)
         {
-            if (t.EndsWith(suffix, StringComparison.OrdinalIgnoreCase) && double.TryParse(t[..^suffix.Length], NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && v > 0)
-                return checked((long)(v * factor));
+            // 'Infinity GB' parses as a double and 1e30GB overflows a long: both are refused below, not thrown.
+            if (t.EndsWith(suffix, StringComparison.OrdinalIgnoreCase) && double.TryParse(t[..^suffix.Length], NumberStyles.Float, CultureInfo.InvariantCulture, out double v)
+                && v * factor >= 1 && v * factor < long.MaxValue)
+                return (long)(v * factor);
         }
         if (long.TryParse(t, NumberStyles.Integer, CultureInfo.InvariantCulture, out long bytes) && bytes > 0) return bytes;
         throw new EngineException($"--out-shard-size '{text}' is not a positive byte size (e.g. 5GB, 500MB, 1000000)");
