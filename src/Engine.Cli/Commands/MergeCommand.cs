@@ -90,10 +90,14 @@ public static class MergeCommand
         var table = new Table().AddColumns("tensor", "shape", "stage", "kept", "threshold", "KL mean", "ms");
         foreach (var t in report["tensors"]!.AsArray())
         {
-            foreach (var s in t!["stages"]!.AsArray())
+            var stages = t!["stages"]!.AsArray();
+            for (int i = 0; i < stages.Count; i++)
             {
-                table.AddRow(Markup.Escape(t["name"]!.GetValue<string>()), Markup.Escape(t["shape"]!.ToJsonString()), Markup.Escape(s!["stage"]!.GetValue<string>()),
-                    Fmt(s["kept_fraction"], "P2"), Fmt(s["threshold"], "G4"), Fmt(s["kl_mean"], "G4"), Fmt(t["time_ms"], "F1"));
+                var s = stages[i]!;
+                // A tensor is timed as a whole, through all its stages: its time goes on its first row only.
+                table.AddRow(i == 0 ? Markup.Escape(t["name"]!.GetValue<string>()) : "", i == 0 ? Markup.Escape(t["shape"]!.ToJsonString()) : "",
+                    Markup.Escape(s["stage"]!.GetValue<string>()), Fmt(s["kept_fraction"], "P2"), Fmt(s["threshold"], "G4"), Fmt(s["kl_mean"], "G4"),
+                    i == 0 ? Fmt(t["time_ms"], "F1") : "");
             }
         }
         AnsiConsole.Write(table);
