@@ -7,7 +7,9 @@ set -euo pipefail
 target=$1 seconds=$2 out=${3:-/tmp/engine-fuzz}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 sharpfuzz=${SHARPFUZZ:-sharpfuzz}
-dotnet build "$root/tests/Engine.Fuzz" -c Release -v q -nologo
+# One build at a time: two targets started together would otherwise race for the same obj/ files.
+mkdir -p "$root/tests/Engine.Fuzz/obj"
+flock "$root/tests/Engine.Fuzz/obj/fuzz-build.lock" dotnet build "$root/tests/Engine.Fuzz" -c Release -v q -nologo
 bin="$out/bin"
 rm -rf "$bin" && mkdir -p "$out" && cp -r "$root/tests/Engine.Fuzz/bin/Release/net10.0" "$bin"
 for assembly in Engine.Core.dll Engine.Merge.dll Engine.Training.dll YamlDotNet.dll; do "$sharpfuzz" "$bin/$assembly"; done
