@@ -30,3 +30,13 @@ public sealed class OutputException : EngineException
     public OutputException(string message) : base(message) { }
     public OutputException(string message, Exception inner) : base(message, inner) { }
 }
+
+/// <summary>An input file changed (truncated, rewritten, replaced) while it was being read: what was read may
+/// mix two versions of it, so nothing built from it is published.</summary>
+public sealed class InputChangedException : EngineException
+{
+    public InputChangedException(string path, string change)
+        : base($"{path}: input changed while it was being read ({change}); nothing was written from it") => FilePath = path;
+
+    public string FilePath { get; }
+}

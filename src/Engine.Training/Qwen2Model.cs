@@ -95,7 +95,7 @@ public sealed unsafe class Qwen2Model : IDisposable
                 var tensor = directory.GetTensor(p.Name);
                 if (!tensor.Info.Shape.SequenceEqual(p.Shape))
                     throw new ModelDirectoryException($"{directory.Path}: tensor '{p.Name}' has shape {tensor.Info.ShapeText}, expected {TensorInfoShape(p.Shape)}");
-                using var view = tensor.Map();
+                using var view = tensor.Read();
                 model.WriteTensor(p, view.Pointer, tensor.Info.DType, directory.Path);
             }
             return model;

@@ -15,7 +15,7 @@ public sealed unsafe class LargeTensorTests
     private const long Big = (1L << 31) + 8;
 
     [SparseFileFact]
-    public void MappedSlicesAndReadsReachBytesPast2GiB()
+    public void ReadsReachBytesPast2GiB()
     {
         using var dir = new TempDirectory();
         string path = dir.Combine("big.safetensors");
@@ -46,32 +46,23 @@ public sealed unsafe class LargeTensorTests
         Assert.Equal(Big, flags.ElementCount);
         Assert.Equal(Big, flags.DataBegin);
 
-        using (var view = file.Map(big))
-        {
-            Assert.Equal(Big, view.ByteLength);
-            Assert.Equal(new byte[] { 0, 0xAB, 0, 0xCD }, view.Slice((1L << 31) + 4, 4).ToArray());
-            Assert.Equal(0xCD, view.Slice(Big - 1, 1)[0]);
-            Assert.Throws<ArgumentOutOfRangeException>(() => view.Slice(Big - 1, 2).Length);
-            Assert.Throws<ArgumentOutOfRangeException>(() => view.Slice(long.MaxValue - 1, 4).Length);
-            Assert.Throws<OverflowException>(() => view.Bytes.Length);
-            var raw = new RawTensor(view.Pointer, DType.U8, big.ElementCount);
-            Assert.Equal(0xCD, raw.Bytes(Big - 1, 1)[0]);
-            Assert.Equal(Big - 8, raw.Slice(8, Big - 8).Length);
-        }
-        using (var view = file.Map(flags))
-        {
-            Assert.Equal(1, view.Slice(Big / 2 + 3, 1)[0]);
-            Assert.Equal(0, view.Slice(Big / 2 + 2, 1)[0]);
-        }
-        var streamed = new byte[2];
-        file.ReadBytes(big, (1L << 31) + 5, streamed);
-        Assert.Equal(new byte[] { 0xAB, 0 }, streamed);
+        // Read in place, not copied out whole: the test stays within a few pages of memory.
+        var window = new byte[4];
+        file.ReadBytes(big, (1L << 31) + 4, window);
+        Assert.Equal(new byte[] { 0, 0xAB, 0, 0xCD }, window);
+        file.ReadBytes(big, Big - 1, window.AsSpan(0, 1));
+        Assert.Equal(0xCD, window[0]);
+        Assert.Throws<ArgumentOutOfRangeException>(() => file.ReadBytes(big, Big - 1, new byte[2]));
+        Assert.Throws<ArgumentOutOfRangeException>(() => file.ReadBytes(big, long.MaxValue - 1, new byte[4]));
+        file.ReadBytes(flags, Big / 2 + 2, window.AsSpan(0, 2));
+        Assert.Equal(new byte[] { 0, 1 }, window[..2]);
         Assert.True(file.Header.TryGet("tail", out var tail));
-        using (var view = file.Map(tail))
+        using (var bytes = file.Read(tail))
         {
             var values = new float[2];
-            DTypeConversion.ToSingle(view.Bytes, DType.F32, values);
+            DTypeConversion.ToSingle(bytes.Bytes, DType.F32, values);
             Assert.Equal(new[] { 0f, 2.5f }, values);
+            Assert.Throws<ArgumentOutOfRangeException>(() => bytes.Slice(4, 5).Length);
         }
 
         using var model = ModelDirectory.Open(path);

@@ -155,7 +155,7 @@ public sealed class ShardedDirectoryTests : IDisposable
         Assert.False(model.Contains(ModelDirectory.LmHeadName));
         var head = model.GetTensor(ModelDirectory.LmHeadName);
         Assert.Same(model.GetTensor(ModelDirectory.EmbeddingName), head);
-        using var view = head.Map();
+        using var view = head.Read();
         Assert.Equal(32, view.Bytes.Length);
     }
 

@@ -1,6 +1,7 @@
 using Engine.Core;
 using Engine.Core.Model;
 using Engine.Testing;
+using EngineCliExit = Engine.Cli.EngineCli;
 
 namespace Engine.Merge.Tests;
 
@@ -139,6 +140,68 @@ public sealed class MergeCommandErrorTests : IDisposable
         AssertOneLineError(result, "overlaps input model");
         using var model = ModelDirectory.Open(_dir.Combine("b"));
         Assert.Equal(2, model.Tensors.Count);
+    }
+
+    [Theory]
+    [InlineData("lambda: NaN")]
+    [InlineData("lambda: 1e400")]
+    public void NonFiniteLambdaIsAOneLineConfigError(string parameter)
+    {
+        var (result, output) = Run(Fusion(extra: $"parameters:\n  {parameter}\n"));
+        AssertOneLineError(result, "'lambda' is");
+        Assert.Equal(EngineCliExit.ExitInputError, result.ExitCode);
+        Assert.False(Directory.Exists(output));
+    }
+
+    [Fact]
+    public void NaNWeightAsAPlainScalarIsRefused()
+    {
+        var (result, output) = Run(Fusion(extra: "parameters:\n  weight: nan\n").Replace("arcee_fusion", "linear"));
+        AssertOneLineError(result, "'weight' is 'nan'");
+        Assert.Contains("c.yml", result.Stderr);
+        Assert.False(Directory.Exists(output));
+    }
+
+    [Theory]
+    [InlineData("/")]
+    [InlineData("/..")]
+    public void TheRootIsNeverAnOutput(string root)
+    {
+        string config = _dir.Combine("c.yml");
+        File.WriteAllText(config, Fusion());
+        var result = EngineProcess.Run("merge", config, "--out", root, "--overwrite");
+        AssertOneLineError(result, "root of the file system");
+        Assert.Equal(EngineCliExit.ExitInputError, result.ExitCode);
+    }
+
+    [Theory]
+    [InlineData("Infinity GB")]
+    [InlineData("1e30GB")]
+    [InlineData("NaN")]
+    public void AbsurdShardSizesAreRefused(string size)
+    {
+        var (result, _) = Run(Fusion(), "--out-shard-size", size);
+        AssertOneLineError(result, "--out-shard-size");
+        Assert.Equal(EngineCliExit.ExitInputError, result.ExitCode);
+    }
+
+    [Fact]
+    public void ASecondMergeIntoAHeldOutputFailsAtOnce()
+    {
+        using var held = OutputLock.Acquire(_dir.Combine("out"));
+        var (result, output) = Run(Fusion());
+        AssertOneLineError(result, "another process is writing this output");
+        Assert.False(Directory.Exists(output));
+    }
+
+    [Fact]
+    public void InvalidUtf8InTheConfigNamesLineAndByte()
+    {
+        string config = _dir.Combine("c.yml");
+        File.WriteAllBytes(config, [.. System.Text.Encoding.UTF8.GetBytes(Fusion()), .. "# caf"u8.ToArray(), 0xE9, (byte)'\n']);
+        var result = EngineProcess.Run("merge", config, "--out", _dir.Combine("out"));
+        AssertOneLineError(result, "invalid UTF-8 (byte 0xE9)");
+        Assert.Contains("line 5", result.Stderr);
     }
 
     [Fact]

@@ -33,7 +33,7 @@ public static class TestModels
         var result = new Dictionary<string, float[]>();
         foreach (var t in model.Tensors)
         {
-            using var view = t.Map();
+            using var view = t.Read();
             var values = new float[t.Info.ElementCount];
             DTypeConversion.ToSingle(view.Bytes, t.Info.DType, values);
             result[t.Name] = values;

@@ -10,7 +10,7 @@ using Spectre.Console;
 namespace Engine.Cli.Commands;
 
 /// <summary><c>engine bench io</c>: reading and converting a checkpoint's tensors to float32 through the
-/// memory-mapped path, against a plain memory copy of the same mapped bytes, both in one run.</summary>
+/// merge's read path (positional reads into memory), against a plain memory copy of the bytes read, both in one run.</summary>
 public static class BenchIoCommand
 {
     public static Command Create()
@@ -63,7 +63,7 @@ public static class BenchIoCommand
             var clock = Stopwatch.StartNew();
             foreach (var t in tensors)
             {
-                using var view = t.Map();
+                using var view = t.Read();
                 var raw = new RawTensor(view.Pointer, t.Info.DType, t.Info.ElementCount);
                 long chunks = (raw.Length + chunk - 1) / chunk;
                 Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, w =>

@@ -90,10 +90,14 @@ public static class MergeCommand
         var table = new Table().AddColumns("tensor", "shape", "stage", "kept", "threshold", "KL mean", "ms");
         foreach (var t in report["tensors"]!.AsArray())
         {
-            foreach (var s in t!["stages"]!.AsArray())
+            var stages = t!["stages"]!.AsArray();
+            for (int i = 0; i < stages.Count; i++)
             {
-                table.AddRow(Markup.Escape(t["name"]!.GetValue<string>()), Markup.Escape(t["shape"]!.ToJsonString()), Markup.Escape(s!["stage"]!.GetValue<string>()),
-                    Fmt(s["kept_fraction"], "P2"), Fmt(s["threshold"], "G4"), Fmt(s["kl_mean"], "G4"), Fmt(t["time_ms"], "F1"));
+                var s = stages[i]!;
+                // A tensor is timed as a whole, through all its stages: its time goes on its first row only.
+                table.AddRow(i == 0 ? Markup.Escape(t["name"]!.GetValue<string>()) : "", i == 0 ? Markup.Escape(t["shape"]!.ToJsonString()) : "",
+                    Markup.Escape(s["stage"]!.GetValue<string>()), Fmt(s["kept_fraction"], "P2"), Fmt(s["threshold"], "G4"), Fmt(s["kl_mean"], "G4"),
+                    i == 0 ? Fmt(t["time_ms"], "F1") : "");
             }
         }
         AnsiConsole.Write(table);
@@ -113,8 +117,10 @@ public static class MergeCommand
         (string Suffix, long Factor)[] units = [("KiB", 1L << 10), ("MiB", 1L << 20), ("GiB", 1L << 30), ("KB", 1000), ("MB", 1000_000), ("GB", 1000_000_000), ("B", 1)];
         foreach (var (suffix, factor) in units)
         {
-            if (t.EndsWith(suffix, StringComparison.OrdinalIgnoreCase) && double.TryParse(t[..^suffix.Length], NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && v > 0)
-                return checked((long)(v * factor));
+            // 'Infinity GB' parses as a double and 1e30GB overflows a long: both are refused below, not thrown.
+            if (t.EndsWith(suffix, StringComparison.OrdinalIgnoreCase) && double.TryParse(t[..^suffix.Length], NumberStyles.Float, CultureInfo.InvariantCulture, out double v)
+                && v * factor >= 1 && v * factor < long.MaxValue)
+                return (long)(v * factor);
         }
         if (long.TryParse(t, NumberStyles.Integer, CultureInfo.InvariantCulture, out long bytes) && bytes > 0) return bytes;
         throw new EngineException($"--out-shard-size '{text}' is not a positive byte size (e.g. 5GB, 500MB, 1000000)");

@@ -38,7 +38,7 @@ public sealed class AtomicDirectory : IDisposable
     /// before any work is done.</summary>
     public static AtomicDirectory Create(string target, bool overwrite)
     {
-        target = Path.GetFullPath(target.TrimEnd(Path.DirectorySeparatorChar, Path.AltDirectorySeparatorChar));
+        target = OutputPaths.Resolve(target);
         CheckTarget(target, overwrite);
         string parent = Path.GetDirectoryName(target) ?? throw new OutputException($"{target}: output path has no parent directory");
         string name = Path.GetFileName(target);

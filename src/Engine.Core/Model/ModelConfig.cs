@@ -42,7 +42,7 @@ public sealed class ModelConfig
     {
         try
         {
-            var node = JsonNode.Parse(File.ReadAllBytes(path), documentOptions: new JsonDocumentOptions { AllowTrailingCommas = true, AllowDuplicateProperties = false });
+            var node = JsonNode.Parse(Text.StrictUtf8.ReadBytes(path), documentOptions: new JsonDocumentOptions { AllowTrailingCommas = true, AllowDuplicateProperties = false });
             if (node is not JsonObject obj) throw new ModelDirectoryException($"{path}: config.json is not a JSON object");
             var config = new ModelConfig(path, obj);
             config.Validate();

@@ -7,7 +7,8 @@ namespace Engine.Core.Model;
 public sealed record ModelTensor(TensorInfo Info, SafetensorsFile File)
 {
     public string Name => Info.Name;
-    public TensorView Map() => File.Map(Info);
+    /// <summary>Copies the tensor's bytes out of its shard (into <paramref name="scratch"/> when given).</summary>
+    public TensorBytes Read(Numerics.ScratchArena? scratch = null) => File.Read(Info, scratch);
 }
 
 /// <summary>A Hugging Face model directory (or a single safetensors file) opened for reading: every shard
@@ -93,7 +94,7 @@ public sealed class ModelDirectory : IDisposable
         Dictionary<string, string> weightMap;
         try
         {
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(indexPath));
+            using var doc = JsonDocument.Parse(Text.StrictUtf8.ReadBytes(indexPath));
             if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new ModelDirectoryException($"{indexPath}: not a JSON object");
             if (!doc.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
                 throw new ModelDirectoryException($"{indexPath}: no 'weight_map' object");

@@ -1,6 +1,6 @@
 namespace Engine.Core.Numerics;
 
-/// <summary>A flat run of elements of one dtype in memory the caller keeps alive (a mapped tensor or a
+/// <summary>A flat run of elements of one dtype in memory the caller keeps alive (a tensor read from its file or a
 /// <see cref="NativeArray{T}"/>). The kernels read and write tensors through it whatever the dtype.</summary>
 public readonly unsafe struct RawTensor
 {

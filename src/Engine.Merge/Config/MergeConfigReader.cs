@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using System.Globalization;
 using Engine.Core;
+using Engine.Core.Text;
 using Engine.Kernels;
 using Engine.Merge.Methods;
 using YamlDotNet.Core;
@@ -24,7 +25,7 @@ public static class MergeConfigReader
         string text;
         try
         {
-            text = File.ReadAllText(path);
+            text = StrictUtf8.ReadFile(path);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -35,14 +36,15 @@ public static class MergeConfigReader
 
     public static MergeConfig Parse(string path, string text)
     {
+        YamlLimits.Check(path, text);
         var stream = new YamlStream();
         try
         {
             stream.Load(new StringReader(text));
         }
-        catch (YamlException e)
+        catch (Exception e) when (YamlLimits.IsParseError(e))
         {
-            throw new MergeConfigException($"{path}: invalid YAML at line {e.Start.Line}, column {e.Start.Column}: {e.Message}", e);
+            throw YamlLimits.InvalidYaml(path, e);
         }
         var roots = stream.Documents.Select(d => d.RootNode).Where(n => n is not YamlScalarNode { Value: null or "" }).ToList();
         if (roots.Count == 0) throw new MergeConfigException($"{path}: config is empty");
@@ -161,9 +163,9 @@ public static class MergeConfigReader
         switch (node)
         {
             case YamlScalarNode s:
-                return new ParameterSetting.Scalar(ScalarValue(s));
+                return new ParameterSetting.Scalar(ScalarValue(where, s, what));
             case YamlSequenceNode seq when seq.Children.All(c => c is YamlScalarNode):
-                var values = seq.Children.Select(c => ScalarValue((YamlScalarNode)c)).ToList();
+                var values = seq.Children.Select(c => ScalarValue(where, (YamlScalarNode)c, what)).ToList();
                 if (values.Count == 0) throw new MergeConfigException($"{where}: {what} is an empty list");
                 if (values.All(v => v is double)) return new ParameterSetting.Gradient(values.Select(v => (double)v).ToImmutableArray());
                 throw new MergeConfigException($"{where}: {what} mixes numbers and text");
@@ -181,17 +183,29 @@ public static class MergeConfigReader
         }
     }
 
-    private static object ScalarValue(YamlScalarNode s)
+    /// <summary>A plain scalar that reads as a number is a double, checked here, at the edge: .NET parses
+    /// <c>NaN</c>, <c>Infinity</c> and <c>1e400</c> (as infinity), and YAML spells them <c>.nan</c> and <c>.inf</c>;
+    /// none may reach a kernel, and neither may a value past float32's range, the precision merges compute in.</summary>
+    private static object ScalarValue(string where, YamlScalarNode s, string what)
     {
         string v = s.Value ?? "";
         if (s.Style is ScalarStyle.Plain)
         {
-            if (double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out double d)) return d;
+            if (double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out double d) || IsYamlNonFinite(v))
+            {
+                if (!double.IsFinite(d) || IsYamlNonFinite(v)) throw new MergeConfigException($"{where}: {what} is '{v}': numbers must be finite");
+                if (Math.Abs(d) > float.MaxValue) throw new MergeConfigException($"{where}: {what} is '{v}': numbers must fit in float32 (|x| <= {float.MaxValue:G9})");
+                return d;
+            }
             if (v is "true" or "True" or "TRUE") return true;
             if (v is "false" or "False" or "FALSE") return false;
         }
         return v;
     }
+
+    /// <summary>YAML's spellings of NaN and infinity (<c>.nan</c>, <c>-.Inf</c>, ...), which .NET does not parse.</summary>
+    private static bool IsYamlNonFinite(string v) =>
+        v.TrimStart('+', '-').ToLowerInvariant() is ".nan" or ".inf";
 
     private static YamlNode? Get(YamlMappingNode map, string key) =>
         map.Children.TryGetValue(new YamlScalarNode(key), out var v) ? v : null;

@@ -2,27 +2,30 @@ using Engine.Core.Model;
 
 namespace Engine.Merge.Execution;
 
-/// <summary>Reads the next tensor's input pages into the page cache while the current tensor computes, so
-/// disk reads overlap the kernels (the mapping itself would fault them in one page-cluster at a time).</summary>
+/// <summary>Reads the next tensor's input bytes into the page cache while the current tensor computes, so disk
+/// reads overlap the kernels and the tensor's own read later copies from memory.</summary>
 internal static class InputPrefetcher
 {
-    private const int PageSize = 4096;
+    /// <summary>Large enough for the disk's read-ahead to stream, small enough to stay in the CPU caches.</summary>
+    private const int BufferBytes = 1 << 20;
 
-    /// <summary>Touches one byte per page of <paramref name="tensorName"/> in every model. A cancelled
-    /// prefetch just stops: it is only ever a head start.</summary>
-    public static unsafe void Touch(IReadOnlyList<ModelDirectory> models, string tensorName, CancellationToken cancellation)
+    /// <summary>Reads <paramref name="tensorName"/> of every model and discards the bytes. A cancelled prefetch
+    /// just stops: it is only ever a head start. A change to an input is left for the tensor's own read to
+    /// report, with the tensor that needed it.</summary>
+    public static void Touch(IReadOnlyList<ModelDirectory> models, string tensorName, CancellationToken cancellation)
     {
+        var buffer = new byte[BufferBytes];
         foreach (var model in models)
         {
             if (!model.TryGetTensor(tensorName, out var tensor) || tensor.Info.ByteLength == 0) continue;
-            using var view = tensor.Map();
-            byte sink = 0;
-            for (long at = 0; at < view.ByteLength; at += PageSize)
+            try
             {
-                if ((at & ((1 << 24) - 1)) == 0 && cancellation.IsCancellationRequested) return;
-                sink ^= view.Pointer[at];
+                tensor.File.Prefetch(tensor.Info, buffer, cancellation);
             }
-            GC.KeepAlive(sink);
+            catch (Core.EngineException)
+            {
+                return;
+            }
         }
     }
 }

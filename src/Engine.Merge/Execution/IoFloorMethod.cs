@@ -6,7 +6,7 @@ using Engine.Merge.Methods;
 
 namespace Engine.Merge.Execution;
 
-/// <summary>The I/O floor of a merge, for benchmarks: reads every input element through the same mapped,
+/// <summary>The I/O floor of a merge, for benchmarks: reads every input element through the same reading,
 /// converting path as a merge and writes the base (or the first model) through the same shard path, with no
 /// merge math beyond a linear combination with weight 1 on the first input and 0 on the rest (one multiply-add
 /// per input element, no scratch arrays).</summary>

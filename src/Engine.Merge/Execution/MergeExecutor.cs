@@ -70,26 +70,30 @@ public sealed class MergeExecutor
         IProgress<MergeProgress>? progress, CancellationToken cancellation)
     {
         var clock = Stopwatch.StartNew();
-        string outPath = Path.GetFullPath(options.OutputPath);
+        string outPath = OutputPaths.Resolve(options.OutputPath);
+        // Before any work, so that a second merge into the same output fails at once, not after computing it all.
+        using var outputLock = OutputLock.Acquire(outPath);
         AtomicDirectory.CheckTarget(outPath, options.Overwrite);
         using var plan = MergePlan.Create(config, methodOverride);
         var trace = options.Trace;
         var traced = trace is null ? [] : _devices.Select(d => new TracingMergeKernels(d, trace)).ToArray();
         IMergeKernels[] devices = trace is null ? _devices : traced;
-        CheckNoOverlap(plan, outPath);
+        var keepTargets = options.KeepIntermediatesPath is { } keepRoot
+            ? plan.Stages.Take(plan.Stages.Length - 1).ToDictionary(s => s, s => OutputPaths.Resolve(Path.Combine(keepRoot, s.Document.Name!)))
+            : [];
+        foreach (var target in keepTargets.Values.Prepend(outPath)) OutputPaths.CheckNoOverlap(target, plan.Models.Select(m => m.Path));
         foreach (var w in config.Warnings) _logger.LogWarning("{Warning}", w);
 
         var tensors = plan.PlanTensors(plan.Output);
         var shardOptions = new ShardWriterOptions(options.MaxShardBytes, options.Overwrite);
         var keep = new Dictionary<MergeStage, ShardWriter>();
         ShardWriter? writer = null;
+        var keepLocks = new List<OutputLock>();
         try
         {
-            if (options.KeepIntermediatesPath is { } keepPath)
-            {
-                foreach (var stage in plan.Stages.Take(plan.Stages.Length - 1))
-                    keep[stage] = ShardWriter.Create(Path.Combine(keepPath, stage.Document.Name!), plan.PlanTensors(stage).Select(t => t.Spec).ToList(), shardOptions);
-            }
+            foreach (var target in keepTargets.Values) keepLocks.Add(OutputLock.Acquire(target));
+            foreach (var (stage, target) in keepTargets)
+                keep[stage] = ShardWriter.Create(target, plan.PlanTensors(stage).Select(t => t.Spec).ToList(), shardOptions);
             writer = ShardWriter.Create(outPath, tensors.Select(t => t.Spec).ToList(), shardOptions);
 
             var run = new TensorRun(this, plan, tensors, writer, keep, trace, progress);
@@ -101,6 +105,8 @@ public sealed class MergeExecutor
             }
             var report = BuildReport(plan, config, outPath, tensors, new JsonArray(run.Entries.Select(e => (JsonNode)e!).ToArray()), run.Written, clock.Elapsed);
             WriteSideFiles(writer, plan, plan.Output, config, report);
+            // Every input read so far was checked as it was read; this catches a change after the last read.
+            foreach (var shard in plan.Models.SelectMany(m => m.Shards)) shard.CheckUnchanged();
             // Commit flushes every shard to disk: often the run's longest write, so it is traced as one.
             using (trace.Span("commit (flush to disk)", "write"))
             {
@@ -113,6 +119,7 @@ public sealed class MergeExecutor
         {
             writer?.Dispose();
             foreach (var w in keep.Values) w.Dispose();
+            foreach (var l in keepLocks) l.Dispose();
             foreach (var t in traced) t.Dispose();
         }
     }
@@ -196,7 +203,7 @@ public sealed class MergeExecutor
             }
             finally
             {
-                // The prefetcher reads mapped inputs: let it finish before the plan unmaps them.
+                // The prefetcher reads through the plan's file handles: let it finish before the plan closes them.
                 try { prefetch.Wait(); } catch (AggregateException) { }
             }
         }
@@ -237,7 +244,7 @@ public sealed class MergeExecutor
         {
             RawTensor raw = input switch
             {
-                InputRef.Model m => scope.Map(m.Directory.GetTensor(tensor.Name)),
+                InputRef.Model m => scope.Read(m.Directory.GetTensor(tensor.Name)),
                 InputRef.Stage s => scope.Cached(s.Node, () => EvaluateIntermediate(plan, s.Node, tensor, scope, keep, reports, kernels, cancellation)),
                 _ => throw new InvalidOperationException(),
             };
@@ -301,16 +308,6 @@ public sealed class MergeExecutor
     }
 
     private static long TensorElements(ImmutableArray<long> shape) => Core.Safetensors.TensorInfo.ElementCountOf(shape);
-
-    private static void CheckNoOverlap(MergePlan plan, string outPath)
-    {
-        foreach (var model in plan.Models)
-        {
-            string input = model.Path.TrimEnd('/');
-            if (input == outPath || input.StartsWith(outPath + "/", StringComparison.Ordinal) || outPath.StartsWith(input + "/", StringComparison.Ordinal))
-                throw new OutputException($"{outPath}: output path overlaps input model {model.Path}");
-        }
-    }
 
     private void WriteSideFiles(ShardWriter writer, MergePlan plan, MergeStage stage, MergeConfig config, JsonObject? report)
     {

@@ -5,7 +5,7 @@ using Engine.Core.Numerics;
 
 namespace Engine.Merge.Execution;
 
-/// <summary>Everything one output tensor's evaluation holds (mapped views, converted copies, intermediate
+/// <summary>Everything one output tensor's evaluation holds (input bytes, converted copies, intermediate
 /// results), released together when the tensor is done.</summary>
 internal sealed class TensorScope : IDisposable
 {
@@ -28,10 +28,12 @@ internal sealed class TensorScope : IDisposable
         return item;
     }
 
-    public unsafe RawTensor Map(ModelTensor tensor)
+    /// <summary>An input tensor's bytes, read from its file into the worker's scratch.</summary>
+    public unsafe RawTensor Read(ModelTensor tensor)
     {
-        var view = Own(tensor.Map());
-        return new RawTensor(view.Pointer, tensor.Info.DType, tensor.Info.ElementCount);
+        using var span = _trace.Span("read", "read", tensor.Name);
+        var bytes = Own(tensor.Read(Scratch));
+        return new RawTensor(bytes.Pointer, tensor.Info.DType, tensor.Info.ElementCount);
     }
 
     /// <summary>A stage's result for this tensor, computed once however many later stages use it.</summary>

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Engine.Core;
 using Engine.Core.Model;
+using Engine.Core.Text;
 using Engine.Training.Data.Formats;
 using Engine.Training.Templates;
 using Engine.Training.Tokenization;
@@ -27,18 +28,11 @@ public static class SftDataset
         IChatTemplate? template = null;
         var examples = new List<TokenizedExample>();
         int lineNumber = 0, skipped = 0;
-        IEnumerable<string> lines;
-        try
+        if (!File.Exists(dataPath)) throw new EngineException($"{dataPath}: no such data file");
+        // Strict: a row with invalid UTF-8 is an error naming its line and byte, never text with U+FFFD in it.
+        foreach (var (number, line) in StrictUtf8.ReadLines(dataPath))
         {
-            lines = File.ReadLines(dataPath);
-        }
-        catch (IOException e)
-        {
-            throw new EngineException($"{dataPath}: {e.Message}", e);
-        }
-        foreach (var line in lines)
-        {
-            lineNumber++;
+            lineNumber = number;
             if (string.IsNullOrWhiteSpace(line)) continue;
             try
             {

@@ -56,9 +56,10 @@ public sealed class HuggingFaceTokenizer : ITextTokenizer
         {
             return new HuggingFaceTokenizer(path, json);
         }
-        catch (ArgumentException e)
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
         {
-            // Regex syntax .NET does not share with Rust, or merges naming tokens missing from the vocabulary.
+            // Regex syntax .NET does not share with Rust, or merges naming tokens missing from the vocabulary
+            // (Microsoft.ML.Tokenizers reports some of those as InvalidOperationException: found by fuzzing).
             throw new TokenizerException($"{path}: {e.Message}", e);
         }
     }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Engine.Core.Text;
 
 namespace Engine.Training.Tokenization;
 
@@ -29,7 +30,7 @@ internal sealed record TokenizerJson(
         JsonDocument doc;
         try
         {
-            doc = JsonDocument.Parse(File.ReadAllBytes(path));
+            doc = JsonDocument.Parse(StrictUtf8.ReadBytes(path));
         }
         catch (JsonException e)
         {

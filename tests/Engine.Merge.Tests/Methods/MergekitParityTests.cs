@@ -47,7 +47,7 @@ public sealed class MergekitParityTests
         using var file = ModelDirectory.Open(Path.Combine(fixtures, "mergekit-methods.safetensors"));
         foreach (var t in file.Tensors)
         {
-            using var view = t.Map();
+            using var view = t.Read();
             var values = new float[t.Info.ElementCount];
             DTypeConversion.ToSingle(view.Bytes, t.Info.DType, values);
             tensors[t.Name] = values;

@@ -67,10 +67,10 @@ public sealed class MethodEndToEndTests : IDisposable
         int differentFromBase = 0;
         foreach (var t in separate.Tensors)
         {
-            using var a = t.Map();
-            using var b = combined.GetTensor(t.Name).Map();
+            using var a = t.Read();
+            using var b = combined.GetTensor(t.Name).Read();
             Assert.True(a.Bytes.SequenceEqual(b.Bytes), $"tensor {t.Name} differs between the plan and separate merges");
-            using var c = baseModel.GetTensor(t.Name).Map();
+            using var c = baseModel.GetTensor(t.Name).Read();
             if (!a.Bytes.SequenceEqual(c.Bytes)) differentFromBase++;
         }
         Assert.Equal(separate.Tensors.Count, differentFromBase);
@@ -101,8 +101,8 @@ public sealed class MethodEndToEndTests : IDisposable
         using var second = ModelDirectory.Open(_dir.Combine($"out-{method}-again"));
         foreach (var t in merged.Tensors)
         {
-            using var a = t.Map();
-            using var b = second.GetTensor(t.Name).Map();
+            using var a = t.Read();
+            using var b = second.GetTensor(t.Name).Read();
             Assert.True(a.Bytes.SequenceEqual(b.Bytes), $"{method}: tensor {t.Name} differs between runs");
         }
     }
