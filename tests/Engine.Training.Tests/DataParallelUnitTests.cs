@@ -188,6 +188,20 @@ public sealed class DataParallelUnitTests
     }
 
     [Fact]
+    public void SecondRunIntoTheSameOutputFailsBeforeAnyWork()
+    {
+        var f = Qwen2Fixture.Load("tied_mqa");
+        using var temp = new TempDirectory();
+        string model = LossCommandTests.WriteModel(temp, f);
+        string outDir = temp.Combine("out");
+        using var first = Core.Model.OutputLock.Acquire(outDir);
+        var error = Assert.Throws<Core.OutputException>(() =>
+            SftTrainer.Run(model, [new TokenizedExample(1, f.Tokens, f.Labels)], outDir, new SftOptions(1e-3, maxSteps: 1, seqLen: 32)));
+        Assert.Contains("another process is writing this output", error.Message);
+        Assert.False(Directory.Exists(outDir));
+    }
+
+    [Fact]
     public void RunWithoutLabelTokensStopsBeforeTraining()
     {
         var f = Qwen2Fixture.Load("tied_mqa");

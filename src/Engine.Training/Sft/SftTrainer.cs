@@ -27,7 +27,6 @@ public static class SftTrainer
 {
     public const string StateFile = SftCheckpoints.StateFile;
     public const string MetricsFile = MetricsLog.FileName;
-    private const string LockFile = ".engine-sft.lock";
 
     /// <summary>Trains and checkpoints under <paramref name="outDir"/>. With <paramref name="resume"/>, continues
     /// from the newest checkpoint there, or starts at step 0 when there is none (so one command line serves the
@@ -111,31 +110,13 @@ public static class SftTrainer
     public static string? NewestCheckpoint(string outDir) => SftCheckpoints.Newest(outDir);
 
     /// <summary>Checkpoints and the metrics log go under --out, which must not be (or lie inside, or contain) the
-    /// model being trained: a checkpoint would land in the input, and --overwrite-output-dir would delete it.</summary>
+    /// model being trained, however the paths are spelled: a checkpoint would land in the input, and
+    /// --overwrite-output-dir would delete it.</summary>
     private static void CheckOutputIsNotInput(string outDir, string modelPath)
     {
-        string output = FullPath(outDir), model = FullPath(modelPath);
-        if (output == model || output.StartsWith(model + Path.DirectorySeparatorChar, StringComparison.Ordinal)
-            || model.StartsWith(output + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+        string output = OutputPaths.Real(outDir).TrimEnd('/'), model = OutputPaths.Real(modelPath).TrimEnd('/');
+        if (output == model || output.StartsWith(model + "/", StringComparison.Ordinal) || model.StartsWith(output + "/", StringComparison.Ordinal))
             throw new EngineException($"sft: --out {outDir} overlaps --model {modelPath}; checkpoints must not be written into the input model (or the model into the output): choose another --out");
-    }
-
-    /// <summary>The absolute path with symbolic links of existing parts resolved, so two spellings of one folder compare equal.</summary>
-    private static string FullPath(string path)
-    {
-        string full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(path));
-        var missing = new Stack<string>();
-        string? at = full;
-        while (at != null && !Directory.Exists(at) && !File.Exists(at))
-        {
-            missing.Push(Path.GetFileName(at));
-            at = Path.GetDirectoryName(at);
-        }
-        if (at == null) return full;
-        string resolved = new DirectoryInfo(at).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? at;
-        resolved = Path.TrimEndingDirectorySeparator(Path.GetFullPath(resolved));
-        foreach (var part in missing) resolved = Path.Combine(resolved, part);
-        return resolved;
     }
 
     /// <summary>A run whose global batches carry no label token would train on nothing (a NaN loss, zero gradients):
@@ -150,28 +131,20 @@ public static class SftTrainer
             log?.Invoke($"warning: {empty} of {total} steps carry no label token (their loss is logged as null; only momentum and weight decay move the weights)");
     }
 
-    /// <summary>Clears a previous run as asked, creates --out and takes its lock (held until the run ends), before
-    /// any training work: a second run into the same --out fails at once.</summary>
-    private static FileStream TakeOutputLock(string outDir, bool resume, bool overwrite)
+    /// <summary>Takes the lock of --out (<see cref="OutputLock"/>, held until the run ends), then clears a previous
+    /// run as asked and creates --out, all before any training work: a second run into the same --out fails at once.</summary>
+    private static OutputLock TakeOutputLock(string outDir, bool resume, bool overwrite)
     {
-        Directory.CreateDirectory(outDir);
-        FileStream lockStream;
+        var outputLock = OutputLock.Acquire(Path.GetFullPath(outDir).TrimEnd('/'));
         try
         {
-            lockStream = new FileStream(Path.Combine(outDir, LockFile), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.DeleteOnClose);
-        }
-        catch (IOException)
-        {
-            throw new EngineException($"sft: --out {outDir} is in use by another engine sft run (it holds {LockFile}); wait for it or choose another --out");
-        }
-        try
-        {
+            Directory.CreateDirectory(outDir);
             if (!resume) SftCheckpoints.ClearPreviousRun(outDir, overwrite);
-            return lockStream;
+            return outputLock;
         }
         catch
         {
-            lockStream.Dispose();
+            outputLock.Dispose();
             throw;
         }
     }
