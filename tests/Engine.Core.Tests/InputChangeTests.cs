@@ -77,6 +77,7 @@ public sealed class InputChangeTests : IDisposable
         // error, never as a crash (a memory-mapped read of a truncated page kills the process).
         var original = File.ReadAllBytes(_shard);
         using var stop = new CancellationTokenSource();
+        using var started = new ManualResetEventSlim();
         var writer = Task.Run(() =>
         {
             for (int i = 0; !stop.IsCancellationRequested; i++)
@@ -84,10 +85,14 @@ public sealed class InputChangeTests : IDisposable
                 using var handle = File.OpenHandle(_shard, FileMode.Open, FileAccess.Write);
                 RandomAccess.SetLength(handle, i % 2 == 0 ? 200 : original.Length);
                 if (i % 2 == 1) RandomAccess.Write(handle, original, 0);
+                started.Set();
             }
         });
+        // On a loaded machine the writer may start late: read until it has overlapped a read (or 30 s passed).
+        Assert.True(started.Wait(TimeSpan.FromSeconds(30)), "the writer never started");
         int errors = 0;
-        for (int round = 0; round < 200; round++)
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        for (int round = 0; round < 200 || (errors == 0 && clock.Elapsed < TimeSpan.FromSeconds(30)); round++)
         {
             try
             {

@@ -60,7 +60,7 @@ public static class BenchSftCommand
                 {
                     throw new Core.EngineException($"bench sft: {e.Message}");
                 }
-                int t = parse.GetValue(threads) is > 0 and var n ? n : Environment.ProcessorCount;
+                int t = parse.GetValue(threads) is > 0 and var n ? n : Math.Max(1, Environment.ProcessorCount / world.LocalSize);
                 int r = parse.GetValue(repeat) >= 1 ? parse.GetValue(repeat) : throw new Core.EngineException($"--repeat must be at least 1, got {parse.GetValue(repeat)}");
                 int stage = world.IsDistributed ? parse.GetValue(zeroStage) ?? 1 : 0;
                 var report = Measure(config, parse.GetValue(docs), parse.GetValue(docLen), t, r, world, stage);

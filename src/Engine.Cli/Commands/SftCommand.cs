@@ -35,7 +35,7 @@ public static class SftCommand
         var maxGradNorm = new Option<double>("--max-grad-norm") { Description = "0 = no clipping", DefaultValueFactory = _ => 1.0 };
         var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 42 };
         var saveSteps = new Option<long>("--save-steps") { Description = "0 = only at the end", DefaultValueFactory = _ => 0 };
-        var threads = new Option<int>("--threads") { Description = "CPU threads (0 = all)", DefaultValueFactory = _ => 0 };
+        var threads = new Option<int>("--threads") { Description = "CPU threads (0 = all cores, shared by the ranks on this machine under mpirun)", DefaultValueFactory = _ => 0 };
         var resume = new Option<bool>("--resume") { Description = "continue from the newest checkpoint under --out (none there: start at step 0); the run's settings must match" };
         var overwrite = new Option<bool>("--overwrite-output-dir") { Description = "delete the checkpoints and metrics.jsonl of a previous run under --out and start over" };
         var zeroStage = new Option<int?>("--zero-stage")

@@ -55,7 +55,9 @@ public static class SftTrainer
         CheckLabels(schedule, total, options.SeqLen, log);
 
         var config = Qwen2Config.FromModelConfig(source.Config ?? throw new ModelDirectoryException($"{source.Path}: no config.json"));
-        using var context = ComputeContext.CreateCpu(options.Threads);
+        // --threads 0 means all cores: shared by the ranks on this machine, not each rank taking all of them.
+        int threads = options.Threads > 0 || world.LocalSize <= 1 ? options.Threads : Math.Max(1, Environment.ProcessorCount / world.LocalSize);
+        using var context = ComputeContext.CreateCpu(threads);
         using var outputLock = lead ? TakeOutputLock(outDir, resume, overwriteOutputDir) : null;
         RankAgreement.CheckSharedOutput(world, outDir);
         string? newest = resume ? SftCheckpoints.Newest(outDir) : null;
