@@ -16,6 +16,7 @@ public sealed class HuggingFaceTokenizer : ITextTokenizer
     private readonly BpeTokenizer _bpe;
     private readonly AddedTokenSplitter _splitter;
     private readonly Dictionary<int, string> _addedById;
+    private readonly Dictionary<int, string> _vocabularyById;
     private readonly bool _nfc;
 
     private HuggingFaceTokenizer(string path, TokenizerJson json)
@@ -29,6 +30,7 @@ public sealed class HuggingFaceTokenizer : ITextTokenizer
         _bpe = BpeTokenizer.Create(options);
         _splitter = new AddedTokenSplitter(json.AddedTokens);
         _addedById = json.AddedTokens.ToDictionary(t => t.Value, t => t.Key);
+        _vocabularyById = json.Vocabulary.GroupBy(t => t.Value).ToDictionary(g => g.Key, g => g.First().Key);
         _nfc = json.Nfc;
         IdLimit = Math.Max(json.Vocabulary.Values.DefaultIfEmpty(-1).Max(), json.AddedTokens.Values.DefaultIfEmpty(-1).Max()) + 1;
         Description = $"{path} (byte-level BPE: {json.Vocabulary.Count} tokens, {json.Merges.Count} merges, {json.AddedTokens.Count} added tokens"
@@ -67,6 +69,13 @@ public sealed class HuggingFaceTokenizer : ITextTokenizer
         var ids = new List<int>();
         _splitter.Encode(text, ids, EncodePiece);
         return ids.ToArray();
+    }
+
+    public byte[] TokenBytes(int id)
+    {
+        if (_addedById.TryGetValue(id, out var added)) return Encoding.UTF8.GetBytes(added);
+        return _vocabularyById.TryGetValue(id, out var token) ? ByteLevelAlphabet.ToBytes(token)
+            : throw new ArgumentOutOfRangeException(nameof(id), id, "not an id of this tokenizer");
     }
 
     public string Decode(IEnumerable<int> ids)
