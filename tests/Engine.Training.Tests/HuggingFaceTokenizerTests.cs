@@ -10,26 +10,15 @@ public sealed class HuggingFaceTokenizerTests
     [Fact]
     public void IdsMatchHuggingFaceTokenizersOnEveryFixtureCase()
     {
-        var tokenizer = HuggingFaceTokenizer.Load(TokenizerFixture.TokenizerJson);
-        var failures = new List<string>();
-        foreach (var (text, expected) in TokenizerFixture.Cases())
-        {
-            int[] actual = tokenizer.Encode(text);
-            if (!actual.SequenceEqual(expected))
-                failures.Add($"{JsonValue.Create(text).ToJsonString()}: expected [{string.Join(",", expected)}], got [{string.Join(",", actual)}]");
-        }
-        Assert.True(failures.Count == 0, string.Join("\n", failures));
+        TokenizerParity.AssertIdsMatch(HuggingFaceTokenizer.Load(TokenizerFixture.TokenizerJson), TokenizerFixture.Cases());
     }
 
     [Fact]
-    public void DecodeInvertsEncode()
+    public void DecodeGivesBackTheNormalizedText()
     {
         var tokenizer = HuggingFaceTokenizer.Load(TokenizerFixture.TokenizerJson);
         foreach (var (text, _) in TokenizerFixture.Cases())
-        {
-            if (TokenizerFixture.RuntimeNormalizes && text.Normalize() != text) continue;
-            Assert.Equal(text, tokenizer.Decode(tokenizer.Encode(text)));
-        }
+            Assert.Equal(UnicodeNfc.Normalize(text), tokenizer.Decode(tokenizer.Encode(text)));
     }
 
     [Fact]

@@ -67,6 +67,8 @@ public sealed class RowFormatTests
     [InlineData("""{"messages": [{"role": "user", "content": [{"type": "text", "text": "x"}]}]}""", "messages[0].'content' must be a string, found an array")]
     [InlineData("""{"messages": [{"role": "user", "content": "x"}, {"role": "user", "content": "y"}]}""", "turn 1 is user, expected assistant")]
     [InlineData("""{"messages": []}""", "the conversation has no turns")]
+    [InlineData("""{"instruction": "a\ud800b", "output": "y"}""", "'instruction' is not valid Unicode text")]
+    [InlineData("""{"instruction": "x", "output": "y", "history": [["a", "\udc00"]]}""", "'history'[0][1] is not valid Unicode text")]
     public void BadRowsSayWhatIsWrong(string json, string expected)
     {
         var e = Assert.Throws<FormatException>(() => Read(json));

@@ -41,7 +41,7 @@ public sealed class SftDatasetTests
         Assert.Equal(loaded.Examples[0].InputIds, loaded.Examples[2].InputIds);
         Assert.Equal([-100, 2, 3], loaded.Examples[1].Labels);
         Assert.Equal(0, loaded.SkippedRows);
-        Assert.StartsWith("byte-level", loaded.Tokenizer);
+        Assert.StartsWith("byte-level", loaded.Tokenizer!.Description);
     }
 
     [Fact]
@@ -54,7 +54,7 @@ public sealed class SftDatasetTests
 
         var tokenizer = HuggingFaceTokenizer.Load(TokenizerFixture.TokenizerJson);
         Assert.Equal(tokenizer.Encode("<|im_start|>user\nHello world<|im_end|>\n<|im_start|>assistant\nHi<|im_end|>\n"), loaded.Examples[0].InputIds);
-        Assert.Contains("tokenizer.json (byte-level BPE", loaded.Tokenizer);
+        Assert.Contains("tokenizer.json (byte-level BPE", loaded.Tokenizer!.Description);
     }
 
     [Fact]

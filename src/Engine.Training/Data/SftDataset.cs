@@ -8,12 +8,13 @@ using Engine.Training.Tokenization;
 
 namespace Engine.Training.Data;
 
-/// <summary>The examples of a data file, and how many bad rows were skipped. <see cref="Tokenizer"/> describes the
-/// tokenizer used for text rows, or is null when every row was pre-tokenized.</summary>
-public sealed record LoadedDataset(IReadOnlyList<TokenizedExample> Examples, int SkippedRows, string? Tokenizer);
+/// <summary>The examples of a data file, and how many bad rows were skipped. <see cref="Tokenizer"/> is the tokenizer
+/// used for text rows, or null when every row was pre-tokenized.</summary>
+public sealed record LoadedDataset(IReadOnlyList<TokenizedExample> Examples, int SkippedRows, ITextTokenizer? Tokenizer);
 
 /// <summary>Reads a JSONL data file for a model: one JSON object per line, blank lines skipped, the format of each
-/// row told by its keys (<see cref="RowFormat"/>). Text rows (alpaca, sharegpt, messages) become conversations and
+/// row told by its keys (<see cref="RowFormat"/>). The model directory may be a tokenizer-only folder (no config.json):
+/// then pre-tokenized ids are not checked against a vocab_size. Text rows (alpaca, sharegpt, messages) become conversations and
 /// go through the model's tokenizer (<see cref="ModelTokenizer"/>) and the chat template; pre-tokenized rows are
 /// taken as they are. The tokenizer is loaded on the first text row, so pre-tokenized data needs none. A bad row is
 /// a <see cref="DatasetFormatException"/> naming the file and line, or, with
@@ -22,8 +23,7 @@ public static class SftDataset
 {
     public static LoadedDataset Load(string dataPath, string modelPath, DatasetOptions options)
     {
-        int vocabSize = ModelConfig.Load(Path.Combine(modelPath, "config.json")).VocabSize
-            ?? throw new ModelDirectoryException($"{modelPath}: config.json has no vocab_size");
+        int? vocabSize = ModelTokenizer.ReadVocabSize(modelPath);
         ITextTokenizer? tokenizer = null;
         IChatTemplate? template = null;
         var examples = new List<TokenizedExample>();
@@ -59,7 +59,7 @@ public static class SftDataset
         }
         if (examples.Count == 0)
             throw new DatasetFormatException(dataPath, lineNumber, skipped > 0 ? $"no valid examples ({skipped} bad rows skipped)" : "no examples in the file");
-        return new LoadedDataset(examples, skipped, tokenizer?.Description);
+        return new LoadedDataset(examples, skipped, tokenizer);
     }
 
     private static JsonDocument ParseJson(string line)

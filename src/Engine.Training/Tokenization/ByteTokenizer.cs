@@ -34,6 +34,9 @@ public sealed class ByteTokenizer : ITextTokenizer
         return ids.ToArray();
     }
 
+    public byte[] TokenBytes(int id) => id is >= 0 and < 256 ? [(byte)id]
+        : Encoding.UTF8.GetBytes(AddedTokens.FirstOrDefault(t => t.Value == id).Key ?? throw NotAnId(id));
+
     public string Decode(IEnumerable<int> ids)
     {
         var text = new StringBuilder();
@@ -47,9 +50,10 @@ public sealed class ByteTokenizer : ITextTokenizer
             }
             text.Append(Encoding.UTF8.GetString(bytes.ToArray()));
             bytes.Clear();
-            text.Append(AddedTokens.FirstOrDefault(t => t.Value == id).Key
-                ?? throw new ArgumentOutOfRangeException(nameof(ids), id, $"not an id of the byte-level tokenizer (0..{IdLimit - 1})"));
+            text.Append(AddedTokens.FirstOrDefault(t => t.Value == id).Key ?? throw NotAnId(id));
         }
         return text.Append(Encoding.UTF8.GetString(bytes.ToArray())).ToString();
     }
+
+    private ArgumentOutOfRangeException NotAnId(int id) => new(nameof(id), id, $"not an id of the byte-level tokenizer (0..{IdLimit - 1})");
 }

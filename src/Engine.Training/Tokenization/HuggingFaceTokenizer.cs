@@ -1,29 +1,22 @@
 using System.Text;
-using System.Text.RegularExpressions;
 using Microsoft.ML.Tokenizers;
 
 namespace Engine.Training.Tokenization;
 
 /// <summary>A model directory's <c>tokenizer.json</c> (byte-level BPE, see <see cref="TokenizerJson"/>) on
 /// Microsoft.ML.Tokenizers' <see cref="BpeTokenizer"/>. The library has no loader for <c>tokenizer.json</c>, so we
-/// read it and hand over the vocabulary, merges and split pattern; added tokens are cut out of the text first
-/// (<see cref="AddedTokenSplitter"/>), as Hugging Face tokenizers do, so they never reach the BPE.
-/// <para>Known deviations from Hugging Face <c>tokenizers</c>:</para>
-/// <list type="bullet">
-/// <item>NFC normalisation needs ICU, which the engine does not load (invariant globalization): where the runtime
-/// cannot normalise, text is tokenized as given. Text already in NFC, nearly all data, is unaffected; decomposed
-/// text ("e" + U+0301) gets valid but different ids, so normalise such data to NFC beforehand.</item>
-/// <item>.NET regular expressions see UTF-16 code units, so a letter outside the BMP (U+1D400, U+20000, ...) does
-/// not match <c>\p{L}</c> and may be split into different pre-tokens than in Rust; emoji are unaffected.</item>
-/// </list></summary>
+/// read it and hand over the vocabulary and merges; added tokens are cut out of the text first
+/// (<see cref="AddedTokenSplitter"/>), as Hugging Face tokenizers do, so they never reach the BPE. The pieces between
+/// them are normalised (<see cref="UnicodeNfc"/>, when the file asks for NFC) and split by the file's regex per code
+/// point (<see cref="CodePointSplitter"/>), since the runtime offers neither: invariant globalization has no NFC, and
+/// .NET regular expressions match UTF-16 code units. Checked against Hugging Face <c>tokenizers</c> on Qwen3's
+/// <c>tokenizer.json</c> (tests/fixtures/qwen3-tokenizer).</summary>
 public sealed class HuggingFaceTokenizer : ITextTokenizer
 {
-    // Probed once: under invariant globalization string.Normalize returns its input unchanged.
-    private static readonly bool CanNormalize = "e\u0301".Normalize(NormalizationForm.FormC) == "\u00e9";
-
     private readonly BpeTokenizer _bpe;
     private readonly AddedTokenSplitter _splitter;
     private readonly Dictionary<int, string> _addedById;
+    private readonly Dictionary<int, string> _vocabularyById;
     private readonly bool _nfc;
 
     private HuggingFaceTokenizer(string path, TokenizerJson json)
@@ -31,16 +24,17 @@ public sealed class HuggingFaceTokenizer : ITextTokenizer
         var options = new BpeOptions(json.Vocabulary)
         {
             Merges = json.Merges,
-            PreTokenizer = new RegexPreTokenizer(new Regex(json.SplitPattern, RegexOptions.Compiled | RegexOptions.CultureInvariant), specialTokens: null),
+            PreTokenizer = new CodePointSplitter(json.SplitPattern),
             ByteLevel = true,
         };
         _bpe = BpeTokenizer.Create(options);
         _splitter = new AddedTokenSplitter(json.AddedTokens);
         _addedById = json.AddedTokens.ToDictionary(t => t.Value, t => t.Key);
-        _nfc = json.Nfc && CanNormalize;
+        _vocabularyById = json.Vocabulary.GroupBy(t => t.Value).ToDictionary(g => g.Key, g => g.First().Key);
+        _nfc = json.Nfc;
         IdLimit = Math.Max(json.Vocabulary.Values.DefaultIfEmpty(-1).Max(), json.AddedTokens.Values.DefaultIfEmpty(-1).Max()) + 1;
         Description = $"{path} (byte-level BPE: {json.Vocabulary.Count} tokens, {json.Merges.Count} merges, {json.AddedTokens.Count} added tokens"
-            + (json.Nfc && !CanNormalize ? "; NFC not applied: no ICU in invariant globalization mode" : "") + ")";
+            + (json.Nfc ? ", NFC" : "") + ")";
     }
 
     public string Description { get; }
@@ -78,6 +72,13 @@ public sealed class HuggingFaceTokenizer : ITextTokenizer
         return ids.ToArray();
     }
 
+    public byte[] TokenBytes(int id)
+    {
+        if (_addedById.TryGetValue(id, out var added)) return Encoding.UTF8.GetBytes(added);
+        return _vocabularyById.TryGetValue(id, out var token) ? ByteLevelAlphabet.ToBytes(token)
+            : throw new ArgumentOutOfRangeException(nameof(id), id, "not an id of this tokenizer");
+    }
+
     public string Decode(IEnumerable<int> ids)
     {
         var text = new StringBuilder();
@@ -98,7 +99,7 @@ public sealed class HuggingFaceTokenizer : ITextTokenizer
 
     private void EncodePiece(string piece, List<int> ids)
     {
-        if (_nfc) piece = piece.Normalize(NormalizationForm.FormC);
+        if (_nfc) piece = UnicodeNfc.Normalize(piece);
         ids.AddRange(_bpe.EncodeToIds(piece, considerPreTokenization: true, considerNormalization: false));
     }
 }

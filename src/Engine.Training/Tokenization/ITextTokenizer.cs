@@ -18,4 +18,8 @@ public interface ITextTokenizer
 
     /// <summary>The text of a sequence of ids (added tokens written out as their content).</summary>
     string Decode(IEnumerable<int> ids);
+
+    /// <summary>The UTF-8 bytes one token stands for (an added token: its content). A character may take several
+    /// tokens, so one token's bytes need not be valid UTF-8 on their own.</summary>
+    byte[] TokenBytes(int id);
 }

@@ -18,8 +18,8 @@ internal static class AlpacaFormat
             {
                 if (pair.ValueKind != JsonValueKind.Array || pair.GetArrayLength() != 2 || pair.EnumerateArray().Any(s => s.ValueKind != JsonValueKind.String))
                     throw new FormatException($"'history'[{i}] must be a pair of strings [user, assistant]");
-                turns.Add(new ChatTurn(ChatRole.User, pair[0].GetString()!));
-                turns.Add(new ChatTurn(ChatRole.Assistant, pair[1].GetString()!));
+                turns.Add(new ChatTurn(ChatRole.User, JsonRow.Text(pair[0], $"'history'[{i}][0]")));
+                turns.Add(new ChatTurn(ChatRole.Assistant, JsonRow.Text(pair[1], $"'history'[{i}][1]")));
                 i++;
             }
         }

@@ -8,14 +8,28 @@ internal static class JsonRow
     public static string RequireString(JsonElement obj, string key, string where = "")
     {
         if (!obj.TryGetProperty(key, out var v)) throw new FormatException($"{where}'{key}' is missing");
-        return v.ValueKind == JsonValueKind.String ? v.GetString()! : throw new FormatException($"{where}'{key}' must be a string, found {Kind(v)}");
+        return v.ValueKind == JsonValueKind.String ? Text(v, $"{where}'{key}'") : throw new FormatException($"{where}'{key}' must be a string, found {Kind(v)}");
     }
 
     /// <summary>The string at <paramref name="key"/>, or null when it is absent or JSON null.</summary>
     public static string? OptionalString(JsonElement obj, string key, string where = "")
     {
         if (!obj.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return null;
-        return v.ValueKind == JsonValueKind.String ? v.GetString()! : throw new FormatException($"{where}'{key}' must be a string, found {Kind(v)}");
+        return v.ValueKind == JsonValueKind.String ? Text(v, $"{where}'{key}'") : throw new FormatException($"{where}'{key}' must be a string, found {Kind(v)}");
+    }
+
+    /// <summary>The value of a JSON string. One whose <c>\u</c> escapes leave a surrogate unpaired is no Unicode text:
+    /// System.Text.Json refuses to decode it, and so does the row.</summary>
+    public static string Text(JsonElement s, string name)
+    {
+        try
+        {
+            return s.GetString()!;
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new FormatException($"{name} is not valid Unicode text (an unpaired surrogate escape such as \\ud800)", e);
+        }
     }
 
     public static JsonElement RequireArray(JsonElement obj, string key)

@@ -4,10 +4,10 @@ namespace Engine.Training.Data.Formats;
 
 /// <summary>Pre-tokenized rows: <c>{"input_ids": [int, ...], "labels": [int, ...]?}</c>. <c>labels</c> has one entry
 /// per input id (-100 = no loss); absent or null, every token is a label. The ids are used as they are: no chat
-/// template, no tokenizer; each must be below the model's <c>vocab_size</c>.</summary>
+/// template, no tokenizer; each must be below the model's <c>vocab_size</c> where it is known.</summary>
 internal static class PreTokenizedFormat
 {
-    public static TokenizedExample Parse(JsonElement row, int line, int vocabSize)
+    public static TokenizedExample Parse(JsonElement row, int line, int? vocabSize)
     {
         int[] inputIds = ReadInts(row.GetProperty("input_ids"), "input_ids");
         if (inputIds.Length == 0) throw new FormatException("'input_ids' is empty");
