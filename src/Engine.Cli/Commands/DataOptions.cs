@@ -4,7 +4,7 @@ using Engine.Training.Templates;
 
 namespace Engine.Cli.Commands;
 
-/// <summary>The data options <c>engine sft</c> and <c>engine loss</c> share, and loading the file they name with
+/// <summary>The data options <c>engine sft</c>, <c>engine loss</c> and <c>engine eval</c> share, and loading the file they name with
 /// the model's tokenizer (<see cref="SftDataset"/>). Skipped rows and the tokenizer used go to stderr (unless quiet:
 /// the ranks of a distributed run other than rank 0).</summary>
 internal sealed class DataOptions
@@ -38,14 +38,18 @@ internal sealed class DataOptions
         foreach (Option option in new Option[] { Data, Template, System, SkipBadRows }) command.Options.Add(option);
     }
 
-    public IReadOnlyList<TokenizedExample> Load(ParseResult parse, string modelPath, string commandName, bool quiet = false)
+    public IReadOnlyList<TokenizedExample> Load(ParseResult parse, string modelPath, string commandName, bool quiet = false) =>
+        LoadDataset(parse, modelPath, commandName, quiet).Examples;
+
+    /// <summary>As <see cref="Load"/>, with each example's conversation (for commands that need the text).</summary>
+    public LoadedDataset LoadDataset(ParseResult parse, string modelPath, string commandName, bool quiet = false)
     {
         string path = parse.GetValue(Data)!;
         var options = new DatasetOptions(ChatTemplates.Parse(parse.GetValue(Template)!), parse.GetValue(System), parse.GetValue(SkipBadRows));
         var dataset = SftDataset.Load(path, modelPath, options);
-        if (quiet) return dataset.Examples;
+        if (quiet) return dataset;
         if (dataset.Tokenizer != null) Console.Error.WriteLine($"engine {commandName}: tokenizer {dataset.Tokenizer}");
         if (dataset.SkippedRows > 0) Console.Error.WriteLine($"engine {commandName}: skipped {dataset.SkippedRows} bad row(s) of {path}");
-        return dataset.Examples;
+        return dataset;
     }
 }

@@ -8,8 +8,11 @@ using Engine.Training.Tokenization;
 namespace Engine.Training.Data;
 
 /// <summary>The examples of a data file, and how many bad rows were skipped. <see cref="Tokenizer"/> describes the
-/// tokenizer used for text rows, or is null when every row was pre-tokenized.</summary>
-public sealed record LoadedDataset(IReadOnlyList<TokenizedExample> Examples, int SkippedRows, string? Tokenizer);
+/// tokenizer used for text rows, or is null when every row was pre-tokenized. <see cref="Conversations"/> holds, for
+/// each example, the conversation of its text row (null for a pre-tokenized row), so evaluation can read the
+/// reference reply as text.</summary>
+public sealed record LoadedDataset(IReadOnlyList<TokenizedExample> Examples, int SkippedRows, string? Tokenizer,
+    IReadOnlyList<Conversation?> Conversations);
 
 /// <summary>Reads a JSONL data file for a model: one JSON object per line, blank lines skipped, the format of each
 /// row told by its keys (<see cref="RowFormat"/>). Text rows (alpaca, sharegpt, messages) become conversations and
@@ -26,6 +29,7 @@ public static class SftDataset
         ITextTokenizer? tokenizer = null;
         IChatTemplate? template = null;
         var examples = new List<TokenizedExample>();
+        var conversations = new List<Conversation?>();
         int lineNumber = 0, skipped = 0;
         IEnumerable<string> lines;
         try
@@ -47,12 +51,14 @@ public static class SftDataset
                 if (format == RowFormat.PreTokenized)
                 {
                     examples.Add(PreTokenizedFormat.Parse(doc.RootElement, lineNumber, vocabSize));
+                    conversations.Add(null);
                     continue;
                 }
                 var conversation = RowFormats.ReadConversation(doc.RootElement, format);
                 tokenizer ??= ModelTokenizer.Load(modelPath, vocabSize);
                 template ??= ChatTemplates.Create(options.Template, tokenizer, options.SystemPrompt);
                 examples.Add(template.Apply(conversation, lineNumber));
+                conversations.Add(conversation);
             }
             catch (FormatException) when (options.SkipBadRows)
             {
@@ -65,7 +71,7 @@ public static class SftDataset
         }
         if (examples.Count == 0)
             throw new DatasetFormatException(dataPath, lineNumber, skipped > 0 ? $"no valid examples ({skipped} bad rows skipped)" : "no examples in the file");
-        return new LoadedDataset(examples, skipped, tokenizer?.Description);
+        return new LoadedDataset(examples, skipped, tokenizer?.Description, conversations);
     }
 
     private static JsonDocument ParseJson(string line)
