@@ -44,6 +44,7 @@ public static class EngineCli
         root.Subcommands.Add(SelftestCommand.Create());
         root.Subcommands.Add(LossCommand.Create(host.Services));
         root.Subcommands.Add(SftCommand.Create(host.Services));
+        root.Subcommands.Add(EvalCommand.Create(host.Services));
         return await root.Parse(args).InvokeAsync();
     }
 
