@@ -26,7 +26,9 @@ public static class ExactMatchEvaluator
                 yield return new ExactMatchRow(prompt, g.Tokens, g.Stop, g.Produced, null, null, null, g.Tokens.AsSpan().SequenceEqual(prompt.ReferenceTokens));
                 continue;
             }
-            string text = tokenizer!.Decode(g.Tokens);
+            // A model's vocabulary may be padded past its tokenizer's ids (Qwen2.5: 151936 rows, 151665 ids): such ids
+            // have no text and decode to nothing, as in Hugging Face tokenizers.
+            string text = tokenizer!.Decode(g.Tokens.Where(t => t < tokenizer.IdLimit));
             string answer = AnswerExtraction.Extract(text), reference = AnswerExtraction.Extract(prompt.ReferenceText);
             yield return new ExactMatchRow(prompt, g.Tokens, g.Stop, g.Produced, text, answer, reference, answer == reference);
         }
