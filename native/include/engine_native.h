@@ -28,6 +28,11 @@
  *   stage 1: reduce-scatter the accumulator, flush the own shard, eng_model_grad_sqnorm of it summed over
  *   ranks gives the global norm, eng_model_adamw_update on the own shard with the clip coefficient,
  *   all-gather the parameters.
+ *
+ * Decoding (eng_decoder): per-layer K/V caches for a batch of sequences over a model's parameters. Append the
+ * prompts (any lengths, all at once), then one token per unfinished sequence per step; each append returns the
+ * logits and the argmax of every grown sequence's last token. A cached step computes what a full forward over
+ * the whole prefix computes (the same kernels in the same order per row), and sequences never affect each other.
  */
 #ifndef ENGINE_NATIVE_H
 #define ENGINE_NATIVE_H
@@ -45,7 +50,7 @@ extern "C" {
 #define ENG_API __attribute__((visibility("default")))
 #endif
 
-#define ENG_ABI_VERSION 2
+#define ENG_ABI_VERSION 3
 
 typedef enum eng_status {
     ENG_OK = 0,
@@ -78,6 +83,7 @@ typedef enum eng_buffer {
 typedef struct eng_context eng_context;
 typedef struct eng_stream eng_stream;
 typedef struct eng_model eng_model;
+typedef struct eng_decoder eng_decoder;
 
 typedef struct eng_context_options {
     int32_t device_kind;    /* eng_device_kind */
@@ -168,6 +174,32 @@ ENG_API eng_status eng_model_zero_grads(eng_model* model, eng_stream* stream);
 ENG_API eng_status eng_model_forward_backward(double* loss_sum, int64_t* valid_tokens, float* token_losses,
                                               eng_model* model, const eng_batch* batch, double loss_scale,
                                               int32_t backward, eng_stream* stream);
+
+/* Forward only: the logits of every token of the batch, (num_tokens, vocab_size) in logits_dtype (F32 or F64),
+ * into logits. The batch's labels are checked but not used. */
+ENG_API eng_status eng_model_logits(void* logits, int32_t logits_dtype, eng_model* model, const eng_batch* batch,
+                                    eng_stream* stream);
+
+/* A decoder of up to max_sequences sequences of up to max_tokens tokens each (prompt and generated), all empty.
+ * It reads the model's parameters as they are at each append (after changing them, reset) and must be destroyed
+ * before the model; the two must not be used from two threads at once. */
+ENG_API eng_status eng_decoder_create(eng_decoder** out, eng_model* model, int32_t max_sequences, int32_t max_tokens);
+ENG_API void eng_decoder_destroy(eng_decoder* decoder);
+
+/* Empties every sequence, keeping the caches' memory. */
+ENG_API eng_status eng_decoder_reset(eng_decoder* decoder);
+
+/* Appends counts[s] tokens to sequence s, for s < num_sequences (<= max_sequences): tokens holds them sequence
+ * after sequence (sum of counts entries); 0 leaves a sequence as it is. For every sequence that grew, row s of
+ * logits ((num_sequences, vocab_size) in logits_dtype, F32 or F64; nullable) receives the logits of its last new
+ * token, and next_tokens[s] (nullable) their argmax, the lowest id on ties; next_tokens is -1 for the others and
+ * their logits rows are not written. A sequence may not grow past max_tokens. */
+ENG_API eng_status eng_decoder_append(void* logits, int32_t logits_dtype, int32_t* next_tokens, eng_decoder* decoder,
+                                      const int32_t* tokens, const int32_t* counts, int32_t num_sequences,
+                                      eng_stream* stream);
+
+/* Tokens sequence holds so far. */
+ENG_API eng_status eng_decoder_length(int32_t* out, const eng_decoder* decoder, int32_t sequence);
 
 /* Clips by the global gradient norm (when max_grad_norm > 0) and applies one AdamW step. The gradients are
  * left unchanged (the clip coefficient is applied on the fly); grad_norm receives the norm before clipping. */

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "engine_native.h"
+#include "decoder.hpp"
 #include "qwen2.hpp"
 
 struct eng_context {
@@ -22,6 +23,11 @@ struct eng_model {
     eng_context* ctx;
     int32_t dtype;
     std::unique_ptr<eng::Model> impl;
+};
+
+struct eng_decoder {
+    eng_model* model;
+    std::unique_ptr<eng::Decoder> impl;
 };
 
 namespace {
@@ -182,6 +188,48 @@ eng_status eng_model_forward_backward(double* loss_sum, int64_t* valid_tokens, f
         require(model != nullptr && batch != nullptr, "model or batch is null");
         require_stream(model, stream);
         model->impl->forward_backward(loss_sum, valid_tokens, token_losses, *batch, loss_scale, backward != 0);
+    });
+}
+
+eng_status eng_model_logits(void* logits, int32_t logits_dtype, eng_model* model, const eng_batch* batch, eng_stream* stream) {
+    return guarded("eng_model_logits", [&] {
+        require(logits != nullptr && model != nullptr && batch != nullptr, "logits, model or batch is null");
+        require_stream(model, stream);
+        model->impl->logits(logits, logits_dtype, *batch);
+    });
+}
+
+eng_status eng_decoder_create(eng_decoder** out, eng_model* model, int32_t max_sequences, int32_t max_tokens) {
+    return guarded("eng_decoder_create", [&] {
+        require(out != nullptr && model != nullptr, "out or model is null");
+        *out = nullptr;
+        std::unique_ptr<eng::Decoder> impl(model->impl->create_decoder(max_sequences, max_tokens));
+        *out = new eng_decoder{model, std::move(impl)};
+    });
+}
+
+void eng_decoder_destroy(eng_decoder* decoder) { delete decoder; }
+
+eng_status eng_decoder_reset(eng_decoder* decoder) {
+    return guarded("eng_decoder_reset", [&] {
+        require(decoder != nullptr, "decoder is null");
+        decoder->impl->reset();
+    });
+}
+
+eng_status eng_decoder_append(void* logits, int32_t logits_dtype, int32_t* next_tokens, eng_decoder* decoder,
+                              const int32_t* tokens, const int32_t* counts, int32_t num_sequences, eng_stream* stream) {
+    return guarded("eng_decoder_append", [&] {
+        require(decoder != nullptr, "decoder is null");
+        require_stream(decoder->model, stream);
+        decoder->impl->append(logits, logits_dtype, next_tokens, tokens, counts, num_sequences);
+    });
+}
+
+eng_status eng_decoder_length(int32_t* out, const eng_decoder* decoder, int32_t sequence) {
+    return guarded("eng_decoder_length", [&] {
+        require(out != nullptr && decoder != nullptr, "out or decoder is null");
+        *out = (int32_t)decoder->impl->length(sequence);
     });
 }
 

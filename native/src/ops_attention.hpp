@@ -1,4 +1,4 @@
-// Grouped-query causal attention over packed documents: forward and backward on the CPU.
+// Grouped-query causal attention over packed documents: forward and backward on the CPU; forward over K/V caches.
 //
 // Shapes: N tokens, H query heads, KV key/value heads (H % KV == 0), D head channels.
 //   q (N, H, D), k (N, KV, D), v (N, KV, D), out (N, H, D), lse (N, H).
@@ -16,6 +16,38 @@ namespace eng {
 
 constexpr int64_t kMaxHeadDim = 512;
 
+// One query row against keys j = 0..count-1 at k + j * stride (values likewise): out (D) = softmax(scale q.k_j) v_j
+// by online softmax (running max m, running sum l, running weighted sum acc). Returns the row's log-sum-exp.
+// The full forward and the cached decoder both call it, so their rows are computed in the same order.
+template <typename T>
+T attention_row(T* out, const T* qn, const T* k, const T* v, int64_t count, int64_t stride, int64_t D, T scale) {
+    T m = -INFINITY, l = 0;
+    T acc[kMaxHeadDim];
+    for (int64_t d = 0; d < D; d++) acc[d] = 0;
+    for (int64_t j = 0; j < count; j++) {
+        const T* kj = k + j * stride;
+        T s = 0;
+#pragma omp simd reduction(+ : s)
+        for (int64_t d = 0; d < D; d++) s += qn[d] * kj[d];
+        s *= scale;
+        const T* vj = v + j * stride;
+        if (s > m) {
+            const T correction = std::exp(m - s);
+            l = l * correction + T(1);
+#pragma omp simd
+            for (int64_t d = 0; d < D; d++) acc[d] = acc[d] * correction + vj[d];
+            m = s;
+        } else {
+            const T p = std::exp(s - m);
+            l += p;
+#pragma omp simd
+            for (int64_t d = 0; d < D; d++) acc[d] += p * vj[d];
+        }
+    }
+    for (int64_t d = 0; d < D; d++) out[d] = acc[d] / l;
+    return m + std::log(l);
+}
+
 template <typename T>
 void attention_forward(T* out, T* lse, const T* q, const T* k, const T* v, const int32_t* doc_start,
                        int64_t N, int64_t H, int64_t KV, int64_t D, int threads) {
@@ -24,35 +56,26 @@ void attention_forward(T* out, T* lse, const T* q, const T* k, const T* v, const
 #pragma omp parallel for collapse(2) schedule(static) num_threads(threads)
     for (int64_t n = 0; n < N; n++) {
         for (int64_t h = 0; h < H; h++) {
-            const T* qn = q + (n * H + h) * D;
-            const int64_t g = h / group;
-            // Online softmax: running max m, running sum l, running weighted sum acc.
-            T m = -INFINITY, l = 0;
-            T acc[kMaxHeadDim];
-            for (int64_t d = 0; d < D; d++) acc[d] = 0;
-            for (int64_t j = doc_start[n]; j <= n; j++) {
-                const T* kj = k + (j * KV + g) * D;
-                T s = 0;
-#pragma omp simd reduction(+ : s)
-                for (int64_t d = 0; d < D; d++) s += qn[d] * kj[d];
-                s *= scale;
-                const T* vj = v + (j * KV + g) * D;
-                if (s > m) {
-                    const T correction = std::exp(m - s);
-                    l = l * correction + T(1);
-#pragma omp simd
-                    for (int64_t d = 0; d < D; d++) acc[d] = acc[d] * correction + vj[d];
-                    m = s;
-                } else {
-                    const T p = std::exp(s - m);
-                    l += p;
-#pragma omp simd
-                    for (int64_t d = 0; d < D; d++) acc[d] += p * vj[d];
-                }
-            }
-            T* on = out + (n * H + h) * D;
-            for (int64_t d = 0; d < D; d++) on[d] = acc[d] / l;
-            lse[n * H + h] = m + std::log(l);
+            const int64_t g = h / group, first = doc_start[n];
+            lse[n * H + h] = attention_row(out + (n * H + h) * D, q + (n * H + h) * D, k + (first * KV + g) * D,
+                                           v + (first * KV + g) * D, n - first + 1, KV * D, D, scale);
+        }
+    }
+}
+
+// Attention of N new tokens against K/V caches (decoding). Caches: (sequences, Tmax, KV, D); token n belongs to
+// sequence seq[n] at position pos[n], and its own key and value are already in the cache there: it attends to
+// positions 0..pos[n] of its sequence.
+template <typename T>
+void attention_cached_forward(T* out, const T* q, const T* k_cache, const T* v_cache, const int32_t* seq, const int32_t* pos,
+                              int64_t N, int64_t H, int64_t KV, int64_t D, int64_t Tmax, int threads) {
+    const int64_t group = H / KV;
+    const T scale = T(1) / std::sqrt(T(D));
+#pragma omp parallel for collapse(2) schedule(static) num_threads(threads)
+    for (int64_t n = 0; n < N; n++) {
+        for (int64_t h = 0; h < H; h++) {
+            const int64_t base = ((int64_t)seq[n] * Tmax * KV + h / group) * D;
+            attention_row(out + (n * H + h) * D, q + (n * H + h) * D, k_cache + base, v_cache + base, (int64_t)pos[n] + 1, KV * D, D, scale);
         }
     }
 }

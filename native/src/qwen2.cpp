@@ -7,10 +7,12 @@
 #include <cstring>
 #include <new>
 
+#include "decoder.hpp"
 #include "ops_attention.hpp"
 #include "ops_classifier.hpp"
 #include "ops_linear.hpp"
 #include "ops_pointwise.hpp"
+#include "qwen2_weights.hpp"
 
 namespace eng {
 
@@ -84,13 +86,6 @@ int64_t activation_elements(const ModelShape& s, int64_t N) {
 }
 
 namespace {
-
-constexpr int kTensorsPerLayer = 12;
-
-template <typename T>
-struct LayerView {
-    T *ln1, *wq, *bq, *wk, *bk, *wv, *bv, *wo, *ln2, *wg, *wu, *wd;
-};
 
 // Per-token activations of one layer, saved by forward for backward.
 template <typename T>
@@ -171,8 +166,8 @@ public:
         forward(b.tokens, N);
         const int64_t M = (int64_t)rows_.size();
         std::fill(dln_, dln_ + N * s_.C, T(0));
-        const T* wcls = s_.tied ? params() : params() + layout_.back().offset;
-        T* dwcls = s_.tied ? grads() : grads() + layout_.back().offset;
+        const T* wcls = classifier_view(params(), layout_, s_);
+        T* dwcls = classifier_view(grads(), layout_, s_);
         classifier_forward_backward(losses_, backward ? dln_ : nullptr, backward ? dwcls : nullptr, lnf_, wcls,
                                     rows_.data(), targets_.data(), xbuf_, dxbuf_, logits_, (T)loss_scale, backward,
                                     M, s_.C, s_.V, s_.chunk, threads_);
@@ -185,6 +180,25 @@ public:
             for (int64_t m = 0; m < M; m++) token_losses[rows_[m]] = (float)losses_[m];
         }
         if (backward) this->backward(b.tokens, N);
+    }
+
+    void logits(void* out, int dtype, const eng_batch& b) override {
+        if (dtype != ENG_DTYPE_F32 && dtype != ENG_DTYPE_F64)
+            throw Error(ENG_ERROR_INVALID_ARGUMENT, "logits: dtype must be F32 or F64, got " + std::to_string(dtype));
+        const int64_t N = b.num_tokens;
+        prepare_batch(b);
+        ensure_activations(N);
+        forward(b.tokens, N);
+        // Through the classifier's chunk buffer, as the loss computes them, so both see the same logits.
+        for (int64_t c0 = 0; c0 < N; c0 += s_.chunk) {
+            const int64_t tc = std::min(s_.chunk, N - c0);
+            matmul_forward(logits_, lnf_ + c0 * s_.C, classifier_view(params(), layout_, s_), (const T*)nullptr, tc, s_.C, s_.V, threads_);
+            store_as(out, dtype, c0 * s_.V, logits_, tc * s_.V);
+        }
+    }
+
+    Decoder* create_decoder(int64_t max_sequences, int64_t max_tokens) override {
+        return create_cpu_decoder<T>(s_, layout_, params(), threads_, max_sequences, max_tokens);
     }
 
     void* grad_accumulator() override { return accumulator(); }
@@ -315,15 +329,9 @@ private:
             throw Error(ENG_ERROR_INVALID_ARGUMENT, "adamw: need lr >= 0, 0 <= beta1, beta2 < 1, eps > 0, weight_decay >= 0");
     }
 
-    LayerView<T> layer_view(T* base, int64_t l) const {
-        const TensorSlot* t = &layout_[1 + (size_t)l * kTensorsPerLayer];
-        LayerView<T> w;
-        T** f[kTensorsPerLayer] = {&w.ln1, &w.wq, &w.bq, &w.wk, &w.bk, &w.wv, &w.bv, &w.wo, &w.ln2, &w.wg, &w.wu, &w.wd};
-        for (int i = 0; i < kTensorsPerLayer; i++) *f[i] = base + t[i].offset;
-        return w;
-    }
+    LayerView<T> layer_view(T* base, int64_t l) const { return eng::layer_view(base, layout_, l); }
 
-    T* final_norm(T* base) const { return base + layout_[1 + (size_t)s_.L * kTensorsPerLayer].offset; }
+    T* final_norm(T* base) const { return final_norm_view(base, layout_, s_); }
 
     // Checks the batch and derives positions, document starts and the scored rows with their targets.
     void prepare_batch(const eng_batch& b) {

@@ -47,6 +47,8 @@ std::vector<TensorSlot> tensor_layout(const ModelShape& s);
 // Elements of the activation allocation for a micro-batch of N tokens (forward, backward and the classifier chunk).
 int64_t activation_elements(const ModelShape& s, int64_t N);
 
+class Decoder;
+
 // The model as the ABI sees it, whatever its compute dtype.
 class Model {
 public:
@@ -58,6 +60,10 @@ public:
     virtual void zero_grads() = 0;
     virtual void forward_backward(double* loss_sum, int64_t* valid, float* token_losses, const eng_batch& batch,
                                   double loss_scale, bool backward) = 0;
+    // Forward only: the logits of every token (num_tokens, V) into out, of dtype F32 or F64.
+    virtual void logits(void* out, int dtype, const eng_batch& batch) = 0;
+    // A decoder over this model's parameters (see decoder.hpp); the model must outlive it.
+    virtual Decoder* create_decoder(int64_t max_sequences, int64_t max_tokens) = 0;
     virtual double adamw_step(const eng_adamw_options& options) = 0;
     virtual void set_optimizer_range(int64_t offset, int64_t count) = 0;
     virtual void optimizer_range(int64_t* offset, int64_t* count) const = 0;

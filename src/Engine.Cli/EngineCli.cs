@@ -45,6 +45,7 @@ public static class EngineCli
         root.Subcommands.Add(LossCommand.Create(host.Services));
         root.Subcommands.Add(SftCommand.Create(host.Services));
         root.Subcommands.Add(TokenizeCommand.Create());
+        root.Subcommands.Add(EvalCommand.Create(host.Services));
         return await root.Parse(args).InvokeAsync();
     }
 

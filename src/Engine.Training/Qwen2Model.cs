@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using Engine.Core;
 using Engine.Core.Model;
 using Engine.Core.Numerics;
+using System.Runtime.InteropServices;
 using Engine.Interop.Trainer;
 
 namespace Engine.Training;
@@ -158,6 +159,25 @@ public sealed unsafe class Qwen2Model : IDisposable
     /// <summary>Forward only: the loss, gradients untouched.</summary>
     public BatchLoss Forward(PackedBatch batch, Span<float> tokenLosses = default) => Run(batch, 0, backward: false, tokenLosses);
 
+    /// <summary>Forward only: the logits of every token of <paramref name="batch"/>, (tokens, vocab) row-major, computed
+    /// as the loss computes them (for checking decoders and samplers against the full forward).</summary>
+    public void Logits(PackedBatch batch, Span<float> logits) => Logits(batch, logits, EngDType.F32);
+
+    /// <summary>As <see cref="Logits(PackedBatch, Span{float})"/>, widened to float64 (exact on a float64 model).</summary>
+    public void Logits(PackedBatch batch, Span<double> logits) => Logits(batch, logits, EngDType.F64);
+
+    /// <summary>A greedy/incremental decoder over this model: K/V caches for up to <paramref name="maxSequences"/>
+    /// sequences of up to <paramref name="maxTokens"/> tokens each. Dispose it before the model.</summary>
+    public Qwen2Decoder CreateDecoder(int maxSequences, int maxTokens)
+    {
+        NativeTrainerException.Check(TrainerImports.eng_decoder_create(out var decoder, _model, maxSequences, maxTokens));
+        return new Qwen2Decoder(this, decoder);
+    }
+
+    internal ModelHandle Handle => _model;
+
+    internal StreamHandle Stream => _context.Stream;
+
     /// <summary>Clips (when configured) and applies AdamW step <paramref name="step"/> (1-based); returns the
     /// gradient norm before clipping. Gradients are left as they are.</summary>
     public double AdamWStep(AdamWOptions options, long step)
@@ -247,22 +267,25 @@ public sealed unsafe class Qwen2Model : IDisposable
         WeightDecay = options.WeightDecay, MaxGradNorm = options.MaxGradNorm, Step = step,
     };
 
+    private void Logits<T>(PackedBatch batch, Span<T> logits, EngDType dtype) where T : unmanaged
+    {
+        long expected = (long)batch.Tokens.Length * Config.VocabSize;
+        if (logits.Length != expected)
+            throw new ArgumentException($"logits span has {logits.Length} elements for {batch.Tokens.Length} tokens x {Config.VocabSize} vocabulary");
+        using var pinned = new PinnedBatch(batch);
+        fixed (T* out_ = logits)
+            NativeTrainerException.Check(TrainerImports.eng_model_logits(out_, dtype, _model, pinned.Native, _context.Stream));
+    }
+
     private BatchLoss Run(PackedBatch batch, double lossScale, bool backward, Span<float> tokenLosses)
     {
         if (!tokenLosses.IsEmpty && tokenLosses.Length != batch.Tokens.Length)
             throw new ArgumentException($"token losses span has {tokenLosses.Length} elements for {batch.Tokens.Length} tokens");
-        fixed (int* tokens = batch.Tokens)
-        fixed (int* labels = batch.Labels)
-        fixed (int* docs = batch.DocumentLengths)
+        using var pinned = new PinnedBatch(batch);
         fixed (float* losses = tokenLosses)
         {
-            var native = new EngBatch
-            {
-                Tokens = tokens, Labels = labels, DocLengths = docs,
-                NumTokens = batch.Tokens.Length, NumDocs = batch.DocumentLengths.Length,
-            };
             NativeTrainerException.Check(TrainerImports.eng_model_forward_backward(out double sum, out long scored,
-                tokenLosses.IsEmpty ? null : losses, _model, native, lossScale, backward ? 1 : 0, _context.Stream));
+                tokenLosses.IsEmpty ? null : losses, _model, pinned.Native, lossScale, backward ? 1 : 0, _context.Stream));
             return new BatchLoss(sum, scored);
         }
     }
@@ -316,4 +339,31 @@ public sealed unsafe class Qwen2Model : IDisposable
     }
 
     private static string TensorInfoShape(ImmutableArray<long> shape) => Core.Safetensors.TensorInfo.FormatShape(shape);
+
+    /// <summary>A batch's arrays pinned for one native call, as the ABI's <see cref="EngBatch"/>.</summary>
+    private ref struct PinnedBatch
+    {
+        private GCHandle _tokens, _labels, _docs;
+
+        public PinnedBatch(PackedBatch batch)
+        {
+            _tokens = GCHandle.Alloc(batch.Tokens, GCHandleType.Pinned);
+            _labels = GCHandle.Alloc(batch.Labels, GCHandleType.Pinned);
+            _docs = GCHandle.Alloc(batch.DocumentLengths, GCHandleType.Pinned);
+            Native = new EngBatch
+            {
+                Tokens = (int*)_tokens.AddrOfPinnedObject(), Labels = (int*)_labels.AddrOfPinnedObject(),
+                DocLengths = (int*)_docs.AddrOfPinnedObject(), NumTokens = batch.Tokens.Length, NumDocs = batch.DocumentLengths.Length,
+            };
+        }
+
+        public EngBatch Native { get; }
+
+        public void Dispose()
+        {
+            _tokens.Free();
+            _labels.Free();
+            _docs.Free();
+        }
+    }
 }

@@ -62,7 +62,7 @@ public sealed class DataParallelUnitTests
     [Fact]
     public void AbiVersionAndStructSizesMatchTheBinding()
     {
-        Assert.Equal(2, TrainerImports.eng_abi_version());
+        Assert.Equal(3, TrainerImports.eng_abi_version());
         TrainerImports.eng_abi_struct_sizes(out var sizes);
         Assert.Equal(Marshal.SizeOf<EngContextOptions>(), sizes.ContextOptions);
         Assert.Equal(Marshal.SizeOf<EngModelConfig>(), sizes.ModelConfig);

@@ -4,7 +4,7 @@ using Engine.Training.Templates;
 
 namespace Engine.Cli.Commands;
 
-/// <summary>The data options <c>engine sft</c>, <c>engine loss</c> and <c>engine tokenize</c> share, and loading the file they name with
+/// <summary>The data options <c>engine sft</c>, <c>engine loss</c>, <c>engine eval</c> and <c>engine tokenize</c> share, and loading the file they name with
 /// the model's tokenizer (<see cref="SftDataset"/>). Skipped rows and the tokenizer used go to stderr (unless quiet:
 /// the ranks of a distributed run other than rank 0).</summary>
 internal sealed class DataOptions
@@ -41,7 +41,7 @@ internal sealed class DataOptions
     public IReadOnlyList<TokenizedExample> Load(ParseResult parse, string modelPath, string commandName, bool quiet = false) =>
         LoadDataset(parse, modelPath, commandName, quiet).Examples;
 
-    /// <summary>The examples with the tokenizer that made them (see <see cref="LoadedDataset"/>).</summary>
+    /// <summary>The examples with the tokenizer that made them and each example's conversation (see <see cref="LoadedDataset"/>).</summary>
     public LoadedDataset LoadDataset(ParseResult parse, string modelPath, string commandName, bool quiet = false)
     {
         string path = parse.GetValue(Data)!;

@@ -37,3 +37,15 @@ internal sealed class ModelHandle : SafeHandle
         return true;
     }
 }
+
+/// <summary>An <c>eng_decoder*</c>; released before its model (the owner disposes it first).</summary>
+internal sealed class DecoderHandle : SafeHandle
+{
+    public DecoderHandle() : base(IntPtr.Zero, ownsHandle: true) { }
+    public override bool IsInvalid => handle == IntPtr.Zero;
+    protected override bool ReleaseHandle()
+    {
+        TrainerImports.eng_decoder_destroy(handle);
+        return true;
+    }
+}

@@ -63,6 +63,25 @@ internal static unsafe partial class TrainerImports
         ModelHandle model, in EngBatch batch, double lossScale, int backward, StreamHandle stream);
 
     [LibraryImport(Library)]
+    public static partial EngStatus eng_model_logits(void* logits, EngDType logitsDType, ModelHandle model, in EngBatch batch, StreamHandle stream);
+
+    [LibraryImport(Library)]
+    public static partial EngStatus eng_decoder_create(out DecoderHandle decoder, ModelHandle model, int maxSequences, int maxTokens);
+
+    [LibraryImport(Library)]
+    public static partial void eng_decoder_destroy(IntPtr decoder);
+
+    [LibraryImport(Library)]
+    public static partial EngStatus eng_decoder_reset(DecoderHandle decoder);
+
+    [LibraryImport(Library)]
+    public static partial EngStatus eng_decoder_append(void* logits, EngDType logitsDType, int* nextTokens, DecoderHandle decoder,
+        int* tokens, int* counts, int numSequences, StreamHandle stream);
+
+    [LibraryImport(Library)]
+    public static partial EngStatus eng_decoder_length(out int length, DecoderHandle decoder, int sequence);
+
+    [LibraryImport(Library)]
     public static partial EngStatus eng_model_adamw_step(out double gradNorm, ModelHandle model, in EngAdamWOptions options,
         StreamHandle stream);
 

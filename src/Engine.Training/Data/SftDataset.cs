@@ -9,8 +9,10 @@ using Engine.Training.Tokenization;
 namespace Engine.Training.Data;
 
 /// <summary>The examples of a data file, and how many bad rows were skipped. <see cref="Tokenizer"/> is the tokenizer
-/// used for text rows, or null when every row was pre-tokenized.</summary>
-public sealed record LoadedDataset(IReadOnlyList<TokenizedExample> Examples, int SkippedRows, ITextTokenizer? Tokenizer);
+/// used for text rows, or null when every row was pre-tokenized. <see cref="Conversations"/> holds, for each example,
+/// the conversation of its text row (null for a pre-tokenized row), so evaluation can read the reference reply as text.</summary>
+public sealed record LoadedDataset(IReadOnlyList<TokenizedExample> Examples, int SkippedRows, ITextTokenizer? Tokenizer,
+    IReadOnlyList<Conversation?> Conversations);
 
 /// <summary>Reads a JSONL data file for a model: one JSON object per line, blank lines skipped, the format of each
 /// row told by its keys (<see cref="RowFormat"/>). The model directory may be a tokenizer-only folder (no config.json):
@@ -27,6 +29,7 @@ public static class SftDataset
         ITextTokenizer? tokenizer = null;
         IChatTemplate? template = null;
         var examples = new List<TokenizedExample>();
+        var conversations = new List<Conversation?>();
         int lineNumber = 0, skipped = 0;
         if (!File.Exists(dataPath)) throw new EngineException($"{dataPath}: no such data file");
         // Strict: a row with invalid UTF-8 is an error naming its line and byte, never text with U+FFFD in it.
@@ -41,12 +44,14 @@ public static class SftDataset
                 if (format == RowFormat.PreTokenized)
                 {
                     examples.Add(PreTokenizedFormat.Parse(doc.RootElement, lineNumber, vocabSize));
+                    conversations.Add(null);
                     continue;
                 }
                 var conversation = RowFormats.ReadConversation(doc.RootElement, format);
                 tokenizer ??= ModelTokenizer.Load(modelPath, vocabSize);
                 template ??= ChatTemplates.Create(options.Template, tokenizer, options.SystemPrompt);
                 examples.Add(template.Apply(conversation, lineNumber));
+                conversations.Add(conversation);
             }
             catch (FormatException) when (options.SkipBadRows)
             {
@@ -59,7 +64,7 @@ public static class SftDataset
         }
         if (examples.Count == 0)
             throw new DatasetFormatException(dataPath, lineNumber, skipped > 0 ? $"no valid examples ({skipped} bad rows skipped)" : "no examples in the file");
-        return new LoadedDataset(examples, skipped, tokenizer);
+        return new LoadedDataset(examples, skipped, tokenizer, conversations);
     }
 
     private static JsonDocument ParseJson(string line)

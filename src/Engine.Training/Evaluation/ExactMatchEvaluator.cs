@@ -1,0 +1,36 @@
+using Engine.Training.Tokenization;
+
+namespace Engine.Training.Evaluation;
+
+/// <summary>One scored row. Text rows carry the generated text and the extracted answers; pre-tokenized rows (no
+/// text) compare <see cref="GeneratedTokens"/> with <see cref="EvalPrompt.ReferenceTokens"/> and leave the texts null.</summary>
+public sealed record ExactMatchRow(EvalPrompt Prompt, int[] GeneratedTokens, StopReason Stop, int Produced, string? GeneratedText,
+    string? Answer, string? Reference, bool Correct);
+
+/// <summary>Exact match by greedy generation: each prompt's continuation is decoded to text and its answer
+/// (<see cref="AnswerExtraction"/>) compared with the reference's. A pre-tokenized row cannot be decoded to text
+/// without assuming a tokenizer, so its continuation's token ids must equal the labelled tokens exactly.</summary>
+public static class ExactMatchEvaluator
+{
+    /// <param name="tokenizer">Decodes text rows' continuations; may be null when every row is pre-tokenized.</param>
+    public static IEnumerable<ExactMatchRow> Evaluate(Qwen2Model model, IReadOnlyList<EvalPrompt> prompts, ITextTokenizer? tokenizer,
+        GenerationOptions options, CancellationToken cancellation = default)
+    {
+        if (tokenizer == null && prompts.Any(p => p.ReferenceText != null))
+            throw new ArgumentException("text rows need a tokenizer to decode their continuations", nameof(tokenizer));
+        foreach (var g in GreedyGenerator.Generate(model, prompts.Select(p => p.Prompt).ToList(), options, cancellation))
+        {
+            var prompt = prompts[g.Index];
+            if (prompt.ReferenceText == null)
+            {
+                yield return new ExactMatchRow(prompt, g.Tokens, g.Stop, g.Produced, null, null, null, g.Tokens.AsSpan().SequenceEqual(prompt.ReferenceTokens));
+                continue;
+            }
+            // A model's vocabulary may be padded past its tokenizer's ids (Qwen2.5: 151936 rows, 151665 ids): such ids
+            // have no text and decode to nothing, as in Hugging Face tokenizers.
+            string text = tokenizer!.Decode(g.Tokens.Where(t => t < tokenizer.IdLimit));
+            string answer = AnswerExtraction.Extract(text), reference = AnswerExtraction.Extract(prompt.ReferenceText);
+            yield return new ExactMatchRow(prompt, g.Tokens, g.Stop, g.Produced, text, answer, reference, answer == reference);
+        }
+    }
+}
