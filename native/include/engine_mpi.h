@@ -11,6 +11,9 @@
  * MPI_COMM_WORLD, blocking, and must be called by every rank in the same order. Errors are returned
  * (MPI_ERRORS_RETURN), not fatal, so the caller can name the failing rank before aborting.
  * Counts are element counts; one rank's count must fit MPI's int (2^31 - 1 elements).
+ * When every rank runs on one machine, sums and gathers go through an MPI-3 shared-memory window (each rank
+ * holds a segment as large as the largest buffer summed; ENG_MPI_SHARED_MEMORY=0 turns it off); sums are
+ * always taken in rank order there, so every rank gets the same bits.
  */
 #ifndef ENGINE_MPI_H
 #define ENGINE_MPI_H
@@ -48,6 +51,7 @@ typedef struct eng_mpi_world {
     int32_t local_rank;  /* among the ranks sharing this machine's memory */
     int32_t local_size;
     int32_t thread_level;/* the MPI thread level granted (MPI_THREAD_*) */
+    int32_t shared_memory;/* nonzero: all ranks share this machine and the collectives go through a shared window */
     char host[256];      /* MPI_Get_processor_name */
 } eng_mpi_world;
 

@@ -15,15 +15,25 @@ public static class MpiProcess
 
     public static EngineProcess.Result Run(int ranks, params string[] args) => Run(null, [new Rank(ranks, args)]);
 
+    /// <summary>As <see cref="Run(int, string[])"/>, with environment variables passed to every rank.</summary>
+    public static EngineProcess.Result RunWith(IReadOnlyDictionary<string, string> environment, int ranks, params string[] args) =>
+        Run(null, [new Rank(ranks, args)], environment);
+
     /// <summary>Runs the job; <paramref name="onLine"/> sees every stderr line with the mpirun process (to kill it
     /// or one of its ranks). Throws after 120 s: no test may hang.</summary>
-    public static EngineProcess.Result Run(Action<string, Process>? onLine, IReadOnlyList<Rank> ranks)
+    public static EngineProcess.Result Run(Action<string, Process>? onLine, IReadOnlyList<Rank> ranks, IReadOnlyDictionary<string, string>? environment = null)
     {
         string dll = Path.Combine(AppContext.BaseDirectory, "engine.dll");
         var start = new ProcessStartInfo("mpirun") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
         start.Environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1";
         start.Environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1";
         start.ArgumentList.Add("--oversubscribe");
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[name] = value;
+            start.ArgumentList.Add("-x");
+            start.ArgumentList.Add(name);
+        }
         for (int i = 0; i < ranks.Count; i++)
         {
             if (i > 0) start.ArgumentList.Add(":");

@@ -27,7 +27,9 @@ public sealed class DataParallelRunTests
         var one = EngineProcess.Run(DataParallelFixture.Sft(model, data, single, "--grad-accum", "4"));
         var two = MpiProcess.Run(2, DataParallelFixture.Sft(model, data, stage1, "--grad-accum", "2"));
         var zero = MpiProcess.Run(2, DataParallelFixture.Sft(model, data, stage0, "--grad-accum", "2", "--zero-stage", "0"));
-        var repeat = MpiProcess.Run(2, DataParallelFixture.Sft(model, data, again, "--grad-accum", "2"));
+        // The same job through MPI's own collectives (as across machines) instead of the shared-memory window.
+        var repeat = MpiProcess.RunWith(new Dictionary<string, string> { ["ENG_MPI_SHARED_MEMORY"] = "0" }, 2,
+            DataParallelFixture.Sft(model, data, again, "--grad-accum", "2"));
 
         foreach (var r in new[] { one, two, zero, repeat }) Assert.True(r.ExitCode == 0, r.Stderr);
         Assert.Contains("engine sft: 2 rank(s), global batch 4 sequences (1 per micro-batch x 2 accumulation x 2 ranks)", two.Stderr);
@@ -49,7 +51,9 @@ public sealed class DataParallelRunTests
             var l = DataParallelFixture.Losses(run);
             for (int i = 0; i < losses.Length; i++) Assert.True(Math.Abs(losses[i] - l[i]) <= 1e-5 * Math.Abs(losses[i]), $"{run} step {i + 1}: {l[i]} vs {losses[i]}");
         }
-        // Two runs with the same rank count: the same bits.
+        Assert.Contains("transport: MPI, sums and gathers through a shared-memory window", two.Stderr);
+        Assert.Contains("transport: MPI collectives", repeat.Stderr);
+        // Two runs with the same rank count, one per transport: the same bits (a sum of two is the same either way).
         Assert.Equal(File.ReadAllBytes(Path.Combine(stage1, "checkpoint-4", "optimizer", "params.f32")),
             File.ReadAllBytes(Path.Combine(again, "checkpoint-4", "optimizer", "params.f32")));
         Assert.Equal(File.ReadAllBytes(Path.Combine(stage1, "checkpoint-4", "model.safetensors")),

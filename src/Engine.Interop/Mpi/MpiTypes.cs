@@ -27,5 +27,6 @@ internal unsafe struct EngMpiWorld
     public int LocalRank;
     public int LocalSize;
     public int ThreadLevel;
+    public int SharedMemory;
     public fixed byte Host[256];
 }

@@ -16,7 +16,11 @@ internal sealed unsafe class MpiCollectives : ICollectives
         LocalRank = world.LocalRank;
         LocalSize = world.LocalSize;
         Host = new string((sbyte*)world.Host);
+        SharedMemory = world.SharedMemory != 0;
     }
+
+    /// <summary>Whether every rank is on this machine and the collectives go through a shared-memory window.</summary>
+    public bool SharedMemory { get; }
 
     public int Rank { get; }
     public int Size { get; }

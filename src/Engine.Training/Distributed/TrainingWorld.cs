@@ -13,8 +13,9 @@ public sealed unsafe class TrainingWorld : IDisposable
     private readonly ICollectives _collectives;
     private readonly Stopwatch _clock = new();
 
-    private TrainingWorld(ICollectives collectives, int localRank, int localSize, string host)
+    private TrainingWorld(ICollectives collectives, int localRank, int localSize, string host, string transport)
     {
+        Transport = transport;
         _collectives = collectives;
         LocalRank = localRank;
         LocalSize = localSize;
@@ -31,6 +32,9 @@ public sealed unsafe class TrainingWorld : IDisposable
     public int LocalSize { get; }
 
     public string Host { get; }
+
+    /// <summary>How the ranks exchange data, for the log.</summary>
+    public string Transport { get; }
     public bool IsDistributed => Size > 1;
 
     /// <summary>Wall seconds spent inside collectives since the world was created.</summary>
@@ -39,7 +43,7 @@ public sealed unsafe class TrainingWorld : IDisposable
     internal ICollectives Collectives => _collectives;
 
     /// <summary>One rank, no MPI.</summary>
-    public static TrainingWorld Single() => new(new SingleProcessCollectives(), 0, 1, Environment.MachineName);
+    public static TrainingWorld Single() => new(new SingleProcessCollectives(), 0, 1, Environment.MachineName, "none (one process)");
 
     /// <summary>The job this process belongs to: MPI when a launcher started it with more than one rank, else
     /// <see cref="Single"/>. A missing MPI binding or library under mpirun is an <see cref="EngineException"/>.</summary>
@@ -48,7 +52,8 @@ public sealed unsafe class TrainingWorld : IDisposable
         var launch = Launch();
         if (launch is not { } l || l.Size <= 1) return Single();
         var mpi = MpiCollectives.Initialize($"started by a launcher as one of {l.Size} ranks ({l.Variable}={l.Size})");
-        return new TrainingWorld(mpi, mpi.LocalRank, mpi.LocalSize, mpi.Host);
+        return new TrainingWorld(mpi, mpi.LocalRank, mpi.LocalSize, mpi.Host,
+            mpi.SharedMemory ? "MPI, sums and gathers through a shared-memory window (every rank on this machine)" : "MPI collectives");
     }
 
     /// <summary>The rank count a launcher announced in the environment, and the variable that said so; null when

@@ -66,7 +66,7 @@ public static class SftTrainer
         var plan = MemoryPlan.For(config, parameters, schedule.LongestMicroBatchTokens(), world.Size, zeroStage);
         log?.Invoke(string.Create(CultureInfo.InvariantCulture,
             $"{world.Size} rank(s), global batch {schedule.GlobalBatch} sequences ({options.BatchSize} per micro-batch x {options.GradAccum} accumulation x {world.Size} ranks), " +
-            $"up to {(long)schedule.GlobalBatch * options.SeqLen} tokens per step, {total} steps"));
+            $"up to {(long)schedule.GlobalBatch * options.SeqLen} tokens per step, {total} steps{(world.IsDistributed ? "; transport: " + world.Transport : "")}"));
         log?.Invoke(plan.Describe(parameters, world.Size));
         plan.CheckFits(world.LocalSize, MemoryPlan.AvailableBytes(), world.Size);
 
