@@ -55,6 +55,17 @@ public sealed class HostileConfigTests
         Assert.Contains("'density'", e.Message);
     }
 
+    [Theory]
+    [InlineData("ties", "density: 1.5", "parameter 'density' of model 'p' is 1.5; it must be in [0, 1]")]
+    [InlineData("dare_ties", "density: [0.2, -0.1]", "parameter 'density' of model 'p' is -0.1; it must be in [0, 1]")]
+    [InlineData("breadcrumbs", "gamma: 2", "parameter 'gamma' of model 'p' is 2; it must be in [0, 1]")]
+    [InlineData("della", "epsilon: 0.7", "parameter 'epsilon' of model 'p' is 0.7; it must be in [0, 0.5]")]
+    public void ParametersOutsideTheirRangeAreRefused(string method, string parameter, string message)
+    {
+        var e = Refused($"merge_method: {method}\nbase_model: b\nmodels:\n  - model: p\n    parameters: {{weight: 1, {parameter}}}\n");
+        Assert.Contains(message, e.Message);
+    }
+
     [Fact]
     public void QuotedNumbersStayText()
     {

@@ -14,7 +14,8 @@ namespace Engine.Merge.Methods;
 /// merge's <c>parameters</c>), false for the merge's.</param>
 /// <param name="Description">One line for <c>engine methods</c>.</param>
 /// <param name="Required">True when the config must give it.</param>
-public sealed record MethodParameter(string Name, object? Default, bool PerModel, string Description, bool Required = false);
+public sealed record MethodParameter(string Name, object? Default, bool PerModel, string Description, bool Required = false,
+    double? Min = null, double? Max = null);
 
 /// <summary>One merge method with mergekit's name and semantics.</summary>
 public interface IMergeMethod

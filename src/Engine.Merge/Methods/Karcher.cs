@@ -24,14 +24,14 @@ public sealed class Karcher : IMergeMethod
 
     public IReadOnlyList<MethodParameter> Parameters { get; } = new MethodParameter[]
     {
-        new("max_iter", 10.0, false, "most Riemannian gradient steps"),
-        new("tol", 1e-5, false, "stop when the tangent step is shorter; norms at or below it count as zero"),
+        new("max_iter", 10.0, false, "most Riemannian gradient steps", Min: 1, Max: 1e6),
+        new("tol", 1e-5, false, "stop when the tangent step is shorter; norms at or below it count as zero", Min: 0),
     };
 
     public bool RequiresBase => false;
 
     public void Validate(MergeDocument document, string where, ImmutableArray<string>.Builder warnings) =>
-        MethodRules.WarnIgnored(this, document, where, warnings);
+        MethodRules.CheckParameters(this, document, where, warnings);
 
     public JsonObject Merge(TensorMergeInputs inputs, ITensorOutput output, IMergeKernels kernels, CancellationToken cancellation)
     {

@@ -31,7 +31,7 @@ public sealed class Linear : IMergeMethod
     public void Validate(MergeDocument document, string where, ImmutableArray<string>.Builder warnings)
     {
         MethodRules.RequirePerModel(this, document, where, "weight", includeBase: true);
-        MethodRules.WarnIgnored(this, document, where, warnings);
+        MethodRules.CheckParameters(this, document, where, warnings);
     }
 
     public JsonObject Merge(TensorMergeInputs inputs, ITensorOutput output, IMergeKernels kernels, CancellationToken cancellation)

@@ -34,6 +34,37 @@ internal static class MethodRules
             throw new MergeConfigException($"{where}: {method.Name} merges the base too and needs its '{name}': list base model '{document.BaseModel}' under 'models' with parameters, or set '{name}' under the merge's parameters");
     }
 
+    /// <summary>Refuses values outside a parameter's range (<see cref="MethodParameter.Min"/>, <see cref="MethodParameter.Max"/>,
+    /// inclusive; every point of a gradient and every filtered value is checked), then warns as <see cref="WarnIgnored"/>.</summary>
+    public static void CheckParameters(IMergeMethod method, MergeDocument document, string where, ImmutableArray<string>.Builder warnings)
+    {
+        foreach (var p in method.Parameters.Where(p => p.Min != null || p.Max != null))
+        {
+            CheckRange(p, document.Parameters, where, "");
+            foreach (var m in document.Models) CheckRange(p, m.Parameters, where, $" of model '{m.Model}'");
+        }
+        WarnIgnored(method, document, where, warnings);
+    }
+
+    private static void CheckRange(MethodParameter p, ParameterSet parameters, string where, string whose)
+    {
+        if (!parameters.Values.TryGetValue(p.Name, out var setting)) return;
+        foreach (double v in Numbers(setting))
+        {
+            if ((p.Min is { } min && v < min) || (p.Max is { } max && v > max))
+                throw new MergeConfigException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                    $"{where}: parameter '{p.Name}'{whose} is {v}; it must be {(p.Max == null ? $">= {p.Min}" : p.Min == null ? $"<= {p.Max}" : $"in [{p.Min}, {p.Max}]")} ({p.Description})"));
+        }
+    }
+
+    private static IEnumerable<double> Numbers(ParameterSetting setting) => setting switch
+    {
+        ParameterSetting.Scalar { Value: double d } => [d],
+        ParameterSetting.Gradient g => g.Points,
+        ParameterSetting.Conditional c => c.Conditions.SelectMany(x => Numbers(x.Value)),
+        _ => [],
+    };
+
     /// <summary>Warns about parameters the method does not take (mergekit ignores them silently) and about
     /// <c>int8_mask</c>, which only changes mergekit's mask storage.</summary>
     public static void WarnIgnored(IMergeMethod method, MergeDocument document, string where, ImmutableArray<string>.Builder warnings)

@@ -34,7 +34,7 @@ public sealed class ModelStock : IMergeMethod
         MethodRules.RequireBase(this, document, where);
         int others = MethodRules.OthersCount(document);
         if (others < 2) throw new MergeConfigException($"{where}: model_stock needs at least two models besides base '{document.BaseModel}', found {others}");
-        MethodRules.WarnIgnored(this, document, where, warnings);
+        MethodRules.CheckParameters(this, document, where, warnings);
     }
 
     public JsonObject Merge(TensorMergeInputs inputs, ITensorOutput output, IMergeKernels kernels, CancellationToken cancellation)

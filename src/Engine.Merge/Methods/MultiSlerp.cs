@@ -27,7 +27,7 @@ public sealed class MultiSlerp : IMergeMethod
     public IReadOnlyList<MethodParameter> Parameters { get; } = new MethodParameter[]
     {
         new("normalize_weights", true, false, "divide the weights by their sum"),
-        new("eps", 1e-8, false, "stabiliser added to the norms"),
+        new("eps", 1e-8, false, "stabiliser added to the norms", Min: 0),
         new("weight", null, true, "the model's weight", Required: true),
     };
 
@@ -37,7 +37,7 @@ public sealed class MultiSlerp : IMergeMethod
     {
         if (MethodRules.OthersCount(document) == 0) throw new MergeConfigException($"{where}: multislerp needs at least one model besides the base");
         MethodRules.RequirePerModel(this, document, where, "weight");
-        MethodRules.WarnIgnored(this, document, where, warnings);
+        MethodRules.CheckParameters(this, document, where, warnings);
     }
 
     public JsonObject Merge(TensorMergeInputs inputs, ITensorOutput output, IMergeKernels kernels, CancellationToken cancellation)

@@ -18,7 +18,7 @@ public sealed class NearSwap : IMergeMethod
 
     public IReadOnlyList<MethodParameter> Parameters { get; } = new MethodParameter[]
     {
-        new("t", null, false, "distance under which M's value is taken", Required: true),
+        new("t", null, false, "distance under which M's value is taken", Required: true, Min: 0),
     };
 
     public bool RequiresBase => true;
@@ -29,7 +29,7 @@ public sealed class NearSwap : IMergeMethod
         int others = MethodRules.OthersCount(document);
         if (others != 1) throw new MergeConfigException($"{where}: nearswap merges exactly one model into the base, found {others} besides base '{document.BaseModel}'");
         MethodRules.RequireGlobal(this, document, where, "t");
-        MethodRules.WarnIgnored(this, document, where, warnings);
+        MethodRules.CheckParameters(this, document, where, warnings);
     }
 
     public JsonObject Merge(TensorMergeInputs inputs, ITensorOutput output, IMergeKernels kernels, CancellationToken cancellation)

@@ -39,7 +39,7 @@ public sealed class NuSlerp : IMergeMethod
         if (others != 2)
             throw new MergeConfigException($"{where}: nuslerp merges exactly two models (plus an optional base_model), found {others}" + (document.BaseModel is { } b ? $" besides base '{b}'" : ""));
         MethodRules.RequirePerModel(this, document, where, "weight");
-        MethodRules.WarnIgnored(this, document, where, warnings);
+        MethodRules.CheckParameters(this, document, where, warnings);
     }
 
     public JsonObject Merge(TensorMergeInputs inputs, ITensorOutput output, IMergeKernels kernels, CancellationToken cancellation)

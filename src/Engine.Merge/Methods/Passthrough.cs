@@ -27,7 +27,7 @@ public sealed class Passthrough : IMergeMethod
     {
         int models = MethodRules.OthersCount(document) + (document.BaseModel == null ? 0 : 1);
         if (models != 1) throw new MergeConfigException($"{where}: passthrough takes exactly one model, found {models}");
-        MethodRules.WarnIgnored(this, document, where, warnings);
+        MethodRules.CheckParameters(this, document, where, warnings);
     }
 
     public JsonObject Merge(TensorMergeInputs inputs, ITensorOutput output, IMergeKernels kernels, CancellationToken cancellation)

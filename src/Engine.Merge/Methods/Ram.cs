@@ -19,7 +19,7 @@ public sealed class Ram : IMergeMethod
 
     public IReadOnlyList<MethodParameter> Parameters { get; } = new MethodParameter[]
     {
-        new("epsilon", 1e-5, false, "magnitude above which a delta counts as a change"),
+        new("epsilon", 1e-5, false, "magnitude above which a delta counts as a change", Min: 0),
     };
 
     public bool RequiresBase => true;
@@ -27,7 +27,7 @@ public sealed class Ram : IMergeMethod
     public void Validate(MergeDocument document, string where, ImmutableArray<string>.Builder warnings)
     {
         MethodRules.RequireBase(this, document, where);
-        MethodRules.WarnIgnored(this, document, where, warnings);
+        MethodRules.CheckParameters(this, document, where, warnings);
     }
 
     public JsonObject Merge(TensorMergeInputs inputs, ITensorOutput output, IMergeKernels kernels, CancellationToken cancellation)

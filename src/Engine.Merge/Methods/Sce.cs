@@ -26,7 +26,7 @@ public sealed class Sce : IMergeMethod
     public IReadOnlyList<MethodParameter> Parameters { get; } = new MethodParameter[]
     {
         new("int8_mask", false, false, "mergekit's mask storage switch; ignored with a warning"),
-        new("select_topk", 1.0, false, "fraction of the highest-variance elements kept"),
+        new("select_topk", 1.0, false, "fraction of the highest-variance elements kept", Min: 0, Max: 1),
     };
 
     public bool RequiresBase => true;
@@ -34,7 +34,7 @@ public sealed class Sce : IMergeMethod
     public void Validate(MergeDocument document, string where, ImmutableArray<string>.Builder warnings)
     {
         MethodRules.RequireBase(this, document, where);
-        MethodRules.WarnIgnored(this, document, where, warnings);
+        MethodRules.CheckParameters(this, document, where, warnings);
     }
 
     public JsonObject Merge(TensorMergeInputs inputs, ITensorOutput output, IMergeKernels kernels, CancellationToken cancellation)

@@ -37,7 +37,7 @@ public sealed class Slerp : IMergeMethod
         int others = MethodRules.OthersCount(document);
         if (others > 1) throw new MergeConfigException($"{where}: slerp merges exactly two models (the base and one other), found {others} besides base '{document.BaseModel}'");
         MethodRules.RequireGlobal(this, document, where, "t");
-        MethodRules.WarnIgnored(this, document, where, warnings);
+        MethodRules.CheckParameters(this, document, where, warnings);
     }
 
     public JsonObject Merge(TensorMergeInputs inputs, ITensorOutput output, IMergeKernels kernels, CancellationToken cancellation)

@@ -81,10 +81,10 @@ public abstract class GeneralizedTaskArithmetic : IMergeMethod
             new("rescale", defaultRescale, false, "rescale each sparsified delta to its original L1 norm"),
             new("lambda", 1.0, false, "scale of the mixed delta"),
             new("weight", null, true, "weight of the model's task vector", Required: true),
-            new("density", 1.0, true, "fraction of the task vector kept"),
+            new("density", 1.0, true, "fraction of the task vector kept", Min: 0, Max: 1),
         };
-        if (sparsification == Sparsification.MagnitudeOutliers) parameters.Add(new("gamma", 0.01, true, "fraction of the largest deltas dropped as outliers"));
-        if (sparsification == Sparsification.DellaMagprune) parameters.Add(new("epsilon", 0.15, true, "half-width of the keep-probability range around density"));
+        if (sparsification == Sparsification.MagnitudeOutliers) parameters.Add(new("gamma", 0.01, true, "fraction of the largest deltas dropped as outliers", Min: 0, Max: 1));
+        if (sparsification == Sparsification.DellaMagprune) parameters.Add(new("epsilon", 0.15, true, "half-width of the keep-probability range around density", Min: 0, Max: 0.5));
         Parameters = parameters;
     }
 
@@ -97,7 +97,7 @@ public abstract class GeneralizedTaskArithmetic : IMergeMethod
     {
         MethodRules.RequireBase(this, document, where);
         MethodRules.RequirePerModel(this, document, where, "weight");
-        MethodRules.WarnIgnored(this, document, where, warnings);
+        MethodRules.CheckParameters(this, document, where, warnings);
     }
 
     public JsonObject Merge(TensorMergeInputs inputs, ITensorOutput output, IMergeKernels kernels, CancellationToken cancellation)
