@@ -128,6 +128,8 @@ public sealed class SafetensorsFile : IDisposable
     {
         CheckOwn(tensor);
         long start = Header.DataStart + tensor.DataBegin;
+        // The kernel's read-ahead copies nothing into this process; reading into a throwaway buffer is the fallback.
+        if (Engine.Interop.Posix.PosixFileSystem.TryAdviseWillNeed(_handle, start, tensor.ByteLength)) return;
         for (long at = 0; at < tensor.ByteLength && !cancellation.IsCancellationRequested; at += buffer.Length)
             ReadExactly(tensor, start + at, buffer[..(int)Math.Min(buffer.Length, tensor.ByteLength - at)]);
     }
