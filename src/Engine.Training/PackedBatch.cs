@@ -33,18 +33,18 @@ public sealed record PackedBatch
     public int[] DocumentLengths { get; }
 
     /// <summary>Tokens that carry a loss: positions whose shifted label, in the same document, is not ignored.</summary>
-    public int ScoredTokens
+    public int ScoredTokens => CountScored(Labels, DocumentLengths);
+
+    /// <summary>Positions whose shifted label, in the same document, is not <see cref="IgnoreIndex"/>.</summary>
+    public static int CountScored(int[] labels, int[] documentLengths)
     {
-        get
+        int count = 0, start = 0;
+        foreach (int n in documentLengths)
         {
-            int count = 0, start = 0;
-            foreach (int n in DocumentLengths)
-            {
-                for (int t = start + 1; t < start + n; t++)
-                    if (Labels[t] != IgnoreIndex) count++;
-                start += n;
-            }
-            return count;
+            for (int t = start + 1; t < start + n; t++)
+                if (labels[t] != IgnoreIndex) count++;
+            start += n;
         }
+        return count;
     }
 }

@@ -13,29 +13,50 @@ public static class EngineProcess
     /// soon as a line of its stderr satisfies <paramref name="killWhen"/>. The exit code then is the kill's.</summary>
     public static Result Run(Func<string, bool>? killWhen, params string[] args)
     {
-        string dll = Path.Combine(AppContext.BaseDirectory, "engine.dll");
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        bool killed = false;
+        return Run(Start(args), (line, process) =>
+        {
+            if (killed || killWhen == null || !killWhen(line)) return;
+            process.Kill(entireProcessTree: true);
+            killed = true;
+        });
+    }
+
+    /// <summary>How <c>dotnet engine.dll ARGS</c> of this build starts (add environment variables to it).</summary>
+    public static ProcessStartInfo Start(params string[] args) => Start(Path.Combine(AppContext.BaseDirectory, "engine.dll"), args);
+
+    /// <summary>How <c>dotnet DLL ARGS</c> starts, for an engine copied elsewhere.</summary>
+    public static ProcessStartInfo Start(string dll, params string[] args)
+    {
+        var start = new ProcessStartInfo("dotnet");
         start.ArgumentList.Add(dll);
         foreach (var a in args) start.ArgumentList.Add(a);
+        return start;
+    }
+
+    /// <summary>Runs a process to its end with stdout and stderr captured (stdin closed); <paramref name="onLine"/>
+    /// sees every stderr line with the process (to kill it, or a child). Throws after 120 s: no test may hang.</summary>
+    public static Result Run(ProcessStartInfo start, Action<string, Process>? onLine = null)
+    {
+        start.RedirectStandardOutput = start.RedirectStandardError = start.RedirectStandardInput = true;
+        start.UseShellExecute = false;
         using var process = Process.Start(start)!;
+        process.StandardInput.Close();
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = Task.Run(() =>
         {
             var text = new System.Text.StringBuilder();
-            bool killed = false;
             while (process.StandardError.ReadLine() is { } line)
             {
                 text.AppendLine(line);
-                if (killed || killWhen == null || !killWhen(line)) continue;
-                process.Kill(entireProcessTree: true);
-                killed = true;
+                onLine?.Invoke(line, process);
             }
             return text.ToString();
         });
         if (!process.WaitForExit(120_000))
         {
             process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"engine {string.Join(' ', args)} did not finish in 120 s");
+            throw new TimeoutException($"{start.FileName} {string.Join(' ', start.ArgumentList)} did not finish in 120 s");
         }
         return new Result(process.ExitCode, stdout.Result, stderr.Result);
     }

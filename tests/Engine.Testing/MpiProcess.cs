@@ -23,8 +23,7 @@ public static class MpiProcess
     /// or one of its ranks). Throws after 120 s: no test may hang.</summary>
     public static EngineProcess.Result Run(Action<string, Process>? onLine, IReadOnlyList<Rank> ranks, IReadOnlyDictionary<string, string>? environment = null)
     {
-        string dll = Path.Combine(AppContext.BaseDirectory, "engine.dll");
-        var start = new ProcessStartInfo("mpirun") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
+        var start = new ProcessStartInfo("mpirun");
         start.Environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1";
         start.Environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1";
         start.ArgumentList.Add("--oversubscribe");
@@ -39,29 +38,11 @@ public static class MpiProcess
             if (i > 0) start.ArgumentList.Add(":");
             start.ArgumentList.Add("-np");
             start.ArgumentList.Add(ranks[i].Count.ToString());
-            start.ArgumentList.Add("dotnet");
-            start.ArgumentList.Add(dll);
-            foreach (var a in ranks[i].Args) start.ArgumentList.Add(a);
+            var engine = EngineProcess.Start(ranks[i].Args);
+            start.ArgumentList.Add(engine.FileName);
+            foreach (var a in engine.ArgumentList) start.ArgumentList.Add(a);
         }
-        using var process = Process.Start(start)!;
-        process.StandardInput.Close();
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = Task.Run(() =>
-        {
-            var text = new System.Text.StringBuilder();
-            while (process.StandardError.ReadLine() is { } line)
-            {
-                text.AppendLine(line);
-                onLine?.Invoke(line, process);
-            }
-            return text.ToString();
-        });
-        if (!process.WaitForExit(120_000))
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"mpirun did not finish in 120 s; stderr so far:\n{(stderr.IsCompleted ? stderr.Result : "")}");
-        }
-        return new EngineProcess.Result(process.ExitCode, stdout.Result, stderr.Result);
+        return EngineProcess.Run(start, onLine);
     }
 
     /// <summary>The process ids of the ranks mpirun started (its child processes).</summary>

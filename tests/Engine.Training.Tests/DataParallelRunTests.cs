@@ -176,18 +176,14 @@ public sealed class DataParallelRunTests
         string engine = temp.Combine("engine");
         CopyDirectory(AppContext.BaseDirectory, engine);
         File.Delete(Path.Combine(engine, "libengine_mpi.so"));
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
-        start.ArgumentList.Add(Path.Combine(engine, "engine.dll"));
-        foreach (var a in DataParallelFixture.Sft(model, data, temp.Combine("out"))) start.ArgumentList.Add(a);
+        var start = EngineProcess.Start(Path.Combine(engine, "engine.dll"), DataParallelFixture.Sft(model, data, temp.Combine("out")));
         start.Environment["OMPI_COMM_WORLD_SIZE"] = "2";
-        using var process = Process.Start(start)!;
-        string stderr = process.StandardError.ReadToEnd();
-        Assert.True(process.WaitForExit(60_000));
+        var run = EngineProcess.Run(start);
 
-        Assert.Equal(1, process.ExitCode);
+        Assert.Equal(1, run.ExitCode);
         Assert.Equal($"engine: error: started by a launcher as one of 2 ranks (OMPI_COMM_WORLD_SIZE=2), but this build has no MPI binding " +
             $"({Path.Combine(engine, "libengine_mpi.so")} was not built: no MPI was found when the engine was built; install libopenmpi-dev and rebuild); " +
-            "or run without mpirun", stderr.Trim());
+            "or run without mpirun", run.Stderr.Trim());
     }
 
     private static void CopyDirectory(string from, string to)

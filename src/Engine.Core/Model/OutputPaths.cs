@@ -34,13 +34,15 @@ public static class OutputPaths
     /// <summary>Throws when <paramref name="output"/> is, holds or lies inside one of <paramref name="inputs"/>.</summary>
     public static void CheckNoOverlap(string output, IEnumerable<string> inputs)
     {
-        string realOutput = Real(output);
         foreach (var input in inputs)
-        {
-            string realInput = Real(input);
-            if (Contains(realOutput, realInput) || Contains(realInput, realOutput))
-                throw new OutputException($"{output}: output path overlaps input model {input}");
-        }
+            if (Overlap(output, input)) throw new OutputException($"{output}: output path overlaps input model {input}");
+    }
+
+    /// <summary>True when <paramref name="a"/> is, holds or lies inside <paramref name="b"/>, symbolic links resolved.</summary>
+    public static bool Overlap(string a, string b)
+    {
+        string realA = Real(a), realB = Real(b);
+        return Contains(realA, realB) || Contains(realB, realA);
     }
 
     /// <summary>The path with every symbolic link in it resolved (as <c>realpath</c>, for the parts that exist).</summary>

@@ -24,7 +24,7 @@ public sealed class BatchSchedule
         if (rank < 0 || rank >= ranks) throw new ArgumentOutOfRangeException(nameof(rank));
         if (sequences.Count == 0) throw new ArgumentException("no sequences to schedule");
         _sequences = sequences;
-        _scored = sequences.Select(Scored).ToArray();
+        _scored = sequences.Select(s => (long)PackedBatch.CountScored(s.Labels, s.DocumentLengths)).ToArray();
         _batchSize = batchSize;
         _perRank = batchSize * gradAccum;
         _rank = rank;
@@ -76,19 +76,6 @@ public sealed class BatchSchedule
         }
         int first = (int)((step - 1) % StepsPerEpoch) * GlobalBatch;
         return _order!.AsSpan(first, Math.Min(GlobalBatch, _order!.Length - first)).ToArray();
-    }
-
-    private static long Scored(TrainingSequence s)
-    {
-        long count = 0;
-        int start = 0;
-        foreach (int n in s.DocumentLengths)
-        {
-            for (int t = start + 1; t < start + n; t++)
-                if (s.Labels[t] != PackedBatch.IgnoreIndex) count++;
-            start += n;
-        }
-        return count;
     }
 
     private static PackedBatch Concat(TrainingSequence[] sequences) =>

@@ -116,8 +116,7 @@ public static class SftTrainer
     /// --overwrite-output-dir would delete it.</summary>
     private static void CheckOutputIsNotInput(string outDir, string modelPath)
     {
-        string output = OutputPaths.Real(outDir).TrimEnd('/'), model = OutputPaths.Real(modelPath).TrimEnd('/');
-        if (output == model || output.StartsWith(model + "/", StringComparison.Ordinal) || model.StartsWith(output + "/", StringComparison.Ordinal))
+        if (OutputPaths.Overlap(outDir, modelPath))
             throw new EngineException($"sft: --out {outDir} overlaps --model {modelPath}; checkpoints must not be written into the input model (or the model into the output): choose another --out");
     }
 
