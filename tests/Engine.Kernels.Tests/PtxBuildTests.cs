@@ -57,6 +57,26 @@ public sealed class PtxBuildTests
         }
     }
 
+    /// <summary>ptxas may fuse a plain mul.f32 with the add it feeds into one FMA, which changed the last bits of the
+    /// element-wise merges on an H200 (the CPU reference rounds every product). The kernels that must equal it bit
+    /// for bit multiply and add with explicit rounding (<c>IlgpuMath.MulRn</c> / <c>AddRn</c>).</summary>
+    [Theory]
+    [InlineData("LinearCombination")]
+    [InlineData("TaskArithmetic")]
+    [InlineData("NearSwap")]
+    [InlineData("CountedAverage")]
+    [InlineData("DeltaVariance")]
+    [InlineData("SignElectedMean")]
+    [InlineData("SlerpBlend")]
+    [InlineData("PairSumsRuns")]
+    [InlineData("PairSumsColumns")]
+    public void IlgpuBitExactKernelsRoundEveryProductAndSumExplicitly(string kernel)
+    {
+        string text = IlgpuMergeKernels.GeneratePtx()[kernel];
+        Assert.Matches(@"\b(mul|add)\.rn\.f(32|64)\b", text);
+        Assert.DoesNotMatch(@"\bfma\.", text);
+    }
+
     private static string KernelEntry(string file) => file switch
     {
         "radix_select" => "radix_histogram_kernel",

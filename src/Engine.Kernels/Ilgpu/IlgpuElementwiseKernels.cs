@@ -1,4 +1,5 @@
 using ILGPU;
+using static Engine.Kernels.Ilgpu.IlgpuMath;
 
 namespace Engine.Kernels.Ilgpu;
 
@@ -37,7 +38,7 @@ public static class IlgpuElementwiseKernels
             {
                 float x = Load(packed, offsets, dtypes, j, e);
                 if (hasBase != 0) x -= b;
-                acc = x * coefficients[row + j] + acc;
+                acc = AddRn(MulRn(x, coefficients[row + j]), acc);
             }
             IlgpuMath.Store(output, outputDType, e, acc);
         }
@@ -147,7 +148,7 @@ public static class IlgpuElementwiseKernels
             if (p.Consensus != 0)
             {
                 float sum = 0;
-                for (int i = 0; i < k; i++) sum += Delta(packed, offsets, dtypes, weights, scales, masks, hasMask, wordsPerModel, bitOffset, i, e, b);
+                for (int i = 0; i < k; i++) sum = AddRn(sum, Delta(packed, offsets, dtypes, weights, scales, masks, hasMask, wordsPerModel, bitOffset, i, e, b));
                 float majority = sum >= 0 ? 1f : -1f;
                 divisor = 0;
                 for (int i = 0; i < k; i++)
@@ -156,20 +157,20 @@ public static class IlgpuElementwiseKernels
                     float sign = wd > 0 ? 1f : wd < 0 ? -1f : 0f;
                     if (sign == majority)
                     {
-                        mixed += wd;
-                        divisor += weights[i];
+                        mixed = AddRn(mixed, wd);
+                        divisor = AddRn(divisor, weights[i]);
                     }
                 }
                 if (divisor == 0) divisor = 1;
             }
             else
             {
-                for (int i = 0; i < k; i++) mixed += Delta(packed, offsets, dtypes, weights, scales, masks, hasMask, wordsPerModel, bitOffset, i, e, b);
+                for (int i = 0; i < k; i++) mixed = AddRn(mixed, Delta(packed, offsets, dtypes, weights, scales, masks, hasMask, wordsPerModel, bitOffset, i, e, b));
                 divisor = p.LinearDivisor;
             }
             if (p.Normalize != 0) mixed /= divisor;
-            if (p.Lambda != 1f) mixed *= p.Lambda;
-            IlgpuMath.Store(output, p.OutputDType, e, b + mixed);
+            if (p.Lambda != 1f) mixed = MulRn(mixed, p.Lambda);
+            IlgpuMath.Store(output, p.OutputDType, e, AddRn(b, mixed));
         }
     }
 
@@ -185,7 +186,7 @@ public static class IlgpuElementwiseKernels
             // MathF.Max and Math.Clamp as the reference calls them: a NaN stays NaN.
             float w = t / (!(distance <= 1e-6f) ? distance : 1e-6f);
             w = w < 0f ? 0f : w > 1f ? 1f : w;
-            IlgpuMath.Store(output, outputDType, e, w * m + (1 - w) * b);
+            IlgpuMath.Store(output, outputDType, e, AddRn(MulRn(w, m), MulRn(1 - w, b)));
         }
     }
 
@@ -203,11 +204,11 @@ public static class IlgpuElementwiseKernels
                 float d = Load(packed, offsets, dtypes, i, e) - b;
                 if (IlgpuMath.Abs(d) > epsilon)
                 {
-                    sum += d;
-                    count += 1;
+                    sum = AddRn(sum, d);
+                    count = AddRn(count, 1f);
                 }
             }
-            IlgpuMath.Store(output, outputDType, e, b + sum / (count > 1f ? count : 1f));
+            IlgpuMath.Store(output, outputDType, e, AddRn(b, sum / (count > 1f ? count : 1f)));
         }
     }
 
@@ -225,14 +226,14 @@ public static class IlgpuElementwiseKernels
             {
                 float d = Load(packed, offsets, dtypes, i, e) - b;
                 if (!IlgpuMath.IsFinite(d)) Atomic.Min(ref bad[0], (ulong)e);
-                mean += d;
+                mean = AddRn(mean, d);
             }
             mean /= k;
             float square = 0;
             for (int i = 0; i < k; i++)
             {
                 float c = Load(packed, offsets, dtypes, i, e) - b - mean;
-                square += c * c;
+                square = AddRn(square, MulRn(c, c));
             }
             float v = square / k;
             variance[e] = v;
@@ -277,7 +278,7 @@ public static class IlgpuElementwiseKernels
             long bit = bitOffset + e;
             bool kept = hasKeep == 0 || (keep[bit >> 6] & (1UL << (int)(bit & 63))) != 0;
             float sum = 0;
-            for (int i = 0; i < k; i++) sum += kept ? Load(packed, offsets, dtypes, i, e) - b : 0f;
+            for (int i = 0; i < k; i++) sum = AddRn(sum, kept ? Load(packed, offsets, dtypes, i, e) - b : 0f);
             float majority = sum >= 0 ? 1f : -1f;
             float mixed = 0, divisor = 0;
             for (int i = 0; i < k; i++)
@@ -285,10 +286,10 @@ public static class IlgpuElementwiseKernels
                 float d = kept ? Load(packed, offsets, dtypes, i, e) - b : 0f;
                 float sign = d > 0 ? 1f : d < 0 ? -1f : 0f;
                 if (sign != majority) continue;
-                mixed += d * weights[i];
-                divisor += weights[i];
+                mixed = AddRn(mixed, MulRn(d, weights[i]));
+                divisor = AddRn(divisor, weights[i]);
             }
-            IlgpuMath.Store(output, outputDType, e, b + mixed / (!(divisor <= 1e-6f) ? divisor : 1e-6f));
+            IlgpuMath.Store(output, outputDType, e, AddRn(b, mixed / (!(divisor <= 1e-6f) ? divisor : 1e-6f)));
         }
     }
 
@@ -309,7 +310,7 @@ public static class IlgpuElementwiseKernels
                 aa += x * x;
                 bb += y * y;
                 ab += x * y;
-                dd += d * d;
+                dd = AddRn(dd, MulRn(d, d));  // not exact in float64: never fused, as the CPU
             }
             aa = IlgpuKernels.BlockSum(aa, scratch);
             bb = IlgpuKernels.BlockSum(bb, scratch);
@@ -340,7 +341,7 @@ public static class IlgpuElementwiseKernels
                 aa += x * x;
                 bb += y * y;
                 ab += x * y;
-                dd += d * d;
+                dd = AddRn(dd, MulRn(d, d));  // not exact in float64: never fused, as the CPU
             }
             sums[j * 4] = aa;
             sums[j * 4 + 1] = bb;
@@ -379,8 +380,8 @@ public static class IlgpuElementwiseKernels
                 v0 -= b;
                 v1 -= b;
             }
-            float r = (lerp[v >> 6] & (1UL << (int)(v & 63))) != 0 ? v0 + p.T * (v1 - v0) : coefficients[v * 2] * v0 + coefficients[v * 2 + 1] * v1;
-            IlgpuMath.Store(output, p.OutputDType, e, p.HasBase != 0 ? b + r : r);
+            float r = (lerp[v >> 6] & (1UL << (int)(v & 63))) != 0 ? AddRn(v0, MulRn(p.T, v1 - v0)) : AddRn(MulRn(coefficients[v * 2], v0), MulRn(coefficients[v * 2 + 1], v1));
+            IlgpuMath.Store(output, p.OutputDType, e, p.HasBase != 0 ? AddRn(b, r) : r);
         }
     }
 
@@ -391,7 +392,7 @@ public static class IlgpuElementwiseKernels
         float d = Load(packed, offsets, dtypes, i, e) - b;
         long bit = bitOffset + e;
         bool kept = hasMask[i] == 0 || (masks[i * wordsPerModel + (bit >> 6)] & (1UL << (int)(bit & 63))) != 0;
-        return kept ? weights[i] * (d * scales[i]) : 0f;
+        return kept ? MulRn(weights[i], MulRn(d, scales[i])) : 0f;
     }
 }
 

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using ILGPU;
+using ILGPU.Runtime.Cuda;
 using Bits = ILGPU.Interop;
 
 namespace Engine.Kernels.Ilgpu;
@@ -31,6 +32,45 @@ public static class IlgpuMath
         if (dtype == BF16) raw.Cast<ushort>()[i] = SingleToBFloat16(value);
         else if (dtype == F16) raw.Cast<ushort>()[i] = SingleToHalf(value);
         else raw.Cast<float>()[i] = value;
+    }
+
+    /// <summary>a * b rounded to float32 on its own. ILGPU emits a plain <c>mul.f32</c>, which ptxas may fuse with the
+    /// add it feeds into one FMA (one rounding instead of two); the CPU reference rounds every product, so the
+    /// kernels whose results must equal it bit for bit multiply and add through these (as elementwise.cu's mul_rn).
+    /// Off the GPU (ILGPU's CPU accelerator) .NET never contracts, and the plain operators are used.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float MulRn(float a, float b)
+    {
+        if (!CudaAsm.IsSupported) return a * b;
+        CudaAsm.Emit("mul.rn.f32 %0, %1, %2;", out float r, a, b);
+        return r;
+    }
+
+    /// <summary>a + b rounded to float32, never fused with the product feeding it (see <see cref="MulRn"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float AddRn(float a, float b)
+    {
+        if (!CudaAsm.IsSupported) return a + b;
+        CudaAsm.Emit("add.rn.f32 %0, %1, %2;", out float r, a, b);
+        return r;
+    }
+
+    /// <summary>a * b rounded to float64 on its own (see <see cref="MulRn"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static double MulRn(double a, double b)
+    {
+        if (!CudaAsm.IsSupported) return a * b;
+        CudaAsm.Emit("mul.rn.f64 %0, %1, %2;", out double r, a, b);
+        return r;
+    }
+
+    /// <summary>a + b rounded to float64, never fused with the product feeding it (see <see cref="MulRn"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static double AddRn(double a, double b)
+    {
+        if (!CudaAsm.IsSupported) return a + b;
+        CudaAsm.Emit("add.rn.f64 %0, %1, %2;", out double r, a, b);
+        return r;
     }
 
     public static bool IsFinite(float v) => (Bits.FloatAsInt(v) & 0x7F80_0000u) != 0x7F80_0000u;
