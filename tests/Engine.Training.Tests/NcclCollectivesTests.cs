@@ -117,6 +117,21 @@ public sealed unsafe class NcclCollectivesTests
         Assert.Equal($"--device cuda: {cuda.Reason}", e.Message);
     }
 
+    [Fact]
+    public void BenchNcclOnAMachineWithoutAGpuIsOneLineAndAFailingExit()
+    {
+        var cuda = Engine.Interop.Cuda.CudaLibrary.Availability;
+        var result = Engine.Testing.EngineProcess.Run("bench", "nccl", "--elements", "1024", "--repeat", "1");
+        if (cuda.IsAvailable)
+        {
+            // With a GPU, NCCL is either found (and every collective must be exact) or missing (one line naming where it looked).
+            Assert.True(result.ExitCode == 0 || result.Stderr.Contains("NCCL (libnccl.so.2) not found; looked in: "), result.Stderr);
+            return;
+        }
+        Assert.NotEqual(0, result.ExitCode);
+        Assert.Equal($"engine: error: --device cuda: {cuda.Reason}", result.Stderr.Trim());
+    }
+
     private static NcclUniqueId Id(byte[] bytes)
     {
         var id = new NcclUniqueId();
