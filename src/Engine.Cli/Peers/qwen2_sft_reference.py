@@ -3,7 +3,10 @@
 loss, gradient norm and learning rate of every step as JSON, and optionally comparing them with an engine run's
 metrics.jsonl. Run it where the engine's run is checked (the GPU machine: torch and transformers there).
 
-  qwen2_sft_reference.py make-data --out rows.jsonl --vocab V [--rows 16] [--min-len 64] [--max-len 512] [--seed 0]
+  qwen2_sft_reference.py make-model --out DIR [--hidden 896 --intermediate 4864 --layers 24 --heads 14 --kv-heads 2
+                             --vocab 151936] [--untied] [--seed 0]
+  qwen2_sft_reference.py make-data --out rows.jsonl --vocab V [--rows 16] [--min-len 64] [--max-len 512]
+                             [--distinct 512] [--seed 0]
   qwen2_sft_reference.py run --model DIR --data rows.jsonl [--steps 10] [engine sft's optimizer options]
                              [--seq-len 2048] [--device cuda|cpu] [--impl auto|transformers|plain]
                              [--compare OUT/metrics.jsonl] [--tolerance 0.01]
@@ -25,6 +28,11 @@ What makes the two runs comparable:
 - Numerics: float32 weights, activations and optimizer state; TF32 off, so matrix products are true fp32.
   --impl auto uses transformers' Qwen2ForCausalLM (SDPA attention) and falls back, on a CPU without transformers,
   to the plain-torch Qwen2 of qwen2_sft_peer.py beside this file (for testing the script itself).
+
+make-model writes a random Qwen2 (default: Qwen2.5-0.5B's shape) as an HF directory, bf16 like a released
+checkpoint (transformers' init: normal(0, 0.02) matrices and embeddings, zero biases, unit norms), for machines
+that cannot download one. make-data writes random rows whose tokens follow a Zipf law over --distinct ids, so
+that the loss falls quickly from ln(vocab) and a 1% bound on the losses means something.
 
 With --compare, the output adds the largest relative loss difference |engine - reference| / |reference| over the
 steps both logged, and the script exits 1 when it is above --tolerance (the issue's bound is 1%).
@@ -48,12 +56,65 @@ def fail(message):
 def make_data(args):
     """Random pre-tokenized rows: the first quarter of each row is a prompt without loss, the rest is trained."""
     rng = random.Random(args.seed)
+    vocabulary = rng.sample(range(args.vocab), min(args.distinct, args.vocab))
+    cumulative, total = [], 0.0
+    for k in range(len(vocabulary)):
+        total += 1.0 / (k + 1)
+        cumulative.append(total)
     with open(args.out, "w") as f:
         for _ in range(args.rows):
             n = rng.randint(args.min_len, args.max_len)
-            ids = [rng.randrange(args.vocab) for _ in range(n)]
+            ids = rng.choices(vocabulary, cum_weights=cumulative, k=n)
             prompt = n // 4
             f.write(json.dumps({"input_ids": ids, "labels": [IGNORE] * prompt + ids[prompt:]}) + "\n")
+
+
+def make_model(args):
+    """A random Qwen2 as config.json + model.safetensors (bf16, HF tensor names; lm_head only when untied)."""
+    import torch
+    torch.manual_seed(args.seed)
+    C, I, V, H, KV = args.hidden, args.intermediate, args.vocab, args.heads, args.kv_heads
+    if C % H or H % KV or (C // H) % 2:
+        fail("make-model needs heads dividing hidden (into an even head_dim) and kv-heads dividing heads")
+    D = C // H
+    shapes = [("model.embed_tokens.weight", (V, C))]
+    for l in range(args.layers):
+        p = f"model.layers.{l}."
+        shapes += [(p + "input_layernorm.weight", (C,)),
+                   (p + "self_attn.q_proj.weight", (H * D, C)), (p + "self_attn.q_proj.bias", (H * D,)),
+                   (p + "self_attn.k_proj.weight", (KV * D, C)), (p + "self_attn.k_proj.bias", (KV * D,)),
+                   (p + "self_attn.v_proj.weight", (KV * D, C)), (p + "self_attn.v_proj.bias", (KV * D,)),
+                   (p + "self_attn.o_proj.weight", (C, H * D)), (p + "post_attention_layernorm.weight", (C,)),
+                   (p + "mlp.gate_proj.weight", (I, C)), (p + "mlp.up_proj.weight", (I, C)), (p + "mlp.down_proj.weight", (C, I))]
+    shapes.append(("model.norm.weight", (C,)))
+    if args.untied:
+        shapes.append(("lm_head.weight", (V, C)))
+    header, blobs, offset = {"__metadata__": {"format": "pt"}}, [], 0
+    for name, shape in shapes:
+        if name.endswith("norm.weight"):
+            t = torch.ones(shape)
+        elif name.endswith(".bias"):
+            t = torch.zeros(shape)
+        else:
+            t = torch.randn(shape) * 0.02
+        blob = t.to(torch.bfloat16).view(torch.int16).numpy().tobytes()
+        header[name] = dict(dtype="BF16", shape=list(shape), data_offsets=[offset, offset + len(blob)])
+        blobs.append(blob)
+        offset += len(blob)
+    encoded = json.dumps(header).encode()
+    encoded += b" " * (-len(encoded) % 8)
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "model.safetensors"), "wb") as f:
+        f.write(struct.pack("<Q", len(encoded)))
+        f.write(encoded)
+        for blob in blobs:
+            f.write(blob)
+    config = dict(architectures=["Qwen2ForCausalLM"], model_type="qwen2", vocab_size=V, hidden_size=C, intermediate_size=I,
+                  num_hidden_layers=args.layers, num_attention_heads=H, num_key_value_heads=KV, tie_word_embeddings=not args.untied,
+                  rms_norm_eps=1e-6, rope_theta=1000000.0, max_position_embeddings=32768, hidden_act="silu", torch_dtype="bfloat16",
+                  use_cache=False)
+    with open(os.path.join(args.out, "config.json"), "w") as f:
+        json.dump(config, f, indent=2)
 
 
 def read_rows(path, seq_len):
@@ -231,7 +292,18 @@ def main():
     m.add_argument("--rows", type=int, default=16)
     m.add_argument("--min-len", type=int, default=64)
     m.add_argument("--max-len", type=int, default=512)
+    m.add_argument("--distinct", type=int, default=512, help="how many different token ids the rows use (Zipf-distributed)")
     m.add_argument("--seed", type=int, default=0)
+    g = sub.add_parser("make-model", help="write a random bf16 Qwen2 HF directory")
+    g.add_argument("--out", required=True)
+    g.add_argument("--hidden", type=int, default=896)
+    g.add_argument("--intermediate", type=int, default=4864)
+    g.add_argument("--layers", type=int, default=24)
+    g.add_argument("--heads", type=int, default=14)
+    g.add_argument("--kv-heads", type=int, default=2)
+    g.add_argument("--vocab", type=int, default=151936)
+    g.add_argument("--untied", action="store_true")
+    g.add_argument("--seed", type=int, default=0)
     r = sub.add_parser("run", help="N full-batch float32 SFT steps; per-step losses as JSON")
     r.add_argument("--model", required=True, help="HF model directory (config.json, *.safetensors)")
     r.add_argument("--data", required=True, help="pre-tokenized JSONL (input_ids/labels, or engine tokenize --json output)")
@@ -251,9 +323,13 @@ def main():
     r.add_argument("--tolerance", type=float, default=0.01, help="largest relative loss difference accepted by --compare")
     args = parser.parse_args()
     if args.command == "make-data":
-        if args.rows < 1 or args.vocab < 1 or not 2 <= args.min_len <= args.max_len:
-            fail("make-data needs --rows >= 1, --vocab >= 1 and 2 <= --min-len <= --max-len")
+        if args.rows < 1 or args.vocab < 1 or args.distinct < 1 or not 2 <= args.min_len <= args.max_len:
+            fail("make-data needs --rows, --vocab, --distinct >= 1 and 2 <= --min-len <= --max-len")
         make_data(args)
+    elif args.command == "make-model":
+        if min(args.hidden, args.intermediate, args.layers, args.heads, args.kv_heads, args.vocab) < 1:
+            fail("make-model needs every size >= 1")
+        make_model(args)
     else:
         if args.steps < 1 or args.seq_len < 2:
             fail("run needs --steps >= 1 and --seq-len >= 2")
