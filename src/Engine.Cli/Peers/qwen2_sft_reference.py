@@ -264,6 +264,8 @@ def run(args):
 
 def compare(metrics_path, steps, tolerance):
     engine = {}
+    if not os.path.isfile(metrics_path):
+        fail(f"{metrics_path}: no such file (did the engine run finish?)")
     with open(metrics_path) as f:
         for number, line in enumerate(f, 1):
             if line.strip():
