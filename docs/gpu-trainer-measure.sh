@@ -3,7 +3,7 @@
 # NCCL on this GPU, the 10-step parity SFT against PyTorch float32, and the bench against the PyTorch bf16 peer.
 # Run from the repository root on the device machine, after the check script, with the engine published into
 # publish-gpu/ (docs/gpu-session.md). Writes JSON files and logs under $OUT (default ./gpu-out). Each step has its own
-# time limit; the whole script stays under about 6 minutes on an H200 even when every step runs into its limit.
+# time limit; the whole script stays under 7 minutes (about 400 s) even when every step runs into its limit.
 set -u -o pipefail
 OUT=${OUT:-gpu-out}
 E=${E:-publish-gpu/engine}
