@@ -50,14 +50,25 @@ public sealed unsafe class TrainingWorld : IDisposable
     internal ICollectives DeviceCollectives => (ICollectives?)_nccl ?? _collectives;
 
     /// <summary>Joins the ranks in an NCCL communicator whose calls are queued on <paramref name="stream"/> (the
-    /// trainer's <c>CUstream</c>); from then on <see cref="DeviceCollectives"/> is NCCL. Every rank calls it once, on
-    /// a thread where its GPU's context (<see cref="GpuAssignment.ForRank"/>) is current. Works in a one-rank
-    /// world without MPI.</summary>
+    /// trainer's <c>CUstream</c>); until the returned scope is disposed, <see cref="DeviceCollectives"/> is NCCL.
+    /// Every rank calls it once, on a thread where its GPU's context (<see cref="GpuAssignment.ForRank"/>) is current,
+    /// and disposes the scope before that context (destroying a communicator needs its context). Works in a
+    /// one-rank world without MPI.</summary>
     /// <exception cref="EngineException">NCCL is missing or refused.</exception>
-    internal void UseNccl(nint stream)
+    internal IDisposable UseNccl(nint stream)
     {
         if (_nccl != null) throw new InvalidOperationException("this world already has an NCCL communicator");
         _nccl = NcclCollectives.Create(_collectives, stream);
+        return new NcclScope(this);
+    }
+
+    private sealed class NcclScope(TrainingWorld world) : IDisposable
+    {
+        public void Dispose()
+        {
+            world._nccl?.Dispose();
+            world._nccl = null;
+        }
     }
 
     /// <summary>One rank, no MPI.</summary>
