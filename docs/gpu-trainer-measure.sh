@@ -26,8 +26,8 @@ if [ ! -s "$OUT/nccl.json" ]; then
 fi
 
 step "parity: 10 SFT steps of a random Qwen2.5-0.5B-shaped model, engine on CUDA against PyTorch float32"
-python3 $PEERS/qwen2_sft_reference.py make-model --out "$WORK/model" &&
-python3 $PEERS/qwen2_sft_reference.py make-data --out "$WORK/rows.jsonl" --vocab 151936 --rows 16 --min-len 64 --max-len 512
+timeout 60 python3 $PEERS/qwen2_sft_reference.py make-model --out "$WORK/model" &&
+timeout 20 python3 $PEERS/qwen2_sft_reference.py make-data --out "$WORK/rows.jsonl" --vocab 151936 --rows 16 --min-len 64 --max-len 512
 # Every step sees all 16 rows (one global batch), so the reference needs no data order; lr 1e-4 moves the loss enough
 # that a 1% bound means something.
 SETTINGS="--steps 10 --lr 1e-4 --lr-schedule cosine --seq-len 2048"
