@@ -2,7 +2,7 @@ using System.CommandLine;
 
 namespace Engine.Cli.Commands;
 
-/// <summary><c>engine bench io|merge|kernels|sft</c>: throughput measured against a floor in the same run.</summary>
+/// <summary><c>engine bench io|merge|kernels|sft|nccl</c>: throughput measured against a floor in the same run.</summary>
 public static class BenchCommand
 {
     public static Command Create(IServiceProvider services)
@@ -12,6 +12,7 @@ public static class BenchCommand
         command.Subcommands.Add(BenchMergeCommand.Create(services));
         command.Subcommands.Add(BenchSftCommand.Create());
         command.Subcommands.Add(BenchKernelsCommand.Create());
+        command.Subcommands.Add(BenchNcclCommand.Create());
         return command;
     }
 }

@@ -14,7 +14,8 @@ import torch
 
 
 class PlainQwen2(torch.nn.Module):
-    """Qwen2 in plain torch (float32), HF parameter names, HF-style init (normal 0.02, norms 1)."""
+    """Qwen2 in plain torch (float32), HF parameter names, HF-style init (normal 0.02, norms 1); lm_head only when
+    c["tie_word_embeddings"] is false."""
 
     def __init__(self, c):
         super().__init__()
@@ -38,6 +39,8 @@ class PlainQwen2(torch.nn.Module):
             add(q + "post_attention_layernorm.weight", torch.nn.Parameter(torch.ones(C)))
             add(q + "mlp.gate_proj.weight", P(I, C)); add(q + "mlp.up_proj.weight", P(I, C)); add(q + "mlp.down_proj.weight", P(C, I))
         add("model.norm.weight", torch.nn.Parameter(torch.ones(C)))
+        if not c.get("tie_word_embeddings", True):
+            add("lm_head.weight", P(V, C))
 
     def named_parameters(self, *args, **kwargs):
         return [(name, self.params[key]) for name, key in self.names.items()]
@@ -45,7 +48,7 @@ class PlainQwen2(torch.nn.Module):
     def p(self, name):
         return self.params[self.names[name]]
 
-    def forward(self, input_ids, labels):
+    def forward(self, input_ids, labels=None):
         c, D = self.c, self.D
         H, KV, eps = c["num_heads"], c["num_kv_heads"], c["rms_norm_eps"]
         B, T = input_ids.shape
@@ -70,9 +73,10 @@ class PlainQwen2(torch.nn.Module):
             h = norm(x, w("post_attention_layernorm.weight"))
             x = x + torch.nn.functional.linear(torch.nn.functional.silu(torch.nn.functional.linear(h, w("mlp.gate_proj.weight")))
                                                * torch.nn.functional.linear(h, w("mlp.up_proj.weight")), w("mlp.down_proj.weight"))
-        logits = norm(x, self.p("model.norm.weight")) @ self.p("model.embed_tokens.weight").T
-        loss = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1))
-        return type("Out", (), {"loss": loss})
+        head = self.p("lm_head.weight" if "lm_head.weight" in self.names else "model.embed_tokens.weight")
+        logits = norm(x, self.p("model.norm.weight")) @ head.T
+        loss = None if labels is None else torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1))
+        return type("Out", (), {"loss": loss, "logits": logits})
 
 
 def main():

@@ -27,6 +27,11 @@ public sealed class CudaStreamHandle : SafeHandle
 {
     public CudaStreamHandle() : base(0, ownsHandle: true) { }
 
+    private CudaStreamHandle(nint stream) : base(0, ownsHandle: false) => SetHandle(stream);
+
+    /// <summary>A stream someone else created and destroys (the native trainer's): passed to calls, never destroyed here.</summary>
+    internal static CudaStreamHandle Borrow(nint stream) => new(stream);
+
     public override bool IsInvalid => handle == 0;
 
     protected override bool ReleaseHandle() => CudaDriverImports.cuStreamDestroy(handle) == CudaResult.Success;

@@ -24,8 +24,12 @@ public static class CudaLibrary
     {
         if (Interlocked.Exchange(ref _hooked, 1) == 1) return;
         AssemblyLoadContext.Default.ResolvingUnmanagedDll += Resolve;
-        NativeLibrary.SetDllImportResolver(typeof(CudaLibrary).Assembly, (name, assembly, path) => IsDriverName(name) ? Loaded.Value.Handle : 0);
+        ImportResolver.Install();
     }
+
+    /// <summary>The driver's handle for a driver import name (loading it on first use; 0 when absent); 0 for any
+    /// other name.</summary>
+    internal static nint ResolveImport(string name) => IsDriverName(name) ? Loaded.Value.Handle : 0;
 
     /// <summary>Whether a driver and at least one GPU are present, with the reason when not. Never throws.</summary>
     public static CudaAvailability Availability

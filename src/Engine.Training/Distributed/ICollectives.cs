@@ -11,8 +11,8 @@ internal enum CollectiveDType
 
 /// <summary>The collectives data-parallel training needs, over flat buffers, called by every rank in the same
 /// order (blocking). One implementation per transport: <see cref="SingleProcessCollectives"/> (one rank, no
-/// library), <see cref="MpiCollectives"/> (CPU ranks); a GPU trainer adds NCCL behind the same interface.
-/// Buffers are addresses the transport can read: host memory for MPI, device memory for NCCL.</summary>
+/// library), <see cref="MpiCollectives"/> (CPU ranks), <see cref="NcclCollectives"/> (GPU ranks).
+/// Buffers are addresses the transport can read: host memory for MPI, device addresses for NCCL.</summary>
 internal unsafe interface ICollectives : IDisposable
 {
     int Rank { get; }

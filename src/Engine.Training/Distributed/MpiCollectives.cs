@@ -55,13 +55,13 @@ internal sealed unsafe class MpiCollectives : ICollectives
 
     public void ReduceScatterSum(void* recv, void* send, ShardLayout layout, CollectiveDType dtype)
     {
-        CheckLayout(layout);
+        layout.RequireRanks(Size);
         fixed (long* counts = layout.Counts.AsSpan()) Check(MpiImports.eng_mpi_reduce_scatter_sum(recv, send, counts, Native(dtype)));
     }
 
     public void AllGather(void* buffer, ShardLayout layout, CollectiveDType dtype)
     {
-        CheckLayout(layout);
+        layout.RequireRanks(Size);
         fixed (long* counts = layout.Counts.AsSpan()) Check(MpiImports.eng_mpi_allgather(buffer, counts, Native(dtype)));
     }
 
@@ -81,11 +81,6 @@ internal sealed unsafe class MpiCollectives : ICollectives
         if (_finalized) return;
         _finalized = true;
         MpiImports.eng_mpi_finalize();
-    }
-
-    private void CheckLayout(ShardLayout layout)
-    {
-        if (layout.Ranks != Size) throw new ArgumentException($"a shard layout of {layout.Ranks} ranks in a world of {Size}");
     }
 
     private static EngMpiDType Native(CollectiveDType dtype) => dtype switch

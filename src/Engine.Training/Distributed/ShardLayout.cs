@@ -38,6 +38,12 @@ public sealed record ShardLayout
     public int Ranks => Counts.Length;
 
     public long Offset(int rank) => Offsets[rank];
+
+    /// <summary>Throws unless the layout has one shard per rank of a world of <paramref name="worldSize"/>.</summary>
+    public void RequireRanks(int worldSize)
+    {
+        if (Ranks != worldSize) throw new ArgumentException($"a shard layout of {Ranks} ranks in a world of {worldSize}");
+    }
     public long Count(int rank) => Counts[rank];
 
     public bool Equals(ShardLayout? other) => other is not null && Counts.SequenceEqual(other.Counts);

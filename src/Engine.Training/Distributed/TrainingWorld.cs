@@ -12,10 +12,12 @@ public sealed unsafe class TrainingWorld : IDisposable
 {
     private readonly ICollectives _collectives;
     private readonly Stopwatch _clock = new();
+    private readonly string _hostTransport;
+    private NcclCollectives? _nccl;
 
     private TrainingWorld(ICollectives collectives, int localRank, int localSize, string host, string transport)
     {
-        Transport = transport;
+        _hostTransport = transport;
         _collectives = collectives;
         LocalRank = localRank;
         LocalSize = localSize;
@@ -34,13 +36,40 @@ public sealed unsafe class TrainingWorld : IDisposable
     public string Host { get; }
 
     /// <summary>How the ranks exchange data, for the log.</summary>
-    public string Transport { get; }
+    public string Transport => _nccl is { } n ? $"{_hostTransport}; model buffers over NCCL {NcclCollectives.FormatVersion(n.Version)} ({n.Library})" : _hostTransport;
     public bool IsDistributed => Size > 1;
 
     /// <summary>Wall seconds spent inside collectives since the world was created.</summary>
     public double CollectiveSeconds => _clock.Elapsed.TotalSeconds;
 
+    /// <summary>The collectives for host memory (MPI, or none in a one-rank world).</summary>
     internal ICollectives Collectives => _collectives;
+
+    /// <summary>The collectives for the model's buffers (gradients, parameters): NCCL on GPU ranks once
+    /// <see cref="UseNccl"/> ran, else the host transport (CPU ranks, whose model buffers are host memory).</summary>
+    internal ICollectives DeviceCollectives => (ICollectives?)_nccl ?? _collectives;
+
+    /// <summary>Joins the ranks in an NCCL communicator whose calls are queued on <paramref name="stream"/> (the
+    /// trainer's <c>CUstream</c>); until the returned scope is disposed, <see cref="DeviceCollectives"/> is NCCL.
+    /// Every rank calls it once, on a thread where its GPU's context (<see cref="GpuAssignment.ForRank"/>) is current,
+    /// and disposes the scope before that context (destroying a communicator needs its context). Works in a
+    /// one-rank world without MPI.</summary>
+    /// <exception cref="EngineException">NCCL is missing or refused.</exception>
+    internal IDisposable UseNccl(nint stream)
+    {
+        if (_nccl != null) throw new InvalidOperationException("this world already has an NCCL communicator");
+        _nccl = NcclCollectives.Create(_collectives, stream);
+        return new NcclScope(this);
+    }
+
+    private sealed class NcclScope(TrainingWorld world) : IDisposable
+    {
+        public void Dispose()
+        {
+            world._nccl?.Dispose();
+            world._nccl = null;
+        }
+    }
 
     /// <summary>One rank, no MPI.</summary>
     public static TrainingWorld Single() => new(new SingleProcessCollectives(), 0, 1, Environment.MachineName, "none (one process)");
@@ -134,7 +163,11 @@ public sealed unsafe class TrainingWorld : IDisposable
     }
 
     /// <summary>Ends the whole job (every rank) with <paramref name="code"/>; a one-rank world just exits.</summary>
-    public void Abort(int code) => _collectives.Abort(code);
+    public void Abort(int code) => (_nccl ?? _collectives).Abort(code);
 
-    public void Dispose() => _collectives.Dispose();
+    public void Dispose()
+    {
+        _nccl?.Dispose();
+        _collectives.Dispose();
+    }
 }

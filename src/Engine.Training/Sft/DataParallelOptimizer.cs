@@ -54,14 +54,14 @@ public sealed unsafe class DataParallelOptimizer
             if (_world.IsDistributed)
             {
                 using var _ = _world.Time();
-                _world.Collectives.AllReduceSum(accumulator, total, CollectiveDType.Float64);
+                _world.DeviceCollectives.AllReduceSum(accumulator, total, CollectiveDType.Float64);
             }
             _model.FlushGradients(0, total);
             return _model.AdamWStep(options, step);
         }
         fixed (double* shard = _shardGradients)
         {
-            using (_world.Time()) _world.Collectives.ReduceScatterSum(shard, accumulator, Layout, CollectiveDType.Float64);
+            using (_world.Time()) _world.DeviceCollectives.ReduceScatterSum(shard, accumulator, Layout, CollectiveDType.Float64);
             long bytes = ShardCount * sizeof(double);
             Buffer.MemoryCopy(shard, accumulator + ShardOffset, bytes, bytes);
         }
@@ -70,7 +70,7 @@ public sealed unsafe class DataParallelOptimizer
         // torch.nn.utils.clip_grad_norm_: coef = max_norm / (norm + 1e-6), applied only when below 1.
         double scale = options.MaxGradNorm > 0 ? Math.Min(1.0, options.MaxGradNorm / (norm + 1e-6)) : 1.0;
         _model.AdamWUpdate(options, step, scale, ShardOffset, ShardCount);
-        using (_world.Time()) _world.Collectives.AllGather(_model.BufferPointer(ModelBuffer.Parameters), Layout, CollectiveDType.Float32);
+        using (_world.Time()) _world.DeviceCollectives.AllGather(_model.BufferPointer(ModelBuffer.Parameters), Layout, CollectiveDType.Float32);
         return norm;
     }
 
