@@ -2,6 +2,7 @@ using System.CommandLine;
 using Engine.Cli.Commands;
 using Engine.Core;
 using Engine.Merge;
+using Engine.Pipeline;
 using Engine.Merge.Execution;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
