@@ -47,6 +47,7 @@ public static class EngineCli
         root.Subcommands.Add(SftCommand.Create(host.Services));
         root.Subcommands.Add(TokenizeCommand.Create());
         root.Subcommands.Add(EvalCommand.Create(host.Services));
+        root.Subcommands.Add(PipelineCommand.Create(host.Services));
         return await root.Parse(args).InvokeAsync();
     }
 

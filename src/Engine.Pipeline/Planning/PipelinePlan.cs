@@ -57,13 +57,12 @@ public sealed record PipelinePlan(Recipe Recipe, string OutputPath, IReadOnlyLis
             var settings = recipe.BranchSettings(domain.Name);
             long planned = PlannedSteps(recipe, [domain.Train], settings, null, ranks);
             expertSteps += planned;
-            steps.Add(Sft($"sft-{domain.Name}", domain.Name, recipe, backboneKey, [domain.Train], settings, null, planned));
+            steps.Add(Sft($"sft-{domain.Name}", domain.Name, recipe, backboneKey, [domain], settings, null, planned));
             models.Add(new(domain.Name, ModelRole.Expert, steps[^1].Id, steps[^1].Key));
         }
         if (recipe.Mixture)
         {
-            var trainFiles = recipe.Domains.Select(d => d.Train).ToList();
-            steps.Add(Sft("sft-mixture", "mixture", recipe, backboneKey, trainFiles, recipe.Sft, expertSteps, expertSteps));
+            steps.Add(Sft("sft-mixture", "mixture", recipe, backboneKey, recipe.Domains, recipe.Sft, expertSteps, expertSteps));
             models.Add(new("mixture", ModelRole.Mixture, steps[^1].Id, steps[^1].Key));
         }
 
@@ -115,13 +114,13 @@ public sealed record PipelinePlan(Recipe Recipe, string OutputPath, IReadOnlyLis
         }
     }
 
-    private static SftStep Sft(string id, string model, Recipe recipe, string backboneKey, IReadOnlyList<string> trainFiles, SftSettings settings, long? maxSteps, long planned)
+    private static SftStep Sft(string id, string model, Recipe recipe, string backboneKey, IReadOnlyList<RecipeDomain> domains, SftSettings settings, long? maxSteps, long planned)
     {
         var options = settings.ToOptions(recipe.Seed, maxSteps);
-        string key = ContentHash.OfParts(trainFiles.Select(f => "data:" + ContentHash.OfFile(f))
+        string key = ContentHash.OfParts(domains.Select(d => "data:" + ContentHash.OfFile(d.Train))
             .Prepend($"sft;seed={options.Seed};max_steps={maxSteps?.ToString(CultureInfo.InvariantCulture) ?? "-"};{settings.Canonical()}")
             .Prepend("model:" + backboneKey));
-        return new SftStep(id, key, model, trainFiles, settings, maxSteps, planned);
+        return new SftStep(id, key, model, domains, settings, maxSteps, planned);
     }
 
     /// <summary>The optimizer steps an SFT of <paramref name="settings"/> on <paramref name="trainFiles"/> takes.</summary>

@@ -17,10 +17,13 @@ public abstract record PipelineStep(string Id, string Key, IReadOnlyList<string>
 /// <summary>SFT of <see cref="Model"/> (an expert, or the mixture) from the backbone on the train files.
 /// <see cref="MaxSteps"/>: the mixture's step count (the experts' steps together), null for an expert (its
 /// settings decide); <see cref="PlannedSteps"/>: the steps the run will take.</summary>
-public sealed record SftStep(string Id, string Key, string Model, IReadOnlyList<string> TrainFiles, SftSettings Settings, long? MaxSteps, long PlannedSteps)
+public sealed record SftStep(string Id, string Key, string Model, IReadOnlyList<RecipeDomain> Domains, SftSettings Settings, long? MaxSteps, long PlannedSteps)
     : PipelineStep(Id, Key, [])
 {
-    public override string Describe() => $"SFT {Model} on {string.Join(" + ", TrainFiles.Select(Path.GetFileName))}, {PlannedSteps} steps";
+    /// <summary>The train files, in domain order.</summary>
+    public IReadOnlyList<string> TrainFiles => Domains.Select(d => d.Train).ToList();
+
+    public override string Describe() => $"SFT {Model} on the train file{(Domains.Count > 1 ? "s" : "")} of {string.Join(" + ", Domains.Select(d => d.Name))}, {PlannedSteps} steps";
 }
 
 /// <summary>A merge of trained models into <see cref="Model"/>; <see cref="Inputs"/> are the model names it uses;

@@ -22,7 +22,7 @@ public static partial class ReportPlots
         {
             var report = MergeReport.Read(Path.Combine(plan.StepPath(step), "model"));
             if (report.Stages.Any(s => s.Method == "arcee_fusion"))
-                written.Add(KeptFraction(step.Model, report, Path.Combine(folder, $"kept-fraction-{step.Model}.png")));
+                written.Add(KeptFraction(step.Model, report, ModelNames(plan), Path.Combine(folder, $"kept-fraction-{step.Model}.png")));
         }
         return written;
     }
@@ -77,6 +77,7 @@ public static partial class ReportPlots
         var ticks = rows.Select((row, r) => new Tick(r * (domains + 1) + (domains - 1) / 2.0, row.Model)).ToArray();
         plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(ticks);
         plot.Axes.Margins(bottom: 0);
+        if (accuracy) plot.Axes.SetLimitsY(0, 1.05);
         plot.Title(accuracy ? "Exact-match accuracy per domain (95% interval)" : "Held-out loss per domain (95% interval)");
         plot.YLabel(accuracy ? "accuracy" : "mean token loss");
         plot.ShowLegend();
@@ -84,7 +85,11 @@ public static partial class ReportPlots
         return path;
     }
 
-    private static string KeptFraction(string model, MergeReport report, string path)
+    /// <summary>The merge configs name models by their directories: the plot names them as the report rows do.</summary>
+    private static Dictionary<string, string> ModelNames(PipelinePlan plan) =>
+        plan.Models.ToDictionary(m => Path.GetFullPath(plan.ModelPath(m.Name)), m => m.Name, StringComparer.Ordinal);
+
+    private static string KeptFraction(string model, MergeReport report, Dictionary<string, string> names, string path)
     {
         var plot = new Plot();
         foreach (var stage in report.Stages.Where(s => s.Method == "arcee_fusion"))
@@ -98,7 +103,8 @@ public static partial class ReportPlots
                 .ToList();
             if (perLayer.Count == 0) continue;
             var line = plot.Add.Scatter(perLayer.Select(p => p.Layer).ToArray(), perLayer.Select(p => p.Fraction).ToArray());
-            line.LegendText = $"{stage.Name}: {string.Join(", ", stage.Models)} into {stage.Base}";
+            string Name(string? label) => label is null ? "-" : names.GetValueOrDefault(Path.GetFullPath(label), label);
+            line.LegendText = $"{(stage.Name == "output" ? "last stage" : stage.Name)}: {string.Join(", ", stage.Models.Select(Name))} into {Name(stage.Base)}";
         }
         plot.Title($"{model}: fraction of elements taken from the other model, per layer");
         plot.XLabel("layer");

@@ -138,9 +138,11 @@ public sealed class PipelineRunner(SftService sft, MergeService merge)
         var mergeProgress = progress is null ? null : new SynchronousProgress<MergeProgress>(p => progress.Report(new PipelineEvent(PipelineEventKind.Progress,
             step.Id, step.Describe(), (double)p.Done / p.Total, $"tensor {p.Done}/{p.Total}")));
         var result = await merge.RunAsync(config, new MergeRunOptions(Path.Combine(partial, "model")), "cpu", options.Threads, mergeProgress, cancellation);
-        StepRecords.Write(partial, new MergeOutcome(step.Key, clock.Elapsed.TotalSeconds, result.Report.Totals.KeptFraction));
+        var totals = result.Report.Totals;
+        double? kept = totals.MergedElements > 0 ? totals.KeptFraction : null;
+        StepRecords.Write(partial, new MergeOutcome(step.Key, clock.Elapsed.TotalSeconds, kept));
         Publish(plan, step);
-        return string.Create(CultureInfo.InvariantCulture, $"kept {result.Report.Totals.KeptFraction:P2} from the other model");
+        return kept is { } k ? string.Create(CultureInfo.InvariantCulture, $"kept {k:P2} from the other model in the last stage") : $"{totals.Tensors} tensors";
     }
 
     private static string RunEval(PipelinePlan plan, EvalStep step, PipelineRunOptions options, Stopwatch clock, CancellationToken cancellation)

@@ -10,8 +10,8 @@ namespace Engine.Pipeline.Running;
 public sealed record SftOutcome(string Key, long Steps, long ResumedFromStep, long Tokens, double TrainSeconds, double WallSeconds);
 
 /// <summary>What a finished merge step did: its wall time and the fraction of merged elements taken from the
-/// other model in its last stage (Arcee Fusion; 0 for the average).</summary>
-public sealed record MergeOutcome(string Key, double WallSeconds, double KeptFraction);
+/// other model in its last stage (Arcee Fusion; null for a method that does not select, such as the average).</summary>
+public sealed record MergeOutcome(string Key, double WallSeconds, double? KeptFraction);
 
 /// <summary>A model's scores on one domain: accuracy (null when the recipe's metric is loss) and held-out loss, each
 /// with its 95% bootstrap interval, and the number of rows.</summary>
