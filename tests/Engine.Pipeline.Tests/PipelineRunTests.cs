@@ -62,4 +62,66 @@ public sealed class PipelineRunTests
         Assert.Equal(plan.Steps.Select(s => s.Id), second.Where(e => e.Kind == PipelineEventKind.Cached).Select(e => e.Step));
         Assert.Equal(stamps, Directory.GetFileSystemEntries(x.OutputPath, "*", SearchOption.AllDirectories).ToDictionary(p => p, File.GetLastWriteTimeUtc));
     }
+
+    [Fact]
+    public async Task ForceRedoesTheStepAndWhatDependsOnItOnly()
+    {
+        using var x = new TinyExperiment();
+        await x.RunAsync();
+        var plan = x.Plan();
+        var wordsModel = File.ReadAllBytes(Path.Combine(plan.ModelPath("words"), "model.safetensors"));
+        var events = await x.RunAsync(new PipelineRunOptions { Threads = 1, Force = ["sft-math"] });
+        var expected = plan.WithDependents("sft-math");
+        Assert.Equal(plan.Steps.Select(s => s.Id).Where(expected.Contains), Started(events));
+        Assert.Equal(plan.Steps.Select(s => s.Id).Where(id => !expected.Contains(id)), events.Where(e => e.Kind == PipelineEventKind.Cached).Select(e => e.Step));
+        // Training is deterministic: the redone expert is the same model, and the untouched one was not rewritten.
+        Assert.Equal(wordsModel, File.ReadAllBytes(Path.Combine(plan.ModelPath("words"), "model.safetensors")));
+        Assert.True(PipelineReport.IsCurrent(x.OutputPath, plan.Step(PipelinePlan.ReportStepId).Key));
+
+        Assert.Equal(["eval-average-on-math", "report"], Started(await x.RunAsync(new PipelineRunOptions { Threads = 1, Force = ["eval-average-on-math"] })));
+    }
+
+    [Fact]
+    public async Task StatusBeforeARunTouchesNothing()
+    {
+        using var x = new TinyExperiment();
+        var plan = x.Plan();
+        var statuses = PipelineRunner.Status(plan, ["sft-words"]);
+        Assert.All(statuses, s => Assert.False(s.Cached));
+        Assert.Equal(plan.WithDependents("sft-words").Order(), statuses.Where(s => s.Forced).Select(s => s.Step.Id).Order());
+        Assert.False(Directory.Exists(x.OutputPath));
+        await Task.CompletedTask;
+    }
+
+    [Fact]
+    public async Task ACancelledRunResumesTheSftFromItsCheckpointAndKeepsFinishedSteps()
+    {
+        using var x = new TinyExperiment(extraSft: "  save_steps: 1");
+        var plan = x.Plan();
+        using var cancel = new CancellationTokenSource();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => x.RunAsync(cancellation: cancel.Token, onEvent: e =>
+        {
+            if (e is { Kind: PipelineEventKind.Progress, Step: "sft-words" } && e.Detail!.StartsWith("step 3/", StringComparison.Ordinal)) cancel.Cancel();
+        }));
+        // Nothing of the cancelled step is published; its checkpoints wait in the partial folder.
+        var words = plan.Step("sft-words");
+        Assert.False(Directory.Exists(plan.StepPath(words)));
+        Assert.True(Directory.Exists(Path.Combine(plan.PartialPath(words), "checkpoint-3")));
+        Assert.True(File.Exists(Path.Combine(plan.StepPath(plan.Step("sft-math")), Running.StepRecords.FileName)));
+
+        var events = await x.RunAsync();
+        Assert.Equal("sft-words", Started(events)[0]);
+        Assert.Contains(events, e => e is { Kind: PipelineEventKind.Cached, Step: "sft-math" });
+        var outcome = StepRecords.Read<SftOutcome>(plan.StepPath(words));
+        Assert.Equal((3, 8), (outcome.ResumedFromStep, outcome.Steps));
+        Assert.Equal(8, File.ReadAllLines(Path.Combine(plan.StepPath(words), Training.Sft.MetricsLog.FileName)).Length);
+        Assert.False(Directory.Exists(plan.PartialPath(words)));
+
+        // The resumed expert is bit-identical to one trained without a stop.
+        using var clean = new TinyExperiment(extraSft: "  save_steps: 1");
+        await clean.RunAsync();
+        var cleanPlan = clean.Plan();
+        Assert.Equal(File.ReadAllBytes(Path.Combine(cleanPlan.ModelPath("words"), "model.safetensors")),
+            File.ReadAllBytes(Path.Combine(plan.ModelPath("words"), "model.safetensors")));
+    }
 }

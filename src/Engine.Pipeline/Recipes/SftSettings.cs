@@ -79,25 +79,25 @@ public sealed class SftSettings
         {
             case Kind.Number:
                 if (!double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out double d) || !double.IsFinite(d))
-                    throw new ArgumentException($"{key}: '{value}' is not a finite number");
+                    throw new ArgumentException($"'{value}' is not a finite number");
                 return d.ToString("R", CultureInfo.InvariantCulture);
             case Kind.Integer:
                 if (!long.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out long n) || n > int.MaxValue && key is not "max_steps" and not "save_steps")
-                    throw new ArgumentException($"{key}: '{value}' is not an integer");
+                    throw new ArgumentException($"'{value}' is not an integer");
                 return n.ToString(CultureInfo.InvariantCulture);
             case Kind.Flag:
                 return value switch
                 {
                     "true" or "True" or "yes" => "true",
                     "false" or "False" or "no" => "false",
-                    _ => throw new ArgumentException($"{key}: '{value}' is not true or false"),
+                    _ => throw new ArgumentException($"'{value}' is not true or false"),
                 };
             case Kind.Schedule:
                 return SftOptionNames.Of(SftOptionNames.ParseLrSchedule(value));
             case Kind.Packing:
                 return SftOptionNames.Of(SftOptionNames.ParsePacking(value));
             case Kind.Template:
-                return value == "qwen" ? value : throw new ArgumentException($"{key}: unknown template '{value}' (known: qwen)");
+                return value == "qwen" ? value : throw new ArgumentException($"unknown template '{value}' (known: qwen)");
             default:
                 return value;
         }
