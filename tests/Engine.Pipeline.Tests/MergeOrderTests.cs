@@ -31,6 +31,15 @@ public sealed class MergeOrderTests
     }
 
     [Fact]
+    public void TheShortFormAlsoWritesLinearStages()
+    {
+        var merge = new OrderedMerge("lin", MergeOrder.Parse("a & b"), "linear", 1.5);
+        var doc = Assert.Single(MergeConfigReader.Parse("lin.yml", MergeConfigs.Ordered(merge, name => "/m/" + name)).Documents);
+        Assert.Equal(("linear", (string?)null), (doc.Method, doc.BaseModel));
+        Assert.Equal(["/m/a", "/m/b"], doc.Models.Select(m => m.Model));
+    }
+
+    [Fact]
     public void AverageIsANormalisedLinearMergeOfEveryExpert()
     {
         var config = MergeConfigReader.Parse("avg.yml", MergeConfigs.Average(["a", "b", "c"], name => "/m/" + name));

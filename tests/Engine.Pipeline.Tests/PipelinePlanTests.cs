@@ -88,4 +88,22 @@ public sealed class PipelinePlanTests
         Assert.Equal(["eval-base-on-math", "report"], plan.WithDependents("eval-base-on-math").Order());
         Assert.Contains("no step 'sft-physics'", Assert.Throws<Core.EngineException>(() => plan.WithDependents("sft-physics")).Message);
     }
+
+    [Fact]
+    public void AFileMergeUsesTheModelsItNamesAndRunsOnTheirDirectories()
+    {
+        using var x = new TinyExperiment(extraMerges: "  - name: custom\n    config: custom.yml");
+        File.WriteAllText(x.Combine("custom.yml"), "merge_method: arcee_fusion\nbase_model: base\nmodels:\n  - model: words\n");
+        var plan = x.Plan();
+        var step = Assert.IsType<MergeStep>(plan.Step("merge-custom"));
+        Assert.Equal(["base", "words"], step.Inputs);
+        Assert.Equal(["sft-words"], step.DependsOn);
+        var config = Merge.Config.MergeConfigReader.Parse("custom.yml", step.Render(plan.ModelPath));
+        Assert.Equal(x.Recipe().Backbone, config.Documents[0].BaseModel);
+        Assert.Contains(config.Documents[0].Models, m => m.Model == plan.ModelPath("words"));
+        Assert.Contains("eval-custom-on-math", plan.Steps.Select(s => s.Id));
+
+        File.WriteAllText(x.Combine("custom.yml"), "merge_method: linear\nmodels:\n  - model: /elsewhere\n");
+        Assert.Contains("names no domain as a model", Assert.Throws<Recipes.RecipeException>(() => x.Plan()).Message);
+    }
 }

@@ -18,7 +18,7 @@ public sealed class TinyExperiment : IDisposable
 {
     private readonly TempDirectory _temp = new();
 
-    public TinyExperiment(string? extraSft = null, string? extraRecipe = null)
+    public TinyExperiment(string? extraSft = null, string? extraRecipe = null, string? extraMerges = null)
     {
         SyntheticCheckpoint.Write(Combine("models", "backbone"), SyntheticModelSpec.Tiny with { DType = DType.F32, Layers = 1 }, 7, null);
         WriteDomain("math", (a, b) => ($"{a}+{b}=?", $"Answer: {a + b}"));
@@ -47,6 +47,7 @@ public sealed class TinyExperiment : IDisposable
                 order: "math & words"
                 method: arcee_fusion
                 lambda: 1.5
+            {{extraMerges ?? ""}}
             controls:
               mixture: true
               average: true
