@@ -62,6 +62,31 @@ public sealed class PipelineCommandTests
         Assert.False(Directory.Exists(y.OutputPath));
     }
 
+    [Fact]
+    public async Task AKilledRunResumesTheSftItWasIn()
+    {
+        using var x = new TinyExperiment(extraSft: "  save_steps: 1");
+        // SIGKILL as soon as the words expert logs its third step: no cleanup runs, as in a crash.
+        var killed = EngineProcess.Run(line => line.Contains("sft-words: step 3/8", StringComparison.Ordinal), "pipeline", x.RecipePath, "--out", x.OutputPath, "--threads", "1");
+        Assert.NotEqual(0, killed.ExitCode);
+        var plan = x.Plan();
+        var words = plan.Step("sft-words");
+        Assert.False(Directory.Exists(plan.StepPath(words)));
+        Assert.False(PipelineReport.IsCurrent(x.OutputPath, plan.Step(PipelinePlan.ReportStepId).Key));
+
+        var resumed = EngineProcess.Run("pipeline", x.RecipePath, "--out", x.OutputPath, "--threads", "1");
+        Assert.True(resumed.ExitCode == 0, resumed.Stderr);
+        Assert.Contains("sft-math: cached", resumed.Stderr);
+        var outcome = StepRecords.Read<SftOutcome>(plan.StepPath(words));
+        Assert.InRange(outcome.ResumedFromStep, 2, 7);
+        Assert.Equal(8, outcome.Steps);
+
+        using var clean = new TinyExperiment(extraSft: "  save_steps: 1");
+        await clean.RunAsync();
+        Assert.Equal(File.ReadAllBytes(Path.Combine(clean.Plan().ModelPath("words"), "model.safetensors")),
+            File.ReadAllBytes(Path.Combine(plan.ModelPath("words"), "model.safetensors")));
+    }
+
     [RequiresMpiFact]
     public void UnderMpirunTheSftStepsTrainOnEveryRank()
     {

@@ -48,9 +48,18 @@ public static class PipelineView
         }
         if (Console.IsErrorRedirected)
         {
+            // A log gets every step event, and a step's progress each time it passes another tenth (a merge
+            // reports every tensor: hundreds of lines otherwise).
+            var shown = new Dictionary<string, int>(StringComparer.Ordinal);
             run(new Sink(e =>
             {
-                if (e.Kind != PipelineEventKind.Progress) Console.Error.WriteLine($"engine pipeline: {Line(e)}");
+                if (e.Kind == PipelineEventKind.Progress)
+                {
+                    int tenth = (int)Math.Floor((e.Fraction ?? 0) * 10);
+                    if (shown.TryGetValue(e.Step, out int last) && last >= tenth) return;
+                    shown[e.Step] = tenth;
+                }
+                Console.Error.WriteLine($"engine pipeline: {Line(e)}");
             }));
             return;
         }
