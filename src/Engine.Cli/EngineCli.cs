@@ -2,6 +2,7 @@ using System.CommandLine;
 using Engine.Cli.Commands;
 using Engine.Core;
 using Engine.Merge;
+using Engine.Pipeline;
 using Engine.Merge.Execution;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -46,6 +47,7 @@ public static class EngineCli
         root.Subcommands.Add(SftCommand.Create(host.Services));
         root.Subcommands.Add(TokenizeCommand.Create());
         root.Subcommands.Add(EvalCommand.Create(host.Services));
+        root.Subcommands.Add(PipelineCommand.Create(host.Services));
         return await root.Parse(args).InvokeAsync();
     }
 

@@ -6,5 +6,5 @@ namespace Engine.Kernels;
 public interface ITraceableKernels
 {
     /// <summary>Where spans go; null when no trace is being taken.</summary>
-    PipelineTrace? Trace { get; set; }
+    ProfileTrace? Trace { get; set; }
 }

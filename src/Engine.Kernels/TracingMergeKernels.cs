@@ -3,16 +3,16 @@ using Engine.Core.Numerics;
 
 namespace Engine.Kernels;
 
-/// <summary>Wraps a backend so each kernel call is a span of a <see cref="PipelineTrace"/>: a "kernel" span, or,
+/// <summary>Wraps a backend so each kernel call is a span of a <see cref="ProfileTrace"/>: a "kernel" span, or,
 /// for a backend that records its own upload / kernel / download spans (<see cref="ITraceableKernels"/>: CUDA,
 /// ILGPU), a "call" span around them.</summary>
 public sealed class TracingMergeKernels : IMergeKernels
 {
     private readonly IMergeKernels _inner;
-    private readonly PipelineTrace _trace;
+    private readonly ProfileTrace _trace;
     private readonly string _category;
 
-    public TracingMergeKernels(IMergeKernels inner, PipelineTrace trace)
+    public TracingMergeKernels(IMergeKernels inner, ProfileTrace trace)
     {
         _inner = inner;
         _trace = trace;
@@ -39,7 +39,7 @@ public sealed class TracingMergeKernels : IMergeKernels
     }
 
     /// <summary>The inner backend's importance, each call a span like the wrapper's own.</summary>
-    private sealed class TracedImportance(IImportance inner, PipelineTrace trace, string category) : IImportance
+    private sealed class TracedImportance(IImportance inner, ProfileTrace trace, string category) : IImportance
     {
         public long Length => inner.Length;
 

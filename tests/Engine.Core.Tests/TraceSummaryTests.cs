@@ -135,7 +135,7 @@ public sealed class TraceSummaryTests
     [Fact]
     public void RecordedNestedSpansStayNestedAndBusyTimesStayWithinTheWall()
     {
-        var trace = new PipelineTrace();
+        var trace = new ProfileTrace();
         using (trace.Span("t", "tensor"))
         {
             using (trace.Span("k", "kernel")) Thread.Sleep(2);

@@ -145,7 +145,7 @@ public sealed class KeptImportanceTests
         using var _ = other;
         using var __ = @base;
         using var dir = new TempDirectory();
-        var trace = new PipelineTrace();
+        var trace = new ProfileTrace();
         using var ilgpu = IlgpuMergeKernels.CreateCpuAccelerator(2);
         var traced = new TracingMergeKernels(ilgpu, trace);
         using var host = new NativeArray<float>(Rows * Length);

@@ -37,8 +37,8 @@ public sealed class ArceeFusionMergeTests
         var merged = TestModels.Read(dir.Combine("out"))["w"];
         var sortedBack = new[] { merged[1], merged[2], merged[4], merged[0], merged[3] };
         Assert.Equal(expected, sortedBack);
-        var stats = result.Report["tensors"]![0]!["stages"]![0]!;
-        Assert.Equal(expected.Count(v => v != 0), stats["kept"]!.GetValue<long>());
+        var stats = result.Report.Tensors[0].Stages[0];
+        Assert.Equal(expected.Count(v => v != 0), stats.Kept);
     }
 
     [Theory]
@@ -118,7 +118,7 @@ public sealed class ArceeFusionMergeTests
         var result = Merge(dir, FusionYaml(dir.Combine("b"), dir.Combine("p")), "out");
         using var model = ModelDirectory.Open(dir.Combine("out"));
         Assert.Equal(new long[] { 10, 4 }, model.GetTensor("model.embed_tokens.weight").Info.Shape.ToArray());
-        Assert.Contains("truncated to the common 10 rows", result.Report["tensors"]![0]!["notes"]![0]!.GetValue<string>());
+        Assert.Contains("truncated to the common 10 rows", result.Report.Tensors[0].Notes![0]);
     }
 
     [Fact]
@@ -139,6 +139,12 @@ public sealed class ArceeFusionMergeTests
         foreach (var key in new[] { "kept_fraction", "threshold", "q25", "q50", "q75", "kl_min", "kl_mean", "kl_max" }) Assert.NotNull(stage[key]);
         Assert.NotNull(report["tensors"]![0]!["time_ms"]);
         Assert.StartsWith("cpu", report["device"]!.GetValue<string>());
+        // The typed report reads the file back: typed statistics lifted out, the method's others kept by name.
+        var typed = MergeReport.Read(dir.Combine("out"));
+        Assert.Equal(stage["kept_fraction"]!.GetValue<double>(), typed.Tensors[0].Stages[0].KeptFraction);
+        Assert.Equal(stage["q25"]!.GetValue<double>(), typed.Tensors[0].Stages[0].Statistics!["q25"]!.GetValue<double>());
+        Assert.Equal(report["tensors"]!.AsArray().Count, typed.Tensors.Count);
+        Assert.True(JsonNode.DeepEquals(report, JsonNode.Parse(typed.ToJsonText())));
     }
 
     [Fact]
@@ -195,7 +201,7 @@ public sealed class ArceeFusionMergeTests
         SyntheticCheckpoint.Write(dir.Combine("p"), spec, 1, 2);
         string lambda = "parameters:\n  lambda:\n    - filter: mlp\n      value: [0.0, 1.0, 2.0]\n    - value: 1.5\n";
         var report = Merge(dir, FusionYaml(dir.Combine("b"), dir.Combine("p"), lambda), "out").Report;
-        double LambdaOf(string name) => report["tensors"]!.AsArray().Single(t => t!["name"]!.GetValue<string>() == name)!["stages"]![0]!["lambda"]!.GetValue<double>();
+        double LambdaOf(string name) => report.Tensors.Single(t => t.Name == name).Stages[0].Lambda!.Value;
         Assert.Equal(0.0, LambdaOf("model.layers.0.mlp.up_proj.weight"));
         Assert.Equal(1.0, LambdaOf("model.layers.1.mlp.up_proj.weight"));
         Assert.Equal(2.0, LambdaOf("model.layers.2.mlp.down_proj.weight"));

@@ -46,11 +46,11 @@ public sealed class MultiDeviceMergeTests
         foreach (var (file, bytes) in expected) Assert.True(bytes.AsSpan().SequenceEqual(actual[file]), $"{file} differs");
 
         // Report entries stay in plan order, each naming the device that computed it.
-        static List<string> Names(MergeResult r) => r.Report["tensors"]!.AsArray().Select(t => t!["name"]!.GetValue<string>()).ToList();
+        static List<string> Names(MergeResult r) => r.Report.Tensors.Select(t => t.Name).ToList();
         Assert.Equal(Names(single), Names(result));
-        Assert.All(result.Report["tensors"]!.AsArray(), t => Assert.InRange(t!["device"]!.GetValue<int>(), 0, 2));
-        Assert.Equal(3, result.Report["devices"]!.AsArray().Count);
-        Assert.Equal("3 devices", result.Report["device"]!.GetValue<string>());
+        Assert.All(result.Report.Tensors, t => Assert.InRange(t.Device!.Value, 0, 2));
+        Assert.Equal(3, result.Report.Devices.Count);
+        Assert.Equal("3 devices", result.Report.Device);
     }
 
     [Fact]
@@ -63,7 +63,7 @@ public sealed class MultiDeviceMergeTests
         using var all = new CountdownEvent(3);
         using var devices = new KernelDevices([new RendezvousKernels(all), new RendezvousKernels(all), new RendezvousKernels(all)]);
         var result = new MergeExecutor(devices.Devices).Run(config, new MergeRunOptions(dir.Combine("out")));
-        Assert.Equal(3, result.Report["tensors"]!.AsArray().Select(t => t!["device"]!.GetValue<int>()).Distinct().Count());
+        Assert.Equal(3, result.Report.Tensors.Select(t => t.Device).Distinct().Count());
     }
 
     [Fact]

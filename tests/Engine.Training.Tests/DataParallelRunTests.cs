@@ -3,15 +3,6 @@ using Engine.Testing;
 
 namespace Engine.Training.Tests;
 
-/// <summary>A fact that needs mpirun (Open MPI; .ci/run installs it and fails when it cannot).</summary>
-public sealed class RequiresMpiFactAttribute : FactAttribute
-{
-    public RequiresMpiFactAttribute()
-    {
-        if (!MpiProcess.Available) Skip = "mpirun is not installed (apt-get install libopenmpi-dev openmpi-bin)";
-    }
-}
-
 /// <summary><c>mpirun -np 2 engine sft</c> end to end: the same model as one process with twice the accumulation,
 /// stage 0 against stage 1, repeatability, resume (same and other rank count), and failures that must end the
 /// whole job with a message naming the rank.</summary>

@@ -99,7 +99,7 @@ public static class BenchMergeCommand
         using var kernels = services.GetRequiredService<IMergeKernelsFactory>().Create(device, threads);
         var executor = new MergeExecutor(kernels);
 
-        double Time(bool floor, PipelineTrace? trace = null)
+        double Time(bool floor, ProfileTrace? trace = null)
         {
             var clock = Stopwatch.StartNew();
             executor.Run(config, new MergeRunOptions(output) { Overwrite = true, Trace = trace }, floor ? _ => new IoFloorMethod() : null, null, cancellation);
@@ -133,7 +133,7 @@ public static class BenchMergeCommand
         if (tracePath != null)
         {
             // A run of its own, after the timed ones: recording spans costs a little, and the medians stay untraced.
-            var trace = new PipelineTrace();
+            var trace = new ProfileTrace();
             Time(false, trace);
             summary = ProfileView.Write(trace, tracePath);
             report["profile"] = ProfileView.Json(summary, tracePath);

@@ -1,12 +1,10 @@
 using System.CommandLine;
-using System.Diagnostics;
 using System.Globalization;
 using Engine.Core;
 using Engine.Core.Model;
 using Engine.Training;
 using Engine.Training.Data;
 using Engine.Training.Evaluation;
-using Engine.Training.Tokenization;
 
 namespace Engine.Cli.Commands;
 
@@ -55,8 +53,8 @@ public static class EvalCommand
             using var qwen = Qwen2Model.Load(context, directory);
             var output = new EvalOutput(parse.GetValue(json));
             var summary = chosen == EvalMetric.Loss
-                ? RunLoss(qwen, dataset, output, cancellation)
-                : RunExactMatch(qwen, directory, modelPath, dataset, parse.GetValue(data.Data)!, maxNew, batch, output, cancellation);
+                ? ModelEvaluator.Loss(qwen, dataset, loss => output.Row(loss, dataset.Examples[loss.Index].Line), cancellation)
+                : ModelEvaluator.ExactMatch(qwen, directory, dataset, parse.GetValue(data.Data)!, maxNew, batch, output.Row, cancellation);
             output.Summary(summary);
             return Task.FromResult(0);
         }));
@@ -65,41 +63,4 @@ public static class EvalCommand
 
     private static int AtLeast(int value, int minimum, string command, string option) =>
         value >= minimum ? value : throw new EngineException($"{command}: {option} must be at least {minimum}, got {value.ToString(CultureInfo.InvariantCulture)}");
-
-    private static EvalSummary RunExactMatch(Qwen2Model model, ModelDirectory directory, string modelPath, LoadedDataset dataset, string dataPath,
-        int maxNewTokens, int batchSize, EvalOutput output, CancellationToken cancellation)
-    {
-        // Pre-tokenized rows need no tokenizer, but the model's own tokenizer.json still names its end-of-turn token.
-        ITextTokenizer? tokenizer = dataset.Tokenizer
-            ?? (File.Exists(Path.Combine(modelPath, ModelTokenizer.FileName)) ? ModelTokenizer.Load(modelPath, model.Config.VocabSize) : null);
-        var stops = StopTokens.Of(directory.Config!, tokenizer);
-        var options = new GenerationOptions(maxNewTokens, batchSize, stops);
-        var prompts = EvalPrompts.From(dataset, stops, dataPath);
-        var values = new List<double>(prompts.Count);
-        long produced = 0;
-        var clock = Stopwatch.StartNew();
-        foreach (var row in ExactMatchEvaluator.Evaluate(model, prompts, tokenizer, options, cancellation))
-        {
-            values.Add(row.Correct ? 1 : 0);
-            produced += row.Produced;
-            output.Row(row);
-        }
-        return EvalSummary.Of(EvalMetric.ExactMatch, values, values.Select(_ => 1.0).ToList(), produced, clock.Elapsed.TotalSeconds);
-    }
-
-    private static EvalSummary RunLoss(Qwen2Model model, LoadedDataset dataset, EvalOutput output, CancellationToken cancellation)
-    {
-        var values = new List<double>();
-        var weights = new List<double>();
-        var clock = Stopwatch.StartNew();
-        foreach (var loss in LossEvaluator.Evaluate(model, dataset.Examples, cancellation: cancellation))
-        {
-            output.Row(loss, dataset.Examples[loss.Index].Line);
-            if (loss.ScoredTokens == 0) continue;
-            values.Add(loss.LossSum);
-            weights.Add(loss.ScoredTokens);
-        }
-        if (values.Count == 0) throw new EngineException("eval: no row has a labelled token: there is no loss to report");
-        return EvalSummary.Of(EvalMetric.Loss, values, weights, dataset.Examples.Sum(e => (long)e.InputIds.Length), clock.Elapsed.TotalSeconds);
-    }
 }

@@ -34,7 +34,7 @@ public static class MergeCommand
                 Overwrite = parse.GetValue(overwrite),
                 MaxShardBytes = ParseBytes(parse.GetValue(shardSize)!),
                 KeepIntermediatesPath = parse.GetValue(keep),
-                Trace = parse.GetValue(profile) is null ? null : new PipelineTrace(),
+                Trace = parse.GetValue(profile) is null ? null : new ProfileTrace(),
             };
             var result = await RunAsync(services, parse.GetValue(config)!, run, options.Device(parse), options.Threads(parse), parse.GetValue(options.Json), cancellation);
             bool json = parse.GetValue(options.Json);
@@ -45,8 +45,7 @@ public static class MergeCommand
             }
             var summary = ProfileView.Write(run.Trace!, tracePath);
             // Added to the printed report only: merge-report.json beside the model was written before the run ended.
-            result.Report["profile"] = ProfileView.Json(summary, tracePath);
-            Print(result.Report, json);
+            Print(result.Report, json, ProfileView.Json(summary, tracePath));
             if (!json) ProfileView.Print(summary);
             return 0;
         }));
@@ -79,36 +78,38 @@ public static class MergeCommand
         return result!;
     }
 
-    public static void Print(JsonObject report, bool json)
+    /// <summary>Prints the report: as indented JSON (with <paramref name="profile"/> added when given), or as a
+    /// table of every tensor's stages and a summary line.</summary>
+    public static void Print(MergeReport report, bool json, JsonObject? profile = null)
     {
         if (json)
         {
-            Console.Out.WriteLine(report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            var node = report.ToJson();
+            if (profile != null) node["profile"] = profile;
+            Console.Out.WriteLine(node.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             return;
         }
-        var totals = report["totals"]!;
+        var totals = report.Totals;
         var table = new Table().AddColumns("tensor", "shape", "stage", "kept", "threshold", "KL mean", "ms");
-        foreach (var t in report["tensors"]!.AsArray())
+        foreach (var t in report.Tensors)
         {
-            var stages = t!["stages"]!.AsArray();
-            for (int i = 0; i < stages.Count; i++)
+            for (int i = 0; i < t.Stages.Count; i++)
             {
-                var s = stages[i]!;
+                var s = t.Stages[i];
                 // A tensor is timed as a whole, through all its stages: its time goes on its first row only.
-                table.AddRow(i == 0 ? Markup.Escape(t["name"]!.GetValue<string>()) : "", i == 0 ? Markup.Escape(t["shape"]!.ToJsonString()) : "",
-                    Markup.Escape(s["stage"]!.GetValue<string>()), Fmt(s["kept_fraction"], "P2"), Fmt(s["threshold"], "G4"), Fmt(s["kl_mean"], "G4"),
-                    i == 0 ? Fmt(t["time_ms"], "F1") : "");
+                table.AddRow(i == 0 ? Markup.Escape(t.Name) : "", i == 0 ? Markup.Escape($"[{string.Join(",", t.Shape)}]") : "",
+                    Markup.Escape(s.Stage), Fmt(s.KeptFraction, "P2"), Fmt(s.Threshold, "G4"), Fmt(s.KlMean, "G4"),
+                    i == 0 ? Fmt(t.TimeMs, "F1") : "");
             }
         }
         AnsiConsole.Write(table);
-        AnsiConsole.MarkupLine(Markup.Escape(
-            $"merged {totals["tensors"]} tensors ({totals["bytes_written"]!.GetValue<long>():N0} bytes) in {totals["seconds"]} s on {report["device"]}; " +
-            $"kept {totals["kept_fraction"]!.GetValue<double>():P2} of merged elements from the other model"));
-        AnsiConsole.MarkupLine(Markup.Escape($"output: {report["output"]} (report: merge-report.json)"));
+        AnsiConsole.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
+            $"merged {totals.Tensors} tensors ({totals.BytesWritten:N0} bytes) in {totals.Seconds} s on {report.Device}; " +
+            $"kept {totals.KeptFraction:P2} of merged elements from the other model")));
+        AnsiConsole.MarkupLine(Markup.Escape($"output: {report.Output} (report: {MergeReport.FileName})"));
     }
 
-    private static string Fmt(JsonNode? node, string format) =>
-        node is JsonValue v && v.TryGetValue(out double d) ? d.ToString(format, CultureInfo.InvariantCulture) : "-";
+    private static string Fmt(double? value, string format) => value is { } d ? d.ToString(format, CultureInfo.InvariantCulture) : "-";
 
     /// <summary>Parses byte sizes as transformers writes them: plain bytes, or KB/MB/GB (10^3) and KiB/MiB/GiB (2^10).</summary>
     public static long ParseBytes(string text)

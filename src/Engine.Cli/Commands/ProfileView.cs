@@ -11,7 +11,7 @@ public static class ProfileView
 {
     /// <summary>Writes <paramref name="trace"/> to <paramref name="path"/>, says so on stderr and returns its
     /// summary.</summary>
-    public static TraceSummary Write(PipelineTrace trace, string path)
+    public static TraceSummary Write(ProfileTrace trace, string path)
     {
         trace.Write(path);
         Console.Error.WriteLine($"engine: trace of {trace.Count} spans written to {path} (open in ui.perfetto.dev or chrome://tracing)");

@@ -34,7 +34,7 @@ public sealed record TraceSummary(long WallNanoseconds, ImmutableArray<CategoryT
 
     public int SpanCount => Categories.Sum(c => c.Spans);
 
-    public static TraceSummary Of(PipelineTrace trace) => Of(trace.Events());
+    public static TraceSummary Of(ProfileTrace trace) => Of(trace.Events());
 
     public static TraceSummary Of(IReadOnlyCollection<TraceEvent> events)
     {

@@ -61,7 +61,7 @@ public sealed unsafe partial class CudaMergeKernels : IMergeKernels, ITraceableK
 
     /// <summary>When set, uploads, kernels (stream-synchronised so the span is the kernel's own time) and
     /// downloads are recorded as separate spans.</summary>
-    public PipelineTrace? Trace { get; set; }
+    public ProfileTrace? Trace { get; set; }
 
     /// <summary>Ends a kernel span after the stream has drained, only when a trace is being taken.</summary>
     private void SyncIfTracing()

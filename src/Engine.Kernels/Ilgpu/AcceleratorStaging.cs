@@ -32,7 +32,7 @@ internal sealed unsafe class AcceleratorStaging : IDisposable
     public long Chunk { get; }
 
     /// <summary>Where upload and download spans go; null when no trace is being taken.</summary>
-    public PipelineTrace? Trace { get; set; }
+    public ProfileTrace? Trace { get; set; }
 
     /// <summary>Queues the copy of <c>destination.Length</c> bytes from <paramref name="source"/>; returns once the host
     /// memory may be reused (the last chunk staged, not necessarily copied). Call <see cref="Flush"/> before a

@@ -107,7 +107,7 @@ public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels, ITraceable
 
     /// <summary>When set, uploads and downloads (in the staging) and kernels are recorded as separate spans; a
     /// kernel span ends once the stream has drained, so it holds the kernel's own time.</summary>
-    public PipelineTrace? Trace
+    public ProfileTrace? Trace
     {
         get => _staging.Trace;
         set => _staging.Trace = value;
@@ -117,7 +117,7 @@ public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels, ITraceable
 
     /// <summary>Synchronises the default stream before ending its span, only while a trace is taken (untraced
     /// launches stay asynchronous).</summary>
-    private readonly struct KernelSpan(IlgpuMergeKernels owner, PipelineTrace.Span span) : IDisposable
+    private readonly struct KernelSpan(IlgpuMergeKernels owner, ProfileTrace.Span span) : IDisposable
     {
         public void Dispose()
         {

@@ -26,14 +26,14 @@ public sealed record MergeRunOptions(string OutputPath)
     public string? KeepIntermediatesPath { get; init; }
 
     /// <summary>When set, the run records its stages (read, convert, upload, kernel, download, write) here.</summary>
-    public PipelineTrace? Trace { get; init; }
+    public ProfileTrace? Trace { get; init; }
 }
 
 /// <summary>Progress of a merge: tensors done out of the total, and the tensor just finished.</summary>
 public sealed record MergeProgress(int Done, int Total, string Tensor, long BytesWritten);
 
 /// <summary>The outcome of a merge: where it went and the report written beside it.</summary>
-public sealed record MergeResult(string OutputPath, JsonObject Report);
+public sealed record MergeResult(string OutputPath, MergeReport Report);
 
 /// <summary>Runs a merge plan tensor by tensor in one streaming pass: each output tensor is computed through
 /// every stage (intermediate results stay in memory, in their stage's dtype, and are dropped after the
@@ -103,7 +103,7 @@ public sealed class MergeExecutor
             {
                 WriteSideFiles(stageWriter, plan, stage, config, null);
             }
-            var report = BuildReport(plan, config, outPath, tensors, new JsonArray(run.Entries.Select(e => (JsonNode)e!).ToArray()), run.Written, clock.Elapsed);
+            var report = BuildReport(plan, config, outPath, tensors, run.Entries.Select(e => e!).ToArray(), run.Written, clock.Elapsed);
             WriteSideFiles(writer, plan, plan.Output, config, report);
             // Every input read so far was checked as it was read; this catches a change after the last read.
             foreach (var shard in plan.Models.SelectMany(m => m.Shards)) shard.CheckUnchanged();
@@ -127,14 +127,14 @@ public sealed class MergeExecutor
     /// <summary>One run's tensor loop: workers (one per device) claim tensors in order, prefetch the inputs of
     /// the tensor they will likely take next, compute, and record the tensor's report entry in its slot.</summary>
     private sealed class TensorRun(MergeExecutor executor, MergePlan plan, IReadOnlyList<PlannedTensor> tensors, ShardWriter writer,
-        Dictionary<MergeStage, ShardWriter> keep, PipelineTrace? trace, IProgress<MergeProgress>? progress)
+        Dictionary<MergeStage, ShardWriter> keep, ProfileTrace? trace, IProgress<MergeProgress>? progress)
     {
         private readonly Lock _progressGate = new();
         private int _next;
         private int _done;
 
         /// <summary>The report entry of every tensor, in plan order.</summary>
-        public JsonObject?[] Entries { get; } = new JsonObject?[tensors.Count];
+        public TensorReport?[] Entries { get; } = new TensorReport?[tensors.Count];
 
         public long Written { get; private set; }
 
@@ -208,34 +208,29 @@ public sealed class MergeExecutor
             }
         }
 
-        private JsonObject Compute(PlannedTensor tensor, IMergeKernels kernels, int device, ScratchArena scratch, CancellationToken cancellation)
+        private TensorReport Compute(PlannedTensor tensor, IMergeKernels kernels, int device, ScratchArena scratch, CancellationToken cancellation)
         {
             var tick = Stopwatch.GetTimestamp();
-            var stageReports = new JsonArray();
+            var stageReports = new List<TensorStageReport>();
             using (trace.Span(tensor.Name, "tensor"))
             using (var scope = new TensorScope(trace, scratch))
             using (var output = new ShardOutput(writer, tensor.Name, tensor.DType, TensorElements(tensor.Shape), trace, scratch))
             {
                 executor.Evaluate(plan, plan.Output, tensor, output, scope, keep, stageReports, kernels, cancellation);
             }
-            var entry = new JsonObject
+            return new TensorReport(tensor.Name, tensor.DType.SafetensorsName(), tensor.Shape.ToArray(),
+                Math.Round(Stopwatch.GetElapsedTime(tick).TotalMilliseconds, 3), stageReports)
             {
-                ["name"] = tensor.Name,
-                ["dtype"] = tensor.DType.SafetensorsName(),
-                ["shape"] = new JsonArray(tensor.Shape.Select(d => (JsonNode)d).ToArray()),
-                ["time_ms"] = Math.Round(Stopwatch.GetElapsedTime(tick).TotalMilliseconds, 3),
-                ["stages"] = stageReports,
+                Device = device >= 0 ? device : null,
+                Notes = tensor.Notes.Length > 0 ? tensor.Notes.ToArray() : null,
             };
-            if (device >= 0) entry["device"] = device;
-            if (tensor.Notes.Length > 0) entry["notes"] = new JsonArray(tensor.Notes.Select(n => (JsonNode)n).ToArray());
-            return entry;
         }
     }
 
     /// <summary>Computes <paramref name="tensor"/> for <paramref name="stage"/> into <paramref name="output"/>,
     /// evaluating earlier stages it depends on first.</summary>
     private void Evaluate(MergePlan plan, MergeStage stage, PlannedTensor tensor, ITensorOutput output, TensorScope scope,
-        Dictionary<MergeStage, ShardWriter> keep, JsonArray reports, IMergeKernels kernels, CancellationToken cancellation)
+        Dictionary<MergeStage, ShardWriter> keep, List<TensorStageReport> reports, IMergeKernels kernels, CancellationToken cancellation)
     {
         var shape = plan.Shape(stage, tensor.Name, null);
         long elements = TensorElements(shape);
@@ -258,7 +253,7 @@ public sealed class MergeExecutor
         {
             // Integer and boolean buffers are not merged: they come from the base (or first) model as stored.
             output.Fill((chunk, start) => first.Bytes(start, (int)chunk.Length).CopyTo(chunk.WritableBytes(0, (int)chunk.Length)), cancellation);
-            reports.Add(new JsonObject { ["stage"] = stage.Label, ["method"] = "copy", ["note"] = $"{first.DType} tensor copied from the base" });
+            reports.Add(new TensorStageReport(stage.Label, "copy") { Note = $"{first.DType} tensor copied from the base" });
             return;
         }
 
@@ -288,13 +283,11 @@ public sealed class MergeExecutor
             var culprit = e.Which == "base" ? inputs[0].Ref : inputs[offset].Ref;
             throw new EngineException($"tensor '{tensor.Name}' of model '{culprit.Label}' holds NaN or infinity at element {e.Element}");
         }
-        var entry = new JsonObject { ["stage"] = stage.Label, ["method"] = stage.Method.Name };
-        foreach (var (k, v) in stats) entry[k] = v?.DeepClone();
-        reports.Add(entry);
+        reports.Add(TensorStageReport.From(stage.Label, stage.Method.Name, stats));
     }
 
     private RawTensor EvaluateIntermediate(MergePlan plan, MergeStage stage, PlannedTensor tensor, TensorScope scope,
-        Dictionary<MergeStage, ShardWriter> keep, JsonArray reports, IMergeKernels kernels, CancellationToken cancellation)
+        Dictionary<MergeStage, ShardWriter> keep, List<TensorStageReport> reports, IMergeKernels kernels, CancellationToken cancellation)
     {
         var shape = plan.Shape(stage, tensor.Name, null);
         var memory = scope.Own(new MemoryOutput(tensor.DType.IsMathType() ? stage.OutDType : tensor.DType, TensorElements(shape)));
@@ -309,7 +302,7 @@ public sealed class MergeExecutor
 
     private static long TensorElements(ImmutableArray<long> shape) => Core.Safetensors.TensorInfo.ElementCountOf(shape);
 
-    private void WriteSideFiles(ShardWriter writer, MergePlan plan, MergeStage stage, MergeConfig config, JsonObject? report)
+    private void WriteSideFiles(ShardWriter writer, MergePlan plan, MergeStage stage, MergeConfig config, MergeReport? report)
     {
         var primary = stage.Primary;
         if (primary.Config is { } modelConfig)
@@ -322,7 +315,7 @@ public sealed class MergeExecutor
                 ?? throw new MergeConfigException($"{config.Path}: tokenizer_source '{source}' is not one of the merge's models");
             tokenizerModel = match is InputRef.Model m ? m.Directory : ((InputRef.Stage)match).Node.Primary;
         }
-        var reserved = new HashSet<string>(StringComparer.Ordinal) { "README.md", "merge-report.json", "mergekit_config.yml" };
+        var reserved = new HashSet<string>(StringComparer.Ordinal) { "README.md", MergeReport.FileName, "mergekit_config.yml" };
         foreach (var file in tokenizerModel.OtherFiles.Where(f => IsTokenizerFile(f) && !reserved.Contains(f)))
             writer.CopyFile(Path.Combine(tokenizerModel.Path, file), file);
         foreach (var file in primary.OtherFiles.Where(f => !IsTokenizerFile(f) && !reserved.Contains(f)))
@@ -330,52 +323,29 @@ public sealed class MergeExecutor
 
         writer.WriteFile("mergekit_config.yml", Encoding.UTF8.GetBytes(config.Text));
         writer.WriteFile("README.md", Encoding.UTF8.GetBytes(ModelCard.Render(plan, stage, config)));
-        if (report != null) writer.WriteFile("merge-report.json", Encoding.UTF8.GetBytes(report.ToJsonString(new JsonSerializerOptions { WriteIndented = true })));
+        if (report != null) writer.WriteFile(MergeReport.FileName, Encoding.UTF8.GetBytes(report.ToJsonText()));
     }
 
     private static bool IsTokenizerFile(string name) =>
         name.StartsWith("tokenizer", StringComparison.Ordinal) || name is "vocab.json" or "merges.txt" or "special_tokens_map.json"
             or "added_tokens.json" or "vocab.txt" or "spiece.model" or "chat_template.jinja" or "chat_template.json";
 
-    private JsonObject BuildReport(MergePlan plan, MergeConfig config, string outPath, IReadOnlyList<PlannedTensor> tensors, JsonArray entries, long written, TimeSpan elapsed)
+    private MergeReport BuildReport(MergePlan plan, MergeConfig config, string outPath, IReadOnlyList<PlannedTensor> tensors, TensorReport[] entries, long written, TimeSpan elapsed)
     {
         long elements = 0, kept = 0;
         foreach (var entry in entries)
         {
-            var last = entry!["stages"]!.AsArray().LastOrDefault();
-            if (last?["kept"] is { } k && last["elements"] is { } n)
+            if (entry.Stages.LastOrDefault() is { Kept: { } k, Elements: { } n })
             {
-                kept += k.GetValue<long>();
-                elements += n.GetValue<long>();
+                kept += k;
+                elements += n;
             }
         }
-        return new JsonObject
-        {
-            ["engine"] = typeof(MergeExecutor).Assembly.GetName().Version?.ToString(),
-            ["config"] = Path.GetFullPath(config.Path),
-            ["output"] = outPath,
-            ["device"] = _devices.Length == 1 ? _devices[0].Device : $"{_devices.Length} devices",
-            ["devices"] = new JsonArray(_devices.Select(d => (JsonNode)d.Device).ToArray()),
-            ["stages"] = new JsonArray(plan.Stages.Select(s => (JsonNode)new JsonObject
-            {
-                ["name"] = s.Label,
-                ["method"] = s.Method.Name,
-                ["base"] = s.Base?.Label,
-                ["models"] = new JsonArray(s.Others.Select(o => (JsonNode)o.Input.Label).ToArray()),
-                ["out_dtype"] = s.OutDType.TorchName(),
-                ["compute"] = s.Document.ComputePrecision.ToString().ToLowerInvariant(),
-                ["quantiles"] = s.Document.Quantiles.ToString().ToLowerInvariant(),
-            }).ToArray()),
-            ["warnings"] = new JsonArray(config.Warnings.Select(w => (JsonNode)w).ToArray()),
-            ["totals"] = new JsonObject
-            {
-                ["tensors"] = tensors.Count,
-                ["bytes_written"] = written,
-                ["merged_elements"] = elements,
-                ["kept_fraction"] = elements == 0 ? 0 : (double)kept / elements,
-                ["seconds"] = Math.Round(elapsed.TotalSeconds, 3),
-            },
-            ["tensors"] = entries,
-        };
+        var stages = plan.Stages.Select(s => new MergeStageSummary(s.Label, s.Method.Name, s.Base?.Label, s.Others.Select(o => o.Input.Label).ToArray(),
+            s.OutDType.TorchName(), s.Document.ComputePrecision.ToString().ToLowerInvariant(), s.Document.Quantiles.ToString().ToLowerInvariant())).ToArray();
+        var totals = new MergeTotals(tensors.Count, written, elements, elements == 0 ? 0 : (double)kept / elements, Math.Round(elapsed.TotalSeconds, 3));
+        return new MergeReport(typeof(MergeExecutor).Assembly.GetName().Version?.ToString(), Path.GetFullPath(config.Path), outPath,
+            _devices.Length == 1 ? _devices[0].Device : $"{_devices.Length} devices", _devices.Select(d => d.Device).ToArray(), stages,
+            config.Warnings.ToArray(), totals, entries);
     }
 }

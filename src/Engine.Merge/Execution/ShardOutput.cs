@@ -18,10 +18,10 @@ internal sealed class ShardOutput : ITensorOutput, IDisposable
     private readonly string _name;
     private readonly NativeArray<byte> _buffers;
     private readonly long _chunkBytes;
-    private readonly PipelineTrace? _trace;
+    private readonly ProfileTrace? _trace;
 
     /// <summary>The chunk buffers come from <paramref name="scratch"/>, the worker's reusable buffers, when given.</summary>
-    public ShardOutput(ShardWriter writer, string name, DType dtype, long length, PipelineTrace? trace = null, ScratchArena? scratch = null)
+    public ShardOutput(ShardWriter writer, string name, DType dtype, long length, ProfileTrace? trace = null, ScratchArena? scratch = null)
     {
         _trace = trace;
         _writer = writer;

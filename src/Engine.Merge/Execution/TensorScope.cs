@@ -11,9 +11,9 @@ internal sealed class TensorScope : IDisposable
 {
     private readonly List<IDisposable> _owned = new();
     private readonly Dictionary<MergeStage, RawTensor> _stages = new();
-    private readonly PipelineTrace? _trace;
+    private readonly ProfileTrace? _trace;
 
-    public TensorScope(PipelineTrace? trace = null, ScratchArena? scratch = null)
+    public TensorScope(ProfileTrace? trace = null, ScratchArena? scratch = null)
     {
         _trace = trace;
         Scratch = scratch;

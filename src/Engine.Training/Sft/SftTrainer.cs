@@ -108,6 +108,16 @@ public static class SftTrainer
         return new SftResult(total, final, start);
     }
 
+    /// <summary>The optimizer steps a run of <paramref name="options"/> on <paramref name="examples"/> over
+    /// <paramref name="ranks"/> ranks takes: <c>max_steps</c>, or epochs times the steps of one pass (the
+    /// packed sequences over the global batch, rounded up), exactly as <see cref="Run"/> counts them.</summary>
+    public static long PlannedSteps(IReadOnlyList<TokenizedExample> examples, SftOptions options, int ranks = 1)
+    {
+        if (options.MaxSteps > 0) return options.MaxSteps;
+        var sequences = SequencePacker.Pack(examples, options.SeqLen, options.Packing);
+        return options.Epochs * new BatchSchedule(sequences, options.BatchSize, options.GradAccum, options.Seed, ranks, 0).StepsPerEpoch;
+    }
+
     /// <summary>The checkpoint with the highest step under <paramref name="outDir"/>, or null.</summary>
     public static string? NewestCheckpoint(string outDir) => SftCheckpoints.Newest(outDir);
 

@@ -6,7 +6,7 @@ namespace Engine.Core.Diagnostics;
 /// <summary>Records timed spans of pipeline stages (read, convert, upload, kernel, download, write) from any
 /// thread and writes them as a Chrome/Perfetto trace (<c>chrome://tracing</c>, ui.perfetto.dev): complete
 /// ("X") events with microsecond timestamps, one track per thread.</summary>
-public sealed class PipelineTrace
+public sealed class ProfileTrace
 {
     private readonly long _origin = Stopwatch.GetTimestamp();
     private readonly List<TraceEvent> _events = new();
@@ -93,12 +93,12 @@ public sealed class PipelineTrace
     /// <summary>An open span.</summary>
     public readonly struct Span : IDisposable
     {
-        private readonly PipelineTrace? _trace;
+        private readonly ProfileTrace? _trace;
         private readonly string _name, _category;
         private readonly string? _detail;
         private readonly long _start;
 
-        internal Span(PipelineTrace trace, string name, string category, string? detail, long start)
+        internal Span(ProfileTrace trace, string name, string category, string? detail, long start)
         {
             _trace = trace;
             _name = name;
@@ -118,8 +118,8 @@ public readonly record struct TraceEvent(string Name, string Category, int Threa
 }
 
 /// <summary>Null-safe span starts, so call sites stay one line whether or not a trace is being taken.</summary>
-public static class PipelineTraceExtensions
+public static class ProfileTraceExtensions
 {
-    public static PipelineTrace.Span Span(this PipelineTrace? trace, string name, string category, string? detail = null) =>
+    public static ProfileTrace.Span Span(this ProfileTrace? trace, string name, string category, string? detail = null) =>
         trace?.Begin(name, category, detail) ?? default;
 }

@@ -1,0 +1,62 @@
+using Engine.Pipeline.Recipes;
+
+namespace Engine.Pipeline.Planning;
+
+/// <summary>One step of a pipeline plan. <see cref="Key"/> is the hash of the step's kind, its settings and its
+/// inputs' hashes (a data file's content, the backbone's files, or the key of the step that makes an input
+/// model): the same key means the same result, so a finished step with that key is reused.</summary>
+public abstract record PipelineStep(string Id, string Key, IReadOnlyList<string> DependsOn)
+{
+    /// <summary>The folder name of the step's output: its id and the start of its key.</summary>
+    public string FolderName => $"{Id}-{Key[..12]}";
+
+    /// <summary>One line for the plan listing.</summary>
+    public abstract string Describe();
+}
+
+/// <summary>SFT of <see cref="Model"/> (an expert, or the mixture) from the backbone on the train files.
+/// <see cref="MaxSteps"/>: the mixture's step count (the experts' steps together), null for an expert (its
+/// settings decide); <see cref="PlannedSteps"/>: the steps the run will take.</summary>
+public sealed record SftStep(string Id, string Key, string Model, IReadOnlyList<RecipeDomain> Domains, SftSettings Settings, long? MaxSteps, long PlannedSteps)
+    : PipelineStep(Id, Key, [])
+{
+    /// <summary>The train files, in domain order.</summary>
+    public IReadOnlyList<string> TrainFiles => Domains.Select(d => d.Train).ToList();
+
+    public override string Describe() => $"SFT {Model} on the train file{(Domains.Count > 1 ? "s" : "")} of {string.Join(" + ", Domains.Select(d => d.Name))}, {PlannedSteps} steps";
+}
+
+/// <summary>A merge of trained models into <see cref="Model"/>; <see cref="Inputs"/> are the model names it uses;
+/// <see cref="Render"/> writes its mergekit YAML with each input model written through the function given.</summary>
+public sealed record MergeStep(string Id, string Key, string Model, IReadOnlyList<string> Inputs, Func<Func<string, string>, string> Render, string Summary,
+    IReadOnlyList<string> DependsOnSteps) : PipelineStep(Id, Key, DependsOnSteps)
+{
+    public override string Describe() => $"merge {Model}: {Summary}";
+}
+
+/// <summary>Evaluation of <see cref="Model"/> on <see cref="Domain"/>'s eval file.</summary>
+public sealed record EvalStep(string Id, string Key, string Model, RecipeDomain Domain, IReadOnlyList<string> DependsOnSteps)
+    : PipelineStep(Id, Key, DependsOnSteps)
+{
+    public override string Describe() => $"eval {Model} on {Domain.Name}";
+}
+
+/// <summary>The report: the table, report.json and the plots, from every other step's output.</summary>
+public sealed record ReportStep(string Id, string Key, IReadOnlyList<string> DependsOnSteps) : PipelineStep(Id, Key, DependsOnSteps)
+{
+    public override string Describe() => "report: report.md, report.json, plots/";
+}
+
+/// <summary>A model of the experiment (a row of the report): the backbone, an expert, the mixture, a merge or
+/// the average. <see cref="StepId"/> is the step that makes it (null for the backbone); <see cref="Key"/> its hash.</summary>
+public sealed record PlannedModel(string Name, ModelRole Role, string? StepId, string Key);
+
+/// <summary>What a model is in the experiment.</summary>
+public enum ModelRole
+{
+    Base,
+    Expert,
+    Mixture,
+    Merge,
+    Average,
+}

@@ -1,0 +1,22 @@
+using Engine.Pipeline.Planning;
+
+namespace Engine.Pipeline.Reporting;
+
+/// <summary>The report's table, shaped like the paper's Table 2: one row per model, one cell per domain.</summary>
+/// <param name="Key">The report step's key (the report is current while it matches).</param>
+/// <param name="Name">The recipe's name.</param>
+/// <param name="Recipe">The recipe file.</param>
+/// <param name="Metric">exact_match or loss.</param>
+/// <param name="MaxNewTokens">The generation limit of exact match.</param>
+/// <param name="Domains">Column order.</param>
+/// <param name="Rows">One per model, in plan order: base, experts, mixture, merges, average.</param>
+/// <param name="Plots">The PNG files, relative to the output folder.</param>
+public sealed record ReportTable(string Key, string Name, string Recipe, string Metric, int MaxNewTokens, IReadOnlyList<string> Domains, IReadOnlyList<ReportRow> Rows,
+    IReadOnlyList<string> Plots);
+
+/// <summary>One model. <see cref="SftTokens"/> and <see cref="SftSeconds"/>: the tokens and training time of the SFT runs
+/// that made it (a merge counts its experts'; the base none); <see cref="MergeSeconds"/>: its merge's wall time.</summary>
+public sealed record ReportRow(string Model, ModelRole Role, long SftTokens, double SftSeconds, double? MergeSeconds, IReadOnlyList<ReportCell> Cells);
+
+/// <summary>A model on one domain: accuracy (null under the loss metric) and held-out loss with their 95% intervals.</summary>
+public sealed record ReportCell(string Domain, int Rows, double? Accuracy, double[]? AccuracyCi95, double Loss, double[] LossCi95);

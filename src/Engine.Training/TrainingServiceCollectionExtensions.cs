@@ -1,0 +1,17 @@
+using Engine.Core;
+using Engine.Training.Sft;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+
+namespace Engine.Training;
+
+/// <summary>Registers the training half of the engine; <c>AddEngine</c> (Engine.Pipeline) calls it with the merge half.</summary>
+public static class TrainingServiceCollectionExtensions
+{
+    public static IServiceCollection AddEngineTraining(this IServiceCollection services)
+    {
+        services.AddOptions<EngineOptions>();
+        services.TryAddTransient<SftService>();
+        return services;
+    }
+}
