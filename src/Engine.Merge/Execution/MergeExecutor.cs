@@ -82,6 +82,10 @@ public sealed class MergeExecutor
             ? plan.Stages.Take(plan.Stages.Length - 1).ToDictionary(s => s, s => OutputPaths.Resolve(Path.Combine(keepRoot, s.Document.Name!)))
             : [];
         foreach (var target in keepTargets.Values.Prepend(outPath)) OutputPaths.CheckNoOverlap(target, plan.Models.Select(m => m.Path));
+        // A sliced stage reads an earlier stage's layers in its own order, some twice and some never: the
+        // earlier stage's tensors are then not each computed once, as writing it whole needs.
+        if (keepTargets.Count > 0 && plan.Stages.FirstOrDefault(s => s.Slices != null && s.Inputs.Any(i => i is InputRef.Stage)) is { } sliced)
+            throw new MergeConfigException($"{config.Path}: --keep-intermediates cannot write the stages that sliced stage '{sliced.Label}' reads; run those stages as a config of their own");
         foreach (var w in config.Warnings) _logger.LogWarning("{Warning}", w);
 
         var tensors = plan.PlanTensors(plan.Output);
@@ -190,7 +194,7 @@ public sealed class MergeExecutor
                         prefetch = Task.Run(() =>
                         {
                             using var span = trace.Span("read", "read", upcoming);
-                            InputPrefetcher.Touch(plan.Models, upcoming, cancellation);
+                            InputPrefetcher.Touch(plan.Reads(plan.Output, upcoming), cancellation);
                         });
                     }
                     Entries[i] = Compute(tensor, kernels, device, scratch, cancellation);
@@ -239,18 +243,20 @@ public sealed class MergeExecutor
     {
         var shape = plan.Shape(stage, tensor.Name, null);
         long elements = TensorElements(shape);
+        var recipe = stage.Recipe(tensor.Name);
         var inputs = new List<(InputRef Ref, RawTensor Tensor)>();
-        foreach (var input in stage.Inputs)
+        foreach (var input in recipe.Inputs)
         {
-            RawTensor raw = input switch
+            RawTensor raw = input.Input switch
             {
-                InputRef.Model m => scope.Read(m.Directory.GetTensor(tensor.Name)),
-                InputRef.Stage s => scope.Cached(s.Node, () => EvaluateIntermediate(plan, s.Node, tensor, scope, keep, reports, kernels, cancellation)),
+                InputRef.Model m => scope.Read(m.Directory.GetTensor(input.Tensor)),
+                InputRef.Stage s => scope.Cached(s.Node, input.Tensor,
+                    () => EvaluateIntermediate(plan, s.Node, tensor with { Name = input.Tensor }, scope, keep, reports, kernels, cancellation)),
                 _ => throw new InvalidOperationException(),
             };
             raw = raw.Prefix(elements);
             if (stage.Document.DType is { } cast && raw.DType.IsMathType() && raw.DType != cast) raw = scope.Convert(raw, cast);
-            inputs.Add((input, raw));
+            inputs.Add((input.Input, raw));
         }
 
         var first = inputs[0].Tensor;
@@ -272,12 +278,12 @@ public sealed class MergeExecutor
             }
         }
 
-        int offset = stage.Base is null ? 0 : 1;
+        int offset = recipe.Base is null ? 0 : 1;
         var merge = new TensorMergeInputs(
             tensor.Name, shape,
-            stage.Base is null ? null : inputs[0].Tensor,
-            stage.Others.Select((o, i) => (inputs[offset + i].Tensor, o.Parameters)).ToImmutableArray(),
-            stage.Document, tensor.LayerPosition) { Scratch = scope.Scratch };
+            recipe.Base is null ? null : inputs[0].Tensor,
+            recipe.Others.Select((o, i) => (inputs[offset + i].Tensor, o.Parameters)).ToImmutableArray(),
+            recipe.Document, recipe.LayerPosition) { Scratch = scope.Scratch };
         JsonObject stats;
         try
         {
@@ -289,6 +295,8 @@ public sealed class MergeExecutor
             throw new EngineException($"tensor '{tensor.Name}' of model '{culprit.Label}' holds NaN or infinity at element {e.Element}");
         }
         var entry = new JsonObject { ["stage"] = stage.Label, ["method"] = stage.Method.Name };
+        if (recipe.Slice >= 0)
+            entry["sources"] = new JsonArray(recipe.Inputs.Select(i => (JsonNode)$"{i.Input.Label}:{i.Tensor}").ToArray());
         foreach (var (k, v) in stats) entry[k] = v?.DeepClone();
         reports.Add(entry);
     }
@@ -313,7 +321,11 @@ public sealed class MergeExecutor
     {
         var primary = stage.Primary;
         if (primary.Config is { } modelConfig)
-            writer.WriteFile("config.json", Encoding.UTF8.GetBytes(modelConfig.WithDType(stage.OutDType).ToJsonString(new JsonSerializerOptions { WriteIndented = true })));
+        {
+            var json = modelConfig.WithDType(stage.OutDType);
+            if (stage.OutputLayers is { } layers) json = stage.Layout.WithLayerCount(json, layers);
+            writer.WriteFile("config.json", Encoding.UTF8.GetBytes(json.ToJsonString(new JsonSerializerOptions { WriteIndented = true })));
+        }
 
         var tokenizerModel = primary;
         if (stage.Document.TokenizerSource is { } source and not "base")
