@@ -54,8 +54,12 @@ public sealed record MergeDocument
     /// <summary><c>out_dtype</c>: what the output stores (defaults to <see cref="DType"/>, then the base's dtype).</summary>
     public required DType? OutDType { get; init; }
 
-    /// <summary><c>tokenizer_source</c>: <c>base</c> or a model; null means base.</summary>
+    /// <summary><c>tokenizer_source</c> (or <c>tokenizer.source</c>): <c>base</c>, <c>union</c> or a model; null means base.</summary>
     public required string? TokenizerSource { get; init; }
+
+    /// <summary>The vocabulary merge (<c>tokenizer:</c>, or <c>tokenizer_source:</c> with no token settings);
+    /// null: the output takes the base model's tokenizer files and embedding rows as they are.</summary>
+    public TokenizerSettings? Tokenizer { get; init; }
 
     public required Kernels.ComputePrecision ComputePrecision { get; init; }
     public required QuantileMode Quantiles { get; init; }

@@ -91,8 +91,14 @@ public static class MergeConfigReader
 
         var parameters = Get(map, "parameters") is { } p ? ReadParameters(where, p, "parameters") : ParameterSet.Empty;
         string? tokenizerSource = GetString(where, map, "tokenizer_source");
-        if (Get(map, "tokenizer") is YamlMappingNode tok && GetString(where, tok, "source") is { } src) tokenizerSource = src;
-        if (tokenizerSource is "union") throw new MergeConfigException($"{where}: tokenizer_source 'union' is not supported; use 'base' or a model");
+        TokenizerSettings? tokenizer = null;
+        if (Get(map, "tokenizer") is { } tokNode and not YamlScalarNode { Value: null or "" or "~" or "null" })
+        {
+            if (tokenizerSource != null) throw new MergeConfigException($"{where}: give either 'tokenizer_source' or 'tokenizer', not both");
+            tokenizer = tokNode is YamlMappingNode tok ? TokenizerSettings.Read(where, tok) : throw new MergeConfigException($"{where}: 'tokenizer' must be a mapping (source, tokens, pad_to_multiple_of)");
+            tokenizerSource = tokenizer.Source;
+        }
+        else if (tokenizerSource != null) tokenizer = new TokenizerSettings(tokenizerSource, ImmutableDictionary<string, TokenSetting>.Empty, null);
 
         var precision = ComputePrecision.Float32;
         if (GetString(where, map, "compute_dtype") is { } cd)
@@ -123,6 +129,7 @@ public static class MergeConfigReader
             DType = ReadDType(where, map, "dtype"),
             OutDType = ReadDType(where, map, "out_dtype"),
             TokenizerSource = tokenizerSource,
+            Tokenizer = tokenizer,
             ComputePrecision = precision,
             Quantiles = quantiles,
             Seed = seed,

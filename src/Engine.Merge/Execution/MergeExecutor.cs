@@ -244,6 +244,7 @@ public sealed class MergeExecutor
         var shape = plan.Shape(stage, tensor.Name, null);
         long elements = TensorElements(shape);
         var recipe = stage.Recipe(tensor.Name);
+        bool rebuildRows = stage.Vocabulary is { Reorders: true } && MergePlan.IsVocabTensor(tensor.Name);
         var inputs = new List<(InputRef Ref, RawTensor Tensor)>();
         foreach (var input in recipe.Inputs)
         {
@@ -254,9 +255,14 @@ public sealed class MergeExecutor
                     () => EvaluateIntermediate(plan, s.Node, tensor with { Name = input.Tensor }, scope, keep, reports, kernels, cancellation)),
                 _ => throw new InvalidOperationException(),
             };
-            raw = raw.Prefix(elements);
+            if (!rebuildRows) raw = raw.Prefix(elements);
             if (stage.Document.DType is { } cast && raw.DType.IsMathType() && raw.DType != cast) raw = scope.Convert(raw, cast);
             inputs.Add((input.Input, raw));
+        }
+        if (rebuildRows)
+        {
+            var rebuilt = stage.Vocabulary!.Rebuild(inputs, shape[1], scope);
+            inputs = inputs.Select((x, i) => (x.Ref, rebuilt[i])).ToList();
         }
 
         var first = inputs[0].Tensor;
@@ -324,19 +330,26 @@ public sealed class MergeExecutor
         {
             var json = modelConfig.WithDType(stage.OutDType);
             if (stage.OutputLayers is { } layers) json = stage.Layout.WithLayerCount(json, layers);
+            if (stage.Vocabulary is { Reorders: true } vocabulary)
+            {
+                var scope = stage.Layout.CountKey.Length > 1 && json[stage.Layout.CountKey[0]] is JsonObject inner ? inner : json;
+                scope["vocab_size"] = vocabulary.Rows;
+            }
             writer.WriteFile("config.json", Encoding.UTF8.GetBytes(json.ToJsonString(new JsonSerializerOptions { WriteIndented = true })));
         }
 
         var tokenizerModel = primary;
-        if (stage.Document.TokenizerSource is { } source and not "base")
+        if (stage.Document.TokenizerSource is { } source and not "base" and not "union")
         {
             var match = plan.Stages.SelectMany(s => s.Inputs).FirstOrDefault(i => i.Label == source)
                 ?? throw new MergeConfigException($"{config.Path}: tokenizer_source '{source}' is not one of the merge's models");
             tokenizerModel = match is InputRef.Model m ? m.Directory : ((InputRef.Stage)match).Node.Primary;
         }
         var reserved = new HashSet<string>(StringComparer.Ordinal) { "README.md", "merge-report.json", "mergekit_config.yml" };
-        foreach (var file in tokenizerModel.OtherFiles.Where(f => IsTokenizerFile(f) && !reserved.Contains(f)))
+        var (generated, skipped) = TokenizerFiles.Build(config.Path, stage, tokenizerModel);
+        foreach (var file in tokenizerModel.OtherFiles.Where(f => IsTokenizerFile(f) && !reserved.Contains(f) && !generated.ContainsKey(f) && !skipped.Contains(f)))
             writer.CopyFile(Path.Combine(tokenizerModel.Path, file), file);
+        foreach (var (file, bytes) in generated) writer.WriteFile(file, bytes);
         foreach (var file in primary.OtherFiles.Where(f => !IsTokenizerFile(f) && !reserved.Contains(f)))
             writer.CopyFile(Path.Combine(primary.Path, file), file);
 

@@ -22,6 +22,9 @@ public sealed record MergeStage(int Index, MergeDocument Document, IMergeMethod 
 {
     public string Label => Document.Name ?? "output";
 
+    /// <summary>The output vocabulary and each input's embedding rows, when the config merges tokenizers.</summary>
+    public VocabularyPlan? Vocabulary { get; init; }
+
     /// <summary>The tensor map of a sliced stage; null for a <c>models:</c> merge.</summary>
     public SliceMap? Slices { get; init; }
 
@@ -119,6 +122,12 @@ public sealed class MergePlan : IDisposable
                     stageNode = stageNode with { Slices = map, Layout = stageNode.Layout.WithDecoderCount(map.OutputLayers) };
                 }
                 stageNode = stageNode with { OutDType = ResolveOutDType(stageNode) };
+                if (VocabularyPlan.Create(config.Path, stageNode) is { } vocabulary)
+                {
+                    if (stageNode.Inputs.OfType<InputRef.Stage>().FirstOrDefault(s => s.Node.Vocabulary is { Reorders: true }) is { } earlier)
+                        throw new MergeConfigException($"{config.Path}: stage {i + 1} merges vocabularies over stage '{earlier.Label}', which changed its own; merge the vocabulary in one stage only");
+                    stageNode = stageNode with { Vocabulary = vocabulary };
+                }
                 stages.Add(stageNode);
                 if (doc.Name != null) stagesByName[doc.Name] = stageNode;
             }
@@ -205,6 +214,13 @@ public sealed class MergePlan : IDisposable
             shapes.Add((input.Input.Label, shape));
         }
         var first = shapes[0];
+        if (stage.Vocabulary is { Reorders: true } vocabulary && IsVocabTensor(name))
+        {
+            if (shapes.Any(s => s.Shape.Length != 2 || s.Shape[1] != first.Shape[1]))
+                throw new MergeConfigException($"tensor '{name}': embedding widths differ ({string.Join(", ", shapes.Select(s => $"{s.Label}: {TensorInfo.FormatShape(s.Shape)}"))})");
+            notes?.Add($"stage '{stage.Label}': rows rebuilt to the merged vocabulary of {vocabulary.Tokens.Length} tokens ({vocabulary.Rows} rows)");
+            return [vocabulary.Rows, first.Shape[1]];
+        }
         if (shapes.All(s => s.Shape.SequenceEqual(first.Shape))) return first.Shape;
         bool vocab = IsVocabTensor(name) && shapes.All(s => s.Shape.Length == 2 && s.Shape[1] == first.Shape[1]);
         if (!vocab)
