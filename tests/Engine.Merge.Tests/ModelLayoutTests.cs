@@ -37,6 +37,33 @@ public sealed class ModelLayoutTests : IDisposable
         Assert.Equal(0, layout.LayerPosition("lm_head.weight"));
     }
 
+    public static TheoryData<string> Architectures => new(ArchitectureModels.Names);
+
+    /// <summary>mergekit's test_granite_linear_merge and test_linear_VLM_merge, on every layout: weights 0.6 and
+    /// 0.4, bfloat16, every tensor present in the output and equal to the weighted mean.</summary>
+    [Theory]
+    [MemberData(nameof(Architectures))]
+    public void LinearMergeOfEveryLayoutKeepsEveryTensor(string architecture)
+    {
+        string a = _dir.Combine("a"), b = _dir.Combine("b");
+        var x = ArchitectureModels.Write(a, architecture, 2, 1);
+        var y = ArchitectureModels.Write(b, architecture, 2, 2);
+        string config = _dir.Combine("c.yml");
+        File.WriteAllText(config, $"merge_method: linear\ndtype: bfloat16\nmodels:\n  - model: {a}\n    parameters: {{weight: 0.6}}\n  - model: {b}\n    parameters: {{weight: 0.4}}\n");
+        using var kernels = new CpuMergeKernels(1);
+        new MergeExecutor(kernels).Run(MergeConfigReader.Load(config), new MergeRunOptions(_dir.Combine("out")));
+        var merged = TestModels.Read(_dir.Combine("out"));
+        Assert.Equal(x.Keys.Order(), merged.Keys.Order());
+        foreach (var (name, values) in merged)
+        {
+            for (int i = 0; i < values.Length; i++)
+            {
+                double expected = 0.6 * x[name][i] + 0.4 * y[name][i];
+                Assert.True(Math.Abs(expected - values[i]) <= 1e-2 * (1 + Math.Abs(expected)), $"{architecture} {name}[{i}]: {expected} vs {values[i]}");
+            }
+        }
+    }
+
     [Fact]
     public void VisionTowerLayersArePlacedInTheirOwnStack()
     {

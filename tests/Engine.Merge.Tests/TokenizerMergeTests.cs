@@ -28,9 +28,9 @@ public sealed class TokenizerMergeTests : IDisposable
 
     /// <summary>A one-layer model whose embedding and head have a row per token, with a GPT-2-style tokenizer.json
     /// and a tokenizer_config.json carrying a chat template named after the model.</summary>
-    private Dictionary<string, float[]> WriteModel(string name, string[] vocab, string[] merges, (string Content, bool Special)[] added, int seed)
+    private Dictionary<string, float[]> WriteModel(string name, string[] vocab, string[] merges, (string Content, bool Special)[] added, int seed, int? embeddingRows = null)
     {
-        int rows = vocab.Length + added.Length;
+        int rows = embeddingRows ?? vocab.Length + added.Length;
         var random = new Random(seed);
         var tensors = new List<(string, long[], float[])>
         {
@@ -118,6 +118,18 @@ public sealed class TokenizerMergeTests : IDisposable
         var decoder = JsonNode.Parse(File.ReadAllText(Path.Combine(_dir.Combine("out"), "tokenizer_config.json")))!["added_tokens_decoder"]!;
         Assert.True(decoder["8"]!["special"]!.GetValue<bool>());
         Assert.Equal("d", decoder["5"]!["content"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public void UnionLeavesOutTokensPastAModelsEmbedding()
+    {
+        // mergekit's model_padded: the tokenizer lists added tokens the embedding (config vocab_size) has no rows for.
+        WriteModel("padded", ["a", "b", "c", "ab"], ["a b"], [("<UNUSED_0>", false), ("<UNUSED_1>", false)], 5, embeddingRows: 4);
+        var merged = Merge(Linear("tokenizer_source: union\n", "a", "padded"));
+        Assert.Equal(5 * Width, merged["model.embed_tokens.weight"].Length);
+        var tokenizer = HuggingFaceTokenizer.Load(Path.Combine(_dir.Combine("out"), "tokenizer.json"));
+        Assert.Null(tokenizer.FindAddedToken("<UNUSED_0>"));
+        Assert.Equal(4, tokenizer.FindAddedToken("<|end|>"));
     }
 
     [Fact]
