@@ -19,17 +19,24 @@ public static class MergeCommand
     public static Command Create(IServiceProvider services)
     {
         var config = new Argument<string>("config") { Description = "mergekit YAML (one document, or several for a multi-stage plan)" };
-        var output = new Option<string>("--out", "-o") { Description = "output model directory", Required = true };
+        var output = new Option<string?>("--out", "-o") { Description = "output model directory (required unless --dry-run)" };
+        var dryRun = new Option<bool>("--dry-run") { Description = "check the config and every input, print the output layer map (output layer <- source model and layer, method, parameters) and write nothing" };
         var options = new CommonOptions();
         var overwrite = new Option<bool>("--overwrite") { Description = "replace an existing output directory" };
         var shardSize = new Option<string>("--out-shard-size") { Description = "maximum bytes per output shard (5GB, 500MB, 1000000, ...)", DefaultValueFactory = _ => "5GB" };
         var keep = new Option<string?>("--keep-intermediates") { Description = "also write every named intermediate stage as a model under this directory" };
         var profile = new Option<string?>("--profile") { Description = "write a Chrome/Perfetto trace of the pipeline stages (read, convert, upload, kernel, download, write) to this file, and print each stage's busy time and the stage the run is bound by" };
-        var command = new Command("merge", "merge models as a mergekit config describes (Arcee Fusion and friends)") { config, output, overwrite, shardSize, keep, profile };
+        var command = new Command("merge", "merge models as a mergekit config describes (Arcee Fusion and friends)") { config, output, dryRun, overwrite, shardSize, keep, profile };
         options.AddTo(command);
         command.SetAction((parse, cancellation) => EngineCli.Guard(async () =>
         {
-            var run = new MergeRunOptions(parse.GetValue(output)!)
+            if (parse.GetValue(dryRun))
+            {
+                PrintLayerMap(parse.GetValue(config)!, parse.GetValue(options.Json));
+                return 0;
+            }
+            var outPath = parse.GetValue(output) ?? throw new EngineException("merge: --out DIR is required (or use --dry-run to only check the config)");
+            var run = new MergeRunOptions(outPath)
             {
                 Overwrite = parse.GetValue(overwrite),
                 MaxShardBytes = ParseBytes(parse.GetValue(shardSize)!),
@@ -76,6 +83,17 @@ public static class MergeCommand
                 task.Description = "done";
             });
         return result!;
+    }
+
+    /// <summary><c>--dry-run</c>: plans the merge (opening and checking every input, reading no weights) and
+    /// prints its layer map.</summary>
+    private static void PrintLayerMap(string configPath, bool json)
+    {
+        var config = MergeConfigReader.Load(configPath);
+        foreach (var warning in config.Warnings) Console.Error.WriteLine($"engine: warning: {warning}");
+        using var plan = MergePlan.Create(config);
+        var map = LayerMap.Build(plan);
+        Console.Out.Write(json ? map.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + Environment.NewLine : LayerMap.Render(map));
     }
 
     /// <summary>Prints the report: as indented JSON (with <paramref name="profile"/> added when given), or as a

@@ -17,6 +17,22 @@ public enum QuantileMode
 /// <summary>One model entry of a merge document: a path (or an earlier stage's name) and its parameters.</summary>
 public sealed record ModelEntry(string Model, ParameterSet Parameters);
 
+/// <summary>One source of an output slice: the layers <c>[Start, End)</c> of <see cref="Model"/> (mergekit's
+/// half-open <c>layer_range</c>) and the parameters given to it.</summary>
+public sealed record SliceSource(string Model, int Start, int End, ParameterSet Parameters)
+{
+    public int Length => End - Start;
+}
+
+/// <summary>One output slice of mergekit's <c>slices:</c>: its sources (all the same number of layers), merged
+/// layer by layer into that many consecutive output layers; an optional <c>base_model</c> and <c>parameters</c>
+/// that override the document's within the slice.</summary>
+public sealed record SliceDefinition(ImmutableArray<SliceSource> Sources, string? BaseModel, ParameterSet Parameters)
+{
+    /// <summary>Output layers the slice produces.</summary>
+    public int Length => Sources[0].Length;
+}
+
 /// <summary>One mergekit YAML document: a single merge. In a multi-stage plan, <see cref="Name"/> lets a
 /// later document use this one's result as a model.</summary>
 public sealed record MergeDocument
@@ -24,6 +40,11 @@ public sealed record MergeDocument
     public required string? Name { get; init; }
     public required string Method { get; init; }
     public required ImmutableArray<ModelEntry> Models { get; init; }
+
+    /// <summary><c>slices:</c>, in output order; empty for a <c>models:</c> merge (then <see cref="Models"/> is used).</summary>
+    public ImmutableArray<SliceDefinition> Slices { get; init; } = [];
+
+    public bool IsSliced => !Slices.IsDefaultOrEmpty;
     public required string? BaseModel { get; init; }
     public required ParameterSet Parameters { get; init; }
 
@@ -33,14 +54,39 @@ public sealed record MergeDocument
     /// <summary><c>out_dtype</c>: what the output stores (defaults to <see cref="DType"/>, then the base's dtype).</summary>
     public required DType? OutDType { get; init; }
 
-    /// <summary><c>tokenizer_source</c>: <c>base</c> or a model; null means base.</summary>
+    /// <summary><c>tokenizer_source</c> (or <c>tokenizer.source</c>): <c>base</c>, <c>union</c> or a model; null means base.</summary>
     public required string? TokenizerSource { get; init; }
+
+    /// <summary>The vocabulary merge (<c>tokenizer:</c>, or <c>tokenizer_source:</c> with no token settings);
+    /// null: the output takes the base model's tokenizer files and embedding rows as they are.</summary>
+    public TokenizerSettings? Tokenizer { get; init; }
 
     public required Kernels.ComputePrecision ComputePrecision { get; init; }
     public required QuantileMode Quantiles { get; init; }
 
     /// <summary>Seed for every random choice of the method (sampling, DARE drops).</summary>
     public required int Seed { get; init; }
+
+    /// <summary><c>chat_template</c>: a built-in template name, <c>auto</c>, or a Jinja template (null: the
+    /// tokenizer source's own).</summary>
+    public string? ChatTemplate { get; init; }
+
+    /// <summary>The document as the method sees it inside slice <paramref name="index"/>: the slice's sources as
+    /// its models (each with its own parameters), the slice's base (else the document's; none when it is not
+    /// among the slice's sources, as its tensors are then not gathered), and the slice's parameters over the
+    /// document's, as mergekit's ConfigReader looks them up.</summary>
+    public MergeDocument ForSlice(int index)
+    {
+        var slice = Slices[index];
+        string? sliceBase = slice.BaseModel ?? BaseModel;
+        return this with
+        {
+            Models = slice.Sources.Select(s => new ModelEntry(s.Model, s.Parameters)).ToImmutableArray(),
+            BaseModel = slice.Sources.Any(s => s.Model == sliceBase) ? sliceBase : null,
+            Parameters = slice.Parameters.Over(Parameters),
+            Slices = [],
+        };
+    }
 }
 
 /// <summary>A whole config file: one document, or several forming a multi-stage plan whose last document

@@ -70,8 +70,10 @@ public static class MergeConfigReader
             string k = Scalar(where, key, "key");
             if (!KnownKeys.Contains(k)) warnings.Add($"{where}: unknown key '{k}' ignored");
         }
-        if (Get(map, "slices") != null) throw new MergeConfigException($"{where}: 'slices' (layer-range merges) is not supported; use 'models'");
-        if (Get(map, "chat_template") != null) warnings.Add($"{where}: 'chat_template' ignored; tokenizer files are copied from the tokenizer source");
+        if (Get(map, "modules") != null) throw new MergeConfigException($"{where}: 'modules' (per-module merges) is not supported; use 'models' or 'slices'");
+        bool hasModels = Get(map, "models") is not null and not YamlScalarNode { Value: null or "" or "null" or "~" };
+        bool hasSlices = Get(map, "slices") is not null and not YamlScalarNode { Value: null or "" or "null" or "~" };
+        if (hasModels && hasSlices) throw new MergeConfigException($"{where}: give either 'models' or 'slices', not both");
 
         string method = GetString(where, map, "merge_method") ?? throw new MergeConfigException($"{where}: 'merge_method' is required");
         if (!MergeMethodRegistry.TryGet(method, out var mergeMethod))
@@ -84,12 +86,19 @@ public static class MergeConfigReader
             foreach (var item in seq) models.Add(ReadModel(where, item));
         }
         string? baseModel = GetString(where, map, "base_model");
-        if (models.Count == 0 && baseModel == null) throw new MergeConfigException($"{where}: no models to merge ('models' is empty)");
+        var slices = hasSlices ? SliceReader.Read(where, Get(map, "slices")!, ReadParameters, GetString, Get) : [];
+        if (models.Count == 0 && slices.IsEmpty && baseModel == null) throw new MergeConfigException($"{where}: no models to merge ('models' is empty)");
 
         var parameters = Get(map, "parameters") is { } p ? ReadParameters(where, p, "parameters") : ParameterSet.Empty;
         string? tokenizerSource = GetString(where, map, "tokenizer_source");
-        if (Get(map, "tokenizer") is YamlMappingNode tok && GetString(where, tok, "source") is { } src) tokenizerSource = src;
-        if (tokenizerSource is "union") throw new MergeConfigException($"{where}: tokenizer_source 'union' is not supported; use 'base' or a model");
+        TokenizerSettings? tokenizer = null;
+        if (Get(map, "tokenizer") is { } tokNode and not YamlScalarNode { Value: null or "" or "~" or "null" })
+        {
+            if (tokenizerSource != null) throw new MergeConfigException($"{where}: give either 'tokenizer_source' or 'tokenizer', not both");
+            tokenizer = tokNode is YamlMappingNode tok ? TokenizerSettings.Read(where, tok) : throw new MergeConfigException($"{where}: 'tokenizer' must be a mapping (source, tokens, pad_to_multiple_of)");
+            tokenizerSource = tokenizer.Source;
+        }
+        else if (tokenizerSource != null) tokenizer = new TokenizerSettings(tokenizerSource, ImmutableDictionary<string, TokenSetting>.Empty, null);
 
         var precision = ComputePrecision.Float32;
         if (GetString(where, map, "compute_dtype") is { } cd)
@@ -114,16 +123,40 @@ public static class MergeConfigReader
             Name = GetString(where, map, "name"),
             Method = mergeMethod.Name,
             Models = models.ToImmutable(),
+            Slices = slices,
             BaseModel = baseModel,
             Parameters = parameters,
             DType = ReadDType(where, map, "dtype"),
             OutDType = ReadDType(where, map, "out_dtype"),
             TokenizerSource = tokenizerSource,
+            Tokenizer = tokenizer,
             ComputePrecision = precision,
             Quantiles = quantiles,
             Seed = seed,
+            ChatTemplate = GetString(where, map, "chat_template"),
         };
-        mergeMethod.Validate(doc, where, warnings);
+        if (!doc.IsSliced)
+        {
+            mergeMethod.Validate(doc, where, warnings);
+            return doc;
+        }
+        // Every slice is a merge of its own: the method's rules (model count, base, parameters) hold in each.
+        var sliceWarnings = ImmutableArray.CreateBuilder<string>();
+        for (int i = 0; i < slices.Length; i++)
+        {
+            var sliced = doc.ForSlice(i);
+            if (mergeMethod.RequiresBase && sliced.BaseModel is null && (slices[i].BaseModel ?? baseModel) is { } b)
+                throw new MergeConfigException($"{where}: slice {i + 1}: {mergeMethod.Name} needs base model '{b}' among the slice's sources");
+            try
+            {
+                mergeMethod.Validate(sliced, where, sliceWarnings);
+            }
+            catch (MergeConfigException e)
+            {
+                throw new MergeConfigException($"{e.Message} (in slice {i + 1})", e);
+            }
+        }
+        foreach (var w in sliceWarnings.Distinct()) warnings.Add(w);
         return doc;
     }
 
@@ -145,7 +178,7 @@ public static class MergeConfigReader
         return new ModelEntry(model, parameters);
     }
 
-    private static ParameterSet ReadParameters(string where, YamlNode node, string what)
+    internal static ParameterSet ReadParameters(string where, YamlNode node, string what)
     {
         if (node is YamlScalarNode { Value: null or "" }) return ParameterSet.Empty;
         if (node is not YamlMappingNode map) throw new MergeConfigException($"{where}: {what} must be a mapping");
@@ -207,10 +240,10 @@ public static class MergeConfigReader
     private static bool IsYamlNonFinite(string v) =>
         v.TrimStart('+', '-').ToLowerInvariant() is ".nan" or ".inf";
 
-    private static YamlNode? Get(YamlMappingNode map, string key) =>
+    internal static YamlNode? Get(YamlMappingNode map, string key) =>
         map.Children.TryGetValue(new YamlScalarNode(key), out var v) ? v : null;
 
-    private static string? GetString(string where, YamlMappingNode map, string key) =>
+    internal static string? GetString(string where, YamlMappingNode map, string key) =>
         Get(map, key) switch
         {
             null => null,

@@ -44,14 +44,25 @@ public abstract record ParameterSetting
     }
 }
 
-/// <summary>The parameters given to one model or to the whole merge, by name.</summary>
+/// <summary>The parameters given to one model, one slice or the whole merge, by name. A set may lie over a
+/// <see cref="Fallback"/> (a slice's parameters over the merge's): a name it lacks, or whose filters match
+/// nothing for a tensor, is looked up there, as mergekit's ConfigReader does.</summary>
 public sealed record ParameterSet(ImmutableDictionary<string, ParameterSetting> Values)
 {
     public static readonly ParameterSet Empty = new(ImmutableDictionary<string, ParameterSetting>.Empty);
 
-    public bool Contains(string name) => Values.ContainsKey(name);
+    /// <summary>Where names this set does not settle are looked up (null: nowhere).</summary>
+    public ParameterSet? Fallback { get; init; }
+
+    /// <summary>This set's own values over <paramref name="fallback"/>'s.</summary>
+    public ParameterSet Over(ParameterSet fallback) => Values.Count == 0 && Fallback is null ? fallback : this with { Fallback = fallback };
+
+    public bool Contains(string name) => Values.ContainsKey(name) || (Fallback?.Contains(name) ?? false);
 
     /// <summary>Evaluates <paramref name="name"/> for a tensor; null when absent or when no filter matched.</summary>
     public object? Evaluate(string name, string tensorName, double t) =>
-        Values.TryGetValue(name, out var s) ? s.Evaluate(tensorName, t) : null;
+        (Values.TryGetValue(name, out var s) ? s.Evaluate(tensorName, t) : null) ?? Fallback?.Evaluate(name, tensorName, t);
+
+    /// <summary>Every name this set or its fallbacks give.</summary>
+    public IEnumerable<string> Names => Values.Keys.Concat(Fallback?.Names ?? []).Distinct(StringComparer.Ordinal);
 }

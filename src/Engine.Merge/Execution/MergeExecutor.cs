@@ -82,6 +82,10 @@ public sealed class MergeExecutor
             ? plan.Stages.Take(plan.Stages.Length - 1).ToDictionary(s => s, s => OutputPaths.Resolve(Path.Combine(keepRoot, s.Document.Name!)))
             : [];
         foreach (var target in keepTargets.Values.Prepend(outPath)) OutputPaths.CheckNoOverlap(target, plan.Models.Select(m => m.Path));
+        // A sliced stage reads an earlier stage's layers in its own order, some twice and some never: the
+        // earlier stage's tensors are then not each computed once, as writing it whole needs.
+        if (keepTargets.Count > 0 && plan.Stages.FirstOrDefault(s => s.Slices != null && s.Inputs.Any(i => i is InputRef.Stage)) is { } sliced)
+            throw new MergeConfigException($"{config.Path}: --keep-intermediates cannot write the stages that sliced stage '{sliced.Label}' reads; run those stages as a config of their own");
         foreach (var w in config.Warnings) _logger.LogWarning("{Warning}", w);
 
         var tensors = plan.PlanTensors(plan.Output);
@@ -190,7 +194,7 @@ public sealed class MergeExecutor
                         prefetch = Task.Run(() =>
                         {
                             using var span = trace.Span("read", "read", upcoming);
-                            InputPrefetcher.Touch(plan.Models, upcoming, cancellation);
+                            InputPrefetcher.Touch(plan.Reads(plan.Output, upcoming), cancellation);
                         });
                     }
                     Entries[i] = Compute(tensor, kernels, device, scratch, cancellation);
@@ -234,18 +238,26 @@ public sealed class MergeExecutor
     {
         var shape = plan.Shape(stage, tensor.Name, null);
         long elements = TensorElements(shape);
+        var recipe = stage.Recipe(tensor.Name);
+        bool rebuildRows = stage.Vocabulary is { Reorders: true } && MergePlan.IsVocabTensor(tensor.Name);
         var inputs = new List<(InputRef Ref, RawTensor Tensor)>();
-        foreach (var input in stage.Inputs)
+        foreach (var input in recipe.Inputs)
         {
-            RawTensor raw = input switch
+            RawTensor raw = input.Input switch
             {
-                InputRef.Model m => scope.Read(m.Directory.GetTensor(tensor.Name)),
-                InputRef.Stage s => scope.Cached(s.Node, () => EvaluateIntermediate(plan, s.Node, tensor, scope, keep, reports, kernels, cancellation)),
+                InputRef.Model m => scope.Read(m.Directory.GetTensor(input.Tensor)),
+                InputRef.Stage s => scope.Cached(s.Node, input.Tensor,
+                    () => EvaluateIntermediate(plan, s.Node, tensor with { Name = input.Tensor }, scope, keep, reports, kernels, cancellation)),
                 _ => throw new InvalidOperationException(),
             };
-            raw = raw.Prefix(elements);
+            if (!rebuildRows) raw = raw.Prefix(elements);
             if (stage.Document.DType is { } cast && raw.DType.IsMathType() && raw.DType != cast) raw = scope.Convert(raw, cast);
-            inputs.Add((input, raw));
+            inputs.Add((input.Input, raw));
+        }
+        if (rebuildRows)
+        {
+            var rebuilt = stage.Vocabulary!.Rebuild(inputs, shape[1], scope);
+            inputs = inputs.Select((x, i) => (x.Ref, rebuilt[i])).ToList();
         }
 
         var first = inputs[0].Tensor;
@@ -267,12 +279,12 @@ public sealed class MergeExecutor
             }
         }
 
-        int offset = stage.Base is null ? 0 : 1;
+        int offset = recipe.Base is null ? 0 : 1;
         var merge = new TensorMergeInputs(
             tensor.Name, shape,
-            stage.Base is null ? null : inputs[0].Tensor,
-            stage.Others.Select((o, i) => (inputs[offset + i].Tensor, o.Parameters)).ToImmutableArray(),
-            stage.Document, tensor.LayerPosition) { Scratch = scope.Scratch };
+            recipe.Base is null ? null : inputs[0].Tensor,
+            recipe.Others.Select((o, i) => (inputs[offset + i].Tensor, o.Parameters)).ToImmutableArray(),
+            recipe.Document, recipe.LayerPosition) { Scratch = scope.Scratch };
         JsonObject stats;
         try
         {
@@ -283,6 +295,8 @@ public sealed class MergeExecutor
             var culprit = e.Which == "base" ? inputs[0].Ref : inputs[offset].Ref;
             throw new EngineException($"tensor '{tensor.Name}' of model '{culprit.Label}' holds NaN or infinity at element {e.Element}");
         }
+        if (recipe.Slice >= 0)
+            stats["sources"] = new JsonArray(recipe.Inputs.Select(i => (JsonNode)$"{i.Input.Label}:{i.Tensor}").ToArray());
         reports.Add(TensorStageReport.From(stage.Label, stage.Method.Name, stats));
     }
 
@@ -306,18 +320,29 @@ public sealed class MergeExecutor
     {
         var primary = stage.Primary;
         if (primary.Config is { } modelConfig)
-            writer.WriteFile("config.json", Encoding.UTF8.GetBytes(modelConfig.WithDType(stage.OutDType).ToJsonString(new JsonSerializerOptions { WriteIndented = true })));
+        {
+            var json = modelConfig.WithDType(stage.OutDType);
+            if (stage.OutputLayers is { } layers) json = stage.Layout.WithLayerCount(json, layers);
+            if (stage.Vocabulary is { Reorders: true } vocabulary)
+            {
+                var scope = stage.Layout.CountKey.Length > 1 && json[stage.Layout.CountKey[0]] is JsonObject inner ? inner : json;
+                scope["vocab_size"] = vocabulary.Rows;
+            }
+            writer.WriteFile("config.json", Encoding.UTF8.GetBytes(json.ToJsonString(new JsonSerializerOptions { WriteIndented = true })));
+        }
 
         var tokenizerModel = primary;
-        if (stage.Document.TokenizerSource is { } source and not "base")
+        if (stage.Document.TokenizerSource is { } source and not "base" and not "union")
         {
             var match = plan.Stages.SelectMany(s => s.Inputs).FirstOrDefault(i => i.Label == source)
                 ?? throw new MergeConfigException($"{config.Path}: tokenizer_source '{source}' is not one of the merge's models");
             tokenizerModel = match is InputRef.Model m ? m.Directory : ((InputRef.Stage)match).Node.Primary;
         }
         var reserved = new HashSet<string>(StringComparer.Ordinal) { "README.md", MergeReport.FileName, "mergekit_config.yml" };
-        foreach (var file in tokenizerModel.OtherFiles.Where(f => IsTokenizerFile(f) && !reserved.Contains(f)))
+        var (generated, skipped) = TokenizerFiles.Build(config.Path, stage, tokenizerModel);
+        foreach (var file in tokenizerModel.OtherFiles.Where(f => IsTokenizerFile(f) && !reserved.Contains(f) && !generated.ContainsKey(f) && !skipped.Contains(f)))
             writer.CopyFile(Path.Combine(tokenizerModel.Path, file), file);
+        foreach (var (file, bytes) in generated) writer.WriteFile(file, bytes);
         foreach (var file in primary.OtherFiles.Where(f => !IsTokenizerFile(f) && !reserved.Contains(f)))
             writer.CopyFile(Path.Combine(primary.Path, file), file);
 

@@ -14,11 +14,26 @@ public abstract record InputRef(string Label)
     public sealed record Stage(string Label, MergeStage Node) : InputRef(Label);
 }
 
-/// <summary>One document of the config with its references resolved.</summary>
+/// <summary>One document of the config with its references resolved. In a sliced stage, <see cref="Base"/> and
+/// <see cref="Others"/> list every model the slices read (for the card and the report); <see cref="Slices"/>
+/// says which tensor of which input makes each output tensor.</summary>
 public sealed record MergeStage(int Index, MergeDocument Document, IMergeMethod Method, InputRef? Base,
     ImmutableArray<(InputRef Input, ParameterSet Parameters)> Others, DType OutDType)
 {
     public string Label => Document.Name ?? "output";
+
+    /// <summary>The output vocabulary and each input's embedding rows, when the config merges tokenizers.</summary>
+    public VocabularyPlan? Vocabulary { get; init; }
+
+    /// <summary>The tensor map of a sliced stage; null for a <c>models:</c> merge.</summary>
+    public SliceMap? Slices { get; init; }
+
+    /// <summary>Where this stage's output keeps its layers (its decoder count is the output's).</summary>
+    public required ModelLayout Layout { get; init; }
+
+    /// <summary>Decoder layers of the output when slices (here or in a stage this one builds on) changed the
+    /// count; null when the output has the primary model's.</summary>
+    public int? OutputLayers => Slices?.OutputLayers ?? ((Base ?? Others[0].Input) is InputRef.Stage s ? s.Node.OutputLayers : null);
 
     /// <summary>The inputs in order: base first (when there is one), then the others.</summary>
     public IEnumerable<InputRef> Inputs => (Base is null ? Enumerable.Empty<InputRef>() : [Base]).Concat(Others.Select(o => o.Input));
@@ -30,6 +45,13 @@ public sealed record MergeStage(int Index, MergeDocument Document, IMergeMethod 
         InputRef.Stage s => s.Node.Primary,
         _ => throw new InvalidOperationException(),
     };
+
+    /// <summary>How output tensor <paramref name="name"/> is made: from the slice map, or in a <c>models:</c>
+    /// merge from the same name in every input at the name's own layer position.</summary>
+    public TensorRecipe Recipe(string name) => Slices?.Get(name) ?? new TensorRecipe(name, Document,
+        Base is null ? null : new RecipeInput(Base, name, ParameterSet.Empty),
+        Others.Select(o => new RecipeInput(o.Input, name, o.Parameters)).ToImmutableArray(),
+        Layout.LayerPosition(name), -1, Layout.DecoderLayer(name));
 }
 
 /// <summary>One output tensor: its name, stored dtype, shape and layer position, and notes for the report
@@ -64,6 +86,7 @@ public sealed class MergePlan : IDisposable
         var byPath = new Dictionary<string, ModelDirectory>(StringComparer.Ordinal);
         var stagesByName = new Dictionary<string, MergeStage>(StringComparer.Ordinal);
         var stages = ImmutableArray.CreateBuilder<MergeStage>();
+        var layouts = new InputLayouts();
         try
         {
             for (int i = 0; i < config.Documents.Length; i++)
@@ -86,10 +109,25 @@ public sealed class MergePlan : IDisposable
                 }
 
                 InputRef? baseRef = doc.BaseModel is null ? null : Resolve(doc.BaseModel);
-                var others = doc.Models.Where(m => m.Model != doc.BaseModel).Select(m => (Resolve(m.Model), m.Parameters)).ToImmutableArray();
+                var listed = doc.IsSliced
+                    ? doc.Slices.SelectMany(sl => sl.Sources).Select(src => new ModelEntry(src.Model, ParameterSet.Empty)).DistinctBy(m => m.Model)
+                    : doc.Models.AsEnumerable();
+                var others = listed.Where(m => m.Model != doc.BaseModel).Select(m => (Resolve(m.Model), m.Parameters)).ToImmutableArray();
                 if (baseRef is null && others.Length == 0) throw new MergeConfigException($"{config.Path}: stage {i + 1} has no models");
-                var stageNode = new MergeStage(i, doc, method, baseRef, others, DType.F32);
+                var first = doc.IsSliced ? baseRef ?? Resolve(doc.Slices[0].Sources[0].Model) : baseRef ?? others[0].Item1;
+                var stageNode = new MergeStage(i, doc, method, baseRef, others, DType.F32) { Layout = layouts.Of(first) };
+                if (doc.IsSliced)
+                {
+                    var map = SliceMap.Create(config.Path, doc, Resolve, layouts.NamesOf, layouts.Of, first);
+                    stageNode = stageNode with { Slices = map, Layout = stageNode.Layout.WithDecoderCount(map.OutputLayers) };
+                }
                 stageNode = stageNode with { OutDType = ResolveOutDType(stageNode) };
+                if (VocabularyPlan.Create(config.Path, stageNode) is { } vocabulary)
+                {
+                    if (stageNode.Inputs.OfType<InputRef.Stage>().FirstOrDefault(s => s.Node.Vocabulary is { Reorders: true }) is { } earlier)
+                        throw new MergeConfigException($"{config.Path}: stage {i + 1} merges vocabularies over stage '{earlier.Label}', which changed its own; merge the vocabulary in one stage only");
+                    stageNode = stageNode with { Vocabulary = vocabulary };
+                }
                 stages.Add(stageNode);
                 if (doc.Name != null) stagesByName[doc.Name] = stageNode;
             }
@@ -124,34 +162,65 @@ public sealed class MergePlan : IDisposable
     public IReadOnlyList<PlannedTensor> PlanTensors(MergeStage stage)
     {
         var result = new List<PlannedTensor>();
-        int layers = stage.Primary.Config?.NumHiddenLayers ?? CountLayers(stage.Primary);
-        foreach (var t in stage.Primary.Tensors)
+        foreach (var name in OutputNames(stage))
         {
             var notes = ImmutableArray.CreateBuilder<string>();
-            var shape = Shape(stage, t.Name, notes);
-            var dtype = t.Info.DType.IsMathType() ? stage.OutDType : t.Info.DType;
-            result.Add(new PlannedTensor(t.Name, dtype, shape, LayerPosition(t.Name, layers), notes.ToImmutable()));
+            var shape = Shape(stage, name, notes);
+            var recipe = stage.Recipe(name);
+            var stored = StoredDType(recipe.Inputs.First());
+            var dtype = stored.IsMathType() ? stage.OutDType : stored;
+            result.Add(new PlannedTensor(name, dtype, shape, recipe.LayerPosition, notes.ToImmutable()));
         }
         return result;
     }
+
+    /// <summary>The names of a stage's output tensors, in output order.</summary>
+    public static IReadOnlyList<string> OutputNames(MergeStage stage) =>
+        stage.Slices is { } map ? map.Recipes.Select(r => r.Name).ToList() : InputLayouts.NamesOfInput(stage.Base ?? stage.Others[0].Input);
+
+    /// <summary>The model tensors that computing <paramref name="stage"/>'s tensor <paramref name="name"/> reads,
+    /// each once, through earlier stages.</summary>
+    public IEnumerable<(ModelDirectory Model, string Tensor)> Reads(MergeStage stage, string name) =>
+        stage.Recipe(name).Inputs.SelectMany(i => i.Input switch
+        {
+            InputRef.Model m => [(m.Directory, i.Tensor)],
+            InputRef.Stage s => Reads(s.Node, i.Tensor),
+            _ => throw new InvalidOperationException(),
+        }).Distinct();
+
+    /// <summary>The dtype a tensor is stored in, following earlier stages back to the model that holds it.</summary>
+    private static DType StoredDType(RecipeInput input) => input.Input switch
+    {
+        InputRef.Model m => m.Directory.GetTensor(input.Tensor).Info.DType,
+        InputRef.Stage s => StoredDType(s.Node.Recipe(input.Tensor).Inputs.First()),
+        _ => throw new InvalidOperationException(),
+    };
 
     /// <summary>The common shape of a tensor across a stage's inputs; embedding and head rows are truncated
     /// to the smallest vocab (mergekit's rule), any other mismatch is an error naming both shapes.</summary>
     public ImmutableArray<long> Shape(MergeStage stage, string name, ImmutableArray<string>.Builder? notes)
     {
         var shapes = new List<(string Label, ImmutableArray<long> Shape)>();
-        foreach (var input in stage.Inputs)
+        foreach (var input in stage.Recipe(name).Inputs)
         {
-            var shape = input switch
+            var shape = input.Input switch
             {
-                InputRef.Model m => m.Directory.TryGetTensor(name, out var t) ? t.Info.Shape
-                    : throw new ModelDirectoryException($"model '{m.Label}' ({m.Directory.Path}) has no tensor '{name}', needed by stage '{stage.Label}'"),
-                InputRef.Stage s => Shape(s.Node, name, notes),
+                InputRef.Model m => m.Directory.TryGetTensor(input.Tensor, out var t) ? t.Info.Shape
+                    : throw new ModelDirectoryException($"model '{m.Label}' ({m.Directory.Path}) has no tensor '{input.Tensor}', needed by stage '{stage.Label}'"
+                        + (input.Tensor == name ? "" : $" for its tensor '{name}'")),
+                InputRef.Stage s => Shape(s.Node, input.Tensor, notes),
                 _ => throw new InvalidOperationException(),
             };
-            shapes.Add((input.Label, shape));
+            shapes.Add((input.Input.Label, shape));
         }
         var first = shapes[0];
+        if (stage.Vocabulary is { Reorders: true } vocabulary && IsVocabTensor(name))
+        {
+            if (shapes.Any(s => s.Shape.Length != 2 || s.Shape[1] != first.Shape[1]))
+                throw new MergeConfigException($"tensor '{name}': embedding widths differ ({string.Join(", ", shapes.Select(s => $"{s.Label}: {TensorInfo.FormatShape(s.Shape)}"))})");
+            notes?.Add($"stage '{stage.Label}': rows rebuilt to the merged vocabulary of {vocabulary.Tokens.Length} tokens ({vocabulary.Rows} rows)");
+            return [vocabulary.Rows, first.Shape[1]];
+        }
         if (shapes.All(s => s.Shape.SequenceEqual(first.Shape))) return first.Shape;
         bool vocab = IsVocabTensor(name) && shapes.All(s => s.Shape.Length == 2 && s.Shape[1] == first.Shape[1]);
         if (!vocab)
@@ -166,26 +235,6 @@ public sealed class MergePlan : IDisposable
 
     public static bool IsVocabTensor(string name) =>
         name.EndsWith("embed_tokens.weight", StringComparison.Ordinal) || name == ModelDirectory.LmHeadName || name.EndsWith("wte.weight", StringComparison.Ordinal);
-
-    /// <summary>mergekit's gradient position: <c>layer / (layers - 1)</c> inside the layer stack, 0 outside.</summary>
-    public static double LayerPosition(string name, int layers)
-    {
-        int layer = LayerIndex(name);
-        if (layer < 0) return 0;
-        return layers > 1 ? Math.Clamp((double)layer / (layers - 1), 0, 1) : 1;
-    }
-
-    /// <summary>The N of <c>.layers.N.</c> in a tensor name, or -1.</summary>
-    public static int LayerIndex(string name)
-    {
-        int at = name.IndexOf(".layers.", StringComparison.Ordinal);
-        if (at < 0) return -1;
-        int start = at + ".layers.".Length, end = start;
-        while (end < name.Length && char.IsAsciiDigit(name[end])) end++;
-        return end > start && int.TryParse(name.AsSpan(start, end - start), out int n) ? n : -1;
-    }
-
-    private static int CountLayers(ModelDirectory model) => model.Tensors.Select(t => LayerIndex(t.Name)).DefaultIfEmpty(-1).Max() + 1;
 
     public void Dispose()
     {

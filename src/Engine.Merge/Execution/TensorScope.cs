@@ -10,7 +10,7 @@ namespace Engine.Merge.Execution;
 internal sealed class TensorScope : IDisposable
 {
     private readonly List<IDisposable> _owned = new();
-    private readonly Dictionary<MergeStage, RawTensor> _stages = new();
+    private readonly Dictionary<(MergeStage, string), RawTensor> _stages = new();
     private readonly ProfileTrace? _trace;
 
     public TensorScope(ProfileTrace? trace = null, ScratchArena? scratch = null)
@@ -36,10 +36,11 @@ internal sealed class TensorScope : IDisposable
         return new RawTensor(bytes.Pointer, tensor.Info.DType, tensor.Info.ElementCount);
     }
 
-    /// <summary>A stage's result for this tensor, computed once however many later stages use it.</summary>
-    public RawTensor Cached(MergeStage stage, Func<RawTensor> compute)
+    /// <summary>A stage's tensor <paramref name="name"/>, computed once however many later stages (or slice
+    /// sources) use it.</summary>
+    public RawTensor Cached(MergeStage stage, string name, Func<RawTensor> compute)
     {
-        if (!_stages.TryGetValue(stage, out var raw)) _stages[stage] = raw = compute();
+        if (!_stages.TryGetValue((stage, name), out var raw)) _stages[(stage, name)] = raw = compute();
         return raw;
     }
 

@@ -24,6 +24,7 @@ public static class MergeMethodRegistry
             new Sce(),
             new NearSwap(),
             new Ram(),
+            new RamPlusTensorLocal(),
             new Passthrough(),
         }.ToDictionary(m => m.Name, StringComparer.Ordinal);
 

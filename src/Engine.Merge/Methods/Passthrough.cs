@@ -7,8 +7,8 @@ using Engine.Merge.Execution;
 namespace Engine.Merge.Methods;
 
 /// <summary>Passthrough: the single model's tensor, optionally multiplied by its <c>scale</c>:
-/// <c>merged = scale * M</c>. Source: mergekit/merge_methods/passthrough.py (mergekit uses it with
-/// <c>slices</c> to stack layers; the engine has no slices, so it copies or rescales one model).
+/// <c>merged = scale * M</c>. Source: mergekit/merge_methods/passthrough.py. With <c>slices</c> (one source
+/// per slice) it stacks layers: a frankenmerge (see <see cref="Execution.SliceMap"/>).
 /// Difference from mergekit: a stored value is copied bit-exactly when there is no scale and the dtypes match.
 /// The scaling runs on the kernel contract (<see cref="IElementwiseKernels.LinearCombination"/> of one input).</summary>
 public sealed class Passthrough : IMergeMethod

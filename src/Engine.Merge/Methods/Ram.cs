@@ -9,8 +9,8 @@ namespace Engine.Merge.Methods;
 /// <summary>Reinforced Agent Merging (RAM, arXiv:2601.13572): an element changed by one model only
 /// (<c>|M_i - B| &gt; epsilon</c>) takes that change whole; changes shared by several models are averaged
 /// over the models that changed it: <c>merged = B + Σ_i [|d_i| &gt; eps] d_i / max(1, Σ_i [|d_i| &gt; eps])</c>,
-/// <c>d_i = M_i - B</c>. Source: mergekit/merge_methods/ram.py (<c>ram</c>; <c>ramplus_tl</c> is not
-/// implemented). Difference from mergekit: float32 math whatever the config dtype. Runs on the kernel
+/// <c>d_i = M_i - B</c>. Source: mergekit/merge_methods/ram.py (<c>ram</c>; <c>ramplus_tl</c> is
+/// <see cref="RamPlusTensorLocal"/>). Difference from mergekit: float32 math whatever the config dtype. Runs on the kernel
 /// contract: <see cref="IElementwiseKernels.CountedAverage"/> per output chunk.</summary>
 public sealed class Ram : IMergeMethod
 {

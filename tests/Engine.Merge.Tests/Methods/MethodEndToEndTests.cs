@@ -127,7 +127,7 @@ public sealed class MethodEndToEndTests : IDisposable
         string[] expected =
         [
             "linear", "task_arithmetic", "ties", "dare_ties", "dare_linear", "slerp", "breadcrumbs", "breadcrumbs_ties", "della",
-            "della_linear", "model_stock", "nuslerp", "multislerp", "karcher", "sce", "nearswap", "ram", "passthrough", "arcee_fusion",
+            "della_linear", "model_stock", "nuslerp", "multislerp", "karcher", "sce", "nearswap", "ram", "ramplus_tl", "passthrough", "arcee_fusion",
         ];
         Assert.Equal(expected.Order(), names.Order());
         Assert.All(methods, m => Assert.False(string.IsNullOrWhiteSpace(m!["formula"]!.GetValue<string>())));

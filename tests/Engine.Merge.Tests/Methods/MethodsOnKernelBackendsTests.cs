@@ -36,6 +36,7 @@ public sealed class MethodsOnKernelBackendsTests : IDisposable
         { "nuslerp (rows)", "merge_method: nuslerp\nmodels:\n" + Models("{weight: #}", 2) + "parameters: {nuslerp_flatten: false}\n" },
         { "nuslerp (columns)", "merge_method: nuslerp\nbase_model: base\nmodels:\n" + Models("{weight: #}", 2) + "parameters: {nuslerp_flatten: false, nuslerp_row_wise: true}\n" },
         { "ram", "merge_method: ram\nbase_model: base\nmodels:\n" + Models("{}") + "parameters: {epsilon: 0.001}\n" },
+        { "ramplus_tl", "merge_method: ramplus_tl\nbase_model: base\nmodels:\n" + Models("{}") + "parameters: {epsilon: 0.001, r: 0.5}\n" },
         { "nearswap", "merge_method: nearswap\nbase_model: base\nmodels:\n" + Models("{}", 1) + "parameters: {t: 0.002}\n" },
         { "karcher", "merge_method: karcher\nmodels:\n" + Models("{}") },
         { "multislerp", "merge_method: multislerp\nbase_model: base\nmodels:\n" + Models("{weight: #}") },
