@@ -12,7 +12,7 @@ namespace Engine.Training.Tests;
 public sealed partial class SyntheticDomainTests
 {
     /// <summary>Big enough to hit every operation and fact, small enough to write in milliseconds.</summary>
-    internal static readonly ExperimentSize Tiny = ExperimentSize.Default with { Name = "test", TrainRows = 300, EvalRows = 60 };
+    internal static readonly ExperimentSize Tiny = ExperimentSize.Default with { Name = "test", TrainRows = 300, MathTrainRows = 400, EvalRows = 60 };
 
     internal sealed record Row(string System, string Prompt, string Reply);
 
@@ -51,7 +51,7 @@ public sealed partial class SyntheticDomainTests
             var eval = ReadRows(d.EvalPath);
             var train = ReadRows(d.TrainPath);
             Assert.Equal(Tiny.EvalRows, eval.Count);
-            Assert.Equal(Tiny.TrainRows, train.Count);
+            Assert.Equal(Tiny.TrainRowsOf(d.Name), train.Count);
             Assert.Equal(eval.Count, eval.Select(r => r.Prompt).Distinct().Count());
             var held = eval.Select(r => r.Prompt).ToHashSet();
             Assert.DoesNotContain(train, r => held.Contains(r.Prompt));

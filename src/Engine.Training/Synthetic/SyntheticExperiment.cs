@@ -14,7 +14,7 @@ public static class SyntheticExperiment
         var domains = new List<SyntheticDomain>();
         foreach (var (generator, index) in Generators(size, seed).Select((g, i) => (g, i)))
         {
-            var (train, eval) = SplitSampler.Draw(generator, new Random(DerivedSeed(seed, index)), size.TrainRows, size.EvalRows);
+            var (train, eval) = SplitSampler.Draw(generator, new Random(DerivedSeed(seed, index)), size.TrainRowsOf(generator.Name), size.EvalRows);
             string trainPath = Path.Combine(dir, generator.Name, "train.jsonl"), evalPath = Path.Combine(dir, generator.Name, "eval.jsonl");
             ChatJsonl.Write(trainPath, train);
             ChatJsonl.Write(evalPath, eval);
