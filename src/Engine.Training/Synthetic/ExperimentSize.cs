@@ -1,0 +1,71 @@
+using System.Globalization;
+using Engine.Training.Sft;
+
+namespace Engine.Training.Synthetic;
+
+/// <summary>How big the embedded experiment is: the backbone's shape and pre-training, the rows of each domain, and
+/// the SFT settings the recipe gives every branch. <see cref="Default"/> is tuned to run the whole pipeline (backbone,
+/// experts, mixture, merges, evaluations) in about 5 minutes on 2 CPU cores, <see cref="Small"/> in about 30;
+/// docs/experiment.md records what each measured.</summary>
+/// <param name="Name">The name <see cref="Parse"/> accepts and caches are keyed by.</param>
+/// <param name="HiddenSize">The backbone's hidden size (Qwen2, byte-level vocabulary of 259 ids, tied embeddings).</param>
+/// <param name="IntermediateSize">The MLP's inner size.</param>
+/// <param name="Layers">Decoder layers.</param>
+/// <param name="Heads">Attention heads (head dim = hidden / heads).</param>
+/// <param name="KeyValueHeads">Key/value heads (GQA).</param>
+/// <param name="PretrainRows">Rows of the general mixture the backbone is pre-trained on (one epoch).</param>
+/// <param name="PretrainLr">The backbone's peak learning rate (cosine schedule with warmup).</param>
+/// <param name="TrainRows">Training rows of the coding and science domains.</param>
+/// <param name="MathTrainRows">Training rows of the math domain, which a small model learns slowest (column addition
+/// needs digits copied from exact positions), so a size may give it more rows than the others.</param>
+/// <param name="EvalRows">Held-out rows per domain.</param>
+/// <param name="MathDigits">Digits of each addend of the math domain.</param>
+/// <param name="UnitFacts">Facts in the science domain's table.</param>
+/// <param name="SftLr">Peak learning rate of every branch's SFT (cosine schedule with warmup).</param>
+/// <param name="SftEpochs">Passes over a domain's training rows.</param>
+/// <param name="BatchSize">Packed sequences per optimizer step (pre-training and SFT).</param>
+/// <param name="SeqLen">Tokens per packed sequence.</param>
+public sealed record ExperimentSize(string Name, int HiddenSize, int IntermediateSize, int Layers, int Heads, int KeyValueHeads,
+    int PretrainRows, double PretrainLr, int TrainRows, int MathTrainRows, int EvalRows, int MathDigits, int UnitFacts, double SftLr, int SftEpochs,
+    int BatchSize, int SeqLen)
+{
+    /// <summary>The byte-level tokenizer's 256 bytes and 3 ChatML tokens.</summary>
+    public const int VocabSize = 259;
+
+    /// <summary>Share of each run's steps spent warming the learning rate up.</summary>
+    public const double WarmupRatio = 0.1;
+
+    /// <summary>The size <c>engine demo</c> runs: about 5 minutes on 2 cores, pre-training included.</summary>
+    public static ExperimentSize Default { get; } = new("default", HiddenSize: 64, IntermediateSize: 256, Layers: 2, Heads: 4, KeyValueHeads: 2,
+        PretrainRows: 12000, PretrainLr: 8e-3, TrainRows: 6000, MathTrainRows: 6000, EvalRows: 100, MathDigits: 2, UnitFacts: 24, SftLr: 5e-3,
+        SftEpochs: 1, BatchSize: 2, SeqLen: 256);
+
+    /// <summary>The larger version (<c>engine demo --size small</c>): at most 30 minutes on 2 cores.</summary>
+    public static ExperimentSize Small { get; } = new("small", HiddenSize: 96, IntermediateSize: 384, Layers: 3, Heads: 4, KeyValueHeads: 2,
+        PretrainRows: 40000, PretrainLr: 5e-3, TrainRows: 12000, MathTrainRows: 24000, EvalRows: 300, MathDigits: 2, UnitFacts: 48, SftLr: 3e-3,
+        SftEpochs: 1, BatchSize: 2, SeqLen: 256);
+
+    public static IReadOnlyList<ExperimentSize> All { get; } = [Default, Small];
+
+    /// <summary>The size named <paramref name="name"/> ("default" or "small"); any other name is an
+    /// <see cref="ArgumentException"/> listing the valid ones.</summary>
+    public static ExperimentSize Parse(string name) =>
+        All.FirstOrDefault(s => s.Name == name) ?? throw new ArgumentException($"experiment size must be {string.Join(" or ", All.Select(s => s.Name))}, got '{name}'");
+
+    /// <summary>The SFT options of one branch on a domain of this size (the recipe's <c>sft:</c> block says the same).</summary>
+    public SftOptions BranchOptions(int seed) => new(SftLr, LrSchedule.Cosine, WarmupRatio, epochs: SftEpochs, batchSize: BatchSize,
+        seqLen: SeqLen, packing: PackingMode.Greedy, seed: seed);
+
+    /// <summary>The backbone's pre-training options: one epoch of the general mixture, with a checkpoint every
+    /// <see cref="PretrainSaveSteps"/> steps so that a killed run resumes near where it stopped.</summary>
+    internal SftOptions PretrainOptions(int seed) => new(PretrainLr, LrSchedule.Cosine, WarmupRatio, epochs: 1,
+        batchSize: BatchSize, seqLen: SeqLen, packing: PackingMode.Greedy, seed: seed, saveSteps: PretrainSaveSteps);
+
+    private const int PretrainSaveSteps = 50;
+
+    /// <summary>Training rows of the domain named <paramref name="domain"/>.</summary>
+    public int TrainRowsOf(string domain) => domain == "math" ? MathTrainRows : TrainRows;
+
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture,
+        $"{Name} (hidden {HiddenSize}, {Layers} layers, {PretrainRows} pre-training rows, {MathTrainRows}/{TrainRows}/{EvalRows} math/other/held-out rows per domain)");
+}

@@ -1,0 +1,49 @@
+using Engine.Training.Sft;
+
+namespace Engine.Training.Synthetic;
+
+/// <summary>The embedded Branch-Merge experiment (what <c>engine demo</c> runs): three generated domains (math, coding,
+/// science), a backbone pre-trained here on a general mixture, and the recipe that branches it into experts, merges
+/// them in both TinyR1 orders and evaluates every model. Everything follows from the size and the seed.</summary>
+public static class SyntheticExperiment
+{
+    /// <summary>Writes <c>DIR/NAME/train.jsonl</c> and <c>DIR/NAME/eval.jsonl</c> for math, coding and science (in the
+    /// recipe's column order). The same size and seed always give the same bytes; held-out rows never occur in training.</summary>
+    public static IReadOnlyList<SyntheticDomain> WriteDomains(string dir, ExperimentSize size, int seed)
+    {
+        var domains = new List<SyntheticDomain>();
+        foreach (var (generator, index) in Generators(size, seed).Select((g, i) => (g, i)))
+        {
+            var (train, eval) = SplitSampler.Draw(generator, new Random(DerivedSeed(seed, index)), size.TrainRowsOf(generator.Name), size.EvalRows);
+            string trainPath = Path.Combine(dir, generator.Name, "train.jsonl"), evalPath = Path.Combine(dir, generator.Name, "eval.jsonl");
+            ChatJsonl.Write(trainPath, train);
+            ChatJsonl.Write(evalPath, eval);
+            domains.Add(new SyntheticDomain(generator.Name, trainPath, evalPath, generator.Description));
+        }
+        return domains;
+    }
+
+    /// <summary>Pre-trains the backbone into <paramref name="modelDir"/> (an HF directory that <c>engine sft</c>,
+    /// <c>eval</c> and <c>merge</c> load), or returns at once when that directory already holds the finished backbone
+    /// of this size and seed. A directory holding anything else is an error; a killed run resumes from its last
+    /// checkpoint. Returns the model directory's full path.</summary>
+    public static Task<string> PretrainBackboneAsync(string modelDir, ExperimentSize size, int seed, IProgress<SftStepMetrics>? progress,
+        CancellationToken cancellation) =>
+        Task.Run(() => SyntheticBackbone.Pretrain(modelDir, size, seed, progress, cancellation), cancellation);
+
+    /// <summary>Writes <c>DIR/recipe.yml</c> (paths relative to it) and returns its path: see <see cref="ExperimentRecipe"/>.</summary>
+    public static string WriteRecipe(string dir, string backboneDir, IReadOnlyList<SyntheticDomain> domains, ExperimentSize size, int seed) =>
+        ExperimentRecipe.Write(dir, backboneDir, domains, size, seed);
+
+    /// <summary>The domain generators in column order; the science table is drawn from the seed too.</summary>
+    internal static IReadOnlyList<IExampleGenerator> Generators(ExperimentSize size, int seed) =>
+    [
+        new ArithmeticDomain(size.MathDigits),
+        new ProgramOutputDomain(),
+        new UnitConversionDomain(size.UnitFacts, DerivedSeed(seed, 100)),
+    ];
+
+    /// <summary>A seed for stream <paramref name="stream"/> of the experiment (fixed arithmetic, not
+    /// <see cref="HashCode"/>, which differs from process to process).</summary>
+    internal static int DerivedSeed(int seed, int stream) => unchecked(seed * 1_000_003 + stream * 7919 + 17);
+}
