@@ -62,7 +62,8 @@ public static class SftCommand
                 {
                     if (lead) Console.Error.WriteLine($"engine sft: {line}");
                 }
-                device.Check(parse, command.Name);
+                var trainerDevice = device.Resolve(parse, command.Name, world.LocalRank);
+                trainerDevice.CheckRanks(world.Size, command.Name);
                 SftOptions options;
                 try
                 {
@@ -92,7 +93,7 @@ public static class SftCommand
                 try
                 {
                     SftResult Train(IProgress<SftStepMetrics>? progress) => SftTrainer.Run(parse.GetValue(model)!, examples, outDir, options, resuming, progress,
-                        cancellation, parse.GetValue(overwrite), world, Log);
+                        cancellation, parse.GetValue(overwrite), world, Log, trainerDevice);
                     var result = !lead ? Train(null) : parse.GetValue(json) ? Train(new JsonEvents()) : SftProgressView.Run(Train);
                     if (result.ResumedFromStep == result.Steps)
                         Log($"{result.FinalCheckpoint} already holds all {result.Steps} steps; nothing left to do");
