@@ -49,6 +49,7 @@ public:
 
     void set_optimizer_range(int64_t offset, int64_t count) override {
         check_flat_range("optimizer range", offset, count, P_);
+        d_.bind();
         moments_.reset();
         opt_offset_ = offset;
         opt_count_ = count;
