@@ -61,7 +61,7 @@ void* open_blaslt(std::string& opened) {
     }
     std::string patterns;
     for (const std::string& p : wheel_patterns()) patterns += (patterns.empty() ? "" : ", ") + p;
-    throw Error(ENG_ERROR_UNSUPPORTED, "no cuBLASLt: tried " + tried + " and the wheel folders " + patterns +
+    throw Error(ENG_ERROR_UNSUPPORTED, "no cuBLASLt: tried " + tried + ", /usr/local/cuda*/lib64 and the wheel folders " + patterns +
                 "; install the CUDA toolkit's libcublasLt or the nvidia-cublas Python wheel, or set ENG_CUBLASLT_PATH");
 }
 
@@ -109,10 +109,13 @@ void load(Api& a) {
 // Where pip puts cuBLASLt: the CUDA 13 wheel (nvidia/cu13/lib) and the CUDA 12 one (nvidia/cublas/lib).
 std::vector<std::string> wheel_patterns() {
     std::vector<std::string> out;
-    for (const char* root : {"/usr/lib/python3*/site-packages", "/usr/lib/python3*/dist-packages", "/usr/local/lib/python3*/site-packages",
-                             "/usr/local/lib/python3*/dist-packages", "/opt/*/.venv/lib/python3*/site-packages"})
+    std::vector<std::string> roots = {"/usr/lib/python3*/site-packages", "/usr/lib/python3*/dist-packages", "/usr/local/lib/python3*/site-packages",
+                             "/usr/local/lib/python3*/dist-packages", "/opt/*/.venv/lib/python3*/site-packages"};
+    // pip install --user puts wheels under the home folder.
+    if (const char* home = std::getenv("HOME")) roots.push_back(std::string(home) + "/.local/lib/python3*/site-packages");
+    for (const std::string& root : roots)
         for (const char* wheel : {"/nvidia/cu13/lib/libcublasLt.so.*", "/nvidia/cublas/lib/libcublasLt.so.*"})
-            out.push_back(std::string(root) + wheel);
+            out.push_back(root + wheel);
     return out;
 }
 
@@ -130,6 +133,9 @@ std::vector<std::string> cublaslt_candidates(const char* env_value) {
     }
     out.emplace_back("libcublasLt.so.13");
     out.emplace_back("libcublasLt.so.12");
+    // A CUDA toolkit outside the loader's path (its default install folder).
+    for (const char* toolkit : {"/usr/local/cuda/lib64/libcublasLt.so.*", "/usr/local/cuda-*/lib64/libcublasLt.so.*"})
+        for (const std::string& path : expand(toolkit)) out.push_back(path);
     for (const std::string& pattern : wheel_patterns())
         for (const std::string& path : expand(pattern)) out.push_back(path);
     return out;

@@ -101,7 +101,7 @@ inline void classifier_chunk(const Device& d, CUstream s, float* losses, float* 
                              bool backward, float* logits, uint16_t* xb, uint16_t* gb, float* dxc) {
     d.launch("gather_rows_bf16_kernel", Device::blocks(count * C, kThreads), kThreads, s, xb, x, rows, (int)count, (int)C);
     d.gemm(logits, wb, xb, CUBLAS_OP_T, CUBLAS_OP_N, V, count, C, C, C, V, 0.0f, s);
-    d.launch("cross_entropy_kernel", count, kThreads * 4, s, losses, gb, (const float*)logits, targets, (int)count, (int)V, scale,
+    d.launch("cross_entropy_kernel", count, kThreads, s, losses, gb, (const float*)logits, targets, (int)count, (int)V, scale,
              backward ? 1 : 0);
     if (!backward) return;
     d.gemm(dxc, wb, gb, CUBLAS_OP_N, CUBLAS_OP_N, C, count, V, C, V, C, 0.0f, s);

@@ -102,6 +102,37 @@ public sealed class CudaTrainerTests
         Assert.False(Directory.Exists(temp.Combine("out", "checkpoint-1")));
     }
 
+    /// <summary>A driver without cuBLASLt: a stand-in libcuda.so.1 (every entry point the trainer binds, none
+    /// working) on LD_LIBRARY_PATH, and ENG_CUBLASLT_PATH naming a folder without the library. The error names the
+    /// library and every place searched, in the documented order.</summary>
+    [Fact]
+    public void ADriverWithoutCublasLtIsOneLineNamingEveryPlaceSearched()
+    {
+        if (CudaLibrary.Availability.IsAvailable) return; // a real driver would be found before the stand-in
+        using var temp = new TempDirectory();
+        string[] entryPoints = ["cuInit", "cuDeviceGetCount", "cuDeviceGet", "cuDeviceGetName", "cuDevicePrimaryCtxRetain",
+            "cuDevicePrimaryCtxRelease_v2", "cuCtxSetCurrent", "cuStreamCreate", "cuStreamDestroy_v2", "cuStreamSynchronize", "cuMemAlloc_v2",
+            "cuMemFree_v2", "cuMemcpyHtoDAsync_v2", "cuMemcpyDtoHAsync_v2", "cuMemcpyDtoDAsync_v2", "cuMemsetD8Async", "cuModuleLoadData",
+            "cuModuleUnload", "cuModuleGetFunction", "cuLaunchKernel", "cuGetErrorString"];
+        File.WriteAllText(temp.Combine("cuda.c"), string.Concat(entryPoints.Select(e => $"int {e}(void) {{ return 100; }}\n")));
+        var cc = EngineProcess.Run(new System.Diagnostics.ProcessStartInfo("cc", ["-shared", "-fPIC", "-o", temp.Combine("libcuda.so.1"), temp.Combine("cuda.c")]));
+        Assert.True(cc.ExitCode == 0, cc.Stderr);
+        Directory.CreateDirectory(temp.Combine("empty"));
+        var start = EngineProcess.Start(["selftest", "--trainer", "--device", "cuda:0"]);
+        start.Environment["LD_LIBRARY_PATH"] = temp.Path;
+        start.Environment["ENG_CUBLASLT_PATH"] = temp.Combine("empty");
+
+        var run = EngineProcess.Run(start);
+
+        Assert.Equal(1, run.ExitCode);
+        string line = Assert.Single(run.Stderr.Trim().Split('\n'));
+        Assert.Contains("no cuBLASLt: tried " + temp.Combine("empty", "libcublasLt.so"), line);
+        Assert.Contains("libcublasLt.so.13, libcublasLt.so.12", line);
+        Assert.Contains("/usr/local/cuda*/lib64", line);
+        Assert.Contains("/nvidia/cu13/lib/libcublasLt.so.*", line);
+        Assert.Contains("/opt/*/.venv/lib/python3*/site-packages/nvidia/cublas/lib/libcublasLt.so.*", line);
+    }
+
     [Fact]
     public void SelftestOfTheTrainerOnTheCpuReportsEveryOpAsJson()
     {
