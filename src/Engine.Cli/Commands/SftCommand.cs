@@ -43,7 +43,7 @@ public static class SftCommand
             Description = "under mpirun: 0 = every rank keeps all optimizer state (one all-reduce), 1 = each rank keeps its shard (reduce-scatter + all-gather); default 1 with several ranks",
         };
         var json = new Option<bool>("--json") { Description = "one JSON progress event per step on stdout (step, loss, lr, grad_norm, tokens, tokens_per_s, collective_s)" };
-        var command = new Command("sft", "supervised fine-tuning of a Qwen2 model on the CPU")
+        var command = new Command("sft", "supervised fine-tuning of a Qwen2 model on the CPU or a GPU (--device)")
         {
             model, output, lr, schedule, warmup, epochs, maxSteps, batchSize, gradAccum, seqLen, packing,
             beta1, beta2, eps, weightDecay, maxGradNorm, seed, saveSteps, threads, resume, overwrite, zeroStage, json,
