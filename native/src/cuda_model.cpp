@@ -265,7 +265,10 @@ private:
             host_ints_[(size_t)(3 * N + m)] = (int32_t)batch_.rows[(size_t)m];
             host_ints_[(size_t)(3 * N + M + m)] = batch_.targets[(size_t)m];
         }
-        cuda::upload(d_, tokens_d_, host_ints_.data(), (size_t)(3 * N) * sizeof(int32_t), stream_);
+        // Each array has room for the largest batch seen (capacity_ tokens), so they are uploaded one by one.
+        cuda::upload(d_, tokens_d_, host_ints_.data(), (size_t)N * sizeof(int32_t), stream_);
+        cuda::upload(d_, doc_start_d_, host_ints_.data() + N, (size_t)N * sizeof(int32_t), stream_);
+        cuda::upload(d_, doc_end_d_, host_ints_.data() + 2 * N, (size_t)N * sizeof(int32_t), stream_);
         cuda::upload(d_, rows_d_, host_ints_.data() + 3 * N, (size_t)M * sizeof(int32_t), stream_);
         cuda::upload(d_, targets_d_, host_ints_.data() + 3 * N + M, (size_t)M * sizeof(int32_t), stream_);
         host_rope_.resize((size_t)(2 * N * half));
