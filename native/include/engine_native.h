@@ -7,8 +7,9 @@
  *   the last failure on the calling thread is copied out by eng_last_error(buf, len).
  * - Parameter order: outputs, inputs, dimensions, stream.
  * - No global state: a context owns the device and thread settings; a model belongs to a context;
- *   compute calls take an explicit stream. On the CPU a stream runs synchronously; a CUDA device
- *   (ENG_DEVICE_CUDA, not built yet) will queue work on it instead.
+ *   compute calls take an explicit stream. On the CPU a stream runs synchronously; on a CUDA device
+ *   (ENG_DEVICE_CUDA) the stream wraps a CUstream and compute calls queue their work on it: calls that return
+ *   host values (loss, norms, reads) wait for it; eng_stream_synchronize waits for the rest.
  * - Handles may be destroyed in any order (no destroy touches another object), but a model or stream must
  *   not be used after its context is destroyed. One model must not be used from two threads at once.
  *
@@ -28,6 +29,16 @@
  *   stage 1: reduce-scatter the accumulator, flush the own shard, eng_model_grad_sqnorm of it summed over
  *   ranks gives the global norm, eng_model_adamw_update on the own shard with the clip coefficient,
  *   all-gather the parameters.
+ *
+ * CUDA (ENG_DEVICE_CUDA, device_ordinal = the GPU): the driver (libcuda.so.1) and cuBLASLt (libcublasLt.so.13/.12,
+ * or a Python wheel's nvidia/cu13/lib or nvidia/cublas/lib, or $ENG_CUBLASLT_PATH) are opened when the context is
+ * created; a machine without them gets ENG_ERROR_UNSUPPORTED with a message naming what is missing and where it
+ * looked. Compute dtype ENG_DTYPE_F32 on CUDA means bf16 mixed precision: parameters (the fp32 master weights),
+ * gradients, AdamW moments and activations are float32 on the device; every matrix product reads bf16 roundings of
+ * its two inputs and accumulates in float32 (cuBLASLt, CUBLAS_COMPUTE_32F). ENG_DTYPE_F64 is refused on CUDA.
+ * Buffers (eng_model_buffer_data) and the float64 gradient accumulator are device pointers; eng_model_read/write
+ * copy through the host. The decoder is CPU-only (ENG_ERROR_UNSUPPORTED on a CUDA model). A run repeats its bits:
+ * no reduction uses atomics.
  *
  * Decoding (eng_decoder): per-layer K/V caches for a batch of sequences over a model's parameters. Append the
  * prompts (any lengths, all at once), then one token per unfinished sequence per step; each append returns the
@@ -50,7 +61,7 @@ extern "C" {
 #define ENG_API __attribute__((visibility("default")))
 #endif
 
-#define ENG_ABI_VERSION 3
+#define ENG_ABI_VERSION 4
 
 typedef enum eng_status {
     ENG_OK = 0,
@@ -102,7 +113,7 @@ typedef struct eng_model_config {
     int32_t tie_word_embeddings;/* nonzero: lm_head is the embedding */
     double rms_norm_eps;
     double rope_theta;
-    int32_t compute_dtype;      /* ENG_DTYPE_F32 (training) or ENG_DTYPE_F64 (verification) */
+    int32_t compute_dtype;      /* ENG_DTYPE_F32 (training; bf16 mixed precision on CUDA) or ENG_DTYPE_F64 (verification, CPU only) */
     int32_t loss_chunk_tokens;  /* tokens per classifier chunk; <= 0: 64. Bounds the logits buffer to chunk x vocab */
 } eng_model_config;
 
@@ -148,6 +159,23 @@ ENG_API void eng_context_destroy(eng_context* ctx);
 ENG_API eng_status eng_stream_create(eng_stream** out, eng_context* ctx);
 ENG_API eng_status eng_stream_synchronize(eng_stream* stream);
 ENG_API void eng_stream_destroy(eng_stream* stream);
+/* The CUstream of a stream (NULL on the CPU), so that NCCL can queue collectives on it. */
+ENG_API eng_status eng_stream_native_handle(void** out, eng_stream* stream);
+
+/* One op's parity check (eng_context_check_op). */
+typedef struct eng_op_check {
+    char op[32];             /* embedding, rmsnorm, rope, attention, swiglu, linear, classifier_ce, adamw */
+    double forward_max_abs_error, forward_max_rel_error;   /* device vs the CPU fp32 reference */
+    double backward_max_abs_error, backward_max_rel_error;
+    double tolerance;        /* the bf16 tolerance the op is judged by */
+    int32_t passed;
+} eng_op_check;
+ENG_API int32_t eng_op_check_count(void);
+/* Runs op `index` forward and backward on random inputs from seed on ctx's device and on the CPU fp32 path.
+ * Relative errors are the largest absolute error over the largest |reference| of the op's outputs (forward) or
+ * gradients (backward); passed = both within tolerance. On a CPU context the fp32 ops are compared with the same
+ * code in float64 (so the check runs, and must pass, without a GPU). */
+ENG_API eng_status eng_context_check_op(eng_op_check* out, eng_context* ctx, int32_t index, uint64_t seed);
 
 /* Allocates parameters (zero), gradients (zero) and AdamW state (zero). */
 ENG_API eng_status eng_model_create(eng_model** out, eng_context* ctx, const eng_model_config* config);
@@ -216,7 +244,8 @@ ENG_API eng_status eng_model_optimizer_range(int64_t* offset, int64_t* count, co
  * model is destroyed or its optimizer range changes; collectives read and write it in place. */
 ENG_API eng_status eng_model_buffer_data(void** out, eng_model* model, int32_t buffer);
 
-/* The float64 gradient accumulator (num_params doubles, allocated on first use): host memory on the CPU. */
+/* The float64 gradient accumulator (num_params doubles, allocated on first use): host memory on the CPU, device
+ * memory on a GPU. */
 ENG_API eng_status eng_model_grad_accumulator(double** out, eng_model* model);
 
 /* accumulator += gradients; gradients = 0. */
@@ -235,8 +264,9 @@ ENG_API eng_status eng_model_grad_sqnorm(double* out, const eng_model* model, in
 ENG_API eng_status eng_model_adamw_update(eng_model* model, const eng_adamw_options* options, double grad_scale,
                                           int64_t offset, int64_t count, eng_stream* stream);
 
-/* Bytes of activations (saved for backward, scratch, the classifier chunk) a model of this config allocates for
- * a micro-batch of num_tokens tokens: for planning memory before creating the model. */
+/* Bytes of activations (saved for backward, scratch, the classifier chunk) a CPU model of this config allocates for
+ * a micro-batch of num_tokens tokens: for planning memory before creating the model. A CUDA model allocates about
+ * as much device memory, plus bf16 copies of the weights and of one GEMM input and output gradient. */
 ENG_API eng_status eng_config_activation_bytes(int64_t* out, const eng_model_config* config, int64_t num_tokens);
 
 /* sizeof of each ABI struct, so a binding can check its layouts against this build's. */
@@ -246,6 +276,7 @@ typedef struct eng_abi_sizes {
     int32_t batch;
     int32_t adamw_options;
     int32_t tensor_info;
+    int32_t op_check;
 } eng_abi_sizes;
 ENG_API void eng_abi_struct_sizes(eng_abi_sizes* out);
 

@@ -8,15 +8,20 @@
 #include <string>
 
 #include "engine_native.h"
+#include "cuda_kernels.hpp"
 #include "decoder.hpp"
+#include "op_check.hpp"
 #include "qwen2.hpp"
 
 struct eng_context {
     eng_context_options options;
+    std::shared_ptr<eng::cuda::Device> device;  // null on the CPU; shared with its streams and models, so any may go first
 };
 
 struct eng_stream {
     eng_context* ctx;
+    std::shared_ptr<eng::cuda::Device> device;  // null on the CPU
+    eng::cuda::CUstream native;                 // null on the CPU
 };
 
 struct eng_model {
@@ -62,9 +67,11 @@ void require(bool ok, const char* what) {
     if (!ok) throw eng::Error(ENG_ERROR_INVALID_ARGUMENT, what);
 }
 
+// Checks the stream and points the model's next calls at it.
 void require_stream(const eng_model* model, const eng_stream* stream) {
     require(stream != nullptr, "stream is null");
     require(stream->ctx == model->ctx, "the stream belongs to another context than the model");
+    model->impl->use_stream(stream->native);
 }
 
 }  // namespace
@@ -87,27 +94,71 @@ eng_status eng_context_create(eng_context** out, const eng_context_options* opti
     return guarded("eng_context_create", [&] {
         require(out != nullptr && options != nullptr, "out or options is null");
         *out = nullptr;
-        if (options->device_kind == ENG_DEVICE_CUDA)
-            throw eng::Error(ENG_ERROR_UNSUPPORTED, "this build has no CUDA device support");
-        require(options->device_kind == ENG_DEVICE_CPU, "unknown device kind");
-        *out = new eng_context{*options};
+        require(options->device_kind == ENG_DEVICE_CPU || options->device_kind == ENG_DEVICE_CUDA, "unknown device kind");
+        std::unique_ptr<eng_context> ctx(new eng_context{*options, nullptr});
+        if (options->device_kind == ENG_DEVICE_CUDA) ctx->device = std::make_shared<eng::cuda::Device>(options->device_ordinal);
+        *out = ctx.release();
     });
 }
 
-void eng_context_destroy(eng_context* ctx) { delete ctx; }
+void eng_context_destroy(eng_context* ctx) {
+    try {
+        delete ctx;
+    } catch (...) {
+        // Destroy never fails across the ABI (a device that cannot be bound any more is left to the driver).
+    }
+}
 
 eng_status eng_stream_create(eng_stream** out, eng_context* ctx) {
     return guarded("eng_stream_create", [&] {
         require(out != nullptr && ctx != nullptr, "out or ctx is null");
-        *out = new eng_stream{ctx};
+        *out = nullptr;
+        eng::cuda::CUstream native = nullptr;
+        if (ctx->device) {
+            ctx->device->bind();
+            eng::cuda::check(ctx->device->api().cu.cuStreamCreate(&native, 0), "cuStreamCreate");
+        }
+        *out = new eng_stream{ctx, ctx->device, native};
     });
 }
 
 eng_status eng_stream_synchronize(eng_stream* stream) {
-    return guarded("eng_stream_synchronize", [&] { require(stream != nullptr, "stream is null"); });
+    return guarded("eng_stream_synchronize", [&] {
+        require(stream != nullptr, "stream is null");
+        if (stream->native) {
+            stream->device->bind();
+            eng::cuda::synchronize(*stream->device, stream->native);
+        }
+    });
 }
 
-void eng_stream_destroy(eng_stream* stream) { delete stream; }
+eng_status eng_stream_native_handle(void** out, eng_stream* stream) {
+    return guarded("eng_stream_native_handle", [&] {
+        require(out != nullptr && stream != nullptr, "out or stream is null");
+        *out = stream->native;
+    });
+}
+
+void eng_stream_destroy(eng_stream* stream) {
+    if (stream && stream->native) {
+        try {
+            stream->device->bind();
+            stream->device->api().cu.cuStreamDestroy(stream->native);
+        } catch (...) {
+            // Destroy never fails across the ABI; a context that cannot be bound leaves the stream to the driver.
+        }
+    }
+    delete stream;
+}
+
+int32_t eng_op_check_count(void) { return eng::op_check_count(); }
+
+eng_status eng_context_check_op(eng_op_check* out, eng_context* ctx, int32_t index, uint64_t seed) {
+    return guarded("eng_context_check_op", [&] {
+        require(out != nullptr && ctx != nullptr, "out or ctx is null");
+        eng::check_op(out, index, seed, ctx->device.get());
+    });
+}
 
 eng_status eng_model_create(eng_model** out, eng_context* ctx, const eng_model_config* config) {
     return guarded("eng_model_create", [&] {
@@ -115,7 +166,8 @@ eng_status eng_model_create(eng_model** out, eng_context* ctx, const eng_model_c
         *out = nullptr;
         const eng::ModelShape shape = eng::model_shape_from(*config);
         const int threads = ctx->options.num_threads > 0 ? ctx->options.num_threads : default_threads();
-        std::unique_ptr<eng::Model> impl(eng::create_cpu_model(shape, config->compute_dtype, threads));
+        std::unique_ptr<eng::Model> impl(ctx->device ? eng::create_cuda_model(shape, config->compute_dtype, ctx->device)
+                                                     : eng::create_cpu_model(shape, config->compute_dtype, threads));
         *out = new eng_model{ctx, config->compute_dtype, std::move(impl)};
     });
 }
@@ -320,6 +372,7 @@ void eng_abi_struct_sizes(eng_abi_sizes* out) {
     out->batch = (int32_t)sizeof(eng_batch);
     out->adamw_options = (int32_t)sizeof(eng_adamw_options);
     out->tensor_info = (int32_t)sizeof(eng_tensor_info);
+    out->op_check = (int32_t)sizeof(eng_op_check);
 }
 
 }  // extern "C"

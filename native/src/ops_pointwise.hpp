@@ -7,6 +7,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "op_math.hpp"
+
 namespace eng {
 
 // out (N, C) = x * rsqrt(mean(x^2) + eps) * weight; rstd (N) saved for backward. Statistics in the
@@ -18,7 +20,7 @@ void rmsnorm_forward(T* out, T* rstd, const T* x, const T* weight, int64_t N, in
         const T* xn = x + n * C;
         T ss = 0;
         for (int64_t c = 0; c < C; c++) ss += xn[c] * xn[c];
-        const T r = T(1) / std::sqrt(ss / T(C) + T(eps));
+        const T r = rmsnorm_rstd(ss, C, T(eps));
         rstd[n] = r;
         T* on = out + n * C;
         for (int64_t c = 0; c < C; c++) on[c] = xn[c] * r * weight[c];
@@ -76,10 +78,7 @@ void rope_forward(T* x, const T* cosv, const T* sinv, int64_t N, int64_t nh, int
         for (int64_t h = 0; h < nh; h++) {
             T* v = x + (n * nh + h) * D;
             for (int64_t i = 0; i < half; i++) {
-                const T c = cosv[n * half + i], s = sinv[n * half + i];
-                const T a = v[i], b = v[i + half];
-                v[i] = a * c - b * s;
-                v[i + half] = b * c + a * s;
+                rope_rotate(&v[i], &v[i + half], cosv[n * half + i], sinv[n * half + i]);
             }
         }
     }
@@ -94,10 +93,7 @@ void rope_backward(T* dx, const T* cosv, const T* sinv, int64_t N, int64_t nh, i
         for (int64_t h = 0; h < nh; h++) {
             T* v = dx + (n * nh + h) * D;
             for (int64_t i = 0; i < half; i++) {
-                const T c = cosv[n * half + i], s = sinv[n * half + i];
-                const T ga = v[i], gb = v[i + half];
-                v[i] = ga * c + gb * s;
-                v[i + half] = gb * c - ga * s;
+                rope_rotate_back(&v[i], &v[i + half], cosv[n * half + i], sinv[n * half + i]);
             }
         }
     }
@@ -107,11 +103,7 @@ void rope_backward(T* dx, const T* cosv, const T* sinv, int64_t N, int64_t nh, i
 template <typename T>
 void swiglu_forward(T* out, const T* gate, const T* up, int64_t count, int threads) {
 #pragma omp parallel for schedule(static) num_threads(threads)
-    for (int64_t i = 0; i < count; i++) {
-        const T g = gate[i];
-        const T s = T(1) / (T(1) + std::exp(-g));
-        out[i] = g * s * up[i];
-    }
+    for (int64_t i = 0; i < count; i++) out[i] = swiglu(gate[i], up[i]);
 }
 
 // dgate += dout * up * silu'(gate), silu'(g) = s * (1 + g * (1 - s)); dup += dout * silu(gate).
@@ -119,10 +111,10 @@ template <typename T>
 void swiglu_backward(T* dgate, T* dup, const T* dout, const T* gate, const T* up, int64_t count, int threads) {
 #pragma omp parallel for schedule(static) num_threads(threads)
     for (int64_t i = 0; i < count; i++) {
-        const T g = gate[i];
-        const T s = T(1) / (T(1) + std::exp(-g));
-        dgate[i] += dout[i] * up[i] * s * (T(1) + g * (T(1) - s));
-        dup[i] += dout[i] * g * s;
+        T dg, du;
+        swiglu_grads(&dg, &du, dout[i], gate[i], up[i]);
+        dgate[i] += dg;
+        dup[i] += du;
     }
 }
 

@@ -11,6 +11,7 @@
 #include "ops_attention.hpp"
 #include "ops_classifier.hpp"
 #include "ops_linear.hpp"
+#include "op_math.hpp"
 #include "ops_pointwise.hpp"
 #include "qwen2_weights.hpp"
 
@@ -85,13 +86,99 @@ int64_t activation_elements(const ModelShape& s, int64_t N) {
     return N * (per_layer * s.L + 2 * s.C + 1 + s.D + scratch + 1) + 2 * s.chunk * s.C + s.chunk * s.V;
 }
 
-namespace {
+void check_flat_range(const char* what, int64_t offset, int64_t count, int64_t P) {
+    if (offset < 0 || count < 0 || offset > P || count > P - offset)
+        throw Error(ENG_ERROR_INVALID_ARGUMENT, std::string(what) + " [" + std::to_string(offset) + ", +" + std::to_string(count) +
+                    ") is outside the " + std::to_string(P) + " parameters");
+}
 
-// Per-token activations of one layer, saved by forward for backward.
-template <typename T>
-struct LayerActs {
-    T *res, *ln1, *rstd1, *q, *k, *v, *att, *lse, *res2, *ln2, *rstd2, *gate, *up, *h;
-};
+void check_adamw(const eng_adamw_options& o) {
+    if (o.step < 1) throw Error(ENG_ERROR_INVALID_ARGUMENT, "adamw: step must be >= 1, got " + std::to_string(o.step));
+    if (!(o.lr >= 0) || !(o.beta1 >= 0 && o.beta1 < 1) || !(o.beta2 >= 0 && o.beta2 < 1) || !(o.eps > 0) || !(o.weight_decay >= 0))
+        throw Error(ENG_ERROR_INVALID_ARGUMENT, "adamw: need lr >= 0, 0 <= beta1, beta2 < 1, eps > 0, weight_decay >= 0");
+}
+
+void check_adamw_update(const eng_adamw_options& o, double grad_scale, int64_t offset, int64_t count, int64_t P,
+                        int64_t opt_offset, int64_t opt_count) {
+    check_adamw(o);
+    check_flat_range("update range", offset, count, P);
+    if (offset < opt_offset || offset + count > opt_offset + opt_count)
+        throw Error(ENG_ERROR_INVALID_ARGUMENT, "adamw: update range [" + std::to_string(offset) + ", +" + std::to_string(count) +
+                    ") is outside the optimizer range [" + std::to_string(opt_offset) + ", +" + std::to_string(opt_count) + ")");
+    if (!(grad_scale >= 0) || !std::isfinite(grad_scale))
+        throw Error(ENG_ERROR_INVALID_ARGUMENT, "adamw: grad_scale must be finite and >= 0");
+}
+
+void check_whole_optimizer_range(int64_t opt_offset, int64_t opt_count, int64_t P) {
+    if (opt_offset != 0 || opt_count != P)
+        throw Error(ENG_ERROR_INVALID_ARGUMENT, "adamw: the optimizer state covers only a range; use eng_model_adamw_update");
+}
+
+void check_moment_range(int64_t offset, int64_t count, int64_t opt_offset, int64_t opt_count) {
+    if (offset < opt_offset || count < 0 || offset > opt_offset + opt_count || count > opt_offset + opt_count - offset)
+        throw Error(ENG_ERROR_INVALID_ARGUMENT, "range [" + std::to_string(offset) + ", +" + std::to_string(count) +
+                    ") is outside the optimizer range [" + std::to_string(opt_offset) + ", +" + std::to_string(opt_count) + ")");
+}
+
+AdamWScalars adamw_scalars(const eng_adamw_options& o) {
+    // torch.optim.AdamW: p *= 1 - lr*wd; m, v updated; p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps).
+    const double bc1 = 1.0 - std::pow(o.beta1, (double)o.step);
+    return AdamWScalars{o.lr / bc1, std::sqrt(1.0 - std::pow(o.beta2, (double)o.step))};
+}
+
+double Model::adamw_step(const eng_adamw_options& o) {
+    check_adamw(o);
+    int64_t offset = 0, count = 0;
+    optimizer_range(&offset, &count);
+    check_whole_optimizer_range(offset, count, num_params());
+    const double norm = std::sqrt(grad_sqnorm(0, num_params()));
+    adamw_update(o, clip_coefficient(norm, o.max_grad_norm), 0, num_params());
+    return norm;
+}
+
+double clip_coefficient(double norm, double max_grad_norm) {
+    // torch.nn.utils.clip_grad_norm_: coef = max_norm / (norm + 1e-6), applied only when below 1.
+    return max_grad_norm > 0 ? std::min(1.0, max_grad_norm / (norm + 1e-6)) : 1.0;
+}
+
+void layout_batch(BatchLayout& out, const eng_batch& b, int64_t V) {
+    if (!b.tokens || !b.labels || !b.doc_lengths) throw Error(ENG_ERROR_INVALID_ARGUMENT, "batch: null tokens, labels or doc_lengths");
+    if (b.num_tokens <= 0 || b.num_docs <= 0) throw Error(ENG_ERROR_INVALID_ARGUMENT, "batch: num_tokens and num_docs must be positive");
+    const int64_t N = b.num_tokens;
+    out.positions.resize((size_t)N);
+    out.doc_start.resize((size_t)N);
+    out.doc_end.resize((size_t)N);
+    out.rows.clear();
+    out.targets.clear();
+    int64_t n = 0;
+    for (int32_t d = 0; d < b.num_docs; d++) {
+        const int64_t len = b.doc_lengths[d];
+        if (len <= 0 || n + len > N)
+            throw Error(ENG_ERROR_INVALID_ARGUMENT, "batch: document " + std::to_string(d) + " has length " + std::to_string(len) +
+                        "; lengths must be positive and sum to num_tokens (" + std::to_string(N) + ")");
+        for (int64_t t = 0; t < len; t++) {
+            out.positions[(size_t)(n + t)] = (int32_t)t;
+            out.doc_start[(size_t)(n + t)] = (int32_t)n;
+            out.doc_end[(size_t)(n + t)] = (int32_t)(n + len);
+            if (t + 1 < len && b.labels[n + t + 1] != -100) {
+                out.rows.push_back(n + t);
+                out.targets.push_back(b.labels[n + t + 1]);
+            }
+        }
+        n += len;
+    }
+    if (n != N) throw Error(ENG_ERROR_INVALID_ARGUMENT, "batch: document lengths sum to " + std::to_string(n) + ", not num_tokens " + std::to_string(N));
+    for (int64_t i = 0; i < N; i++) {
+        if (b.tokens[i] < 0 || b.tokens[i] >= V)
+            throw Error(ENG_ERROR_INVALID_ARGUMENT, "batch: token " + std::to_string(i) + " is " + std::to_string(b.tokens[i]) +
+                        ", outside the vocabulary [0, " + std::to_string(V) + ")");
+        if (b.labels[i] != -100 && (b.labels[i] < 0 || b.labels[i] >= V))
+            throw Error(ENG_ERROR_INVALID_ARGUMENT, "batch: label " + std::to_string(i) + " is " + std::to_string(b.labels[i]) +
+                        ", neither -100 nor inside the vocabulary [0, " + std::to_string(V) + ")");
+    }
+}
+
+namespace {
 
 template <typename T>
 class CpuQwen2 final : public Model {
@@ -161,23 +248,23 @@ public:
     void forward_backward(double* loss_sum, int64_t* valid, float* token_losses, const eng_batch& b,
                           double loss_scale, bool backward) override {
         const int64_t N = b.num_tokens;
-        prepare_batch(b);
+        layout_batch(batch_, b, s_.V);
         ensure_activations(N);
         forward(b.tokens, N);
-        const int64_t M = (int64_t)rows_.size();
-        std::fill(dln_, dln_ + N * s_.C, T(0));
+        const int64_t M = (int64_t)batch_.rows.size();
+        std::fill(act_.dln, act_.dln + N * s_.C, T(0));
         const T* wcls = classifier_view(params(), layout_, s_);
         T* dwcls = classifier_view(grads(), layout_, s_);
-        classifier_forward_backward(losses_, backward ? dln_ : nullptr, backward ? dwcls : nullptr, lnf_, wcls,
-                                    rows_.data(), targets_.data(), xbuf_, dxbuf_, logits_, (T)loss_scale, backward,
+        classifier_forward_backward(act_.losses, backward ? act_.dln : nullptr, backward ? dwcls : nullptr, act_.lnf, wcls,
+                                    batch_.rows.data(), batch_.targets.data(), act_.xbuf, act_.dxbuf, act_.logits, (T)loss_scale, backward,
                                     M, s_.C, s_.V, s_.chunk, threads_);
         double sum = 0;
-        for (int64_t m = 0; m < M; m++) sum += (double)losses_[m];
+        for (int64_t m = 0; m < M; m++) sum += (double)act_.losses[m];
         *loss_sum = sum;
         *valid = M;
         if (token_losses) {
             std::fill(token_losses, token_losses + N, 0.0f);
-            for (int64_t m = 0; m < M; m++) token_losses[rows_[m]] = (float)losses_[m];
+            for (int64_t m = 0; m < M; m++) token_losses[batch_.rows[m]] = (float)act_.losses[m];
         }
         if (backward) this->backward(b.tokens, N);
     }
@@ -186,14 +273,14 @@ public:
         if (dtype != ENG_DTYPE_F32 && dtype != ENG_DTYPE_F64)
             throw Error(ENG_ERROR_INVALID_ARGUMENT, "logits: dtype must be F32 or F64, got " + std::to_string(dtype));
         const int64_t N = b.num_tokens;
-        prepare_batch(b);
+        layout_batch(batch_, b, s_.V);
         ensure_activations(N);
         forward(b.tokens, N);
         // Through the classifier's chunk buffer, as the loss computes them, so both see the same logits.
         for (int64_t c0 = 0; c0 < N; c0 += s_.chunk) {
             const int64_t tc = std::min(s_.chunk, N - c0);
-            matmul_forward(logits_, lnf_ + c0 * s_.C, classifier_view(params(), layout_, s_), (const T*)nullptr, tc, s_.C, s_.V, threads_);
-            store_as(out, dtype, c0 * s_.V, logits_, tc * s_.V);
+            matmul_forward(act_.logits, act_.lnf + c0 * s_.C, classifier_view(params(), layout_, s_), (const T*)nullptr, tc, s_.C, s_.V, threads_);
+            store_as(out, dtype, c0 * s_.V, act_.logits, tc * s_.V);
         }
     }
 
@@ -244,22 +331,16 @@ public:
     }
 
     void adamw_update(const eng_adamw_options& o, double grad_scale, int64_t offset, int64_t count) override {
-        check_adamw(o);
-        check_range("update range", offset, count);
-        if (offset < opt_offset_ || offset + count > opt_offset_ + opt_count_)
-            throw Error(ENG_ERROR_INVALID_ARGUMENT, "adamw: update range [" + std::to_string(offset) + ", +" + std::to_string(count) +
-                        ") is outside the optimizer range [" + std::to_string(opt_offset_) + ", +" + std::to_string(opt_count_) + ")");
-        if (!(grad_scale >= 0) || !std::isfinite(grad_scale))
-            throw Error(ENG_ERROR_INVALID_ARGUMENT, "adamw: grad_scale must be finite and >= 0");
+        check_adamw_update(o, grad_scale, offset, count, P_, opt_offset_, opt_count_);
         T* p = params();
         const T* g = grads();
         T* m = moments();
         T* v = m + opt_count_;
         const int64_t o0 = opt_offset_;
         // torch.optim.AdamW: p *= 1 - lr*wd; m, v updated; p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps).
-        const double bc1 = 1.0 - std::pow(o.beta1, (double)o.step);
-        const double bc2_sqrt = std::sqrt(1.0 - std::pow(o.beta2, (double)o.step));
-        const T step_size = (T)(o.lr / bc1);
+        const AdamWScalars k = adamw_scalars(o);
+        const double bc2_sqrt = k.bc2_sqrt;
+        const T step_size = (T)k.step_size;
         const T b1 = (T)o.beta1, b2 = (T)o.beta2, eps = (T)o.eps, c = (T)grad_scale;
         const int64_t end = offset + count;
         for (const TensorSlot& t : layout_) {
@@ -268,26 +349,9 @@ public:
             const T decay = (T)(t.decay ? 1.0 - o.lr * o.weight_decay : 1.0);
 #pragma omp parallel for schedule(static) num_threads(threads_)
             for (int64_t i = lo; i < hi; i++) {
-                const T gi = g[i] * c;
-                T& mi = m[i - o0];
-                T& vi = v[i - o0];
-                mi = b1 * mi + (T(1) - b1) * gi;
-                vi = b2 * vi + (T(1) - b2) * gi * gi;
-                p[i] = p[i] * decay - step_size * mi / (std::sqrt(vi) / (T)bc2_sqrt + eps);
+                adamw_element(&p[i], &m[i - o0], &v[i - o0], g[i], c, b1, b2, decay, step_size, (T)bc2_sqrt, eps);
             }
         }
-    }
-
-    double adamw_step(const eng_adamw_options& o) override {
-        check_adamw(o);
-        if (opt_offset_ != 0 || opt_count_ != P_)
-            throw Error(ENG_ERROR_INVALID_ARGUMENT, "adamw: the optimizer state covers only a range; use eng_model_adamw_update");
-        const double norm = std::sqrt(grad_sqnorm(0, P_));
-        // torch.nn.utils.clip_grad_norm_: coef = max_norm / (norm + 1e-6), applied only when below 1.
-        double coef = 1.0;
-        if (o.max_grad_norm > 0) coef = std::min(1.0, o.max_grad_norm / (norm + 1e-6));
-        adamw_update(o, coef, 0, P_);
-        return norm;
     }
 
 private:
@@ -301,9 +365,7 @@ private:
             check_range("range", offset, count);
             return memory_.data() + (int64_t)buffer * P_ + offset;
         }
-        if (offset < opt_offset_ || count < 0 || offset > opt_offset_ + opt_count_ || count > opt_offset_ + opt_count_ - offset)
-            throw Error(ENG_ERROR_INVALID_ARGUMENT, "range [" + std::to_string(offset) + ", +" + std::to_string(count) +
-                        ") is outside the optimizer range [" + std::to_string(opt_offset_) + ", +" + std::to_string(opt_count_) + ")");
+        check_moment_range(offset, count, opt_offset_, opt_count_);
         return moments() + (buffer == ENG_BUFFER_ADAM_V ? opt_count_ : 0) + (offset - opt_offset_);
     }
 
@@ -317,101 +379,35 @@ private:
         return opt_.data();
     }
 
-    void check_range(const char* what, int64_t offset, int64_t count) const {
-        if (offset < 0 || count < 0 || offset > P_ || count > P_ - offset)
-            throw Error(ENG_ERROR_INVALID_ARGUMENT, std::string(what) + " [" + std::to_string(offset) + ", +" + std::to_string(count) +
-                        ") is outside the " + std::to_string(P_) + " parameters");
-    }
-
-    static void check_adamw(const eng_adamw_options& o) {
-        if (o.step < 1) throw Error(ENG_ERROR_INVALID_ARGUMENT, "adamw: step must be >= 1, got " + std::to_string(o.step));
-        if (!(o.lr >= 0) || !(o.beta1 >= 0 && o.beta1 < 1) || !(o.beta2 >= 0 && o.beta2 < 1) || !(o.eps > 0) || !(o.weight_decay >= 0))
-            throw Error(ENG_ERROR_INVALID_ARGUMENT, "adamw: need lr >= 0, 0 <= beta1, beta2 < 1, eps > 0, weight_decay >= 0");
-    }
+    void check_range(const char* what, int64_t offset, int64_t count) const { check_flat_range(what, offset, count, P_); }
 
     LayerView<T> layer_view(T* base, int64_t l) const { return eng::layer_view(base, layout_, l); }
 
     T* final_norm(T* base) const { return final_norm_view(base, layout_, s_); }
 
-    // Checks the batch and derives positions, document starts and the scored rows with their targets.
-    void prepare_batch(const eng_batch& b) {
-        if (!b.tokens || !b.labels || !b.doc_lengths) throw Error(ENG_ERROR_INVALID_ARGUMENT, "batch: null tokens, labels or doc_lengths");
-        if (b.num_tokens <= 0 || b.num_docs <= 0) throw Error(ENG_ERROR_INVALID_ARGUMENT, "batch: num_tokens and num_docs must be positive");
-        const int64_t N = b.num_tokens;
-        positions_.resize((size_t)N);
-        doc_start_.resize((size_t)N);
-        rows_.clear();
-        targets_.clear();
-        int64_t n = 0;
-        for (int32_t d = 0; d < b.num_docs; d++) {
-            const int64_t len = b.doc_lengths[d];
-            if (len <= 0 || n + len > N)
-                throw Error(ENG_ERROR_INVALID_ARGUMENT, "batch: document " + std::to_string(d) + " has length " + std::to_string(len) +
-                            "; lengths must be positive and sum to num_tokens (" + std::to_string(N) + ")");
-            for (int64_t t = 0; t < len; t++) {
-                positions_[(size_t)(n + t)] = (int32_t)t;
-                doc_start_[(size_t)(n + t)] = (int32_t)n;
-                if (t + 1 < len && b.labels[n + t + 1] != -100) {
-                    rows_.push_back(n + t);
-                    targets_.push_back(b.labels[n + t + 1]);
-                }
-            }
-            n += len;
-        }
-        if (n != N) throw Error(ENG_ERROR_INVALID_ARGUMENT, "batch: document lengths sum to " + std::to_string(n) + ", not num_tokens " + std::to_string(N));
-        for (int64_t i = 0; i < N; i++) {
-            if (b.tokens[i] < 0 || b.tokens[i] >= s_.V)
-                throw Error(ENG_ERROR_INVALID_ARGUMENT, "batch: token " + std::to_string(i) + " is " + std::to_string(b.tokens[i]) +
-                            ", outside the vocabulary [0, " + std::to_string(s_.V) + ")");
-            if (b.labels[i] != -100 && (b.labels[i] < 0 || b.labels[i] >= s_.V))
-                throw Error(ENG_ERROR_INVALID_ARGUMENT, "batch: label " + std::to_string(i) + " is " + std::to_string(b.labels[i]) +
-                            ", neither -100 nor inside the vocabulary [0, " + std::to_string(s_.V) + ")");
-        }
-    }
-
     void ensure_activations(int64_t N) {
-        const int64_t C = s_.C, I = s_.I, H = s_.H, KV = s_.KV, D = s_.D, L = s_.L;
-        const int64_t HD = H * D, KD = KV * D, Tc = s_.chunk;
-        const int64_t need = activation_elements(s_, N);
         if (N <= capacity_) return;
-        acts_.assign((size_t)need, T(0));
+        acts_.assign((size_t)activation_elements(s_, N), T(0));
         capacity_ = N;
-        T* p = acts_.data();
-        auto take = [&](int64_t n) { T* r = p; p += n; return r; };
-        layers_.resize((size_t)L);
-        for (auto& a : layers_) {
-            a.res = take(N * C); a.ln1 = take(N * C); a.rstd1 = take(N);
-            a.q = take(N * HD); a.k = take(N * KD); a.v = take(N * KD);
-            a.att = take(N * HD); a.lse = take(N * H);
-            a.res2 = take(N * C); a.ln2 = take(N * C); a.rstd2 = take(N);
-            a.gate = take(N * I); a.up = take(N * I); a.h = take(N * I);
-        }
-        resf_ = take(N * C); lnf_ = take(N * C); rstdf_ = take(N);
-        cos_ = take(N * D / 2); sin_ = take(N * D / 2);
-        dres_ = take(N * C); dln_ = take(N * C);
-        dq_ = take(N * HD); datt_ = take(N * HD); dk_ = take(N * KD); dv_ = take(N * KD);
-        delta_ = take(N * H);
-        dgate_ = take(N * I); dup_ = take(N * I); dh_ = take(N * I);
-        losses_ = take(N);
-        xbuf_ = take(Tc * C); dxbuf_ = take(Tc * C); logits_ = take(Tc * s_.V);
+        act_.carve(acts_.data(), s_, N);
     }
 
     void forward(const int32_t* tokens, int64_t N) {
         const int64_t C = s_.C, I = s_.I, H = s_.H, KV = s_.KV, D = s_.D;
         const int th = threads_;
-        rope_tables(cos_, sin_, positions_.data(), N, D, s_.theta, th);
-        embedding_forward(layers_[0].res, tokens, params(), N, C, th);
+        rope_tables(act_.cos, act_.sin, batch_.positions.data(), N, D, s_.theta, th);
+        embedding_forward(act_.layers[0].res, tokens, params(), N, C, th);
         for (int64_t l = 0; l < s_.L; l++) {
-            LayerActs<T>& a = layers_[(size_t)l];
+            LayerActs<T>& a = act_.layers[(size_t)l];
             const LayerView<T> w = layer_view(params(), l);
-            T* next = l + 1 < s_.L ? layers_[(size_t)l + 1].res : resf_;
+            T* next = l + 1 < s_.L ? act_.layers[(size_t)l + 1].res : act_.resf;
             rmsnorm_forward(a.ln1, a.rstd1, a.res, w.ln1, N, C, s_.eps, th);
             matmul_forward(a.q, a.ln1, w.wq, w.bq, N, C, H * D, th);
             matmul_forward(a.k, a.ln1, w.wk, w.bk, N, C, KV * D, th);
             matmul_forward(a.v, a.ln1, w.wv, w.bv, N, C, KV * D, th);
-            rope_forward(a.q, cos_, sin_, N, H, D, th);
-            rope_forward(a.k, cos_, sin_, N, KV, D, th);
-            attention_forward(a.att, a.lse, a.q, a.k, a.v, doc_start_.data(), N, H, KV, D, th);
+            rope_forward(a.q, act_.cos, act_.sin, N, H, D, th);
+            rope_forward(a.k, act_.cos, act_.sin, N, KV, D, th);
+            attention_forward(a.att, a.lse, a.q, a.k, a.v, batch_.doc_start.data(), N, H, KV, D, th);
             matmul_forward(a.res2, a.att, w.wo, (const T*)nullptr, N, H * D, C, th);
             add_inplace(a.res2, a.res, N * C);
             rmsnorm_forward(a.ln2, a.rstd2, a.res2, w.ln2, N, C, s_.eps, th);
@@ -421,45 +417,45 @@ private:
             matmul_forward(next, a.h, w.wd, (const T*)nullptr, N, I, C, th);
             add_inplace(next, a.res2, N * C);
         }
-        rmsnorm_forward(lnf_, rstdf_, resf_, final_norm(params()), N, C, s_.eps, th);
+        rmsnorm_forward(act_.lnf, act_.rstdf, act_.resf, final_norm(params()), N, C, s_.eps, th);
     }
 
-    // Expects dln_ to hold d(final norm output) from the classifier.
+    // Expects act_.dln to hold d(final norm output) from the classifier.
     void backward(const int32_t* tokens, int64_t N) {
         const int64_t C = s_.C, I = s_.I, H = s_.H, KV = s_.KV, D = s_.D;
         const int th = threads_;
-        std::fill(dres_, dres_ + N * C, T(0));
-        rmsnorm_backward(dres_, final_norm(grads()), dln_, resf_, final_norm(params()), rstdf_, N, C, th);
+        std::fill(act_.dres, act_.dres + N * C, T(0));
+        rmsnorm_backward(act_.dres, final_norm(grads()), act_.dln, act_.resf, final_norm(params()), act_.rstdf, N, C, th);
         for (int64_t l = s_.L - 1; l >= 0; l--) {
-            LayerActs<T>& a = layers_[(size_t)l];
+            LayerActs<T>& a = act_.layers[(size_t)l];
             const LayerView<T> w = layer_view(params(), l);
             const LayerView<T> dw = layer_view(grads(), l);
-            // next = res2 + down(h): dres_ holds d next, and is also the residual part of d res2.
-            zero(dh_, N * I);
-            matmul_backward(dh_, dw.wd, (T*)nullptr, dres_, a.h, w.wd, N, I, C, th);
-            zero(dgate_, N * I);
-            zero(dup_, N * I);
-            swiglu_backward(dgate_, dup_, dh_, a.gate, a.up, N * I, th);
-            zero(dln_, N * C);
-            matmul_backward(dln_, dw.wg, (T*)nullptr, dgate_, a.ln2, w.wg, N, C, I, th);
-            matmul_backward(dln_, dw.wu, (T*)nullptr, dup_, a.ln2, w.wu, N, C, I, th);
-            rmsnorm_backward(dres_, dw.ln2, dln_, a.res2, w.ln2, a.rstd2, N, C, th);
-            // res2 = res + o_proj(att): dres_ now holds d res2.
-            zero(datt_, N * H * D);
-            matmul_backward(datt_, dw.wo, (T*)nullptr, dres_, a.att, w.wo, N, H * D, C, th);
-            zero(dq_, N * H * D);
-            zero(dk_, N * KV * D);
-            zero(dv_, N * KV * D);
-            attention_backward(dq_, dk_, dv_, delta_, datt_, a.q, a.k, a.v, a.att, a.lse, doc_start_.data(), N, H, KV, D, th);
-            rope_backward(dq_, cos_, sin_, N, H, D, th);
-            rope_backward(dk_, cos_, sin_, N, KV, D, th);
-            zero(dln_, N * C);
-            matmul_backward(dln_, dw.wq, dw.bq, dq_, a.ln1, w.wq, N, C, H * D, th);
-            matmul_backward(dln_, dw.wk, dw.bk, dk_, a.ln1, w.wk, N, C, KV * D, th);
-            matmul_backward(dln_, dw.wv, dw.bv, dv_, a.ln1, w.wv, N, C, KV * D, th);
-            rmsnorm_backward(dres_, dw.ln1, dln_, a.res, w.ln1, a.rstd1, N, C, th);
+            // next = res2 + down(h): act_.dres holds d next, and is also the residual part of d res2.
+            zero(act_.dh, N * I);
+            matmul_backward(act_.dh, dw.wd, (T*)nullptr, act_.dres, a.h, w.wd, N, I, C, th);
+            zero(act_.dgate, N * I);
+            zero(act_.dup, N * I);
+            swiglu_backward(act_.dgate, act_.dup, act_.dh, a.gate, a.up, N * I, th);
+            zero(act_.dln, N * C);
+            matmul_backward(act_.dln, dw.wg, (T*)nullptr, act_.dgate, a.ln2, w.wg, N, C, I, th);
+            matmul_backward(act_.dln, dw.wu, (T*)nullptr, act_.dup, a.ln2, w.wu, N, C, I, th);
+            rmsnorm_backward(act_.dres, dw.ln2, act_.dln, a.res2, w.ln2, a.rstd2, N, C, th);
+            // res2 = res + o_proj(att): act_.dres now holds d res2.
+            zero(act_.datt, N * H * D);
+            matmul_backward(act_.datt, dw.wo, (T*)nullptr, act_.dres, a.att, w.wo, N, H * D, C, th);
+            zero(act_.dq, N * H * D);
+            zero(act_.dk, N * KV * D);
+            zero(act_.dv, N * KV * D);
+            attention_backward(act_.dq, act_.dk, act_.dv, act_.delta, act_.datt, a.q, a.k, a.v, a.att, a.lse, batch_.doc_start.data(), N, H, KV, D, th);
+            rope_backward(act_.dq, act_.cos, act_.sin, N, H, D, th);
+            rope_backward(act_.dk, act_.cos, act_.sin, N, KV, D, th);
+            zero(act_.dln, N * C);
+            matmul_backward(act_.dln, dw.wq, dw.bq, act_.dq, a.ln1, w.wq, N, C, H * D, th);
+            matmul_backward(act_.dln, dw.wk, dw.bk, act_.dk, a.ln1, w.wk, N, C, KV * D, th);
+            matmul_backward(act_.dln, dw.wv, dw.bv, act_.dv, a.ln1, w.wv, N, C, KV * D, th);
+            rmsnorm_backward(act_.dres, dw.ln1, act_.dln, a.res, w.ln1, a.rstd1, N, C, th);
         }
-        embedding_backward(grads(), dres_, tokens, N, C, th);
+        embedding_backward(grads(), act_.dres, tokens, N, C, th);
     }
 
     void add_inplace(T* dst, const T* src, int64_t n) {
@@ -479,12 +475,8 @@ private:
     std::vector<double> acc_;  // float64 sum of micro-batch gradients, allocated on first use
     std::vector<T> acts_;
     int64_t capacity_ = 0;
-    std::vector<LayerActs<T>> layers_;
-    T *resf_ = nullptr, *lnf_ = nullptr, *rstdf_ = nullptr, *cos_ = nullptr, *sin_ = nullptr;
-    T *dres_ = nullptr, *dln_ = nullptr, *dq_ = nullptr, *datt_ = nullptr, *dk_ = nullptr, *dv_ = nullptr, *delta_ = nullptr;
-    T *dgate_ = nullptr, *dup_ = nullptr, *dh_ = nullptr, *losses_ = nullptr, *xbuf_ = nullptr, *dxbuf_ = nullptr, *logits_ = nullptr;
-    std::vector<int32_t> positions_, doc_start_, targets_;
-    std::vector<int64_t> rows_;
+    Activations<T> act_;
+    BatchLayout batch_;
 };
 
 }  // namespace

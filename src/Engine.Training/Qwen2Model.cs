@@ -211,7 +211,8 @@ public sealed unsafe class Qwen2Model : IDisposable
     public void FlushGradients(long offset, long count) =>
         NativeTrainerException.Check(TrainerImports.eng_model_flush_grads(_model, offset, count, _context.Stream));
 
-    /// <summary>The float64 gradient accumulator (<see cref="ParameterCount"/> doubles), for collectives in place.</summary>
+    /// <summary>The float64 gradient accumulator (<see cref="ParameterCount"/> doubles), for collectives in place:
+    /// host memory on the CPU, device memory on a GPU (<see cref="ComputeContext.IsCuda"/>; NCCL's business).</summary>
     internal double* GradientAccumulator()
     {
         NativeTrainerException.Check(TrainerImports.eng_model_grad_accumulator(out double* data, _model));
@@ -235,7 +236,8 @@ public sealed unsafe class Qwen2Model : IDisposable
     }
 
     /// <summary>The first element of a flat buffer (of the optimizer range for the moments), for collectives that
-    /// work in place. Valid until disposal or the next <see cref="SetOptimizerRange"/>.</summary>
+    /// work in place: host memory on the CPU, device memory on a GPU. Valid until disposal or the next
+    /// <see cref="SetOptimizerRange"/>.</summary>
     internal float* BufferPointer(ModelBuffer buffer)
     {
         if (DType != ComputeDType.Float32) throw new InvalidOperationException("collectives run on float32 models");

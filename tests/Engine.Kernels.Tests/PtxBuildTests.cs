@@ -1,5 +1,6 @@
 using Engine.Kernels.Cuda;
 using Engine.Kernels.Ilgpu;
+using Engine.Testing;
 
 namespace Engine.Kernels.Tests;
 

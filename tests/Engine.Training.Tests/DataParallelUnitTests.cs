@@ -62,13 +62,14 @@ public sealed class DataParallelUnitTests
     [Fact]
     public void AbiVersionAndStructSizesMatchTheBinding()
     {
-        Assert.Equal(3, TrainerImports.eng_abi_version());
+        Assert.Equal(4, TrainerImports.eng_abi_version());
         TrainerImports.eng_abi_struct_sizes(out var sizes);
         Assert.Equal(Marshal.SizeOf<EngContextOptions>(), sizes.ContextOptions);
         Assert.Equal(Marshal.SizeOf<EngModelConfig>(), sizes.ModelConfig);
         Assert.Equal(Marshal.SizeOf<EngBatch>(), sizes.Batch);
         Assert.Equal(Marshal.SizeOf<EngAdamWOptions>(), sizes.AdamWOptions);
         Assert.Equal(Marshal.SizeOf<EngTensorInfo>(), sizes.TensorInfo);
+        Assert.Equal(Marshal.SizeOf<EngOpCheck>(), sizes.OpCheck);
     }
 
     [Fact]

@@ -10,7 +10,8 @@ using Spectre.Console;
 
 namespace Engine.Cli.Commands;
 
-/// <summary><c>engine bench sft</c>: forward+backward tokens/s of the native CPU trainer (float32) on a Qwen2 of
+/// <summary><c>engine bench sft</c>: forward+backward tokens/s of the native trainer (float32 on the CPU, bf16 mixed
+/// precision with <c>--device cuda</c>) on a Qwen2 of
 /// the given shape, and of the same shape in PyTorch on the same threads (<c>qwen2_sft_peer.py</c>, embedded),
 /// measured in one run; then a whole training step (forward+backward, gradient synchronisation, AdamW) with its
 /// time in collectives. Under mpirun, <c>--docs</c> is the global batch, split evenly over the ranks, so
@@ -45,7 +46,8 @@ public static class BenchSftCommand
             using var world = TrainingWorld.FromEnvironment();
             return Task.FromResult(RankGuard.Run(world, () =>
             {
-                device.Check(parse, "bench sft");
+                var trainerDevice = device.Resolve(parse, "bench sft", world.LocalRank);
+                trainerDevice.CheckRanks(world.Size, "bench sft");
                 Qwen2Config config;
                 try
                 {
@@ -63,13 +65,14 @@ public static class BenchSftCommand
                 int t = parse.GetValue(threads) is > 0 and var n ? n : Math.Max(1, Environment.ProcessorCount / world.LocalSize);
                 int r = parse.GetValue(repeat) >= 1 ? parse.GetValue(repeat) : throw new Core.EngineException($"--repeat must be at least 1, got {parse.GetValue(repeat)}");
                 int stage = world.IsDistributed ? parse.GetValue(zeroStage) ?? 1 : 0;
-                var report = Measure(config, parse.GetValue(docs), parse.GetValue(docLen), t, r, world, stage);
+                var report = Measure(config, parse.GetValue(docs), parse.GetValue(docLen), t, r, world, stage, trainerDevice);
                 if (world.Rank != 0) return 0;
                 if (parse.GetValue(peer)) RunPeer(report, config, parse.GetValue(docs), parse.GetValue(docLen), t, r);
                 if (parse.GetValue(json)) Console.Out.WriteLine(report.ToJsonString());
                 else
                 {
-                    AnsiConsole.MarkupLine(Markup.Escape($"native: {report["native_tokens_per_s"]} tok/s ({report["native_seconds"]} s per forward+backward of {report["tokens"]} tokens, {report["parameters"]} parameters, {t} threads per rank)"));
+                    string where = trainerDevice.IsCuda ? trainerDevice.ToString() : $"{t} threads per rank";
+                    AnsiConsole.MarkupLine(Markup.Escape($"native: {report["native_tokens_per_s"]} tok/s ({report["native_seconds"]} s per forward+backward of {report["tokens"]} tokens, {report["parameters"]} parameters, {where})"));
                     AnsiConsole.MarkupLine(Markup.Escape($"training step: {report["step_tokens_per_s"]} tok/s ({report["step_seconds"]} s per step of {report["global_tokens"]} tokens on {report["ranks"]} rank(s), zero stage {report["zero_stage"]}; {report["collective_share"]!.GetValue<double>():P1} of it in collectives)"));
                     if (report["peer_tokens_per_s"] is { } p) AnsiConsole.MarkupLine(Markup.Escape($"PyTorch {report["peer"]}: {p} tok/s; native speedup {report["speedup_over_peer"]}x"));
                     else if (report["peer_error"] is { } e) AnsiConsole.MarkupLine(Markup.Escape($"peer not run: {e}"));
@@ -82,9 +85,10 @@ public static class BenchSftCommand
 
     /// <summary>Times forward+backward over this rank's share of the batch, then whole steps; every rank runs it
     /// (the steps synchronise them) and rank 0's figures are reported.</summary>
-    private static JsonObject Measure(Qwen2Config config, int docs, int docLen, int threads, int repeat, TrainingWorld world, int zeroStage)
+    private static JsonObject Measure(Qwen2Config config, int docs, int docLen, int threads, int repeat, TrainingWorld world, int zeroStage,
+        TrainerDevice device)
     {
-        using var context = ComputeContext.CreateCpu(threads);
+        using var context = device.CreateContext(threads);
         using var model = Qwen2Model.Create(context, config);
         var random = new Random(0);
         foreach (var p in model.Parameters)
@@ -120,6 +124,7 @@ public static class BenchSftCommand
             model.ForwardBackward(batch, scale);
             model.AccumulateGradients();
             optimizer.Step(adamw, i + 1);
+            context.Synchronize();  // a GPU queues AdamW: the step ends when its kernels have run
             double seconds = clock.Elapsed.TotalSeconds;
             // The first step allocates the optimizer state and the accumulator: a warm-up, not timed.
             if (i == 0 || seconds >= bestStep) continue;
@@ -127,6 +132,7 @@ public static class BenchSftCommand
         }
         return new JsonObject
         {
+            ["device"] = device.ToString(),
             ["threads"] = threads,
             ["parameters"] = model.ParameterCount,
             ["tokens"] = tokens.Length,

@@ -45,7 +45,7 @@ public static class EvalCommand
             int maxNew = AtLeast(parse.GetValue(maxNewTokens), 1, name, "--max-new-tokens");
             int batch = AtLeast(parse.GetValue(batchSize), 1, name, "--batch-size");
             int threadCount = AtLeast(parse.GetValue(threads), 0, name, "--threads");
-            device.Check(parse, name);
+            device.RequireCpu(parse, name, "its generation uses the decoder, which has no GPU path yet");
             string modelPath = parse.GetValue(model)!;
             var dataset = data.LoadDataset(parse, modelPath, name);
             using var directory = ModelDirectory.Open(modelPath);

@@ -30,10 +30,10 @@ public static class LossCommand
         device.AddTo(command);
         command.SetAction((parse, cancellation) => EngineCli.Guard(() =>
         {
-            device.Check(parse, command.Name);
+            var trainerDevice = device.Resolve(parse, command.Name);
             var examples = data.Load(parse, parse.GetValue(model)!, command.Name);
             using var directory = ModelDirectory.Open(parse.GetValue(model)!);
-            using var context = ComputeContext.CreateCpu(parse.GetValue(threads));
+            using var context = trainerDevice.CreateContext(parse.GetValue(threads));
             using var qwen = Qwen2Model.Load(context, directory);
             bool asJson = parse.GetValue(json);
             var table = new Table().AddColumns("index", "line", "loss", "tokens");

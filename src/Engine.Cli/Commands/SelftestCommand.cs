@@ -22,10 +22,21 @@ public static class SelftestCommand
         var seed = new Option<int?>("--seed") { Description = "seed of the random inputs (default: a fresh one, printed)" };
         var threads = new Option<int>("--threads") { Description = "CPU worker threads (0 = all cores)", DefaultValueFactory = _ => 0 };
         var json = new Option<bool>("--json") { Description = "print a machine-readable JSON report on stdout" };
-        var command = new Command("selftest", "check every kernel of every available backend against the CPU reference") { device, seed, threads, json };
+        var trainer = new Option<bool>("--trainer")
+        {
+            Description = "check the native trainer's ops instead (--device cpu | cuda | cuda:N | auto; default auto) against the CPU fp32 path",
+        };
+        var command = new Command("selftest", "check every kernel of every available backend against the CPU reference") { device, seed, threads, json, trainer };
+        var trainerDevice = new TrainerDeviceOption();
         command.SetAction((parse, cancellation) => EngineCli.Guard(() =>
         {
             int s = parse.GetValue(seed) ?? Random.Shared.Next();
+            if (parse.GetValue(trainer))
+            {
+                string value = parse.GetValue(device)!.Trim().ToLowerInvariant();
+                var chosen = trainerDevice.Resolve(value == "all" ? "auto" : value, "selftest --trainer");
+                return Task.FromResult(TrainerSelftest.Run(chosen, (ulong)s, parse.GetValue(json)));
+            }
             int t = parse.GetValue(threads);
             if (t < 0) throw new EngineException($"--threads {t} must be 0 (all cores) or positive");
             string d = parse.GetValue(device)!.Trim().ToLowerInvariant();

@@ -33,6 +33,15 @@ internal static unsafe partial class TrainerImports
     public static partial void eng_stream_destroy(IntPtr stream);
 
     [LibraryImport(Library)]
+    public static partial EngStatus eng_stream_native_handle(out IntPtr native, StreamHandle stream);
+
+    [LibraryImport(Library)]
+    public static partial int eng_op_check_count();
+
+    [LibraryImport(Library)]
+    public static partial EngStatus eng_context_check_op(out EngOpCheck check, ContextHandle ctx, int index, ulong seed);
+
+    [LibraryImport(Library)]
     public static partial EngStatus eng_model_create(out ModelHandle model, ContextHandle ctx, in EngModelConfig config);
 
     [LibraryImport(Library)]

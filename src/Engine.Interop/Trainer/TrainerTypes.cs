@@ -93,6 +93,18 @@ internal unsafe struct EngTensorInfo
 }
 
 [StructLayout(LayoutKind.Sequential)]
+internal unsafe struct EngOpCheck
+{
+    public fixed byte Op[32];
+    public double ForwardMaxAbsError;
+    public double ForwardMaxRelError;
+    public double BackwardMaxAbsError;
+    public double BackwardMaxRelError;
+    public double Tolerance;
+    public int Passed;
+}
+
+[StructLayout(LayoutKind.Sequential)]
 internal struct EngAbiSizes
 {
     public int ContextOptions;
@@ -100,4 +112,5 @@ internal struct EngAbiSizes
     public int Batch;
     public int AdamWOptions;
     public int TensorInfo;
+    public int OpCheck;
 }

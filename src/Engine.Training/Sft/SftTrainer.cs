@@ -33,10 +33,11 @@ public static class SftTrainer
     /// first start and every restart after a crash). Without it, a directory holding a previous run (checkpoints
     /// or metrics.jsonl) is an error, unless <paramref name="overwriteOutputDir"/> allows deleting that run's
     /// checkpoints and log first (other files are left alone). <paramref name="log"/> receives the plan's lines
-    /// (ranks, global batch, memory) on rank 0.</summary>
+    /// (ranks, global batch, memory) on rank 0. <paramref name="device"/> (default the CPU) is where the model
+    /// computes; a GPU run has one rank.</summary>
     public static SftResult Run(string modelPath, IReadOnlyList<TokenizedExample> examples, string outDir, SftOptions options,
         bool resume = false, IProgress<SftStepMetrics>? progress = null, CancellationToken cancellation = default,
-        bool overwriteOutputDir = false, TrainingWorld? world = null, Action<string>? log = null)
+        bool overwriteOutputDir = false, TrainingWorld? world = null, Action<string>? log = null, TrainerDevice? device = null)
     {
         if (resume && overwriteOutputDir) throw new EngineException("sft: --resume and --overwrite-output-dir exclude each other");
         using var ownWorld = world == null ? TrainingWorld.Single() : null;
@@ -57,7 +58,9 @@ public static class SftTrainer
         var config = Qwen2Config.FromModelConfig(source.Config ?? throw new ModelDirectoryException($"{source.Path}: no config.json"));
         // --threads 0 means all cores: shared by the ranks on this machine, not each rank taking all of them.
         int threads = options.Threads > 0 || world.LocalSize <= 1 ? options.Threads : Math.Max(1, Environment.ProcessorCount / world.LocalSize);
-        using var context = ComputeContext.CreateCpu(threads);
+        device ??= TrainerDevice.Cpu;
+        device.CheckRanks(world.Size, "sft");
+        using var context = device.CreateContext(threads);
         using var outputLock = lead ? TakeOutputLock(outDir, resume, overwriteOutputDir) : null;
         RankAgreement.CheckSharedOutput(world, outDir);
         string? newest = resume ? SftCheckpoints.Newest(outDir) : null;
