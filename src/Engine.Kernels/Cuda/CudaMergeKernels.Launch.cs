@@ -147,13 +147,7 @@ public sealed unsafe partial class CudaMergeKernels
     /// byte offsets (i64) and dtype codes (i32) to <paramref name="table"/>.</summary>
     private (ulong Address, long Offsets, long DTypes) UploadPacked(RawTensor[] all, DeviceTable table)
     {
-        var offsets = new long[all.Length];
-        long total = 0;
-        for (int i = 0; i < all.Length; i++)
-        {
-            offsets[i] = total;
-            total += (all[i].ByteLength + 15) & ~15L;
-        }
+        var offsets = PackedLayout.Offsets(all, out long total);
         var packed = _a.Ensure(total);
         using (Trace.Span("upload", "upload", $"{total} bytes"))
         {

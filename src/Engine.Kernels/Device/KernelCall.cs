@@ -113,6 +113,23 @@ internal abstract record KernelArgument
     internal sealed record Result(Type Element, long Bytes, nint Destination, byte? Fill) : KernelArgument;
 }
 
+/// <summary>The layout every kernel reads packed inputs in: input i at byte <c>offsets[i]</c>, each a multiple of 16.</summary>
+internal static class PackedLayout
+{
+    /// <summary>Each input's byte offset; <paramref name="total"/> is the bytes the buffer needs.</summary>
+    public static long[] Offsets(RawTensor[] inputs, out long total)
+    {
+        var offsets = new long[inputs.Length];
+        total = 0;
+        for (int i = 0; i < inputs.Length; i++)
+        {
+            offsets[i] = total;
+            total += (inputs[i].ByteLength + 15) & ~15L;
+        }
+        return offsets;
+    }
+}
+
 /// <summary>The parts of the packed inputs.</summary>
 internal enum PackedPart
 {

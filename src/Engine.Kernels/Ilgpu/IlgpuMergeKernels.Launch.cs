@@ -112,13 +112,7 @@ public sealed unsafe partial class IlgpuMergeKernels
     {
         public PackedInputs(IlgpuMergeKernels owner, RawTensor[] all, List<MemoryBuffer> owned)
         {
-            var offsets = new long[all.Length];
-            long total = 0;
-            for (int i = 0; i < all.Length; i++)
-            {
-                offsets[i] = total;
-                total += (all[i].ByteLength + 15) & ~15L;
-            }
+            var offsets = PackedLayout.Offsets(all, out long total);
             var accelerator = owner._accelerator;
             var bytes = Own(owned, accelerator.Allocate1D<byte>(Math.Max(16, total)));
             for (int i = 0; i < all.Length; i++) owner._staging.Upload(bytes.View.SubView(offsets[i], all[i].ByteLength), all[i].Pointer);
