@@ -23,7 +23,7 @@ public interface IElementwiseKernels
     /// <see cref="SegmentedLinearCombination"/>.</summary>
     void LinearCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base)
     {
-        Cpu.ElementwiseShapes.CheckCombination(output, inputs, coefficients, @base);
+        ElementwiseShapes.CheckCombination(output, inputs, coefficients, @base);
         SegmentedLinearCombination(output, inputs, coefficients, @base, Math.Max(1, output.Length), 0);
     }
 

@@ -20,4 +20,13 @@ internal static class ImportanceShapes
         if (start < 0 || start + count > length)
             throw new ArgumentOutOfRangeException(nameof(start), $"[{start}, {start + count}) outside [0, {length})");
     }
+
+    /// <summary>The arguments of a one-call <see cref="IMergeKernels.MaskedSelect"/>: other and base hold the output's
+    /// n elements, and importance elements [start, start + n).</summary>
+    public static void CheckMaskedSelect(RawTensor output, RawTensor other, RawTensor @base, NativeArray<float> importance, long start)
+    {
+        long n = output.Length;
+        if (other.Length != n || @base.Length != n || start < 0 || start + n > importance.Length)
+            throw new ArgumentException("masked select ranges disagree");
+    }
 }

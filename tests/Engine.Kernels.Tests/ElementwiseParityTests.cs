@@ -1,4 +1,5 @@
 using Engine.Kernels.Cpu;
+using Engine.Kernels.Device;
 using Engine.Kernels.Ilgpu;
 using Engine.Kernels.Parity;
 
@@ -32,7 +33,7 @@ public sealed class ElementwiseParityTests
         // Two segments of two blocks each, width 4 = a 2 x 2 Gram matrix: upper triangle summed in block order, lower mirrored.
         double[] partials = [1, 2, -1, 3, 10, 20, -1, 30, 5, 6, -1, 7, 50, 60, -1, 70];
         var sums = new double[8];
-        IlgpuMergeKernels.AddPartials(sums, partials, segments: 2, perSegment: 2, width: 4, gram: true);
+        PartialSums.Add(sums, partials, segments: 2, perSegment: 2, width: 4, gram: true);
         Assert.Equal([11, 22, 22, 33, 55, 66, 66, 77], sums);
     }
 

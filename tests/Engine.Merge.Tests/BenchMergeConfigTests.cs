@@ -1,5 +1,5 @@
 using System.Text.Json.Nodes;
-using Engine.Cli.Commands;
+using Engine.Merge.Benchmarks;
 using Engine.Merge.Config;
 using Engine.Merge.Methods;
 using Engine.Testing;

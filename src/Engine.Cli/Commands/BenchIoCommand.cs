@@ -1,16 +1,15 @@
 using System.CommandLine;
-using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Engine.Core;
 using Engine.Core.Model;
-using Engine.Core.Numerics;
+using Engine.Merge.Benchmarks;
 using Spectre.Console;
 
 namespace Engine.Cli.Commands;
 
-/// <summary><c>engine bench io</c>: reading and converting a checkpoint's tensors to float32 through the
-/// merge's read path (positional reads into memory), against a plain memory copy of the bytes read, both in one run.</summary>
+/// <summary><c>engine bench io</c>: parses the options and prints <see cref="IoBenchmark"/>'s measurement (reading and
+/// converting a checkpoint's tensors against a plain memory copy of the same bytes).</summary>
 public static class BenchIoCommand
 {
     public static Command Create()
@@ -35,7 +34,7 @@ public static class BenchIoCommand
             }
             try
             {
-                var report = Measure(path, threads, reps);
+                var report = Report(IoBenchmark.Measure(path, threads, reps));
                 if (parse.GetValue(options.Json)) Console.Out.WriteLine(report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
                 else AnsiConsole.MarkupLine(Markup.Escape(
                     $"{report["bytes"]!.GetValue<long>():N0} bytes, {threads} threads: copy {report["copy_gb_s"]} GB/s, read+convert to f32 {report["convert_gb_s"]} GB/s; convert/copy time ratio {report["ratio"]}"));
@@ -49,64 +48,18 @@ public static class BenchIoCommand
         return command;
     }
 
-    public static unsafe JsonObject Measure(string path, int threads, int repeat)
+    /// <summary>The report <c>--json</c> prints.</summary>
+    private static JsonObject Report(IoBenchResult r) => new()
     {
-        using var model = ModelDirectory.Open(path);
-        var tensors = model.Tensors.Where(t => t.Info.DType.IsMathType() && t.Info.ByteLength > 0).ToList();
-        long bytes = tensors.Sum(t => t.Info.ByteLength);
-        const int chunk = 1 << 20;
-        var copies = Enumerable.Range(0, threads).Select(_ => new byte[chunk * 4]).ToArray();
-        var floats = Enumerable.Range(0, threads).Select(_ => new float[chunk]).ToArray();
-
-        double Run(bool convert)
-        {
-            var clock = Stopwatch.StartNew();
-            foreach (var t in tensors)
-            {
-                using var view = t.Read();
-                var raw = new RawTensor(view.Pointer, t.Info.DType, t.Info.ElementCount);
-                long chunks = (raw.Length + chunk - 1) / chunk;
-                Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, w =>
-                {
-                    for (long c = w; c < chunks; c += threads)
-                    {
-                        int n = (int)Math.Min(chunk, raw.Length - c * chunk);
-                        if (convert) raw.ReadSingles(c * chunk, floats[w].AsSpan(0, n));
-                        else raw.Bytes(c * chunk, n).CopyTo(copies[w]);
-                    }
-                });
-            }
-            return clock.Elapsed.TotalSeconds;
-        }
-
-        Run(false);
-        Run(true);
-        var copy = new List<double>();
-        var conv = new List<double>();
-        for (int r = 0; r < repeat; r++)
-        {
-            copy.Add(Run(false));
-            conv.Add(Run(true));
-        }
-        double copyS = Median(copy), convS = Median(conv);
-        return new JsonObject
-        {
-            ["model"] = model.Path,
-            ["tensors"] = tensors.Count,
-            ["bytes"] = bytes,
-            ["threads"] = threads,
-            ["repeat"] = repeat,
-            ["copy_seconds"] = Math.Round(copyS, 4),
-            ["convert_seconds"] = Math.Round(convS, 4),
-            ["copy_gb_s"] = Math.Round(bytes / copyS / 1e9, 2),
-            ["convert_gb_s"] = Math.Round(bytes / convS / 1e9, 2),
-            ["ratio"] = Math.Round(convS / copyS, 3),
-        };
-    }
-
-    public static double Median(List<double> values)
-    {
-        var s = values.Order().ToList();
-        return s.Count % 2 == 1 ? s[s.Count / 2] : (s[s.Count / 2 - 1] + s[s.Count / 2]) / 2;
-    }
+        ["model"] = r.Model,
+        ["tensors"] = r.Tensors,
+        ["bytes"] = r.Bytes,
+        ["threads"] = r.Threads,
+        ["repeat"] = r.Repeat,
+        ["copy_seconds"] = Math.Round(r.CopySeconds, 4),
+        ["convert_seconds"] = Math.Round(r.ConvertSeconds, 4),
+        ["copy_gb_s"] = Math.Round(r.CopyBytesPerSecond / 1e9, 2),
+        ["convert_gb_s"] = Math.Round(r.ConvertBytesPerSecond / 1e9, 2),
+        ["ratio"] = Math.Round(r.ConvertSeconds / r.CopySeconds, 3),
+    };
 }

@@ -7,17 +7,16 @@ using Engine.Core;
 using Engine.Core.Diagnostics;
 using Engine.Core.Model;
 using Engine.Merge;
-using Engine.Merge.Config;
-using Engine.Merge.Execution;
+using Engine.Merge.Benchmarks;
 using Microsoft.Extensions.DependencyInjection;
 using Spectre.Console;
 
 namespace Engine.Cli.Commands;
 
-/// <summary><c>engine bench merge</c>: a merge (Arcee Fusion of two models, or any method with
-/// <c>--method</c>, see <see cref="BenchMergeConfig"/>) against its I/O floor (the same reads, conversions and
-/// writes with no merge math), and for Arcee Fusion optionally against a per-tensor PyTorch implementation of
-/// mergekit's method on the same files and threads, all in one run.</summary>
+/// <summary><c>engine bench merge</c>: parses the options and prints <see cref="MergeBenchmark"/>'s measurement (a merge,
+/// Arcee Fusion of two models or any method with <c>--method</c>, against its I/O floor), and for Arcee Fusion
+/// optionally times a per-tensor PyTorch implementation of mergekit's method on the same files and threads. The
+/// peer's script is a resource of this assembly (src/Engine.Cli/Peers), so its launcher stays here.</summary>
 public static class BenchMergeCommand
 {
     public static Command Create(IServiceProvider services)
@@ -86,59 +85,26 @@ public static class BenchMergeCommand
     private static (JsonObject Report, TraceSummary? Profile) Measure(IServiceProvider services, SyntheticModelSpec spec, string root, string method, string device,
         int threads, int repeat, bool peer, string? tracePath, CancellationToken cancellation)
     {
-        string a = Path.Combine(root, "base"), b = Path.Combine(root, "expert");
-        string[] experts = [b, Path.Combine(root, "expert2")];
-        string yaml = BenchMergeConfig.Yaml(method, a, experts);
-        var models = new List<(string Path, ulong? ExpertSeed)> { (a, null) };
-        for (int i = 0; i < BenchMergeConfig.ExpertCount(method); i++) models.Add((experts[i], 99UL - (ulong)i));
-        BenchModels.Ensure(spec, models, outputs: peer ? 2 : 1);
-        string configPath = Path.Combine(root, "bench-merge.yml");
-        File.WriteAllText(configPath, yaml);
-        var config = MergeConfigReader.Load(configPath);
-        string output = Path.Combine(root, "out");
         using var kernels = services.GetRequiredService<IMergeKernelsFactory>().Create(device, threads);
-        var executor = new MergeExecutor(kernels);
-
-        double Time(bool floor, ProfileTrace? trace = null)
-        {
-            var clock = Stopwatch.StartNew();
-            executor.Run(config, new MergeRunOptions(output) { Overwrite = true, Trace = trace }, floor ? _ => new IoFloorMethod() : null, null, cancellation);
-            double s = clock.Elapsed.TotalSeconds;
-            Directory.Delete(output, recursive: true);
-            return s;
-        }
-
-        Time(true);
-        Time(false);
-        var floors = new List<double>();
-        var merges = new List<double>();
-        for (int r = 0; r < repeat; r++)
-        {
-            floors.Add(Time(true));
-            merges.Add(Time(false));
-        }
-        double floorS = BenchIoCommand.Median(floors), mergeS = BenchIoCommand.Median(merges);
+        var result = MergeBenchmark.Measure(kernels, spec, root, method, threads, repeat, outputs: peer ? 2 : 1, trace: tracePath != null, cancellation);
         var report = new JsonObject
         {
-            ["method"] = method,
-            ["device"] = kernels.Device,
-            ["threads"] = threads,
-            ["elements_per_model"] = spec.Parameters,
-            ["repeat"] = repeat,
-            ["floor_seconds"] = Math.Round(floorS, 3),
-            ["merge_seconds"] = Math.Round(mergeS, 3),
-            ["merge_over_floor"] = Math.Round(mergeS / floorS, 3),
+            ["method"] = result.Method,
+            ["device"] = result.Device,
+            ["threads"] = result.Threads,
+            ["elements_per_model"] = result.ElementsPerModel,
+            ["repeat"] = result.Repeat,
+            ["floor_seconds"] = Math.Round(result.FloorSeconds, 3),
+            ["merge_seconds"] = Math.Round(result.MergeSeconds, 3),
+            ["merge_over_floor"] = Math.Round(result.MergeSeconds / result.FloorSeconds, 3),
         };
         TraceSummary? summary = null;
-        if (tracePath != null)
+        if (result.Trace is { } trace)
         {
-            // A run of its own, after the timed ones: recording spans costs a little, and the medians stay untraced.
-            var trace = new ProfileTrace();
-            Time(false, trace);
-            summary = ProfileView.Write(trace, tracePath);
-            report["profile"] = ProfileView.Json(summary, tracePath);
+            summary = ProfileView.Write(trace, tracePath!);
+            report["profile"] = ProfileView.Json(summary, tracePath!);
         }
-        if (peer) RunPeer(report, a, b, Path.Combine(root, "peer-out.safetensors"), threads, mergeS);
+        if (peer) RunPeer(report, result.BaseModel, result.Expert, Path.Combine(root, "peer-out.safetensors"), threads, result.MergeSeconds);
         return (report, summary);
     }
 

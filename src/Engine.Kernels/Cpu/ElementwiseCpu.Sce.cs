@@ -26,7 +26,7 @@ internal sealed unsafe partial class ElementwiseCpu
             long seen = Volatile.Read(ref firstBad);
             while (start + bad < seen && Interlocked.CompareExchange(ref firstBad, start + bad, seen) != seen) seen = Volatile.Read(ref firstBad);
         });
-        ElementwiseShapes.ThrowIfNonFinite(firstBad == long.MaxValue ? ulong.MaxValue : (ulong)firstBad, @base);
+        NonFiniteInputs.ThrowIfAny(firstBad == long.MaxValue ? ulong.MaxValue : (ulong)firstBad, @base);
         return nonzero;
     }
 

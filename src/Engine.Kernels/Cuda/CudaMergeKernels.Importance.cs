@@ -13,7 +13,7 @@ public sealed unsafe partial class CudaMergeKernels
         if (!ImportanceRunsOnDevice(importance, rowKl, other, @base, rowLength))
             return HostImportance.Compute(this, importance, rowKl, other, @base, rowLength, precision);
         // Held until the importance is disposed: its device buffers are this backend's.
-        _gate.Enter();
+        Gate.Enter();
         try
         {
             if (_importance.Held) throw new InvalidOperationException("cuda: an importance is already open on this backend; dispose it first");
@@ -25,14 +25,14 @@ public sealed unsafe partial class CudaMergeKernels
         }
         catch
         {
-            _gate.Exit();
+            Gate.Exit();
             throw;
         }
     }
 
     /// <summary>The importance and both inputs on the device; the CUDA backend's lock is held until disposal.</summary>
     private sealed class KeptOnDevice(CudaMergeKernels owner, NativeArray<float> host, RawTensor other, RawTensor @base,
-        (CudaDeviceBuffer Other, CudaDeviceBuffer Base, CudaDeviceBuffer Importance) device) : DeviceImportance(host, other, @base, owner._cpu, owner._gate)
+        (CudaDeviceBuffer Other, CudaDeviceBuffer Base, CudaDeviceBuffer Importance) device) : DeviceImportance(host, other, @base, owner.Cpu, owner.Gate)
     {
         protected override void SelectRanksOnDevice(Span<float> results, ReadOnlySpan<long> ranks)
         {
@@ -60,7 +60,7 @@ public sealed unsafe partial class CudaMergeKernels
             return (long)count;
         }
 
-        protected override bool HasDeviceKernel(DType dtype) => IsDeviceDType(dtype);
+        protected override bool HasDeviceKernel(DType dtype) => DeviceDTypes.HasKernel(dtype);
 
         protected override void Download(NativeArray<float> destination)
         {
@@ -72,7 +72,7 @@ public sealed unsafe partial class CudaMergeKernels
         protected override void Release()
         {
             owner._a.Held = owner._b.Held = owner._importance.Held = false;
-            owner._gate.Exit();
+            owner.Gate.Exit();
         }
     }
 }

@@ -3,6 +3,7 @@ using Engine.Core.Diagnostics;
 using Engine.Core.Numerics;
 using Engine.Interop.Cuda;
 using Engine.Kernels.Cpu;
+using Engine.Kernels.Device;
 
 namespace Engine.Kernels.Cuda;
 
@@ -10,25 +11,23 @@ namespace Engine.Kernels.Cuda;
 /// and launched through <see cref="Engine.Interop.Cuda"/>. Inputs are staged through page-locked double
 /// buffers to device memory kept between calls; results equal the CPU reference bit for bit for selection,
 /// quantiles and conversion, and within float32 rounding of KL for the importance
-/// (see <see cref="KernelTolerances"/>); the merge methods' primitives are in CudaMergeKernels.Elementwise.cs.
+/// (see <see cref="KernelTolerances"/>); the merge methods' primitives run through <see cref="DeviceElementwiseDriver"/>, launched
+/// by CudaMergeKernels.Launch.cs.
 /// Dtypes other than F32/BF16/F16 run on the CPU backend. Calls from several threads are serialised (the
 /// device buffers and the stream are shared).</summary>
-public sealed unsafe partial class CudaMergeKernels : IMergeKernels, ITraceableKernels
+public sealed unsafe partial class CudaMergeKernels : DeviceElementwiseDriver, IMergeKernels, ITraceableKernels
 {
-    private readonly Lock _gate = new();
-    internal const int RadixBins = 2048;
-    internal const int MaxPrefixes = 4;
+    private const int RadixBins = DeviceRadixSelect.Bins;
+    private const int MaxPrefixes = DeviceRadixSelect.MaxPrefixes;
 
     /// <summary>CACHED_ROW_LENGTH of row_importance.cu: rows up to this length are kept in shared memory.</summary>
     internal const int CachedRowLength = 6080;
 
-    private readonly CpuMergeKernels _cpu;
     private readonly CudaModule[] _modules;
     private readonly DeviceSlot _a, _b, _importance, _output, _rowKl, _scratch;
 
-    public CudaMergeKernels(int ordinal = 0, int threads = 0)
+    public CudaMergeKernels(int ordinal = 0, int threads = 0) : base(threads)
     {
-        _cpu = new CpuMergeKernels(threads);
         Context = CudaContext.Create(ordinal);
         try
         {
@@ -39,7 +38,7 @@ public sealed unsafe partial class CudaMergeKernels : IMergeKernels, ITraceableK
             LoadElementwiseKernels(_modules[3]);
             RowImportanceBf16Kernel = _modules[4].GetKernel("row_importance_bf16_kernel");
             Stream = Context.CreateStream();
-            Staging = new DeviceStaging(Context, Stream, _cpu.Threads);
+            Staging = new DeviceStaging(Context, Stream, Cpu.Threads);
             (_a, _b, _importance, _output, _rowKl, _scratch) = (new(Context), new(Context), new(Context), new(Context), new(Context), new(Context));
         }
         catch
@@ -71,14 +70,14 @@ public sealed unsafe partial class CudaMergeKernels : IMergeKernels, ITraceableK
 
     public void RowImportance(NativeArray<float> importance, Span<double> rowKl, RawTensor other, RawTensor @base, int rowLength, ComputePrecision precision)
     {
-        lock (_gate) RowImportanceLocked(importance, rowKl, other, @base, rowLength, precision);
+        lock (Gate) RowImportanceLocked(importance, rowKl, other, @base, rowLength, precision);
     }
 
     private void RowImportanceLocked(NativeArray<float> importance, Span<double> rowKl, RawTensor other, RawTensor @base, int rowLength, ComputePrecision precision)
     {
         if (!ImportanceRunsOnDevice(importance, rowKl, other, @base, rowLength))
         {
-            _cpu.RowImportance(importance, rowKl, other, @base, rowLength, precision);
+            Cpu.RowImportance(importance, rowKl, other, @base, rowLength, precision);
             return;
         }
         var imp = ImportanceOnDevice(rowKl, other, @base, rowLength, precision).Importance;
@@ -92,7 +91,7 @@ public sealed unsafe partial class CudaMergeKernels : IMergeKernels, ITraceableK
     {
         long rows = rowKl.Length;
         ImportanceShapes.Check(importance, rowKl, other, @base, rowLength);
-        return IsDeviceDType(other.DType) && IsDeviceDType(@base.DType) && rows > 0;
+        return DeviceDTypes.HasKernel(other.DType) && DeviceDTypes.HasKernel(@base.DType) && rows > 0;
     }
 
     /// <summary>Uploads both inputs into the <c>_a</c> and <c>_b</c> slots, runs the row kernel into <c>_importance</c>,
@@ -121,7 +120,7 @@ public sealed unsafe partial class CudaMergeKernels : IMergeKernels, ITraceableK
         using var download = Trace.Span("download", "download", $"{rows * sizeof(double)} bytes");
         var found = stackalloc ulong[2];
         Staging.DownloadSmall(found, bad, 2 * sizeof(ulong));
-        ThrowIfNonFinite(found[0], found[1], rowLength);
+        NonFiniteInputs.ThrowIfAnyInRows(found[0], found[1], rowLength);
         fixed (double* k = rowKl) Staging.Download((byte*)k, kl, 0, rows * sizeof(double));
         return (x, y, imp);
     }
@@ -137,7 +136,7 @@ public sealed unsafe partial class CudaMergeKernels : IMergeKernels, ITraceableK
             const uint threads = 128;
             uint blocks = (uint)Math.Clamp((rows + threads - 1) / threads, 1, Context.Multiprocessors * 32L);
             ulong qi = importance.Address, qk = rowKl.Address, qb = bad.Address, qx = other.Address, qy = @base.Address;
-            int ex = DTypeCode(otherDType), ey = DTypeCode(baseDType);
+            int ex = DeviceDTypes.Code(otherDType), ey = DeviceDTypes.Code(baseDType);
             long count = rows;
             int length = rowLength;
             RowImportanceBf16Kernel.Launch(Stream, blocks, threads, 0, [(nint)(&qi), (nint)(&qk), (nint)(&qb), (nint)(&qx), (nint)(&qy), (nint)(&ex), (nint)(&ey), (nint)(&count), (nint)(&length)]);
@@ -147,25 +146,16 @@ public sealed unsafe partial class CudaMergeKernels : IMergeKernels, ITraceableK
         while (block < 256 && block < rowLength) block <<= 1;
         uint gridX = (uint)Math.Min(rows, int.MaxValue), gridY = (uint)((rows + gridX - 1) / gridX);
         ulong pi = importance.Address, pk = rowKl.Address, pb = bad.Address, px = other.Address, py = @base.Address;
-        int dx = DTypeCode(otherDType), dy = DTypeCode(baseDType);
+        int dx = DeviceDTypes.Code(otherDType), dy = DeviceDTypes.Code(baseDType);
         long r = rows;
         int n = rowLength;
         uint cache = rowLength <= CachedRowLength ? (uint)(2 * rowLength * sizeof(float)) : 0;
         RowImportanceKernel.Launch(Stream, gridX, block, cache, [(nint)(&pi), (nint)(&pk), (nint)(&pb), (nint)(&px), (nint)(&py), (nint)(&dx), (nint)(&dy), (nint)(&r), (nint)(&n)], gridY);
     }
 
-    /// <summary>The CPU reference's rule: the first row holding a bad element; within it, other before base.</summary>
-    internal static void ThrowIfNonFinite(ulong firstOther, ulong firstBase, int rowLength)
-    {
-        if (firstOther == ulong.MaxValue && firstBase == ulong.MaxValue) return;
-        if (firstOther != ulong.MaxValue && (firstBase == ulong.MaxValue || firstOther / (ulong)rowLength <= firstBase / (ulong)rowLength))
-            throw new NonFiniteValueException("other", (long)firstOther);
-        throw new NonFiniteValueException("base", (long)firstBase);
-    }
-
     public void SelectRanks(Span<float> results, NativeArray<float> values, ReadOnlySpan<long> ranks)
     {
-        lock (_gate) SelectRanksLocked(results, values, ranks);
+        lock (Gate) SelectRanksLocked(results, values, ranks);
     }
 
     private void SelectRanksLocked(Span<float> results, NativeArray<float> values, ReadOnlySpan<long> ranks)
@@ -180,36 +170,14 @@ public sealed unsafe partial class CudaMergeKernels : IMergeKernels, ITraceableK
             SelectRanksOnDevice(results, device, values.Length, ranks);
     }
 
-    /// <summary>Three histogram passes (digits of 11, 11 and 10 bits) over values already on the device; every
-    /// rank shares each pass (up to <see cref="MaxPrefixes"/> distinct prefixes per launch).</summary>
+    /// <summary>Exact ranks of values already on the device: the passes of <see cref="DeviceRadixSelect"/>, each a
+    /// radix_select.cu launch.</summary>
     internal void SelectRanksOnDevice(Span<float> results, CudaDeviceBuffer values, long count, ReadOnlySpan<long> ranks)
     {
-        var prefix = new uint[ranks.Length];
-        var remaining = ranks.ToArray();
-        var histogram = new ulong[MaxPrefixes * RadixBins];
         var hist = _scratch.Ensure(MaxPrefixes * RadixBins * sizeof(ulong) + 64);
         var prefixes = _output.Ensure(MaxPrefixes * sizeof(uint));
-        (int Shift, int Bits, int PrefixShift)[] passes = [(21, 11, 32), (10, 11, 21), (0, 10, 10)];
-        foreach (var (shift, bits, prefixShift) in passes)
-        {
-            var before = prefix.ToArray();
-            var distinct = shift == 21 ? [0u] : before.Distinct().ToArray();
-            for (int g = 0; g < distinct.Length; g += MaxPrefixes)
-            {
-                var group = distinct.AsSpan(g, Math.Min(MaxPrefixes, distinct.Length - g)).ToArray();
-                int prefixCount = shift == 21 ? 0 : group.Length;
-                HistogramPass(histogram, hist, prefixes, values, count, shift, bits, prefixShift, group, prefixCount);
-                for (int r = 0; r < ranks.Length; r++)
-                {
-                    int slot = shift == 21 ? 0 : Array.IndexOf(group, before[r]);
-                    if (slot < 0) continue;
-                    var (bin, rest) = FindBin(histogram.AsSpan(slot * RadixBins, 1 << bits), remaining[r]);
-                    prefix[r] = (prefix[r] << bits) | (uint)bin;
-                    remaining[r] = rest;
-                }
-            }
-        }
-        for (int r = 0; r < ranks.Length; r++) results[r] = RadixSelect.FromOrderedKey(prefix[r]);
+        DeviceRadixSelect.Select(results, ranks, (histogram, shift, bits, prefixShift, group, prefixCount) =>
+            HistogramPass(histogram, hist, prefixes, values, count, shift, bits, prefixShift, group, prefixCount));
     }
 
     private void HistogramPass(ulong[] histogram, CudaDeviceBuffer hist, CudaDeviceBuffer prefixes, CudaDeviceBuffer values, long count,
@@ -237,29 +205,17 @@ public sealed unsafe partial class CudaMergeKernels : IMergeKernels, ITraceableK
         HistogramKernel.Launch(Stream, grid, block, 0, [(nint)(&ph), (nint)(&pv), (nint)(&pp), (nint)(&n), (nint)(&s), (nint)(&b), (nint)(&ps), (nint)(&pc)]);
     }
 
-    private static (int Bin, long Rank) FindBin(ReadOnlySpan<ulong> histogram, long rank)
-    {
-        long seen = 0;
-        for (int b = 0; b < histogram.Length; b++)
-        {
-            if (rank < seen + (long)histogram[b]) return (b, rank - seen);
-            seen += (long)histogram[b];
-        }
-        throw new InvalidOperationException($"rank {rank} beyond the histogram total {seen} (values changed during selection?)");
-    }
-
     public long MaskedSelect(RawTensor output, RawTensor other, RawTensor @base, NativeArray<float> importance, long start, float threshold)
     {
-        lock (_gate) return MaskedSelectLocked(output, other, @base, importance, start, threshold);
+        lock (Gate) return MaskedSelectLocked(output, other, @base, importance, start, threshold);
     }
 
     private long MaskedSelectLocked(RawTensor output, RawTensor other, RawTensor @base, NativeArray<float> importance, long start, float threshold)
     {
         long n = output.Length;
-        if (other.Length != n || @base.Length != n || start < 0 || start + n > importance.Length)
-            throw new ArgumentException("masked select ranges disagree");
-        if (!IsDeviceDType(output.DType) || !IsDeviceDType(other.DType) || !IsDeviceDType(@base.DType) || n == 0)
-            return _cpu.MaskedSelect(output, other, @base, importance, start, threshold);
+        ImportanceShapes.CheckMaskedSelect(output, other, @base, importance, start);
+        if (n == 0 || !DeviceDTypes.HaveKernels([output, other], @base))
+            return Cpu.MaskedSelect(output, other, @base, importance, start, threshold);
         Context.MakeCurrent();
         var x = _a.Ensure(other.ByteLength);
         var y = _b.Ensure(@base.ByteLength);
@@ -297,24 +253,13 @@ public sealed unsafe partial class CudaMergeKernels : IMergeKernels, ITraceableK
         ulong pi = importance.Address + (ulong)(start * sizeof(float));
         long count = n;
         float t = threshold;
-        int d0 = DTypeCode(outputDType), d1 = DTypeCode(otherDType), d2 = DTypeCode(baseDType);
+        int d0 = DeviceDTypes.Code(outputDType), d1 = DeviceDTypes.Code(otherDType), d2 = DeviceDTypes.Code(baseDType);
         MaskedSelectKernel.Launch(Stream, grid, block, 0, [(nint)(&po), (nint)(&pt), (nint)(&px), (nint)(&py), (nint)(&pi), (nint)(&count), (nint)(&t), (nint)(&d0), (nint)(&d1), (nint)(&d2)]);
     }
 
-    internal static bool IsDeviceDType(DType dtype) => dtype is DType.F32 or DType.BF16 or DType.F16;
-
-    /// <summary>The dtype codes of <c>engine_math.cuh</c>.</summary>
-    internal static int DTypeCode(DType dtype) => dtype switch
-    {
-        DType.F32 => 0,
-        DType.BF16 => 1,
-        DType.F16 => 2,
-        _ => throw new NotSupportedException($"dtype {dtype} has no device kernel"),
-    };
-
     public void Dispose()
     {
-        lock (_gate) DisposeLocked();
+        lock (Gate) DisposeLocked();
     }
 
     private void DisposeLocked()
@@ -325,6 +270,6 @@ public sealed unsafe partial class CudaMergeKernels : IMergeKernels, ITraceableK
         Stream?.Dispose();
         foreach (var m in _modules ?? []) m.Dispose();
         Context.Dispose();
-        _cpu.Dispose();
+        Cpu.Dispose();
     }
 }

@@ -14,7 +14,7 @@ public sealed unsafe partial class IlgpuMergeKernels
         if (!ImportanceRunsOnAccelerator(importance, rowKl, other, @base, rowLength))
             return HostImportance.Compute(this, importance, rowKl, other, @base, rowLength, precision);
         // Held until the importance is disposed, as every call binds the accelerator to its thread.
-        _gate.Enter();
+        Gate.Enter();
         try
         {
             if (_importanceOpen) throw new InvalidOperationException("ilgpu: an importance is already open on this backend; dispose it first");
@@ -25,14 +25,14 @@ public sealed unsafe partial class IlgpuMergeKernels
         }
         catch
         {
-            _gate.Exit();
+            Gate.Exit();
             throw;
         }
     }
 
     /// <summary>The importance and both inputs on the accelerator; the backend's lock is held until disposal.</summary>
     private sealed class KeptOnAccelerator(IlgpuMergeKernels owner, NativeArray<float> host, RawTensor other, RawTensor @base,
-        AcceleratorImportance buffers) : DeviceImportance(host, other, @base, owner._cpu, owner._gate)
+        AcceleratorImportance buffers) : DeviceImportance(host, other, @base, owner.Cpu, owner.Gate)
     {
         protected override void SelectRanksOnDevice(Span<float> results, ReadOnlySpan<long> ranks)
         {
@@ -49,7 +49,7 @@ public sealed unsafe partial class IlgpuMergeKernels
                 buffers.Importance.View.SubView(start, n), Other.DType, Base.DType, threshold);
         }
 
-        protected override bool HasDeviceKernel(DType dtype) => DTypeCode(dtype) >= 0;
+        protected override bool HasDeviceKernel(DType dtype) => DeviceDTypes.HasKernel(dtype);
 
         protected override void Download(NativeArray<float> destination)
         {
@@ -67,7 +67,7 @@ public sealed unsafe partial class IlgpuMergeKernels
             finally
             {
                 owner._importanceOpen = false;
-                owner._gate.Exit();
+                owner.Gate.Exit();
             }
         }
     }

@@ -3,6 +3,7 @@ using Engine.Core.Diagnostics;
 using Engine.Core.Numerics;
 using Engine.Interop.Cuda;
 using Engine.Kernels.Cpu;
+using Engine.Kernels.Device;
 using ILGPU;
 using ILGPU.Backends.EntryPoints;
 using ILGPU.Backends.PTX;
@@ -18,24 +19,21 @@ namespace Engine.Kernels.Ilgpu;
 /// defines. Large transfers go through page-locked double buffers (<see cref="AcceleratorStaging"/>).
 /// Dtypes other than F32/BF16/F16 run on the CPU backend.
 /// Calls from several threads are serialised, each binding the accelerator to the calling thread.</summary>
-public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels, ITraceableKernels
+public sealed unsafe partial class IlgpuMergeKernels : DeviceElementwiseDriver, IMergeKernels, ITraceableKernels
 {
-    private readonly Lock _gate = new();
     private readonly Context _context;
     private readonly Accelerator _accelerator;
-    private readonly CpuMergeKernels _cpu;
     private readonly AcceleratorStaging _staging;
     private readonly int _group;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<double>, ArrayView<ulong>, ArrayView<byte>, ArrayView<byte>, int, int, long, int> _rowImportance, _rowImportanceBf16;
     private readonly Action<KernelConfig, ArrayView<ulong>, ArrayView<float>, long, int, int, int, int, uint, uint, uint, uint> _histogram;
     private readonly Action<KernelConfig, ArrayView<byte>, ArrayView<ulong>, ArrayView<byte>, ArrayView<byte>, ArrayView<float>, long, float, int, int, int> _maskedSelect;
 
-    private IlgpuMergeKernels(Context context, Accelerator accelerator, int threads, string device, long stagingChunk)
+    private IlgpuMergeKernels(Context context, Accelerator accelerator, int threads, string device, long stagingChunk) : base(threads)
     {
         _context = context;
         _accelerator = accelerator;
-        _cpu = new CpuMergeKernels(threads);
-        _staging = new AcceleratorStaging(accelerator, _cpu.Threads, stagingChunk);
+        _staging = new AcceleratorStaging(accelerator, Cpu.Threads, stagingChunk);
         Device = device;
         int group = 1;
         while (group * 2 <= Math.Min(IlgpuKernels.MaxGroup, accelerator.MaxNumThreadsPerGroup)) group *= 2;
@@ -43,7 +41,7 @@ public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels, ITraceable
         _rowImportance = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<double>, ArrayView<ulong>, ArrayView<byte>, ArrayView<byte>, int, int, long, int>(IlgpuKernels.RowImportance);
         _rowImportanceBf16 = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<double>, ArrayView<ulong>, ArrayView<byte>, ArrayView<byte>, int, int, long, int>(IlgpuKernels.RowImportanceBf16);
         _histogram = accelerator.LoadStreamKernel<ArrayView<ulong>, ArrayView<float>, long, int, int, int, int, uint, uint, uint, uint>(IlgpuKernels.RadixHistogram);
-        LoadElementwiseKernels(accelerator);
+        foreach (var method in ElementwiseKernelMethods) _elementwiseKernels[method.Name] = accelerator.LoadKernel(method);
         _maskedSelect = accelerator.LoadStreamKernel<ArrayView<byte>, ArrayView<ulong>, ArrayView<byte>, ArrayView<byte>, ArrayView<float>, long, float, int, int, int>(IlgpuKernels.MaskedSelect);
     }
 
@@ -92,7 +90,7 @@ public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels, ITraceable
         using var backend = new PTXBackend(context, CudaArchitecture.SM_80, CudaInstructionSet.ISA_75, null!);  // no libNVVM: plain PTX
         var result = new Dictionary<string, string>();
         var kernels = new[] { nameof(IlgpuKernels.RowImportance), nameof(IlgpuKernels.RowImportanceBf16), nameof(IlgpuKernels.RadixHistogram), nameof(IlgpuKernels.MaskedSelect) }.Select(n => typeof(IlgpuKernels).GetMethod(n)!)
-            .Concat(ElementwiseKernelNames.Select(n => typeof(IlgpuElementwiseKernels).GetMethod(n)!));
+            .Concat(ElementwiseKernelMethods);
         foreach (var method in kernels)
         {
             string name = method.Name;
@@ -128,7 +126,7 @@ public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels, ITraceable
 
     public void RowImportance(NativeArray<float> importance, Span<double> rowKl, RawTensor other, RawTensor @base, int rowLength, ComputePrecision precision)
     {
-        lock (_gate)
+        lock (Gate)
         {
             _accelerator.Bind();
             RowImportanceLocked(importance, rowKl, other, @base, rowLength, precision);
@@ -139,7 +137,7 @@ public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels, ITraceable
     {
         if (!ImportanceRunsOnAccelerator(importance, rowKl, other, @base, rowLength))
         {
-            _cpu.RowImportance(importance, rowKl, other, @base, rowLength, precision);
+            Cpu.RowImportance(importance, rowKl, other, @base, rowLength, precision);
             return;
         }
         using var buffers = ImportanceOnAccelerator(rowKl, other, @base, rowLength, precision);
@@ -152,7 +150,7 @@ public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels, ITraceable
     {
         long rows = rowKl.Length;
         ImportanceShapes.Check(importance, rowKl, other, @base, rowLength);
-        if (DTypeCode(other.DType) < 0 || DTypeCode(@base.DType) < 0 || rows == 0) return false;
+        if (!DeviceDTypes.HasKernel(other.DType) || !DeviceDTypes.HasKernel(@base.DType) || rows == 0) return false;
         if (rows > int.MaxValue) throw new EngineException($"ilgpu: {rows} rows exceed one launch; use --device cuda or cpu");
         return true;
     }
@@ -178,7 +176,7 @@ public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels, ITraceable
             var found = new ulong[2];
             bad.View.CopyToCPU(stream, ref found[0], 2);
             stream.Synchronize();
-            Cuda.CudaMergeKernels.ThrowIfNonFinite(found[0], found[1], rowLength);
+            NonFiniteInputs.ThrowIfAnyInRows(found[0], found[1], rowLength);
             kl.View.CopyToCPU(stream, ref rowKl[0], rows);
             stream.Synchronize();
             return buffers;
@@ -201,13 +199,13 @@ public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels, ITraceable
         {
             long groups = Math.Clamp((rows + _group - 1) / _group, 1, Math.Max(1, _accelerator.NumMultiprocessors) * 16L);
             using var bf16 = Kernel("row_importance (bf16 emulation)");
-            _rowImportanceBf16(new KernelConfig((int)groups, _group), importance, rowKl, bad, other, @base, DTypeCode(otherDType), DTypeCode(baseDType), rows, rowLength);
+            _rowImportanceBf16(new KernelConfig((int)groups, _group), importance, rowKl, bad, other, @base, DeviceDTypes.Code(otherDType), DeviceDTypes.Code(baseDType), rows, rowLength);
             return;
         }
         int group = 1;
         while (group < _group && group < rowLength) group *= 2;
         using var span = Kernel("row_importance");
-        _rowImportance(new KernelConfig((int)rows, group), importance, rowKl, bad, other, @base, DTypeCode(otherDType), DTypeCode(baseDType), rows, rowLength);
+        _rowImportance(new KernelConfig((int)rows, group), importance, rowKl, bad, other, @base, DeviceDTypes.Code(otherDType), DeviceDTypes.Code(baseDType), rows, rowLength);
     }
 
     /// <summary>The selection of n elements into <paramref name="output"/> (stored bytes); queued on the default stream.</summary>
@@ -217,7 +215,7 @@ public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels, ITraceable
         long groups = Math.Clamp((n + _group - 1) / _group, 1, Math.Max(1, _accelerator.NumMultiprocessors) * 16L);
         using var span = Kernel("masked_select");
         _maskedSelect(new KernelConfig((int)groups, _group), output, taken, other, @base, importance, n, threshold,
-            DTypeCode(outputDType), DTypeCode(otherDType), DTypeCode(baseDType));
+            DeviceDTypes.Code(outputDType), DeviceDTypes.Code(otherDType), DeviceDTypes.Code(baseDType));
     }
 
     internal Accelerator Accelerator => _accelerator;
@@ -238,7 +236,7 @@ public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels, ITraceable
 
     public void SelectRanks(Span<float> results, NativeArray<float> values, ReadOnlySpan<long> ranks)
     {
-        lock (_gate)
+        lock (Gate)
         {
             _accelerator.Bind();
             SelectRanksLocked(results, values, ranks);
@@ -255,54 +253,27 @@ public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels, ITraceable
         SelectRanksOnAccelerator(results, device.View, ranks);
     }
 
-    /// <summary>Three histogram passes (digits of 11, 11 and 10 bits) over values on the accelerator.</summary>
+    /// <summary>Exact ranks of values on the accelerator: the passes of <see cref="DeviceRadixSelect"/>, each an
+    /// <see cref="IlgpuKernels.RadixHistogram"/> launch.</summary>
     internal void SelectRanksOnAccelerator(Span<float> results, ArrayView<float> values, ReadOnlySpan<long> ranks)
     {
         using var span = Kernel("select_ranks");
         var stream = _accelerator.DefaultStream;
-        using var hist = _accelerator.Allocate1D<ulong>(IlgpuKernels.MaxPrefixes * IlgpuKernels.Bins);
-        var histogram = new ulong[IlgpuKernels.MaxPrefixes * IlgpuKernels.Bins];
-        var prefix = new uint[ranks.Length];
-        var remaining = ranks.ToArray();
+        using var hist = _accelerator.Allocate1D<ulong>(DeviceRadixSelect.MaxPrefixes * DeviceRadixSelect.Bins);
         long groups = Math.Clamp((values.Length + _group - 1) / _group, 1, Math.Max(1, _accelerator.NumMultiprocessors) * 4L);
-        (int Shift, int Bits, int PrefixShift)[] passes = [(21, 11, 32), (10, 11, 21), (0, 10, 10)];
-        foreach (var (shift, bits, prefixShift) in passes)
+        DeviceRadixSelect.Select(results, ranks, (histogram, shift, bits, prefixShift, group, prefixCount) =>
         {
-            var before = prefix.ToArray();
-            var distinct = shift == 21 ? [0u] : before.Distinct().ToArray();
-            for (int g = 0; g < distinct.Length; g += IlgpuKernels.MaxPrefixes)
-            {
-                var group = distinct.AsSpan(g, Math.Min(IlgpuKernels.MaxPrefixes, distinct.Length - g)).ToArray();
-                int prefixCount = shift == 21 ? 0 : group.Length;
-                hist.View.MemSetToZero(stream);
-                uint P(int i) => i < group.Length ? group[i] : 0u;
-                _histogram(new KernelConfig((int)groups, _group), hist.View, values, values.Length, shift, bits, prefixShift, prefixCount, P(0), P(1), P(2), P(3));
-                hist.View.CopyToCPU(stream, ref histogram[0], histogram.Length);
-                stream.Synchronize();
-                for (int r = 0; r < ranks.Length; r++)
-                {
-                    int slot = shift == 21 ? 0 : Array.IndexOf(group, before[r]);
-                    if (slot < 0) continue;
-                    long seen = 0;
-                    int bin = 0;
-                    for (; bin < 1 << bits; bin++)
-                    {
-                        long c = (long)histogram[slot * IlgpuKernels.Bins + bin];
-                        if (remaining[r] < seen + c) break;
-                        seen += c;
-                    }
-                    if (bin == 1 << bits) throw new InvalidOperationException($"rank {ranks[r]} beyond the histogram total");
-                    prefix[r] = (prefix[r] << bits) | (uint)bin;
-                    remaining[r] -= seen;
-                }
-            }
-        }
-        for (int r = 0; r < ranks.Length; r++) results[r] = RadixSelect.FromOrderedKey(prefix[r]);
+            hist.View.MemSetToZero(stream);
+            uint P(int i) => i < group.Length ? group[i] : 0u;
+            _histogram(new KernelConfig((int)groups, _group), hist.View, values, values.Length, shift, bits, prefixShift, prefixCount, P(0), P(1), P(2), P(3));
+            hist.View.CopyToCPU(stream, ref histogram[0], histogram.Length);
+            stream.Synchronize();
+        });
     }
 
     public long MaskedSelect(RawTensor output, RawTensor other, RawTensor @base, NativeArray<float> importance, long start, float threshold)
     {
-        lock (_gate)
+        lock (Gate)
         {
             _accelerator.Bind();
             return MaskedSelectLocked(output, other, @base, importance, start, threshold);
@@ -312,10 +283,9 @@ public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels, ITraceable
     private long MaskedSelectLocked(RawTensor output, RawTensor other, RawTensor @base, NativeArray<float> importance, long start, float threshold)
     {
         long n = output.Length;
-        if (other.Length != n || @base.Length != n || start < 0 || start + n > importance.Length)
-            throw new ArgumentException("masked select ranges disagree");
-        if (DTypeCode(output.DType) < 0 || DTypeCode(other.DType) < 0 || DTypeCode(@base.DType) < 0 || n == 0)
-            return _cpu.MaskedSelect(output, other, @base, importance, start, threshold);
+        ImportanceShapes.CheckMaskedSelect(output, other, @base, importance, start);
+        if (n == 0 || !DeviceDTypes.HaveKernels([output, other], @base))
+            return Cpu.MaskedSelect(output, other, @base, importance, start, threshold);
         using var x = Upload(other.Pointer, other.ByteLength);
         using var y = Upload(@base.Pointer, @base.ByteLength);
         using var imp = _accelerator.Allocate1D<float>(n);
@@ -359,19 +329,11 @@ public sealed unsafe partial class IlgpuMergeKernels : IMergeKernels, ITraceable
         }
     }
 
-    private static int DTypeCode(DType dtype) => dtype switch
-    {
-        DType.F32 => IlgpuMath.F32,
-        DType.BF16 => IlgpuMath.BF16,
-        DType.F16 => IlgpuMath.F16,
-        _ => -1,
-    };
-
     public void Dispose()
     {
         _staging.Dispose();
         _accelerator.Dispose();
         _context.Dispose();
-        _cpu.Dispose();
+        Cpu.Dispose();
     }
 }

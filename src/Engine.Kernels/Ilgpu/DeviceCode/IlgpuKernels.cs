@@ -9,8 +9,8 @@ namespace Engine.Kernels.Ilgpu;
 public static class IlgpuKernels
 {
     public const int MaxGroup = 256;
-    public const int Bins = 2048;
-    public const int MaxPrefixes = 4;
+    public const int Bins = Device.DeviceRadixSelect.Bins;
+    public const int MaxPrefixes = Device.DeviceRadixSelect.MaxPrefixes;
 
     /// <summary>Arcee Fusion importance, one group per row (reference: RowImportanceCpu.Float32).
     /// importance (rows, rowLength) f32; rowKl (rows) f64; bad[0]/bad[1]: smallest non-finite index in other/base.</summary>

@@ -1,3 +1,4 @@
+using Engine.Kernels.Device;
 using ILGPU;
 using static Engine.Kernels.Ilgpu.IlgpuMath;
 
@@ -395,9 +396,3 @@ public static class IlgpuElementwiseKernels
         return kept ? MulRn(weights[i], MulRn(d, scales[i])) : 0f;
     }
 }
-
-/// <summary>The scalar arguments of <see cref="IlgpuElementwiseKernels.SlerpBlend"/>.</summary>
-public readonly record struct SlerpBlendScalars(int OutputDType, int HasBase, float T, long Vectors, long VectorLength, int AlongFirst, long FirstElement, long N);
-
-/// <summary>The scalar arguments of <see cref="IlgpuElementwiseKernels.TaskArithmetic"/> (a kernel takes at most 15 arguments).</summary>
-public readonly record struct TaskArithmeticScalars(int OutputDType, int K, long WordsPerModel, int BitOffset, int Consensus, int Normalize, float Lambda, float LinearDivisor, long N);

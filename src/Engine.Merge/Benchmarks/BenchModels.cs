@@ -2,7 +2,7 @@ using System.Text.Json.Nodes;
 using Engine.Core;
 using Engine.Core.Model;
 
-namespace Engine.Cli.Commands;
+namespace Engine.Merge.Benchmarks;
 
 /// <summary>The generated models a merge benchmark reads: reused when already there in the same shape, otherwise
 /// generated, once the disk is known to hold them and the benchmark's outputs.</summary>

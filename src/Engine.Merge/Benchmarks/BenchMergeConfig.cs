@@ -3,7 +3,7 @@ using System.Text;
 using Engine.Core;
 using Engine.Merge.Methods;
 
-namespace Engine.Cli.Commands;
+namespace Engine.Merge.Benchmarks;
 
 /// <summary>The merge config <c>engine bench merge --method NAME</c> times: the base and as many generated
 /// experts as the method takes (one for arcee_fusion, slerp and nearswap, two otherwise; methods that need no
