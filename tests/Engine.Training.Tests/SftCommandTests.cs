@@ -140,6 +140,10 @@ public sealed class SftCommandTests
         var report = JsonNode.Parse(result.Stdout.Trim())!.AsObject();
         Assert.Equal(32, (int)report["tokens"]!);
         Assert.True((double)report["native_tokens_per_s"]! > 0);
+        // The step's FLOPs as TrainingFlops counts them; no MFU off a GPU.
+        var config = new Qwen2Config(256, 64, 128, 1, 4, 2, tieWordEmbeddings: true, rmsNormEps: 1e-6, ropeTheta: 1e6);
+        Assert.Equal(TrainingFlops.Step(config, 2, 16), (double)report["step_flops"]!);
+        Assert.Null(report["mfu"]);
         // The peer needs python3 with torch: either it ran, or the report says why not.
         Assert.True(report["peer_tokens_per_s"] is not null || report["peer_error"] is not null, result.Stdout);
     }

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Reflection;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Engine.Interop.Cuda;
 using Engine.Training;
 using Engine.Training.Distributed;
 using Engine.Training.Sft;
@@ -74,6 +75,8 @@ public static class BenchSftCommand
                     string where = trainerDevice.IsCuda ? trainerDevice.ToString() : $"{t} threads per rank";
                     AnsiConsole.MarkupLine(Markup.Escape($"native: {report["native_tokens_per_s"]} tok/s ({report["native_seconds"]} s per forward+backward of {report["tokens"]} tokens, {report["parameters"]} parameters, {where})"));
                     AnsiConsole.MarkupLine(Markup.Escape($"training step: {report["step_tokens_per_s"]} tok/s ({report["step_seconds"]} s per step of {report["global_tokens"]} tokens on {report["ranks"]} rank(s), zero stage {report["zero_stage"]}; {report["collective_share"]!.GetValue<double>():P1} of it in collectives)"));
+                    if (report["mfu"] is { } mfu) AnsiConsole.MarkupLine(Markup.Escape($"MFU: {mfu.GetValue<double>():P1} of the {report["peak_model"]}'s bf16 dense peak ({report["step_tflops_per_s"]} TFLOP/s, {report["gpu"]})"));
+                    else AnsiConsole.MarkupLine(Markup.Escape($"model FLOPs: {report["step_tflops_per_s"]} TFLOP/s per step (no MFU: not a GPU in the peak table)"));
                     if (report["peer_tokens_per_s"] is { } p) AnsiConsole.MarkupLine(Markup.Escape($"PyTorch {report["peer"]}: {p} tok/s; native speedup {report["speedup_over_peer"]}x"));
                     else if (report["peer_error"] is { } e) AnsiConsole.MarkupLine(Markup.Escape($"peer not run: {e}"));
                 }
@@ -130,7 +133,7 @@ public static class BenchSftCommand
             if (i == 0 || seconds >= bestStep) continue;
             (bestStep, collectives) = (seconds, world.CollectiveSeconds - before);
         }
-        return new JsonObject
+        var report = new JsonObject
         {
             ["device"] = device.ToString(),
             ["threads"] = threads,
@@ -146,6 +149,22 @@ public static class BenchSftCommand
             ["collective_seconds"] = Math.Round(collectives, 4),
             ["collective_share"] = Math.Round(collectives / bestStep, 4),
         };
+        AddUtilisation(report, config, docs, docLen, bestStep, world.Size, device);
+        return report;
+    }
+
+    /// <summary>The step's FLOPs (TrainingFlops: 6 x matmul weights x tokens + causal attention) and, on a GPU in
+    /// GpuPeakFlops' table, the model FLOPs utilisation of the whole step over every rank's GPU.</summary>
+    private static void AddUtilisation(JsonObject report, Qwen2Config config, int docs, int docLen, double stepSeconds, int ranks, TrainerDevice device)
+    {
+        double flops = TrainingFlops.Step(config, docs, docLen);
+        report["step_flops"] = flops;
+        report["step_tflops_per_s"] = Math.Round(flops / stepSeconds / 1e12, 2);
+        if (!device.IsCuda || CudaLibrary.DeviceName(device.Ordinal) is not { } name) return;
+        report["gpu"] = name;
+        if (GpuPeakFlops.ForDeviceName(name) is not { } peak) return;
+        report["peak_model"] = peak.Model;
+        report["mfu"] = Math.Round(TrainingFlops.Utilisation(flops, stepSeconds, peak.Bf16DenseFlops, ranks), 4);
     }
 
     private static void RunPeer(JsonObject report, Qwen2Config c, int docs, int docLen, int threads, int repeat)

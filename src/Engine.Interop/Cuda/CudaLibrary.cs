@@ -41,6 +41,18 @@ public static class CudaLibrary
         }
     }
 
+    /// <summary>The driver's name of GPU <paramref name="ordinal"/> (e.g. "NVIDIA H200"), read without creating a
+    /// context; null when CUDA is unavailable or the ordinal is out of range.</summary>
+    public static unsafe string? DeviceName(int ordinal)
+    {
+        var availability = Availability;
+        if (!availability.IsAvailable || ordinal < 0 || ordinal >= availability.DeviceCount) return null;
+        CudaException.Check(CudaDriverImports.cuDeviceGet(out int device, ordinal));
+        byte* name = stackalloc byte[256];
+        CudaException.Check(CudaDriverImports.cuDeviceGetName(name, 256, device));
+        return System.Text.Encoding.UTF8.GetString(new ReadOnlySpan<byte>(name, 256)).TrimEnd('\0');
+    }
+
     private static nint Resolve(Assembly assembly, string name) => IsDriverName(name) ? Loaded.Value.Handle : 0;
 
     private static bool IsDriverName(string name) => name is "cuda" or "nvcuda" or "libcuda" or "libcuda.so" or "libcuda.so.1";
