@@ -1,4 +1,3 @@
-using System.Text;
 
 namespace Engine.Interop.Cuda;
 
@@ -34,14 +33,12 @@ public sealed unsafe class CudaContext : IDisposable
         if (ordinal < 0 || ordinal >= availability.DeviceCount)
             throw new CudaException(CudaResult.InvalidDevice, $"cuda:{ordinal} (this machine has {availability.DeviceCount} GPU(s))");
         CudaException.Check(CudaDriverImports.cuDeviceGet(out int device, ordinal));
-        byte* name = stackalloc byte[256];
-        CudaException.Check(CudaDriverImports.cuDeviceGetName(name, 256, device));
         CudaException.Check(CudaDriverImports.cuDeviceGetAttribute(out int major, CudaDeviceAttribute.ComputeCapabilityMajor, device));
         CudaException.Check(CudaDriverImports.cuDeviceGetAttribute(out int minor, CudaDeviceAttribute.ComputeCapabilityMinor, device));
         CudaException.Check(CudaDriverImports.cuDeviceGetAttribute(out int sms, CudaDeviceAttribute.MultiprocessorCount, device));
         CudaException.Check(CudaDriverImports.cuDeviceTotalMem(out nuint total, device));
         CudaException.Check(CudaDriverImports.cuCtxCreate(out var handle, 0, device));
-        return new CudaContext(handle, ordinal, Encoding.UTF8.GetString(new ReadOnlySpan<byte>(name, 256)).TrimEnd('\0'), major, minor, sms, (long)total);
+        return new CudaContext(handle, ordinal, CudaLibrary.NameOf(device), major, minor, sms, (long)total);
     }
 
     /// <summary>Makes this context current on the calling thread.</summary>

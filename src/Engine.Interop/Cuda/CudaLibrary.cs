@@ -43,11 +43,17 @@ public static class CudaLibrary
 
     /// <summary>The driver's name of GPU <paramref name="ordinal"/> (e.g. "NVIDIA H200"), read without creating a
     /// context; null when CUDA is unavailable or the ordinal is out of range.</summary>
-    public static unsafe string? DeviceName(int ordinal)
+    public static string? DeviceName(int ordinal)
     {
         var availability = Availability;
         if (!availability.IsAvailable || ordinal < 0 || ordinal >= availability.DeviceCount) return null;
         CudaException.Check(CudaDriverImports.cuDeviceGet(out int device, ordinal));
+        return NameOf(device);
+    }
+
+    /// <summary>The driver's name of a device handle (from cuDeviceGet).</summary>
+    internal static unsafe string NameOf(int device)
+    {
         byte* name = stackalloc byte[256];
         CudaException.Check(CudaDriverImports.cuDeviceGetName(name, 256, device));
         return System.Text.Encoding.UTF8.GetString(new ReadOnlySpan<byte>(name, 256)).TrimEnd('\0');

@@ -46,7 +46,7 @@ public static class IlgpuMath
         return r;
     }
 
-    /// <summary>a + b rounded to float32, never fused with the product feeding it (see <see cref="MulRn"/>).</summary>
+    /// <summary>a + b rounded to float32, never fused with the product feeding it (see <see cref="MulRn(float, float)"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float AddRn(float a, float b)
     {
@@ -55,7 +55,7 @@ public static class IlgpuMath
         return r;
     }
 
-    /// <summary>a * b rounded to float64 on its own (see <see cref="MulRn"/>).</summary>
+    /// <summary>a * b rounded to float64 on its own (see <see cref="MulRn(float, float)"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static double MulRn(double a, double b)
     {
@@ -64,7 +64,7 @@ public static class IlgpuMath
         return r;
     }
 
-    /// <summary>a + b rounded to float64, never fused with the product feeding it (see <see cref="MulRn"/>).</summary>
+    /// <summary>a + b rounded to float64, never fused with the product feeding it (see <see cref="MulRn(float, float)"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static double AddRn(double a, double b)
     {
