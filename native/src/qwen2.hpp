@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "engine_native.h"
+#include "profile.hpp"
 
 namespace eng {
 
@@ -105,6 +106,13 @@ public:
     virtual void adamw_update(const eng_adamw_options& options, double grad_scale, int64_t offset, int64_t count) = 0;
     // The stream the next calls queue their work on (a CUstream on CUDA); the CPU computes at once and ignores it.
     virtual void use_stream(void* native_stream) { (void)native_stream; }
+    // Op timing (profile.hpp): on or off, dropping the records so far either way.
+    virtual void set_profiling(bool on) { profiler_.enable(on); }
+    // Up to capacity records into out; returns how many there are (waits for a device's stamps).
+    int64_t read_profile(eng_profile_record* out, int64_t capacity) { return profiler_.read(out, capacity); }
+
+protected:
+    OpProfiler profiler_;
 };
 
 // Creates the CPU model for dtype ENG_DTYPE_F32 or ENG_DTYPE_F64.

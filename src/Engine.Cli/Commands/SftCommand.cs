@@ -63,7 +63,6 @@ public static class SftCommand
                     if (lead) Console.Error.WriteLine($"engine sft: {line}");
                 }
                 var trainerDevice = device.Resolve(parse, command.Name, world.LocalRank);
-                trainerDevice.CheckRanks(world.Size, command.Name);
                 SftOptions options;
                 try
                 {

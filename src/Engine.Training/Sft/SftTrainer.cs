@@ -17,7 +17,7 @@ public sealed record SftStepMetrics(long Step, long TotalSteps, double Loss, dou
 /// <summary>The outcome of a run: steps done in total, the final checkpoint, and the step it resumed from (0 = fresh).</summary>
 public sealed record SftResult(long Steps, string FinalCheckpoint, long ResumedFromStep);
 
-/// <summary>Supervised fine-tuning on the native CPU trainer (float32), on one process or on the ranks of a
+/// <summary>Supervised fine-tuning on the native trainer (float32 on the CPU, bf16 mixed precision on a GPU), on one process or on the ranks of a
 /// <see cref="TrainingWorld"/>. Sequences come from <see cref="SequencePacker"/>; <see cref="BatchSchedule"/>
 /// gives each rank its slice of every global batch; <see cref="DataParallelOptimizer"/> synchronises gradients
 /// and steps AdamW (ZeRO stage 0 or 1); <see cref="SftCheckpoints"/> writes and restores checkpoints atomically,
@@ -34,7 +34,7 @@ public static class SftTrainer
     /// or metrics.jsonl) is an error, unless <paramref name="overwriteOutputDir"/> allows deleting that run's
     /// checkpoints and log first (other files are left alone). <paramref name="log"/> receives the plan's lines
     /// (ranks, global batch, memory) on rank 0. <paramref name="device"/> (default the CPU) is where the model
-    /// computes; a GPU run has one rank.</summary>
+    /// computes; GPU ranks under a launcher sum over NCCL (<see cref="RankContext"/>), one GPU per rank.</summary>
     public static SftResult Run(string modelPath, IReadOnlyList<TokenizedExample> examples, string outDir, SftOptions options,
         bool resume = false, IProgress<SftStepMetrics>? progress = null, CancellationToken cancellation = default,
         bool overwriteOutputDir = false, TrainingWorld? world = null, Action<string>? log = null, TrainerDevice? device = null)
@@ -50,7 +50,8 @@ public static class SftTrainer
         var sequences = SequencePacker.Pack(examples, options.SeqLen, options.Packing);
         var schedule = new BatchSchedule(sequences, options.BatchSize, options.GradAccum, options.Seed, world.Size, world.Rank);
         long total = options.MaxSteps > 0 ? options.MaxSteps : options.Epochs * schedule.StepsPerEpoch;
-        int zeroStage = options.ZeroStageFor(world.Size);
+        device ??= TrainerDevice.Cpu;
+        int zeroStage = options.ZeroStageFor(world.Size, world.UsesNccl(device));
         var settings = RunSettings.Of(options, examples, source, world.Size, zeroStage);
         RankAgreement.CheckSettings(world, settings);
         CheckLabels(schedule, total, options.SeqLen, log);
@@ -58,9 +59,8 @@ public static class SftTrainer
         var config = Qwen2Config.FromModelConfig(source.Config ?? throw new ModelDirectoryException($"{source.Path}: no config.json"));
         // --threads 0 means all cores: shared by the ranks on this machine, not each rank taking all of them.
         int threads = options.Threads > 0 || world.LocalSize <= 1 ? options.Threads : Math.Max(1, Environment.ProcessorCount / world.LocalSize);
-        device ??= TrainerDevice.Cpu;
-        device.CheckRanks(world.Size, "sft");
-        using var context = device.CreateContext(threads);
+        using var rank = RankContext.Open(world, device, threads, "sft");
+        var context = rank.Context;
         using var outputLock = lead ? TakeOutputLock(outDir, resume, overwriteOutputDir) : null;
         RankAgreement.CheckSharedOutput(world, outDir);
         string? newest = resume ? SftCheckpoints.Newest(outDir) : null;
