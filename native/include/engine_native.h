@@ -270,9 +270,16 @@ ENG_API eng_status eng_model_adamw_update(eng_model* model, const eng_adamw_opti
                                           int64_t offset, int64_t count, eng_stream* stream);
 
 /* Bytes of activations (saved for backward, scratch, the classifier chunk) a CPU model of this config allocates for
- * a micro-batch of num_tokens tokens: for planning memory before creating the model. A CUDA model allocates about
- * as much device memory, plus bf16 copies of the weights and of one GEMM input and output gradient. */
+ * a micro-batch of num_tokens tokens: for planning memory before creating the model. For a CUDA model see
+ * eng_config_working_bytes. */
 ENG_API eng_status eng_config_activation_bytes(int64_t* out, const eng_model_config* config, int64_t num_tokens);
+
+/* Bytes a model of this config on device_kind (eng_device_kind) allocates for micro-batches of up to num_tokens
+ * tokens besides its flat buffers (parameters, gradients, AdamW moments, the float64 accumulator): on the CPU its
+ * activations (as eng_config_activation_bytes); on CUDA, in device memory, the fp32 activations (the CPU layout),
+ * the bf16 scratch of one GEMM input and one output gradient or logits chunk, the batch's int32 arrays, the bf16
+ * copy of the weights, the gradient norm's partial sums and the context's cuBLASLt workspace. (ABI 5) */
+ENG_API eng_status eng_config_working_bytes(int64_t* out, const eng_model_config* config, int64_t num_tokens, int32_t device_kind);
 
 /* Op profiling (ABI 5). While on, a model records every op it runs: its name, decoder layer (-1 outside the
  * layers), pass, start (microseconds after the first record's start) and duration. On the CPU each op of

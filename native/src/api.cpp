@@ -389,6 +389,21 @@ eng_status eng_config_activation_bytes(int64_t* out, const eng_model_config* con
     });
 }
 
+eng_status eng_config_working_bytes(int64_t* out, const eng_model_config* config, int64_t num_tokens, int32_t device_kind) {
+    return guarded("eng_config_working_bytes", [&] {
+        require(out != nullptr && config != nullptr, "out or config is null");
+        require(num_tokens >= 0, "num_tokens must be >= 0");
+        require(device_kind == ENG_DEVICE_CPU || device_kind == ENG_DEVICE_CUDA, "unknown device kind");
+        const eng::ModelShape shape = eng::model_shape_from(*config);
+        if (device_kind == ENG_DEVICE_CUDA) {
+            require(config->compute_dtype == ENG_DTYPE_F32, "a CUDA model computes in ENG_DTYPE_F32 only");
+            *out = eng::cuda_working_bytes(shape, num_tokens);
+        } else {
+            *out = eng::activation_elements(shape, num_tokens) * (config->compute_dtype == ENG_DTYPE_F64 ? 8 : 4);
+        }
+    });
+}
+
 void eng_abi_struct_sizes(eng_abi_sizes* out) {
     if (!out) return;
     out->context_options = (int32_t)sizeof(eng_context_options);

@@ -18,6 +18,16 @@ namespace {
 using cuda::Device;
 using cuda::DeviceArray;
 
+// The bf16 scratch of a micro-batch of N tokens: one GEMM input (the widest activation row) and one output
+// gradient or classifier chunk of logits.
+int64_t half_elements(const ModelShape& s, int64_t N) {
+    const int64_t widest = std::max(std::max(s.C, s.H * s.D), s.I);
+    return N * widest + std::max(N * widest, s.chunk * s.V);
+}
+
+// The batch's int32 arrays on the device: tokens, document start and end, scored rows and their targets.
+constexpr int64_t kBatchIntsPerToken = 5;
+
 class CudaQwen2 final : public Model {
 public:
     CudaQwen2(const ModelShape& s, std::shared_ptr<const Device> device)
@@ -255,16 +265,16 @@ private:
 
     void ensure_activations(int64_t N) {
         if (N <= capacity_) return;
-        const int64_t widest = std::max(std::max(s_.C, s_.H * s_.D), s_.I), Tc = s_.chunk;
+        const int64_t widest = std::max(std::max(s_.C, s_.H * s_.D), s_.I);
         acts_.reset();
         acts_.resize(d_, activation_elements(s_, N));
         act_.carve(acts_.get(), s_, N);
         halves_.reset();
-        halves_.resize(d_, N * widest + std::max(N * widest, Tc * s_.V));
+        halves_.resize(d_, half_elements(s_, N));
         xb_ = halves_.get();
         gb_ = halves_.get() + N * widest;
         ints_.reset();
-        ints_.resize(d_, 5 * N);
+        ints_.resize(d_, kBatchIntsPerToken * N);
         tokens_d_ = ints_.get(); doc_start_d_ = tokens_d_ + N; doc_end_d_ = doc_start_d_ + N;
         rows_d_ = doc_end_d_ + N; targets_d_ = rows_d_ + N;
         capacity_ = N;
@@ -398,6 +408,15 @@ private:
 };
 
 }  // namespace
+
+int64_t cuda_working_bytes(const ModelShape& s, int64_t N) {
+    const std::vector<TensorSlot> layout = tensor_layout(s);
+    const int64_t P = layout.back().offset + layout.back().numel;
+    return activation_elements(s, N) * (int64_t)sizeof(float) + half_elements(s, N) * (int64_t)sizeof(uint16_t) +
+           kBatchIntsPerToken * N * (int64_t)sizeof(int32_t) + P * (int64_t)sizeof(uint16_t) /* params_bf16_ */ +
+           cuda::ops::sqnorm_blocks(0, P) * (int64_t)sizeof(double) /* partials_ over the whole buffer */ +
+           (int64_t)Device::kWorkspaceBytes;
+}
 
 Model* create_cuda_model(const ModelShape& shape, int dtype, std::shared_ptr<const cuda::Device> device) {
     if (dtype != ENG_DTYPE_F32)

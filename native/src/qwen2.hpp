@@ -122,6 +122,10 @@ namespace cuda {
 class Device;
 }
 
+// Device bytes a CUDA model of shape s holds for micro-batches of N tokens besides its flat buffers (parameters,
+// gradients, AdamW moments, float64 accumulator): exactly what it allocates for them (cuda_model.cpp).
+int64_t cuda_working_bytes(const ModelShape& s, int64_t N);
+
 // Creates the CUDA model on device (see cuda_model.cpp): compute dtype ENG_DTYPE_F32 only (bf16 mixed precision).
 Model* create_cuda_model(const ModelShape& shape, int dtype, std::shared_ptr<const cuda::Device> device);
 

@@ -281,6 +281,18 @@ public sealed unsafe class Qwen2Model : IDisposable
         return bytes;
     }
 
+    /// <summary>Bytes a model of <paramref name="config"/> on the CPU or a GPU (<paramref name="cuda"/>) allocates
+    /// for micro-batches of up to <paramref name="tokens"/> tokens besides its flat buffers (parameters, gradients,
+    /// AdamW moments, float64 accumulator): on the CPU its activations (<see cref="ActivationBytes"/>); on a GPU,
+    /// in device memory, the fp32 activations, the bf16 GEMM scratch, the batch's arrays, the bf16 copy of the
+    /// weights, the norm's partial sums and cuBLASLt's workspace, exactly as the CUDA model allocates them.</summary>
+    public static long WorkingBytes(Qwen2Config config, long tokens, bool cuda, int lossChunkTokens = 64)
+    {
+        NativeTrainerException.Check(TrainerImports.eng_config_working_bytes(out long bytes, Native(config, ComputeDType.Float32, lossChunkTokens), tokens,
+            cuda ? EngDeviceKind.Cuda : EngDeviceKind.Cpu));
+        return bytes;
+    }
+
     private static EngModelConfig Native(Qwen2Config config, ComputeDType dtype, int lossChunkTokens) => new()
     {
         VocabSize = config.VocabSize, HiddenSize = config.HiddenSize, IntermediateSize = config.IntermediateSize,

@@ -129,6 +129,9 @@ internal static unsafe partial class TrainerImports
     public static partial EngStatus eng_context_make_current(ContextHandle ctx);
 
     [LibraryImport(Library)]
+    public static partial EngStatus eng_config_working_bytes(out long bytes, in EngModelConfig config, long numTokens, EngDeviceKind deviceKind);
+
+    [LibraryImport(Library)]
     public static partial EngStatus eng_model_set_profiling(ModelHandle model, int enabled, StreamHandle stream);
 
     [LibraryImport(Library)]

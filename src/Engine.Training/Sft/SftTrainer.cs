@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using Engine.Core;
 using Engine.Core.Model;
+using Engine.Interop.Cuda;
 using Engine.Training.Data;
 using Engine.Training.Distributed;
 
@@ -66,12 +67,14 @@ public static class SftTrainer
         string? newest = resume ? SftCheckpoints.Newest(outDir) : null;
 
         long parameters = config.ParameterCount;
-        var plan = MemoryPlan.For(config, parameters, schedule.LongestMicroBatchTokens(), world.Size, zeroStage);
+        var plan = MemoryPlan.For(config, parameters, schedule.LongestMicroBatchTokens(), world.Size, zeroStage, device.IsCuda);
         log?.Invoke(string.Create(CultureInfo.InvariantCulture,
             $"{world.Size} rank(s), global batch {schedule.GlobalBatch} sequences ({options.BatchSize} per micro-batch x {options.GradAccum} accumulation x {world.Size} ranks), " +
             $"up to {(long)schedule.GlobalBatch * options.SeqLen} tokens per step, {total} steps{(world.IsDistributed ? "; transport: " + world.Transport : "")}"));
         log?.Invoke(plan.Describe(parameters, world.Size));
-        plan.CheckFits(world.LocalSize, MemoryPlan.AvailableBytes(), world.Size);
+        if (!device.IsCuda) plan.CheckFits(world.LocalSize, MemoryPlan.AvailableBytes(), world.Size);
+        else if (CudaLibrary.TotalMemory(device.Ordinal) is { } gpuBytes)
+            plan.CheckFits(1, gpuBytes, world.Size, $"GPU {device} ({CudaLibrary.DeviceName(device.Ordinal)}, {gpuBytes / (1024.0 * 1024 * 1024):F1} GiB)");
 
         using var model = newest != null ? Qwen2Model.Create(context, config) : Qwen2Model.Load(context, source);
         var optimizer = new DataParallelOptimizer(model, world, zeroStage);
