@@ -10,6 +10,8 @@ namespace Engine.Cli.Commands;
 /// batch and repeat count.</summary>
 public static class BenchSftPeer
 {
+    /// <summary>The environment variable naming the Python interpreter to run the peer with.</summary>
+    public const string PythonVariable = "ENG_PEER_PYTHON";
     /// <summary>Runs the peer of the same shape and batch and adds its figures to <paramref name="report"/>
     /// (<c>peer_error</c> saying why when it could not run). On a GPU (<paramref name="cuda"/>) the peer is
     /// <c>qwen2_sft_cuda_peer.py</c>, transformers' Qwen2 under bf16 autocast with fused AdamW, whose whole training
@@ -20,10 +22,12 @@ public static class BenchSftPeer
         string script = Path.Combine(Path.GetTempPath(), $"engine-{Path.GetFileNameWithoutExtension(name)}-{Environment.ProcessId}.py");
         using (var resource = Assembly.GetExecutingAssembly().GetManifestResourceStream("Engine.Cli.Peers." + name)!)
         using (var file = File.Create(script)) resource.CopyTo(file);
+        // ENG_PEER_PYTHON names the interpreter that has torch (a GPU machine's venv); else Debian's /usr/bin/python3,
+        // which carries python3-torch here (a python3 earlier on PATH, such as pyenv's, may not).
+        string python = Environment.GetEnvironmentVariable(PythonVariable) is { Length: > 0 } chosen ? chosen
+            : File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
         try
         {
-            // Debian's /usr/bin/python3 carries python3-torch; a python3 earlier on PATH (pyenv) may not.
-            string python = File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
             string[] args = [script, .. new[] { c.HiddenSize, c.IntermediateSize, c.NumLayers, c.NumHeads, c.NumKeyValueHeads, c.VocabSize, docs, docLen, threads, repeat }.Select(x => x.ToString())];
             var start = new ProcessStartInfo(python, args) { RedirectStandardOutput = true, RedirectStandardError = true };
             using var process = Process.Start(start)!;
@@ -53,7 +57,7 @@ public static class BenchSftPeer
         }
         catch (System.ComponentModel.Win32Exception e)
         {
-            report["peer_error"] = $"python3 not runnable: {e.Message}";
+            report["peer_error"] = $"{python} not runnable: {e.Message}";
         }
         catch (JsonException e)
         {
