@@ -10,8 +10,8 @@ internal sealed unsafe class MpiCollectives : ICollectives
     private bool _finalized;
 
     // The landing buffer of ReduceScatterSumInPlace (MPI's reduce-scatter may not overlap its send buffer),
-    // pinned and kept from step to step: the largest shard seen, in bytes.
-    private byte[]? _landing;
+    // pinned and kept from step to step: the largest shard seen, in 8-byte words (a shard may exceed 2 GiB).
+    private long[]? _landing;
 
     private MpiCollectives(EngMpiWorld world)
     {
@@ -68,8 +68,9 @@ internal sealed unsafe class MpiCollectives : ICollectives
         layout.RequireRanks(Size);
         int size = SingleProcessCollectives.ElementSize(dtype);
         long bytes = layout.Count(Rank) * size;
-        if (_landing == null || _landing.LongLength < bytes) _landing = GC.AllocateUninitializedArray<byte>(checked((int)Math.Max(bytes, 1)), pinned: true);
-        fixed (byte* landing = _landing)
+        long words = Math.Max(1, (bytes + sizeof(long) - 1) / sizeof(long));
+        if (_landing == null || _landing.LongLength < words) _landing = GC.AllocateUninitializedArray<long>(checked((int)words), pinned: true);
+        fixed (long* landing = _landing)
         {
             ReduceScatterSum(landing, buffer, layout, dtype);
             Buffer.MemoryCopy(landing, (byte*)buffer + layout.Offset(Rank) * size, bytes, bytes);

@@ -35,7 +35,8 @@ public sealed unsafe class DataParallelOptimizer
         if (ZeroStage == 1) model.SetOptimizerRange(ShardOffset, ShardCount);
     }
 
-    /// <summary>0 or 1 (a one-rank run is stage 0 whatever was asked).</summary>
+    /// <summary>0 or 1 (a one-rank run is stage 0 whatever was asked, unless its model buffers have their own
+    /// collectives: NCCL under a launcher).</summary>
     public int ZeroStage { get; }
 
     /// <summary>How the optimizer state is split: one shard per rank at stage 1, one shard of everything at stage 0.</summary>
