@@ -70,7 +70,7 @@ public static class SftTrainer
         var plan = MemoryPlan.For(config, parameters, schedule.LongestMicroBatchTokens(), world.Size, zeroStage, device.IsCuda);
         log?.Invoke(string.Create(CultureInfo.InvariantCulture,
             $"{world.Size} rank(s), global batch {schedule.GlobalBatch} sequences ({options.BatchSize} per micro-batch x {options.GradAccum} accumulation x {world.Size} ranks), " +
-            $"up to {(long)schedule.GlobalBatch * options.SeqLen} tokens per step, {total} steps{(world.IsDistributed ? "; transport: " + world.Transport : "")}"));
+            $"up to {(long)schedule.GlobalBatch * options.SeqLen} tokens per step, {total} steps{(world.IsDistributed || rank.UsesNccl ? "; transport: " + world.Transport : "")}"));
         log?.Invoke(plan.Describe(parameters, world.Size));
         if (!device.IsCuda) plan.CheckFits(world.LocalSize, MemoryPlan.AvailableBytes(), world.Size);
         else if (CudaLibrary.TotalMemory(device.Ordinal) is { } gpuBytes)
