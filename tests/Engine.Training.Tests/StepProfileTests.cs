@@ -105,4 +105,28 @@ public sealed class StepProfileTests
         Assert.Contains(events, e => (string?)e!["ph"] == "M" && (string?)e["args"]?["name"] == "cpu ops");
         Assert.Contains((string)slowest[0]!["op"]!, ops.Select(e => (string)e!["name"]!));
     }
+
+    [Fact]
+    public void SftProfileTracesItsSecondStepAndTrainsTheSameModel()
+    {
+        using var temp = new TempDirectory();
+        var (model, data) = DataParallelFixture.Write(temp);
+        string trace = temp.Combine("sft-trace.json");
+
+        var plain = EngineProcess.Run(DataParallelFixture.Sft(model, data, temp.Combine("plain")));
+        var profiled = EngineProcess.Run(DataParallelFixture.Sft(model, data, temp.Combine("profiled"), "--profile", trace));
+
+        Assert.True(plain.ExitCode == 0, plain.Stderr);
+        Assert.True(profiled.ExitCode == 0, profiled.Stderr);
+        Assert.Contains("engine sft: profile of one step on cpu:", profiled.Stderr);
+        Assert.Contains($"written to {trace}", profiled.Stderr);
+        var events = JsonNode.Parse(File.ReadAllText(trace))!["traceEvents"]!.AsArray();
+        Assert.Contains(events, e => (string?)e!["cat"] == "step" && ((string)e["args"]!["detail"]!).StartsWith("step 2 on cpu"));
+        Assert.Contains(events, e => (string?)e!["cat"] == "op" && (string?)e["name"] == "adamw");
+        Assert.Equal(File.ReadAllBytes(Path.Combine(temp.Combine("plain"), "checkpoint-4", "optimizer", "params.f32")),
+            File.ReadAllBytes(Path.Combine(temp.Combine("profiled"), "checkpoint-4", "optimizer", "params.f32")));
+        Assert.Equal(2, SftTrainer.ProfiledStep(0, 4));
+        Assert.Equal(1, SftTrainer.ProfiledStep(0, 1));
+        Assert.Equal(7, SftTrainer.ProfiledStep(5, 9));
+    }
 }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Engine.Core;
+using Engine.Core.Diagnostics;
 using Engine.Core.Model;
 using Engine.Interop.Cuda;
 using Engine.Training.Data;
@@ -35,10 +36,13 @@ public static class SftTrainer
     /// or metrics.jsonl) is an error, unless <paramref name="overwriteOutputDir"/> allows deleting that run's
     /// checkpoints and log first (other files are left alone). <paramref name="log"/> receives the plan's lines
     /// (ranks, global batch, memory) on rank 0. <paramref name="device"/> (default the CPU) is where the model
-    /// computes; GPU ranks under a launcher sum over NCCL (<see cref="RankContext"/>), one GPU per rank.</summary>
+    /// computes; GPU ranks under a launcher sum over NCCL (<see cref="RankContext"/>), one GPU per rank. With
+    /// <paramref name="profilePath"/>, rank 0 times every op (CPU) or kernel (GPU) of one step (<see cref="ProfiledStep"/>),
+    /// writes its Chrome/Perfetto trace there and logs the slowest five with their share.</summary>
     public static SftResult Run(string modelPath, IReadOnlyList<TokenizedExample> examples, string outDir, SftOptions options,
         bool resume = false, IProgress<SftStepMetrics>? progress = null, CancellationToken cancellation = default,
-        bool overwriteOutputDir = false, TrainingWorld? world = null, Action<string>? log = null, TrainerDevice? device = null)
+        bool overwriteOutputDir = false, TrainingWorld? world = null, Action<string>? log = null, TrainerDevice? device = null,
+        string? profilePath = null)
     {
         if (resume && overwriteOutputDir) throw new EngineException("sft: --resume and --overwrite-output-dir exclude each other");
         using var ownWorld = world == null ? TrainingWorld.Single() : null;
@@ -85,9 +89,13 @@ public static class SftTrainer
         string? metricsPath = lead ? MetricsLog.Start(outDir, start, newest != null) : null;
         string final = "";
         var runClock = Stopwatch.StartNew();
+        long profiled = lead && profilePath != null ? ProfiledStep(start, total) : -1;
         for (long step = start + 1; step <= total; step++)
         {
             cancellation.ThrowIfCancellationRequested();
+            var trace = step == profiled ? new ProfileTrace() : null;
+            if (trace != null) model.SetProfiling(true);
+            var stepSpan = trace.Span("training step", "step", $"step {step} on {device}");
             var clock = Stopwatch.StartNew();
             double collectivesBefore = world.CollectiveSeconds;
             var batches = schedule.For(step);
@@ -102,6 +110,12 @@ public static class SftTrainer
             double lr = options.LearningRate(step, total);
             var a = options.AdamW;
             double norm = optimizer.Step(new AdamWOptions(lr, a.Beta1, a.Beta2, a.Eps, a.WeightDecay, a.MaxGradNorm), step);
+            if (trace != null)
+            {
+                context.Synchronize();  // a GPU queues AdamW: the step ends when its kernels have run
+                stepSpan.Dispose();
+                WriteProfile(model, trace, clock.Elapsed.TotalSeconds, device, profilePath!, log);
+            }
             double seconds = clock.Elapsed.TotalSeconds;
             var remaining = runClock.Elapsed / (step - start) * (total - step);
             var metrics = new SftStepMetrics(step, total, batches.GlobalScoredTokens > 0 ? sum / batches.GlobalScoredTokens : double.NaN, lr, norm,
@@ -112,6 +126,22 @@ public static class SftTrainer
                 final = SftCheckpoints.Save(model, source, outDir, step, total, settings, world, optimizer);
         }
         return new SftResult(total, final, start);
+    }
+
+    /// <summary>The step <c>--profile</c> times: the second of this run (the first allocates the optimizer state and
+    /// the accumulator), or the only one.</summary>
+    public static long ProfiledStep(long start, long total) => Math.Min(start + 2, total);
+
+    private static void WriteProfile(Qwen2Model model, ProfileTrace trace, double seconds, TrainerDevice device, string path, Action<string>? log)
+    {
+        var ops = model.ReadProfile();
+        model.SetProfiling(false);
+        var profile = new StepProfile(ops, seconds, device.ToString());
+        // The step's span started when the trace did, and so did the first op, within the span's start-up.
+        profile.AddTo(trace, trace.Events()[0].StartNanoseconds);
+        trace.Write(path);
+        foreach (string line in profile.Describe()) log?.Invoke(line);
+        log?.Invoke($"trace of that step ({ops.Count} ops) written to {path} (open in ui.perfetto.dev or chrome://tracing)");
     }
 
     /// <summary>The optimizer steps a run of <paramref name="options"/> on <paramref name="examples"/> over
