@@ -3,7 +3,8 @@
 # time limit and all of them under one deadline ($BUDGET seconds, default 540), the most important first:
 #   1. selftest --trainer --device cuda: every op forward and backward against the CPU fp32 ops;
 #   2. a 10-step SFT of a small generated Qwen2 on cuda and on cpu: losses within 1% at every step;
-#   3. the same cuda run twice: bit-identical losses and gradient norms;
+#   3. the same cuda run twice, the second with --profile (the trace of its second step): bit-identical losses and
+#      gradient norms (so profiling changes nothing on the GPU either);
 #   4. NCCL: `bench nccl` (every collective exact on this GPU), then the SFT of 2 as one rank under a launcher
 #      (mpirun -np 1, or OMPI_COMM_WORLD_SIZE=1 where there is no mpirun), so its gradients and weights go through
 #      NCCL, at ZeRO stage 0 and 1: bit-identical to the run of 2 without a launcher;
@@ -126,7 +127,8 @@ PY
 SFT=(sft --model "$WORK/model" --data "$WORK/data.jsonl" --lr 1e-3 --lr-schedule constant --max-steps 10 --seq-len 512
      --batch-size 2 --packing greedy --seed 15 --weight-decay 0.1 --max-grad-norm 1.0)
 run sft-cuda-1 45 "$ENGINE" "${SFT[@]}" --grad-accum 2 --device cuda --out "$WORK/cuda-1"
-run sft-cuda-2 45 "$ENGINE" "${SFT[@]}" --grad-accum 2 --device cuda --out "$WORK/cuda-2"
+# The second run also profiles its second step: bit identity with the first then shows that profiling changes nothing.
+run sft-cuda-2 45 "$ENGINE" "${SFT[@]}" --grad-accum 2 --device cuda --out "$WORK/cuda-2" --profile "$RES/trace-sft-small.json"
 run sft-cpu 60 "$ENGINE" "${SFT[@]}" --grad-accum 2 --device cpu --out "$WORK/cpu"
 
 # 4. NCCL on this GPU: the collectives, then the same SFT as one launched rank (its sums go through NCCL).
