@@ -63,6 +63,12 @@ public:
         d_.set_profiler(profiler_.on() ? &profiler_ : nullptr);
     }
 
+    // The events are read (after waiting for the last) with the context current.
+    int64_t read_profile(eng_profile_record* out, int64_t capacity) override {
+        d_.bind();
+        return profiler_.read(out, capacity);
+    }
+
     void use_stream(void* native_stream) override { stream_ = static_cast<cuda::CUstream>(native_stream); }
 
     const std::vector<TensorSlot>& tensors() const override { return layout_; }

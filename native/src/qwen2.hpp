@@ -109,7 +109,7 @@ public:
     // Op timing (profile.hpp): on or off, dropping the records so far either way.
     virtual void set_profiling(bool on) { profiler_.enable(on); }
     // Up to capacity records into out; returns how many there are (waits for a device's stamps).
-    int64_t read_profile(eng_profile_record* out, int64_t capacity) { return profiler_.read(out, capacity); }
+    virtual int64_t read_profile(eng_profile_record* out, int64_t capacity) { return profiler_.read(out, capacity); }
 
 protected:
     OpProfiler profiler_;
