@@ -67,7 +67,7 @@ summary "gpus: $GPUS; peer python: ${ENG_PEER_PYTHON:-none with torch and transf
 run selftest 60 "$ENGINE" selftest --trainer --device cuda --seed 15 --json
 rc=$?
 if [ $rc -ne 0 ] && grep -q "no cuBLASLt" "$RES/selftest.err"; then
-    lib=$(python3 -c 'import glob, site, sys; hits = [p for d in site.getsitepackages() + [site.getusersitepackages()] for p in glob.glob(d + "/nvidia/*/lib/libcublasLt.so.*")]; print(hits[0] if hits else "")')
+    lib=$("${ENG_PEER_PYTHON:-python3}" -c 'import glob, site, sys; hits = [p for d in site.getsitepackages() + [site.getusersitepackages()] for p in glob.glob(d + "/nvidia/*/lib/libcublasLt.so.*")]; print(hits[0] if hits else "")')
     summary "selftest: the trainer did not find cuBLASLt; python3 has it at '${lib}': retrying with ENG_CUBLASLT_PATH"
     export ENG_CUBLASLT_PATH=$lib
     run selftest 60 "$ENGINE" selftest --trainer --device cuda --seed 15 --json
