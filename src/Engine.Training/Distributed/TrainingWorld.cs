@@ -100,15 +100,17 @@ public sealed unsafe class TrainingWorld : IDisposable
             throw new ArgumentException($"collectives of rank {collectives.Rank} of {collectives.Size} in a world of rank {Rank} of {Size}");
         }
         _model = collectives;
-        return new ModelCollectivesScope(this);
+        return new ModelCollectivesScope(this, collectives);
     }
 
-    private sealed class ModelCollectivesScope(TrainingWorld world) : IDisposable
+    /// <summary>Ends its own collectives only: disposing it twice, or after another scope took over, does nothing.</summary>
+    private sealed class ModelCollectivesScope(TrainingWorld world, ICollectives mine) : IDisposable
     {
         public void Dispose()
         {
-            world._model?.Dispose();
+            if (!ReferenceEquals(world._model, mine)) return;
             world._model = null;
+            mine.Dispose();
         }
     }
 
@@ -119,8 +121,9 @@ public sealed unsafe class TrainingWorld : IDisposable
     internal static TrainingWorld Over(ICollectives collectives, string transport) =>
         new(collectives, collectives.Rank, collectives.Size, Environment.MachineName, transport);
 
-    /// <summary>The job this process belongs to: MPI when a launcher started it with more than one rank, else
-    /// <see cref="Single"/>. A missing MPI binding or library under mpirun is an <see cref="EngineException"/>.</summary>
+    /// <summary>The job this process belongs to: MPI when a launcher started it with more than one rank, else one
+    /// rank without MPI (<see cref="Launched"/> when a launcher started it: <c>mpirun -np 1</c>). A missing MPI
+    /// binding or library under mpirun is an <see cref="EngineException"/>.</summary>
     public static TrainingWorld FromEnvironment()
     {
         var launch = Launch();
