@@ -61,7 +61,7 @@ extern "C" {
 #define ENG_API __attribute__((visibility("default")))
 #endif
 
-#define ENG_ABI_VERSION 4
+#define ENG_ABI_VERSION 5
 
 typedef enum eng_status {
     ENG_OK = 0,
@@ -161,6 +161,11 @@ ENG_API eng_status eng_stream_synchronize(eng_stream* stream);
 ENG_API void eng_stream_destroy(eng_stream* stream);
 /* The CUstream of a stream (NULL on the CPU), so that NCCL can queue collectives on it. */
 ENG_API eng_status eng_stream_native_handle(void** out, eng_stream* stream);
+
+/* Makes the context's GPU (its primary context, which the CUDA runtime and NCCL share) current on the calling
+ * thread, as a library that binds to the current device needs before it is called (ncclCommInitRank); nothing on
+ * the CPU. (ABI 5) */
+ENG_API eng_status eng_context_make_current(eng_context* ctx);
 
 /* One op's parity check (eng_context_check_op). */
 typedef struct eng_op_check {
@@ -265,9 +270,45 @@ ENG_API eng_status eng_model_adamw_update(eng_model* model, const eng_adamw_opti
                                           int64_t offset, int64_t count, eng_stream* stream);
 
 /* Bytes of activations (saved for backward, scratch, the classifier chunk) a CPU model of this config allocates for
- * a micro-batch of num_tokens tokens: for planning memory before creating the model. A CUDA model allocates about
- * as much device memory, plus bf16 copies of the weights and of one GEMM input and output gradient. */
+ * a micro-batch of num_tokens tokens: for planning memory before creating the model. For a CUDA model see
+ * eng_config_working_bytes. */
 ENG_API eng_status eng_config_activation_bytes(int64_t* out, const eng_model_config* config, int64_t num_tokens);
+
+/* Bytes a model of this config on device_kind (eng_device_kind) allocates for micro-batches of up to num_tokens
+ * tokens besides its flat buffers (parameters, gradients, AdamW moments, the float64 accumulator): on the CPU its
+ * activations (as eng_config_activation_bytes); on CUDA, in device memory, the fp32 activations (the CPU layout),
+ * the bf16 scratch of one GEMM input and one output gradient or logits chunk, the batch's int32 arrays, the bf16
+ * copy of the weights, the gradient norm's partial sums and the context's cuBLASLt workspace. (ABI 5) */
+ENG_API eng_status eng_config_working_bytes(int64_t* out, const eng_model_config* config, int64_t num_tokens, int32_t device_kind);
+
+/* Op profiling (ABI 5). While on, a model records every op it runs: its name, decoder layer (-1 outside the
+ * layers), pass, start (microseconds after the first record's start) and duration. On the CPU each op of
+ * forward, backward, the classifier chunks and the optimizer is timed with the host's steady clock; on CUDA each
+ * kernel launch and cuBLASLt GEMM is timed by a pair of CUDA events recorded on the model's stream (the records
+ * are read after the stream's work has run), so the durations are GPU time. Off (the default), nothing is
+ * recorded and no event is created: a normal run is unchanged. */
+typedef enum eng_profile_pass {
+    ENG_PROFILE_FORWARD = 0,
+    ENG_PROFILE_BACKWARD = 1,
+    ENG_PROFILE_LOSS = 2,      /* the classifier and cross-entropy, forward and backward per chunk */
+    ENG_PROFILE_OPTIMIZER = 3  /* gradient accumulation, flush, norm, AdamW */
+} eng_profile_pass;
+
+typedef struct eng_profile_record {
+    char op[32];          /* the op (CPU) or kernel (CUDA: the kernel's name, or "gemm_bf16"), NUL-terminated */
+    int32_t layer;
+    int32_t pass;         /* eng_profile_pass */
+    double start_us;
+    double duration_us;
+} eng_profile_record;
+
+/* Turns profiling on (enabled != 0) or off; either way the records so far are dropped. */
+ENG_API eng_status eng_model_set_profiling(eng_model* model, int32_t enabled, eng_stream* stream);
+
+/* Copies up to capacity records (in the order the ops ran) into records (nullable when capacity is 0) and sets
+ * count to the number recorded since profiling was turned on. Waits for the stream's queued work. */
+ENG_API eng_status eng_model_profile_read(eng_profile_record* records, int32_t* count, eng_model* model, int32_t capacity,
+                                          eng_stream* stream);
 
 /* sizeof of each ABI struct, so a binding can check its layouts against this build's. */
 typedef struct eng_abi_sizes {
@@ -277,6 +318,7 @@ typedef struct eng_abi_sizes {
     int32_t adamw_options;
     int32_t tensor_info;
     int32_t op_check;
+    int32_t profile_record; /* ABI 5 */
 } eng_abi_sizes;
 ENG_API void eng_abi_struct_sizes(eng_abi_sizes* out);
 

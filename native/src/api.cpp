@@ -132,6 +132,13 @@ eng_status eng_stream_synchronize(eng_stream* stream) {
     });
 }
 
+eng_status eng_context_make_current(eng_context* ctx) {
+    return guarded("eng_context_make_current", [&] {
+        require(ctx != nullptr, "ctx is null");
+        if (ctx->device) ctx->device->bind();
+    });
+}
+
 eng_status eng_stream_native_handle(void** out, eng_stream* stream) {
     return guarded("eng_stream_native_handle", [&] {
         require(out != nullptr && stream != nullptr, "out or stream is null");
@@ -355,6 +362,23 @@ eng_status eng_model_adamw_update(eng_model* model, const eng_adamw_options* opt
     });
 }
 
+eng_status eng_model_set_profiling(eng_model* model, int32_t enabled, eng_stream* stream) {
+    return guarded("eng_model_set_profiling", [&] {
+        require(model != nullptr, "model is null");
+        require_stream(model, stream);
+        model->impl->set_profiling(enabled != 0);
+    });
+}
+
+eng_status eng_model_profile_read(eng_profile_record* records, int32_t* count, eng_model* model, int32_t capacity, eng_stream* stream) {
+    return guarded("eng_model_profile_read", [&] {
+        require(count != nullptr && model != nullptr, "count or model is null");
+        require(capacity >= 0 && (capacity == 0 || records != nullptr), "records is null or capacity is negative");
+        require_stream(model, stream);
+        *count = (int32_t)model->impl->read_profile(records, capacity);
+    });
+}
+
 eng_status eng_config_activation_bytes(int64_t* out, const eng_model_config* config, int64_t num_tokens) {
     return guarded("eng_config_activation_bytes", [&] {
         require(out != nullptr && config != nullptr, "out or config is null");
@@ -362,6 +386,21 @@ eng_status eng_config_activation_bytes(int64_t* out, const eng_model_config* con
         const eng::ModelShape shape = eng::model_shape_from(*config);
         const int64_t element = config->compute_dtype == ENG_DTYPE_F64 ? 8 : 4;
         *out = eng::activation_elements(shape, num_tokens) * element;
+    });
+}
+
+eng_status eng_config_working_bytes(int64_t* out, const eng_model_config* config, int64_t num_tokens, int32_t device_kind) {
+    return guarded("eng_config_working_bytes", [&] {
+        require(out != nullptr && config != nullptr, "out or config is null");
+        require(num_tokens >= 0, "num_tokens must be >= 0");
+        require(device_kind == ENG_DEVICE_CPU || device_kind == ENG_DEVICE_CUDA, "unknown device kind");
+        const eng::ModelShape shape = eng::model_shape_from(*config);
+        if (device_kind == ENG_DEVICE_CUDA) {
+            require(config->compute_dtype == ENG_DTYPE_F32, "a CUDA model computes in ENG_DTYPE_F32 only");
+            *out = eng::cuda_working_bytes(shape, num_tokens);
+        } else {
+            *out = eng::activation_elements(shape, num_tokens) * (config->compute_dtype == ENG_DTYPE_F64 ? 8 : 4);
+        }
     });
 }
 
@@ -373,6 +412,7 @@ void eng_abi_struct_sizes(eng_abi_sizes* out) {
     out->adamw_options = (int32_t)sizeof(eng_adamw_options);
     out->tensor_info = (int32_t)sizeof(eng_tensor_info);
     out->op_check = (int32_t)sizeof(eng_op_check);
+    out->profile_record = (int32_t)sizeof(eng_profile_record);
 }
 
 }  // extern "C"

@@ -89,6 +89,11 @@ void load(Api& a) {
     bind(a.cu.cuModuleGetFunction, d, "cuModuleGetFunction", dp);
     bind(a.cu.cuLaunchKernel, d, "cuLaunchKernel", dp);
     bind(a.cu.cuGetErrorString, d, "cuGetErrorString", dp);
+    bind(a.cu.cuEventCreate, d, "cuEventCreate", dp);
+    bind(a.cu.cuEventRecord, d, "cuEventRecord", dp);
+    bind(a.cu.cuEventSynchronize, d, "cuEventSynchronize", dp);
+    bind(a.cu.cuEventElapsedTime, d, "cuEventElapsedTime", dp);
+    bind(a.cu.cuEventDestroy, d, "cuEventDestroy_v2", dp);
 
     void* l = open_blaslt(a.blaslt_path);
     const std::string& lp = a.blaslt_path;

@@ -18,6 +18,7 @@ typedef struct CUctx_st* CUcontext;
 typedef struct CUstream_st* CUstream;
 typedef struct CUmod_st* CUmodule;
 typedef struct CUfunc_st* CUfunction;
+typedef struct CUevent_st* CUevent;
 typedef unsigned long long CUdeviceptr;
 
 typedef int cublasStatus_t;  // CUBLAS_STATUS_SUCCESS = 0
@@ -73,6 +74,12 @@ struct Driver {
     CUresult (*cuLaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, CUstream,
                                void**, void**);
     CUresult (*cuGetErrorString)(CUresult, const char**);
+    // Op profiling only (profile.hpp): an event pair around each launch.
+    CUresult (*cuEventCreate)(CUevent*, unsigned);
+    CUresult (*cuEventRecord)(CUevent, CUstream);
+    CUresult (*cuEventSynchronize)(CUevent);
+    CUresult (*cuEventElapsedTime)(float*, CUevent, CUevent);
+    CUresult (*cuEventDestroy)(CUevent);
 };
 
 struct BlasLt {

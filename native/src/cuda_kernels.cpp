@@ -82,6 +82,7 @@ void Device::launch_raw(const char* name, int64_t grid, int block, CUstream stre
         if (!f) throw Error(ENG_ERROR_INTERNAL, std::string("kernel ") + name + " is in none of the trainer's PTX modules");
     }
     if (grid > 0x7fffffffLL) throw Error(ENG_ERROR_INVALID_ARGUMENT, std::string(name) + ": grid of " + std::to_string(grid) + " blocks is too large");
+    OpScope timed(profiler_, name);
     check(api_.cu.cuLaunchKernel(f, (unsigned)grid, 1, 1, (unsigned)block, 1, 1, 0, stream, params, nullptr), name);
 }
 
@@ -131,6 +132,7 @@ void Device::gemm(float* D, const uint16_t* A, const uint16_t* B, int trans_a, i
             found = algos_.emplace(key, result.algo).first;
         }
         const float alpha = 1.0f;
+        OpScope timed(profiler_, "gemm_bf16");
         check_blas(lt.cublasLtMatmul(blaslt_, desc, &alpha, A, la, B, lb, &beta, D, ld, D, ld, &found->second,
                                      reinterpret_cast<void*>(workspace_), workspace_bytes_, stream),
                    "cublasLtMatmul");
@@ -140,6 +142,56 @@ void Device::gemm(float* D, const uint16_t* A, const uint16_t* B, int trans_a, i
     }
     release();
 }
+
+namespace {
+
+class EventClock final : public StampClock {
+public:
+    EventClock(const Device& d, const CUstream* stream) : d_(d), stream_(stream) {}
+
+    ~EventClock() override {
+        try {
+            d_.bind();
+        } catch (...) {
+            return;  // no context: the events go with it
+        }
+        for (CUevent e : events_) d_.api().cu.cuEventDestroy(e);
+    }
+
+    void reset() override { used_ = 0; }
+
+    int64_t stamp() override {
+        if (used_ == events_.size()) {
+            CUevent e = nullptr;
+            check(d_.api().cu.cuEventCreate(&e, 0), "cuEventCreate");
+            events_.push_back(e);
+        }
+        check(d_.api().cu.cuEventRecord(events_[used_], *stream_), "cuEventRecord");
+        return (int64_t)used_++;
+    }
+
+    std::vector<double> microseconds() override {
+        std::vector<double> us(used_, 0.0);
+        if (used_ == 0) return us;
+        check(d_.api().cu.cuEventSynchronize(events_[used_ - 1]), "cuEventSynchronize");
+        for (size_t i = 1; i < used_; i++) {
+            float ms = 0;
+            check(d_.api().cu.cuEventElapsedTime(&ms, events_[0], events_[i]), "cuEventElapsedTime");
+            us[i] = 1000.0 * (double)ms;
+        }
+        return us;
+    }
+
+private:
+    const Device& d_;
+    const CUstream* stream_;
+    std::vector<CUevent> events_;
+    size_t used_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<StampClock> make_event_clock(const Device& d, const CUstream* stream) { return std::make_unique<EventClock>(d, stream); }
 
 void upload(const Device& d, void* dst, const void* src, size_t bytes, CUstream stream) {
     if (bytes) check(d.api().cu.cuMemcpyHtoDAsync(reinterpret_cast<CUdeviceptr>(dst), src, bytes, stream), "cuMemcpyHtoDAsync");

@@ -10,8 +10,15 @@
 #include <unordered_map>
 
 #include "cuda_api.hpp"
+#include "profile.hpp"
 
 namespace eng::cuda {
+
+class Device;
+
+// Stamps of op profiling on a GPU: CUDA events recorded on *stream (the model's, which may change between calls),
+// kept from one profiled step to the next. Destroy it while the device's context can be bound.
+std::unique_ptr<StampClock> make_event_clock(const Device& d, const CUstream* stream);
 
 struct PtxModule {
     const char* name;
@@ -57,10 +64,18 @@ public:
     void gemm(float* D, const uint16_t* A, const uint16_t* B, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
               int64_t lda, int64_t ldb, int64_t ldd, float beta, CUstream stream) const;
 
+    // The cuBLASLt workspace each device allocates once.
+    static constexpr size_t kWorkspaceBytes = 32u << 20;
+
+    // While p is set (a profiling model's, profile.hpp), every kernel launch and GEMM is timed by it; null: none.
+    void set_profiler(OpProfiler* p) const { profiler_ = p; }
+    const OpProfiler* profiler() const { return profiler_; }
+
 private:
     void launch_raw(const char* name, int64_t grid, int block, CUstream stream, void** params) const;
 
     const Api& api_;
+    mutable OpProfiler* profiler_ = nullptr;
     int ordinal_;
     CUdevice device_ = 0;
     CUcontext context_ = nullptr;
@@ -69,7 +84,7 @@ private:
     std::unordered_map<std::string, CUfunction> functions_;
     cublasLtHandle_t blaslt_ = nullptr;
     CUdeviceptr workspace_ = 0;
-    size_t workspace_bytes_ = 32u << 20;
+    size_t workspace_bytes_ = kWorkspaceBytes;
     // The algorithm cuBLASLt's heuristic picked for each GEMM shape: asked once, so every later call of that shape
     // runs the same algorithm (bit-identical runs).
     // The key holds the pointers' alignments too: a tensor inside the flat buffer may start at any element, and

@@ -18,6 +18,16 @@ namespace {
 using cuda::Device;
 using cuda::DeviceArray;
 
+// The bf16 scratch of a micro-batch of N tokens: one GEMM input (the widest activation row) and one output
+// gradient or classifier chunk of logits.
+int64_t half_elements(const ModelShape& s, int64_t N) {
+    const int64_t widest = std::max(std::max(s.C, s.H * s.D), s.I);
+    return N * widest + std::max(N * widest, s.chunk * s.V);
+}
+
+// The batch's int32 arrays on the device: tokens, document start and end, scored rows and their targets.
+constexpr int64_t kBatchIntsPerToken = 5;
+
 class CudaQwen2 final : public Model {
 public:
     CudaQwen2(const ModelShape& s, std::shared_ptr<const Device> device)
@@ -31,15 +41,32 @@ public:
         cuda::zero_async(d_, grads_.get(), (size_t)P_ * sizeof(float), stream_);
         cuda::synchronize(d_, stream_);
         set_optimizer_range(0, P_);
+        profiler_.set_clock(cuda::make_event_clock(d_, &stream_));
     }
 
-    // The device memory below is freed with the context current.
+    // The device memory below is freed with the context current; the profile's events go first, while the device
+    // (which the clock refers to) is certainly alive.
     ~CudaQwen2() override {
+        if (d_.profiler() == &profiler_) d_.set_profiler(nullptr);
+        profiler_.set_clock(nullptr);
         try {
             d_.bind();
         } catch (...) {
             // Nothing to do: the frees that follow fail quietly without a context.
         }
+    }
+
+    // Times every kernel launch and GEMM of this model's device (cuda_kernels.hpp) while on.
+    void set_profiling(bool on) override {
+        d_.bind();
+        profiler_.enable(on);
+        d_.set_profiler(profiler_.on() ? &profiler_ : nullptr);
+    }
+
+    // The events are read (after waiting for the last) with the context current.
+    int64_t read_profile(eng_profile_record* out, int64_t capacity) override {
+        d_.bind();
+        return profiler_.read(out, capacity);
     }
 
     void use_stream(void* native_stream) override { stream_ = static_cast<cuda::CUstream>(native_stream); }
@@ -109,6 +136,7 @@ public:
         ensure_activations(N);
         forward(b.tokens, N);
         const int64_t M = (int64_t)batch_.rows.size();
+        profiler_.at(-1, ENG_PROFILE_LOSS);
         zero(act_.dln, N * s_.C);
         const uint16_t* wcls = classifier_view(params_bf16_.get(), layout_, s_);
         float* dwcls = classifier_view(grads_.get(), layout_, s_);
@@ -163,12 +191,14 @@ public:
 
     void accumulate_grads() override {
         d_.bind();
+        profiler_.at(-1, ENG_PROFILE_OPTIMIZER);
         cuda::ops::accumulate_grads(d_, stream_, accumulator(), grads_.get(), P_);
     }
 
     void flush_grads(int64_t offset, int64_t count) override {
         check_flat_range("flush range", offset, count, P_);
         d_.bind();
+        profiler_.at(-1, ENG_PROFILE_OPTIMIZER);
         double* acc = accumulator();
         cuda::ops::flush_grads(d_, stream_, grads_.get() + offset, acc + offset, count);
         cuda::zero_async(d_, acc, (size_t)P_ * sizeof(double), stream_);
@@ -178,6 +208,7 @@ public:
         check_flat_range("gradient range", offset, count, P_);
         d_.bind();
         CudaQwen2* self = const_cast<CudaQwen2*>(this);
+        self->profiler_.at(-1, ENG_PROFILE_OPTIMIZER);
         const int64_t nblocks = cuda::ops::sqnorm_blocks(offset, count);
         if (self->partials_.size() < nblocks) self->partials_.resize(d_, nblocks);
         cuda::ops::sqnorm_partials(d_, stream_, self->partials_.get(), grads_.get(), offset, count);
@@ -193,6 +224,7 @@ public:
     void adamw_update(const eng_adamw_options& o, double grad_scale, int64_t offset, int64_t count) override {
         check_adamw_update(o, grad_scale, offset, count, P_, opt_offset_, opt_count_);
         d_.bind();
+        profiler_.at(-1, ENG_PROFILE_OPTIMIZER);
         float* m = moments();
         float* v = m + opt_count_;
         const AdamWScalars k = adamw_scalars(o);
@@ -239,16 +271,16 @@ private:
 
     void ensure_activations(int64_t N) {
         if (N <= capacity_) return;
-        const int64_t widest = std::max(std::max(s_.C, s_.H * s_.D), s_.I), Tc = s_.chunk;
+        const int64_t widest = std::max(std::max(s_.C, s_.H * s_.D), s_.I);
         acts_.reset();
         acts_.resize(d_, activation_elements(s_, N));
         act_.carve(acts_.get(), s_, N);
         halves_.reset();
-        halves_.resize(d_, N * widest + std::max(N * widest, Tc * s_.V));
+        halves_.resize(d_, half_elements(s_, N));
         xb_ = halves_.get();
         gb_ = halves_.get() + N * widest;
         ints_.reset();
-        ints_.resize(d_, 5 * N);
+        ints_.resize(d_, kBatchIntsPerToken * N);
         tokens_d_ = ints_.get(); doc_start_d_ = tokens_d_ + N; doc_end_d_ = doc_start_d_ + N;
         rows_d_ = doc_end_d_ + N; targets_d_ = rows_d_ + N;
         capacity_ = N;
@@ -285,9 +317,11 @@ private:
         const float scale = 1.0f / std::sqrt((float)D);
         const Device& d = d_;
         const cuda::CUstream st = stream_;
+        profiler_.at(-1, ENG_PROFILE_FORWARD);
         upload_batch(tokens, N);
         cuda::ops::embedding_forward(d, st, act_.layers[0].res, tokens_d_, params_.get(), N, C);
         for (int64_t l = 0; l < s_.L; l++) {
+            profiler_.at(l, ENG_PROFILE_FORWARD);
             LayerActs<float>& a = act_.layers[(size_t)l];
             const LayerView<float> w = layer_view(params_.get(), layout_, l);
             const LayerView<uint16_t> wb = layer_view(params_bf16_.get(), layout_, l);
@@ -308,6 +342,7 @@ private:
             cuda::ops::linear_forward(d, st, next, a.h, wb.wd, nullptr, N, I, C, xb_);
             cuda::ops::add(d, st, next, a.res2, N * C);
         }
+        profiler_.at(-1, ENG_PROFILE_FORWARD);
         cuda::ops::rmsnorm_forward(d, st, act_.lnf, act_.rstdf, act_.resf, final_norm_view(params_.get(), layout_, s_), N, C, s_.eps);
     }
 
@@ -319,10 +354,12 @@ private:
         const cuda::CUstream st = stream_;
         float* params = params_.get();
         float* grads = grads_.get();
+        profiler_.at(-1, ENG_PROFILE_BACKWARD);
         zero(act_.dres, N * C);
         cuda::ops::rmsnorm_backward(d, st, act_.dres, final_norm_view(grads, layout_, s_), act_.dln, act_.resf, final_norm_view(params, layout_, s_),
                                     act_.rstdf, N, C);
         for (int64_t l = s_.L - 1; l >= 0; l--) {
+            profiler_.at(l, ENG_PROFILE_BACKWARD);
             LayerActs<float>& a = act_.layers[(size_t)l];
             const LayerView<float> w = layer_view(params, layout_, l);
             const LayerView<uint16_t> wb = layer_view(params_bf16_.get(), layout_, l);
@@ -353,6 +390,7 @@ private:
             cuda::ops::linear_backward(d, st, act_.dln, dw.wv, dw.bv, act_.dv, a.ln1, wb.wv, N, C, KV * D, xb_, gb_);
             cuda::ops::rmsnorm_backward(d, st, act_.dres, dw.ln1, act_.dln, a.res, w.ln1, a.rstd1, N, C);
         }
+        profiler_.at(-1, ENG_PROFILE_BACKWARD);
         cuda::ops::embedding_backward(d, st, grads, act_.dres, tokens_d_, N, C);
     }
 
@@ -376,6 +414,15 @@ private:
 };
 
 }  // namespace
+
+int64_t cuda_working_bytes(const ModelShape& s, int64_t N) {
+    const std::vector<TensorSlot> layout = tensor_layout(s);
+    const int64_t P = layout.back().offset + layout.back().numel;
+    return activation_elements(s, N) * (int64_t)sizeof(float) + half_elements(s, N) * (int64_t)sizeof(uint16_t) +
+           kBatchIntsPerToken * N * (int64_t)sizeof(int32_t) + P * (int64_t)sizeof(uint16_t) /* params_bf16_ */ +
+           cuda::ops::sqnorm_blocks(0, P) * (int64_t)sizeof(double) /* partials_ over the whole buffer */ +
+           (int64_t)Device::kWorkspaceBytes;
+}
 
 Model* create_cuda_model(const ModelShape& shape, int dtype, std::shared_ptr<const cuda::Device> device) {
     if (dtype != ENG_DTYPE_F32)

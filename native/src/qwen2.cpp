@@ -188,6 +188,7 @@ public:
         P_ = layout_.back().offset + layout_.back().numel;
         memory_.assign((size_t)(2 * P_), T(0));
         set_optimizer_range(0, P_);
+        profiler_.set_clock(make_host_clock());
     }
 
     const std::vector<TensorSlot>& tensors() const override { return layout_; }
@@ -243,7 +244,10 @@ public:
         }
     }
 
-    void zero_grads() override { std::fill(memory_.begin() + P_, memory_.begin() + 2 * P_, T(0)); }
+    void zero_grads() override {
+        profiler_.at(-1, ENG_PROFILE_BACKWARD);
+        op("zero_grads", [&] { std::fill(memory_.begin() + P_, memory_.begin() + 2 * P_, T(0)); });
+    }
 
     void forward_backward(double* loss_sum, int64_t* valid, float* token_losses, const eng_batch& b,
                           double loss_scale, bool backward) override {
@@ -252,12 +256,15 @@ public:
         ensure_activations(N);
         forward(b.tokens, N);
         const int64_t M = (int64_t)batch_.rows.size();
-        std::fill(act_.dln, act_.dln + N * s_.C, T(0));
+        profiler_.at(-1, ENG_PROFILE_LOSS);
+        op("zero", [&] { std::fill(act_.dln, act_.dln + N * s_.C, T(0)); });
         const T* wcls = classifier_view(params(), layout_, s_);
         T* dwcls = classifier_view(grads(), layout_, s_);
-        classifier_forward_backward(act_.losses, backward ? act_.dln : nullptr, backward ? dwcls : nullptr, act_.lnf, wcls,
-                                    batch_.rows.data(), batch_.targets.data(), act_.xbuf, act_.dxbuf, act_.logits, (T)loss_scale, backward,
-                                    M, s_.C, s_.V, s_.chunk, threads_);
+        op("classifier_ce", [&] {
+            classifier_forward_backward(act_.losses, backward ? act_.dln : nullptr, backward ? dwcls : nullptr, act_.lnf, wcls,
+                                        batch_.rows.data(), batch_.targets.data(), act_.xbuf, act_.dxbuf, act_.logits, (T)loss_scale, backward,
+                                        M, s_.C, s_.V, s_.chunk, threads_);
+        });
         double sum = 0;
         for (int64_t m = 0; m < M; m++) sum += (double)act_.losses[m];
         *loss_sum = sum;
@@ -291,6 +298,8 @@ public:
     void* grad_accumulator() override { return accumulator(); }
 
     void accumulate_grads() override {
+        profiler_.at(-1, ENG_PROFILE_OPTIMIZER);
+        OpScope scope(&profiler_, "accumulate_grads");
         double* acc = accumulator();
         T* g = grads();
 #pragma omp parallel for schedule(static) num_threads(threads_)
@@ -302,6 +311,8 @@ public:
 
     void flush_grads(int64_t offset, int64_t count) override {
         check_range("flush range", offset, count);
+        profiler_.at(-1, ENG_PROFILE_OPTIMIZER);
+        OpScope scope(&profiler_, "flush_grads");
         double* acc = accumulator();
         T* g = grads();
 #pragma omp parallel for schedule(static) num_threads(threads_)
@@ -311,6 +322,9 @@ public:
 
     double grad_sqnorm(int64_t offset, int64_t count) const override {
         check_range("gradient range", offset, count);
+        OpProfiler* profiler = const_cast<OpProfiler*>(&profiler_);
+        profiler->at(-1, ENG_PROFILE_OPTIMIZER);
+        OpScope scope(profiler, "grad_sqnorm");
         const T* g = memory_.data() + P_;
         // Fixed blocks at absolute positions, each summed in double by one thread, then added in block order:
         // the same bits for any thread count.
@@ -332,6 +346,8 @@ public:
 
     void adamw_update(const eng_adamw_options& o, double grad_scale, int64_t offset, int64_t count) override {
         check_adamw_update(o, grad_scale, offset, count, P_, opt_offset_, opt_count_);
+        profiler_.at(-1, ENG_PROFILE_OPTIMIZER);
+        OpScope scope(&profiler_, "adamw");
         T* p = params();
         const T* g = grads();
         T* m = moments();
@@ -395,67 +411,73 @@ private:
     void forward(const int32_t* tokens, int64_t N) {
         const int64_t C = s_.C, I = s_.I, H = s_.H, KV = s_.KV, D = s_.D;
         const int th = threads_;
-        rope_tables(act_.cos, act_.sin, batch_.positions.data(), N, D, s_.theta, th);
-        embedding_forward(act_.layers[0].res, tokens, params(), N, C, th);
+        profiler_.at(-1, ENG_PROFILE_FORWARD);
+        op("rope_tables", [&] { rope_tables(act_.cos, act_.sin, batch_.positions.data(), N, D, s_.theta, th); });
+        op("embedding_forward", [&] { embedding_forward(act_.layers[0].res, tokens, params(), N, C, th); });
         for (int64_t l = 0; l < s_.L; l++) {
+            profiler_.at(l, ENG_PROFILE_FORWARD);
             LayerActs<T>& a = act_.layers[(size_t)l];
             const LayerView<T> w = layer_view(params(), l);
             T* next = l + 1 < s_.L ? act_.layers[(size_t)l + 1].res : act_.resf;
-            rmsnorm_forward(a.ln1, a.rstd1, a.res, w.ln1, N, C, s_.eps, th);
-            matmul_forward(a.q, a.ln1, w.wq, w.bq, N, C, H * D, th);
-            matmul_forward(a.k, a.ln1, w.wk, w.bk, N, C, KV * D, th);
-            matmul_forward(a.v, a.ln1, w.wv, w.bv, N, C, KV * D, th);
-            rope_forward(a.q, act_.cos, act_.sin, N, H, D, th);
-            rope_forward(a.k, act_.cos, act_.sin, N, KV, D, th);
-            attention_forward(a.att, a.lse, a.q, a.k, a.v, batch_.doc_start.data(), N, H, KV, D, th);
-            matmul_forward(a.res2, a.att, w.wo, (const T*)nullptr, N, H * D, C, th);
-            add_inplace(a.res2, a.res, N * C);
-            rmsnorm_forward(a.ln2, a.rstd2, a.res2, w.ln2, N, C, s_.eps, th);
-            matmul_forward(a.gate, a.ln2, w.wg, (const T*)nullptr, N, C, I, th);
-            matmul_forward(a.up, a.ln2, w.wu, (const T*)nullptr, N, C, I, th);
-            swiglu_forward(a.h, a.gate, a.up, N * I, th);
-            matmul_forward(next, a.h, w.wd, (const T*)nullptr, N, I, C, th);
-            add_inplace(next, a.res2, N * C);
+            op("rmsnorm_forward", [&] { rmsnorm_forward(a.ln1, a.rstd1, a.res, w.ln1, N, C, s_.eps, th); });
+            op("matmul_forward", [&] { matmul_forward(a.q, a.ln1, w.wq, w.bq, N, C, H * D, th); });
+            op("matmul_forward", [&] { matmul_forward(a.k, a.ln1, w.wk, w.bk, N, C, KV * D, th); });
+            op("matmul_forward", [&] { matmul_forward(a.v, a.ln1, w.wv, w.bv, N, C, KV * D, th); });
+            op("rope_forward", [&] { rope_forward(a.q, act_.cos, act_.sin, N, H, D, th); });
+            op("rope_forward", [&] { rope_forward(a.k, act_.cos, act_.sin, N, KV, D, th); });
+            op("attention_forward", [&] { attention_forward(a.att, a.lse, a.q, a.k, a.v, batch_.doc_start.data(), N, H, KV, D, th); });
+            op("matmul_forward", [&] { matmul_forward(a.res2, a.att, w.wo, (const T*)nullptr, N, H * D, C, th); });
+            op("add_inplace", [&] { add_inplace(a.res2, a.res, N * C); });
+            op("rmsnorm_forward", [&] { rmsnorm_forward(a.ln2, a.rstd2, a.res2, w.ln2, N, C, s_.eps, th); });
+            op("matmul_forward", [&] { matmul_forward(a.gate, a.ln2, w.wg, (const T*)nullptr, N, C, I, th); });
+            op("matmul_forward", [&] { matmul_forward(a.up, a.ln2, w.wu, (const T*)nullptr, N, C, I, th); });
+            op("swiglu_forward", [&] { swiglu_forward(a.h, a.gate, a.up, N * I, th); });
+            op("matmul_forward", [&] { matmul_forward(next, a.h, w.wd, (const T*)nullptr, N, I, C, th); });
+            op("add_inplace", [&] { add_inplace(next, a.res2, N * C); });
         }
-        rmsnorm_forward(act_.lnf, act_.rstdf, act_.resf, final_norm(params()), N, C, s_.eps, th);
+        profiler_.at(-1, ENG_PROFILE_FORWARD);
+        op("rmsnorm_forward", [&] { rmsnorm_forward(act_.lnf, act_.rstdf, act_.resf, final_norm(params()), N, C, s_.eps, th); });
     }
 
     // Expects act_.dln to hold d(final norm output) from the classifier.
     void backward(const int32_t* tokens, int64_t N) {
         const int64_t C = s_.C, I = s_.I, H = s_.H, KV = s_.KV, D = s_.D;
         const int th = threads_;
-        std::fill(act_.dres, act_.dres + N * C, T(0));
-        rmsnorm_backward(act_.dres, final_norm(grads()), act_.dln, act_.resf, final_norm(params()), act_.rstdf, N, C, th);
+        profiler_.at(-1, ENG_PROFILE_BACKWARD);
+        op("zero", [&] { std::fill(act_.dres, act_.dres + N * C, T(0)); });
+        op("rmsnorm_backward", [&] { rmsnorm_backward(act_.dres, final_norm(grads()), act_.dln, act_.resf, final_norm(params()), act_.rstdf, N, C, th); });
         for (int64_t l = s_.L - 1; l >= 0; l--) {
+            profiler_.at(l, ENG_PROFILE_BACKWARD);
             LayerActs<T>& a = act_.layers[(size_t)l];
             const LayerView<T> w = layer_view(params(), l);
             const LayerView<T> dw = layer_view(grads(), l);
             // next = res2 + down(h): act_.dres holds d next, and is also the residual part of d res2.
-            zero(act_.dh, N * I);
-            matmul_backward(act_.dh, dw.wd, (T*)nullptr, act_.dres, a.h, w.wd, N, I, C, th);
-            zero(act_.dgate, N * I);
-            zero(act_.dup, N * I);
-            swiglu_backward(act_.dgate, act_.dup, act_.dh, a.gate, a.up, N * I, th);
-            zero(act_.dln, N * C);
-            matmul_backward(act_.dln, dw.wg, (T*)nullptr, act_.dgate, a.ln2, w.wg, N, C, I, th);
-            matmul_backward(act_.dln, dw.wu, (T*)nullptr, act_.dup, a.ln2, w.wu, N, C, I, th);
-            rmsnorm_backward(act_.dres, dw.ln2, act_.dln, a.res2, w.ln2, a.rstd2, N, C, th);
+            op("zero", [&] { zero(act_.dh, N * I); });
+            op("matmul_backward", [&] { matmul_backward(act_.dh, dw.wd, (T*)nullptr, act_.dres, a.h, w.wd, N, I, C, th); });
+            op("zero", [&] { zero(act_.dgate, N * I); });
+            op("zero", [&] { zero(act_.dup, N * I); });
+            op("swiglu_backward", [&] { swiglu_backward(act_.dgate, act_.dup, act_.dh, a.gate, a.up, N * I, th); });
+            op("zero", [&] { zero(act_.dln, N * C); });
+            op("matmul_backward", [&] { matmul_backward(act_.dln, dw.wg, (T*)nullptr, act_.dgate, a.ln2, w.wg, N, C, I, th); });
+            op("matmul_backward", [&] { matmul_backward(act_.dln, dw.wu, (T*)nullptr, act_.dup, a.ln2, w.wu, N, C, I, th); });
+            op("rmsnorm_backward", [&] { rmsnorm_backward(act_.dres, dw.ln2, act_.dln, a.res2, w.ln2, a.rstd2, N, C, th); });
             // res2 = res + o_proj(att): act_.dres now holds d res2.
-            zero(act_.datt, N * H * D);
-            matmul_backward(act_.datt, dw.wo, (T*)nullptr, act_.dres, a.att, w.wo, N, H * D, C, th);
-            zero(act_.dq, N * H * D);
-            zero(act_.dk, N * KV * D);
-            zero(act_.dv, N * KV * D);
-            attention_backward(act_.dq, act_.dk, act_.dv, act_.delta, act_.datt, a.q, a.k, a.v, a.att, a.lse, batch_.doc_start.data(), N, H, KV, D, th);
-            rope_backward(act_.dq, act_.cos, act_.sin, N, H, D, th);
-            rope_backward(act_.dk, act_.cos, act_.sin, N, KV, D, th);
-            zero(act_.dln, N * C);
-            matmul_backward(act_.dln, dw.wq, dw.bq, act_.dq, a.ln1, w.wq, N, C, H * D, th);
-            matmul_backward(act_.dln, dw.wk, dw.bk, act_.dk, a.ln1, w.wk, N, C, KV * D, th);
-            matmul_backward(act_.dln, dw.wv, dw.bv, act_.dv, a.ln1, w.wv, N, C, KV * D, th);
-            rmsnorm_backward(act_.dres, dw.ln1, act_.dln, a.res, w.ln1, a.rstd1, N, C, th);
+            op("zero", [&] { zero(act_.datt, N * H * D); });
+            op("matmul_backward", [&] { matmul_backward(act_.datt, dw.wo, (T*)nullptr, act_.dres, a.att, w.wo, N, H * D, C, th); });
+            op("zero", [&] { zero(act_.dq, N * H * D); });
+            op("zero", [&] { zero(act_.dk, N * KV * D); });
+            op("zero", [&] { zero(act_.dv, N * KV * D); });
+            op("attention_backward", [&] { attention_backward(act_.dq, act_.dk, act_.dv, act_.delta, act_.datt, a.q, a.k, a.v, a.att, a.lse, batch_.doc_start.data(), N, H, KV, D, th); });
+            op("rope_backward", [&] { rope_backward(act_.dq, act_.cos, act_.sin, N, H, D, th); });
+            op("rope_backward", [&] { rope_backward(act_.dk, act_.cos, act_.sin, N, KV, D, th); });
+            op("zero", [&] { zero(act_.dln, N * C); });
+            op("matmul_backward", [&] { matmul_backward(act_.dln, dw.wq, dw.bq, act_.dq, a.ln1, w.wq, N, C, H * D, th); });
+            op("matmul_backward", [&] { matmul_backward(act_.dln, dw.wk, dw.bk, act_.dk, a.ln1, w.wk, N, C, KV * D, th); });
+            op("matmul_backward", [&] { matmul_backward(act_.dln, dw.wv, dw.bv, act_.dv, a.ln1, w.wv, N, C, KV * D, th); });
+            op("rmsnorm_backward", [&] { rmsnorm_backward(act_.dres, dw.ln1, act_.dln, a.res, w.ln1, a.rstd1, N, C, th); });
         }
-        embedding_backward(grads(), act_.dres, tokens, N, C, th);
+        profiler_.at(-1, ENG_PROFILE_BACKWARD);
+        op("embedding_backward", [&] { embedding_backward(grads(), act_.dres, tokens, N, C, th); });
     }
 
     void add_inplace(T* dst, const T* src, int64_t n) {
@@ -464,6 +486,13 @@ private:
     }
 
     static void zero(T* p, int64_t n) { std::fill(p, p + n, T(0)); }
+
+    // Runs f as op `name` of the profile (profile.hpp): timed when profiling is on, as it is otherwise.
+    template <typename F>
+    void op(const char* name, F&& f) {
+        OpScope scope(&profiler_, name);
+        f();
+    }
 
     ModelShape s_;
     int threads_;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "engine_native.h"
+#include "profile.hpp"
 
 namespace eng {
 
@@ -105,6 +106,13 @@ public:
     virtual void adamw_update(const eng_adamw_options& options, double grad_scale, int64_t offset, int64_t count) = 0;
     // The stream the next calls queue their work on (a CUstream on CUDA); the CPU computes at once and ignores it.
     virtual void use_stream(void* native_stream) { (void)native_stream; }
+    // Op timing (profile.hpp): on or off, dropping the records so far either way.
+    virtual void set_profiling(bool on) { profiler_.enable(on); }
+    // Up to capacity records into out; returns how many there are (waits for a device's stamps).
+    virtual int64_t read_profile(eng_profile_record* out, int64_t capacity) { return profiler_.read(out, capacity); }
+
+protected:
+    OpProfiler profiler_;
 };
 
 // Creates the CPU model for dtype ENG_DTYPE_F32 or ENG_DTYPE_F64.
@@ -113,6 +121,10 @@ Model* create_cpu_model(const ModelShape& shape, int dtype, int threads);
 namespace cuda {
 class Device;
 }
+
+// Device bytes a CUDA model of shape s holds for micro-batches of N tokens besides its flat buffers (parameters,
+// gradients, AdamW moments, float64 accumulator): exactly what it allocates for them (cuda_model.cpp).
+int64_t cuda_working_bytes(const ModelShape& s, int64_t N);
 
 // Creates the CUDA model on device (see cuda_model.cpp): compute dtype ENG_DTYPE_F32 only (bf16 mixed precision).
 Model* create_cuda_model(const ModelShape& shape, int dtype, std::shared_ptr<const cuda::Device> device);

@@ -77,6 +77,10 @@ public sealed class ComputeContext : IDisposable
         }
     }
 
+    /// <summary>Makes this context's GPU context (the device's primary context, the one the trainer and the CUDA
+    /// runtime libraries such as NCCL share) current on the calling thread; nothing on the CPU.</summary>
+    public void MakeCurrent() => NativeTrainerException.Check(TrainerImports.eng_context_make_current(Context));
+
     /// <summary>Waits for the work queued on this context's stream (immediate on the CPU).</summary>
     public void Synchronize() => NativeTrainerException.Check(TrainerImports.eng_stream_synchronize(Stream));
 

@@ -245,6 +245,32 @@ public sealed unsafe class Qwen2Model : IDisposable
         return (float*)data;
     }
 
+    /// <summary>Turns op timing on or off (dropping the records so far either way): while on, the native trainer
+    /// times every op it runs (CPU) or every kernel launch and GEMM (CUDA events on the stream); off, a run is
+    /// unchanged.</summary>
+    public void SetProfiling(bool enabled) =>
+        NativeTrainerException.Check(TrainerImports.eng_model_set_profiling(_model, enabled ? 1 : 0, _context.Stream));
+
+    /// <summary>The ops timed since <see cref="SetProfiling"/> turned timing on, in the order they ran (waits for the
+    /// GPU's queued work).</summary>
+    public IReadOnlyList<OpTiming> ReadProfile()
+    {
+        NativeTrainerException.Check(TrainerImports.eng_model_profile_read(null, out int count, _model, 0, _context.Stream));
+        var records = new EngProfileRecord[count];
+        int read;
+        fixed (EngProfileRecord* p = records)
+            NativeTrainerException.Check(TrainerImports.eng_model_profile_read(p, out read, _model, count, _context.Stream));
+        var ops = new List<OpTiming>(Math.Min(read, count));
+        for (int i = 0; i < Math.Min(read, count); i++)
+        {
+            ref var r = ref records[i];
+            string op;
+            fixed (byte* name = r.Op) op = new string((sbyte*)name);
+            ops.Add(new OpTiming(op, r.Layer, (OpPass)r.Pass, r.StartMicroseconds, r.DurationMicroseconds));
+        }
+        return ops;
+    }
+
     public void Dispose() => _model.Dispose();
 
     /// <summary>Bytes of activations a model of <paramref name="config"/> allocates for a micro-batch of
@@ -252,6 +278,18 @@ public sealed unsafe class Qwen2Model : IDisposable
     public static long ActivationBytes(Qwen2Config config, long tokens, ComputeDType dtype = ComputeDType.Float32, int lossChunkTokens = 64)
     {
         NativeTrainerException.Check(TrainerImports.eng_config_activation_bytes(out long bytes, Native(config, dtype, lossChunkTokens), tokens));
+        return bytes;
+    }
+
+    /// <summary>Bytes a model of <paramref name="config"/> on the CPU or a GPU (<paramref name="cuda"/>) allocates
+    /// for micro-batches of up to <paramref name="tokens"/> tokens besides its flat buffers (parameters, gradients,
+    /// AdamW moments, float64 accumulator): on the CPU its activations (<see cref="ActivationBytes"/>); on a GPU,
+    /// in device memory, the fp32 activations, the bf16 GEMM scratch, the batch's arrays, the bf16 copy of the
+    /// weights, the norm's partial sums and cuBLASLt's workspace, exactly as the CUDA model allocates them.</summary>
+    public static long WorkingBytes(Qwen2Config config, long tokens, bool cuda, int lossChunkTokens = 64)
+    {
+        NativeTrainerException.Check(TrainerImports.eng_config_working_bytes(out long bytes, Native(config, ComputeDType.Float32, lossChunkTokens), tokens,
+            cuda ? EngDeviceKind.Cuda : EngDeviceKind.Cpu));
         return bytes;
     }
 

@@ -24,15 +24,5 @@ public sealed record TrainerDevice
     /// (status Unsupported, the message naming what is missing and where it looked).</exception>
     public ComputeContext CreateContext(int threads) => IsCuda ? ComputeContext.CreateCuda(Ordinal) : ComputeContext.CreateCpu(threads);
 
-    /// <summary>Refuses a GPU run of more than one rank: its gradients must be summed by NCCL on the device, which
-    /// the trainer does not call yet (the MPI collectives read host memory).</summary>
-    /// <exception cref="Engine.Core.EngineException">a CUDA device with <paramref name="ranks"/> &gt; 1.</exception>
-    public void CheckRanks(int ranks, string command)
-    {
-        if (IsCuda && ranks > 1)
-            throw new Engine.Core.EngineException($"{command}: --device {this} with {ranks} ranks needs NCCL collectives on the GPU, which are not wired in yet; " +
-                "run one rank per GPU (no mpirun) or use --device cpu");
-    }
-
     public override string ToString() => IsCuda ? $"cuda:{Ordinal}" : "cpu";
 }

@@ -113,7 +113,8 @@ public sealed class CudaTrainerTests
         string[] entryPoints = ["cuInit", "cuDeviceGetCount", "cuDeviceGet", "cuDeviceGetName", "cuDevicePrimaryCtxRetain",
             "cuDevicePrimaryCtxRelease_v2", "cuCtxSetCurrent", "cuStreamCreate", "cuStreamDestroy_v2", "cuStreamSynchronize", "cuMemAlloc_v2",
             "cuMemFree_v2", "cuMemcpyHtoDAsync_v2", "cuMemcpyDtoHAsync_v2", "cuMemcpyDtoDAsync_v2", "cuMemsetD8Async", "cuModuleLoadData",
-            "cuModuleUnload", "cuModuleGetFunction", "cuLaunchKernel", "cuGetErrorString"];
+            "cuModuleUnload", "cuModuleGetFunction", "cuLaunchKernel", "cuGetErrorString", "cuEventCreate", "cuEventRecord", "cuEventSynchronize",
+            "cuEventElapsedTime", "cuEventDestroy_v2"];
         File.WriteAllText(temp.Combine("cuda.c"), string.Concat(entryPoints.Select(e => $"int {e}(void) {{ return 100; }}\n")));
         var cc = EngineProcess.Run(new System.Diagnostics.ProcessStartInfo("cc", ["-shared", "-fPIC", "-o", temp.Combine("libcuda.so.1"), temp.Combine("cuda.c")]));
         Assert.True(cc.ExitCode == 0, cc.Stderr);

@@ -62,7 +62,7 @@ public sealed class DataParallelUnitTests
     [Fact]
     public void AbiVersionAndStructSizesMatchTheBinding()
     {
-        Assert.Equal(4, TrainerImports.eng_abi_version());
+        Assert.Equal(5, TrainerImports.eng_abi_version());
         TrainerImports.eng_abi_struct_sizes(out var sizes);
         Assert.Equal(Marshal.SizeOf<EngContextOptions>(), sizes.ContextOptions);
         Assert.Equal(Marshal.SizeOf<EngModelConfig>(), sizes.ModelConfig);
@@ -70,6 +70,7 @@ public sealed class DataParallelUnitTests
         Assert.Equal(Marshal.SizeOf<EngAdamWOptions>(), sizes.AdamWOptions);
         Assert.Equal(Marshal.SizeOf<EngTensorInfo>(), sizes.TensorInfo);
         Assert.Equal(Marshal.SizeOf<EngOpCheck>(), sizes.OpCheck);
+        Assert.Equal(Marshal.SizeOf<EngProfileRecord>(), sizes.ProfileRecord);
     }
 
     [Fact]

@@ -156,6 +156,7 @@ public sealed unsafe class NcclCollectivesTests
 
         public void AllReduceSum(void* buffer, long count, CollectiveDType dtype) => throw new NotSupportedException();
         public void ReduceScatterSum(void* recv, void* send, ShardLayout layout, CollectiveDType dtype) => throw new NotSupportedException();
+        public void ReduceScatterSumInPlace(void* buffer, ShardLayout layout, CollectiveDType dtype) => throw new NotSupportedException();
         public void AllGather(void* buffer, ShardLayout layout, CollectiveDType dtype) => throw new NotSupportedException();
         public void Barrier() => throw new NotSupportedException();
         public void Abort(int code) => throw new NotSupportedException();

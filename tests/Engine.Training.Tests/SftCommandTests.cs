@@ -163,6 +163,23 @@ public sealed class TrainerDeviceOptionTests
     }
 
     [Fact]
+    public void EvalOnAGpuIsRefusedInOneLineSayingTheDecoderIsCpuOnly()
+    {
+        var result = EngineProcess.Run("eval", "--model", "m", "--data", "d", "--metric", "exact_match", "--device", "cuda");
+        Assert.Equal(1, result.ExitCode);
+        string line = Assert.Single(result.Stderr.Trim().Split('\n'));
+        Assert.Contains("eval: --device cuda: eval computes on the CPU only (its generation uses the decoder, which has no GPU path yet)", line);
+    }
+
+    [Fact]
+    public void BenchSftRefusesAnUnknownSize()
+    {
+        var result = EngineProcess.Run("bench", "sft", "--size", "7b", "--device", "cpu");
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("bench sft: --size '7b' must be 0.5b", Assert.Single(result.Stderr.Trim().Split('\n')));
+    }
+
+    [Fact]
     public void BenchSftOnCudaWithoutADriverFailsWithOneLine()
     {
         if (Engine.Interop.Cuda.CudaLibrary.Availability.IsAvailable) return; // a GPU machine runs it: docs/gpu-trainer-check.sh

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Reflection;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Engine.Core.Diagnostics;
 using Engine.Interop.Cuda;
 using Engine.Training;
 using Engine.Training.Distributed;
@@ -13,9 +14,9 @@ namespace Engine.Cli.Commands;
 
 /// <summary><c>engine bench sft</c>: forward+backward tokens/s of the native trainer (float32 on the CPU, bf16 mixed
 /// precision with <c>--device cuda</c>) on a Qwen2 of
-/// the given shape, and of the same shape in PyTorch on the same threads (<c>qwen2_sft_peer.py</c>, embedded),
-/// measured in one run; then a whole training step (forward+backward, gradient synchronisation, AdamW) with its
-/// time in collectives. Under mpirun, <c>--docs</c> is the global batch, split evenly over the ranks, so
+/// the given shape, and of the same shape in PyTorch (<see cref="BenchSftPeer"/>: on the same threads, or on the
+/// GPU with transformers), measured in one run; then a whole training step (forward+backward, gradient
+/// synchronisation, AdamW) with its time in collectives, and with <c>--profile</c> one more step with every op timed. Under mpirun, <c>--docs</c> is the global batch, split evenly over the ranks, so
 /// <c>mpirun -np 2 engine bench sft --threads 1</c> and <c>engine bench sft --threads 2</c> time the same global
 /// batch. Default shape: Qwen2.5-0.5B's layers (hidden 896, 14/2 heads, intermediate 4864) with 2 layers and a
 /// 32k vocabulary.</summary>
@@ -36,9 +37,14 @@ public static class BenchSftCommand
         var repeat = new Option<int>("--repeat") { Description = "timed runs after a warm-up; the best counts", DefaultValueFactory = _ => 3 };
         var peer = new Option<bool>("--peer") { Description = "also time PyTorch (needs python3 with torch)" };
         var json = new Option<bool>("--json") { Description = "print a machine-readable JSON report on stdout" };
+        var size = new Option<string?>("--size") { Description = "0.5b: Qwen2.5-0.5B's shape (24 layers, hidden 896, 151,936 vocabulary); shape options given beside it override it" };
+        var profile = new Option<string?>("--profile")
+        {
+            Description = "after the timed steps, profile one more step: a Chrome/Perfetto trace of every op (CPU) or kernel (CUDA) to this file, and the slowest five with their share",
+        };
         var command = new Command("sft", "native forward+backward tokens/s (and PyTorch's with --peer), in one run")
         {
-            hidden, intermediate, layers, heads, kvHeads, vocab, docs, docLen, threads, repeat, peer, json, zeroStage,
+            hidden, intermediate, layers, heads, kvHeads, vocab, docs, docLen, threads, repeat, peer, json, zeroStage, size, profile,
         };
         var device = new TrainerDeviceOption();
         device.AddTo(command);
@@ -48,12 +54,14 @@ public static class BenchSftCommand
             return Task.FromResult(RankGuard.Run(world, () =>
             {
                 var trainerDevice = device.Resolve(parse, "bench sft", world.LocalRank);
-                trainerDevice.CheckRanks(world.Size, "bench sft");
                 Qwen2Config config;
                 try
                 {
-                    config = new Qwen2Config(parse.GetValue(vocab), parse.GetValue(hidden), parse.GetValue(intermediate), parse.GetValue(layers),
-                        parse.GetValue(heads), parse.GetValue(kvHeads), tieWordEmbeddings: true, rmsNormEps: 1e-6, ropeTheta: 1e6);
+                    var preset = Preset(parse.GetValue(size));
+                    int Shape(Option<int> option, int fromPreset) => preset != null && parse.GetResult(option) is null or { Implicit: true } ? fromPreset : parse.GetValue(option);
+                    config = new Qwen2Config(Shape(vocab, preset?.VocabSize ?? 0), Shape(hidden, preset?.HiddenSize ?? 0), Shape(intermediate, preset?.IntermediateSize ?? 0),
+                        Shape(layers, preset?.NumLayers ?? 0), Shape(heads, preset?.NumHeads ?? 0), Shape(kvHeads, preset?.NumKeyValueHeads ?? 0),
+                        tieWordEmbeddings: true, rmsNormEps: 1e-6, ropeTheta: 1e6);
                     if (parse.GetValue(docs) < 1 || parse.GetValue(docLen) < 2) throw new ArgumentException("--docs must be >= 1 and --doc-len >= 2");
                     if (parse.GetValue(docs) % world.Size != 0) throw new ArgumentException($"--docs {parse.GetValue(docs)} must be a multiple of the {world.Size} ranks");
                     if (parse.GetValue(zeroStage) is not (null or 0 or 1)) throw new ArgumentException($"--zero-stage must be 0 or 1, got {parse.GetValue(zeroStage)}");
@@ -65,11 +73,17 @@ public static class BenchSftCommand
                 }
                 int t = parse.GetValue(threads) is > 0 and var n ? n : Math.Max(1, Environment.ProcessorCount / world.LocalSize);
                 int r = parse.GetValue(repeat) >= 1 ? parse.GetValue(repeat) : throw new Core.EngineException($"--repeat must be at least 1, got {parse.GetValue(repeat)}");
-                int stage = world.IsDistributed ? parse.GetValue(zeroStage) ?? 1 : 0;
-                var report = Measure(config, parse.GetValue(docs), parse.GetValue(docLen), t, r, world, stage, trainerDevice);
+                // One rank under mpirun on a GPU still goes through NCCL (RankContext), so an explicit stage is kept there.
+                int stage = world.IsDistributed ? parse.GetValue(zeroStage) ?? 1 : world.UsesNccl(trainerDevice) ? parse.GetValue(zeroStage) ?? 0 : 0;
+                string? profilePath = parse.GetValue(profile);
+                var report = Measure(config, parse.GetValue(docs), parse.GetValue(docLen), t, r, world, stage, trainerDevice, profilePath);
                 if (world.Rank != 0) return 0;
-                if (parse.GetValue(peer)) RunPeer(report, config, parse.GetValue(docs), parse.GetValue(docLen), t, r);
-                if (parse.GetValue(json)) Console.Out.WriteLine(report.ToJsonString());
+                if (parse.GetValue(peer)) BenchSftPeer.Run(report, config, parse.GetValue(docs), parse.GetValue(docLen), t, r, trainerDevice.IsCuda);
+                if (parse.GetValue(json))
+                {
+                    report.Remove("profile_lines");
+                    Console.Out.WriteLine(report.ToJsonString());
+                }
                 else
                 {
                     string where = trainerDevice.IsCuda ? trainerDevice.ToString() : $"{t} threads per rank";
@@ -79,6 +93,10 @@ public static class BenchSftCommand
                     else AnsiConsole.MarkupLine(Markup.Escape($"model FLOPs: {report["step_tflops_per_s"]} TFLOP/s per step (no MFU: not a GPU in the peak table)"));
                     if (report["peer_tokens_per_s"] is { } p) AnsiConsole.MarkupLine(Markup.Escape($"PyTorch {report["peer"]}: {p} tok/s; native speedup {report["speedup_over_peer"]}x"));
                     else if (report["peer_error"] is { } e) AnsiConsole.MarkupLine(Markup.Escape($"peer not run: {e}"));
+                    if (report["peer_step_tokens_per_s"] is { } ps)
+                        AnsiConsole.MarkupLine(Markup.Escape($"PyTorch training step: {ps} tok/s; native step speedup {report["step_speedup_over_peer"]}x"));
+                    if (report["profile_lines"] is JsonArray lines)
+                        foreach (var line in lines) AnsiConsole.MarkupLine(Markup.Escape((string)line!));
                 }
                 return 0;
             }));
@@ -89,9 +107,10 @@ public static class BenchSftCommand
     /// <summary>Times forward+backward over this rank's share of the batch, then whole steps; every rank runs it
     /// (the steps synchronise them) and rank 0's figures are reported.</summary>
     private static JsonObject Measure(Qwen2Config config, int docs, int docLen, int threads, int repeat, TrainingWorld world, int zeroStage,
-        TrainerDevice device)
+        TrainerDevice device, string? profilePath)
     {
-        using var context = device.CreateContext(threads);
+        using var rank = RankContext.Open(world, device, threads, "bench sft");
+        var context = rank.Context;
         using var model = Qwen2Model.Create(context, config);
         var random = new Random(0);
         foreach (var p in model.Parameters)
@@ -117,21 +136,44 @@ public static class BenchSftCommand
         }
         var optimizer = new DataParallelOptimizer(model, world, zeroStage);
         var adamw = new AdamWOptions(1e-5, maxGradNorm: 1.0);
+        double Step(long step)
+        {
+            var clock = Stopwatch.StartNew();
+            model.ZeroGradients();
+            model.ForwardBackward(batch, scale);
+            model.AccumulateGradients();
+            optimizer.Step(adamw, step);
+            context.Synchronize();  // a GPU queues AdamW: the step ends when its kernels have run
+            return clock.Elapsed.TotalSeconds;
+        }
         double bestStep = double.MaxValue, collectives = 0;
         for (int i = 0; i <= repeat; i++)
         {
             world.Barrier();
             double before = world.CollectiveSeconds;
-            var clock = Stopwatch.StartNew();
-            model.ZeroGradients();
-            model.ForwardBackward(batch, scale);
-            model.AccumulateGradients();
-            optimizer.Step(adamw, i + 1);
-            context.Synchronize();  // a GPU queues AdamW: the step ends when its kernels have run
-            double seconds = clock.Elapsed.TotalSeconds;
+            double seconds = Step(i + 1);
             // The first step allocates the optimizer state and the accumulator: a warm-up, not timed.
             if (i == 0 || seconds >= bestStep) continue;
             (bestStep, collectives) = (seconds, world.CollectiveSeconds - before);
+        }
+        StepProfile? profiled = null;
+        if (profilePath != null)
+        {
+            // One more step with every op timed, apart from the timed ones: timing must not change their figures.
+            world.Barrier();
+            model.SetProfiling(true);
+            var trace = new ProfileTrace();
+            long start = trace.NowNanoseconds;
+            double seconds;
+            using (trace.Begin("training step", "step", $"{tokens.Length} tokens on {device}")) seconds = Step(repeat + 2);
+            profiled = new StepProfile(model.ReadProfile(), seconds, device.ToString());
+            model.SetProfiling(false);
+            profiled.AddTo(trace, start);
+            if (world.Rank == 0)
+            {
+                trace.Write(profilePath);
+                Console.Error.WriteLine($"engine bench sft: trace of one step ({profiled.Ops.Count} ops) written to {profilePath} (open in ui.perfetto.dev or chrome://tracing)");
+            }
         }
         var report = new JsonObject
         {
@@ -150,8 +192,21 @@ public static class BenchSftCommand
             ["collective_share"] = Math.Round(collectives / bestStep, 4),
         };
         AddUtilisation(report, config, docs, docLen, bestStep, world.Size, device);
+        if (profiled != null)
+        {
+            report["profile"] = profiled.ToJson(profilePath!);
+            report["profile_lines"] = new JsonArray(profiled.Describe().Select(l => (JsonNode?)l).ToArray());
+        }
         return report;
     }
+
+    /// <summary>The shape <c>--size</c> names (null: none given).</summary>
+    private static Qwen2Config? Preset(string? size) => size?.Trim().ToLowerInvariant() switch
+    {
+        null => null,
+        "0.5b" => new Qwen2Config(151936, 896, 4864, 24, 14, 2, tieWordEmbeddings: true, rmsNormEps: 1e-6, ropeTheta: 1e6),
+        _ => throw new ArgumentException($"--size '{size}' must be 0.5b"),
+    };
 
     /// <summary>The step's FLOPs (TrainingFlops: 6 x matmul weights x tokens + causal attention) and, on a GPU in
     /// GpuPeakFlops' table, the model FLOPs utilisation of the whole step over every rank's GPU.</summary>
@@ -165,47 +220,5 @@ public static class BenchSftCommand
         if (GpuPeakFlops.ForDeviceName(name) is not { } peak) return;
         report["peak_model"] = peak.Model;
         report["mfu"] = Math.Round(TrainingFlops.Utilisation(flops, stepSeconds, peak.Bf16DenseFlops, ranks), 4);
-    }
-
-    private static void RunPeer(JsonObject report, Qwen2Config c, int docs, int docLen, int threads, int repeat)
-    {
-        string script = Path.Combine(Path.GetTempPath(), $"engine-qwen2-sft-peer-{Environment.ProcessId}.py");
-        using (var resource = Assembly.GetExecutingAssembly().GetManifestResourceStream("Engine.Cli.Peers.qwen2_sft_peer.py")!)
-        using (var file = File.Create(script)) resource.CopyTo(file);
-        try
-        {
-            // Debian's /usr/bin/python3 carries python3-torch; a python3 earlier on PATH (pyenv) may not.
-            string python = File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
-            string[] args = [script, .. new[] { c.HiddenSize, c.IntermediateSize, c.NumLayers, c.NumHeads, c.NumKeyValueHeads, c.VocabSize, docs, docLen, threads, repeat }.Select(x => x.ToString())];
-            var start = new ProcessStartInfo(python, args) { RedirectStandardOutput = true, RedirectStandardError = true };
-            using var process = Process.Start(start)!;
-            var stderrTask = process.StandardError.ReadToEndAsync();
-            string stdout = process.StandardOutput.ReadToEnd();
-            process.WaitForExit();
-            string stderr = stderrTask.Result;
-            if (process.ExitCode != 0)
-            {
-                report["peer_error"] = stderr.Trim().Split('\n').LastOrDefault() ?? $"exit {process.ExitCode}";
-                return;
-            }
-            var result = JsonNode.Parse(stdout.Trim().Split('\n').Last())!;
-            double seconds = result["seconds"]!.GetValue<double>();
-            report["peer"] = "plain torch " + result["torch"]!.GetValue<string>();
-            report["peer_seconds"] = Math.Round(seconds, 4);
-            report["peer_tokens_per_s"] = Math.Round(docs * docLen / seconds, 1);
-            report["speedup_over_peer"] = Math.Round(seconds / report["native_seconds"]!.GetValue<double>(), 2);
-        }
-        catch (System.ComponentModel.Win32Exception e)
-        {
-            report["peer_error"] = $"python3 not runnable: {e.Message}";
-        }
-        catch (JsonException e)
-        {
-            report["peer_error"] = $"peer output unreadable: {e.Message}";
-        }
-        finally
-        {
-            File.Delete(script);
-        }
     }
 }

@@ -43,10 +43,14 @@ public static class SftCommand
             Description = "under mpirun: 0 = every rank keeps all optimizer state (one all-reduce), 1 = each rank keeps its shard (reduce-scatter + all-gather); default 1 with several ranks",
         };
         var json = new Option<bool>("--json") { Description = "one JSON progress event per step on stdout (step, loss, lr, grad_norm, tokens, tokens_per_s, collective_s)" };
+        var profile = new Option<string?>("--profile")
+        {
+            Description = "time every op (CPU) or kernel (CUDA) of one step (the run's second): a Chrome/Perfetto trace to this file, the slowest five in the log",
+        };
         var command = new Command("sft", "supervised fine-tuning of a Qwen2 model on the CPU or a GPU (--device)")
         {
             model, output, lr, schedule, warmup, epochs, maxSteps, batchSize, gradAccum, seqLen, packing,
-            beta1, beta2, eps, weightDecay, maxGradNorm, seed, saveSteps, threads, resume, overwrite, zeroStage, json,
+            beta1, beta2, eps, weightDecay, maxGradNorm, seed, saveSteps, threads, resume, overwrite, zeroStage, json, profile,
         };
         data.AddTo(command);
         var device = new TrainerDeviceOption();
@@ -63,7 +67,6 @@ public static class SftCommand
                     if (lead) Console.Error.WriteLine($"engine sft: {line}");
                 }
                 var trainerDevice = device.Resolve(parse, command.Name, world.LocalRank);
-                trainerDevice.CheckRanks(world.Size, command.Name);
                 SftOptions options;
                 try
                 {
@@ -93,7 +96,7 @@ public static class SftCommand
                 try
                 {
                     SftResult Train(IProgress<SftStepMetrics>? progress) => SftTrainer.Run(parse.GetValue(model)!, examples, outDir, options, resuming, progress,
-                        cancellation, parse.GetValue(overwrite), world, Log, trainerDevice);
+                        cancellation, parse.GetValue(overwrite), world, Log, trainerDevice, parse.GetValue(profile));
                     var result = !lead ? Train(null) : parse.GetValue(json) ? Train(new JsonEvents()) : SftProgressView.Run(Train);
                     if (result.ResumedFromStep == result.Steps)
                         Log($"{result.FinalCheckpoint} already holds all {result.Steps} steps; nothing left to do");

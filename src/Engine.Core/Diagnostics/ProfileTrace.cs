@@ -11,6 +11,10 @@ public sealed class ProfileTrace
     private readonly long _origin = Stopwatch.GetTimestamp();
     private readonly List<TraceEvent> _events = new();
     private readonly Dictionary<int, string> _threads = new();
+    private readonly Dictionary<string, int> _tracks = new(StringComparer.Ordinal);
+
+    // Tracks of spans timed elsewhere get ids far above any managed thread id.
+    private const int FirstTrackId = 1_000_000;
 
     /// <summary>Starts a span; it is recorded when the returned value is disposed.</summary>
     public Span Begin(string name, string category, string? detail = null) => new(this, name, category, detail, Stopwatch.GetTimestamp());
@@ -24,6 +28,26 @@ public sealed class ProfileTrace
     public IReadOnlyList<TraceEvent> Events()
     {
         lock (_events) return _events.ToArray();
+    }
+
+    /// <summary>Nanoseconds since the trace began, now (to place spans timed by another clock).</summary>
+    public long NowNanoseconds => Nanoseconds(Stopwatch.GetTimestamp() - _origin);
+
+    /// <summary>Records a span timed by another clock (a GPU's events, a native library's clock) on its own track
+    /// <paramref name="track"/>: it starts <paramref name="startNanoseconds"/> after the trace began.</summary>
+    public void Add(string name, string category, string track, long startNanoseconds, long durationNanoseconds, string? detail = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(durationNanoseconds);
+        lock (_events)
+        {
+            if (!_tracks.TryGetValue(track, out int id))
+            {
+                id = FirstTrackId + _tracks.Count;
+                _tracks.Add(track, id);
+                _threads.Add(id, track);
+            }
+            _events.Add(new TraceEvent(name, category, id, startNanoseconds, durationNanoseconds, detail));
+        }
     }
 
     private void Record(string name, string category, string? detail, long start, long end)

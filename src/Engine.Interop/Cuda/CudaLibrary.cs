@@ -51,6 +51,17 @@ public static class CudaLibrary
         return NameOf(device);
     }
 
+    /// <summary>GPU <paramref name="ordinal"/>'s memory in bytes, read without creating a context; null when CUDA is
+    /// unavailable or the ordinal is out of range.</summary>
+    public static long? TotalMemory(int ordinal)
+    {
+        var availability = Availability;
+        if (!availability.IsAvailable || ordinal < 0 || ordinal >= availability.DeviceCount) return null;
+        CudaException.Check(CudaDriverImports.cuDeviceGet(out int device, ordinal));
+        CudaException.Check(CudaDriverImports.cuDeviceTotalMem(out nuint bytes, device));
+        return (long)bytes;
+    }
+
     /// <summary>The driver's name of a device handle (from cuDeviceGet).</summary>
     internal static unsafe string NameOf(int device)
     {

@@ -125,6 +125,18 @@ internal static unsafe partial class TrainerImports
     [LibraryImport(Library)]
     public static partial void eng_abi_struct_sizes(out EngAbiSizes sizes);
 
+    [LibraryImport(Library)]
+    public static partial EngStatus eng_context_make_current(ContextHandle ctx);
+
+    [LibraryImport(Library)]
+    public static partial EngStatus eng_config_working_bytes(out long bytes, in EngModelConfig config, long numTokens, EngDeviceKind deviceKind);
+
+    [LibraryImport(Library)]
+    public static partial EngStatus eng_model_set_profiling(ModelHandle model, int enabled, StreamHandle stream);
+
+    [LibraryImport(Library)]
+    public static partial EngStatus eng_model_profile_read(EngProfileRecord* records, out int count, ModelHandle model, int capacity, StreamHandle stream);
+
     /// <summary>The message of the calling thread's last failed call (empty when none), through the
     /// caller-owned-buffer protocol of <c>eng_last_error</c>.</summary>
     public static string LastError()

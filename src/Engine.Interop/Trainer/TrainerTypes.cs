@@ -113,4 +113,25 @@ internal struct EngAbiSizes
     public int AdamWOptions;
     public int TensorInfo;
     public int OpCheck;
+    public int ProfileRecord;
+}
+
+/// <summary><c>eng_profile_pass</c>: which part of a step a profiled op belongs to.</summary>
+internal enum EngProfilePass
+{
+    Forward = 0,
+    Backward = 1,
+    Loss = 2,
+    Optimizer = 3,
+}
+
+/// <summary><c>eng_profile_record</c>: one timed op (CPU) or kernel launch (CUDA).</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct EngProfileRecord
+{
+    public fixed byte Op[32];
+    public int Layer;
+    public int Pass;
+    public double StartMicroseconds;
+    public double DurationMicroseconds;
 }

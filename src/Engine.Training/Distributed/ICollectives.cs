@@ -25,6 +25,12 @@ internal unsafe interface ICollectives : IDisposable
     /// receives the sum over ranks of this rank's shard (<see cref="ShardLayout.Count"/> elements).</summary>
     void ReduceScatterSum(void* recv, void* send, ShardLayout layout, CollectiveDType dtype);
 
+    /// <summary><paramref name="buffer"/> holds <see cref="ShardLayout.Total"/> elements; afterwards this rank's
+    /// shard of it (at its <see cref="ShardLayout.Offset"/>) holds the sum over ranks of that shard, and the other
+    /// shards are unspecified. The ZeRO-1 gradient step on the model's own accumulator: on a GPU no second buffer
+    /// (NCCL sums in place), on the host through a landing buffer the transport keeps.</summary>
+    void ReduceScatterSumInPlace(void* buffer, ShardLayout layout, CollectiveDType dtype);
+
     /// <summary>In place: each rank's shard of <paramref name="buffer"/> (at its <see cref="ShardLayout.Offset"/>)
     /// goes to every rank.</summary>
     void AllGather(void* buffer, ShardLayout layout, CollectiveDType dtype);

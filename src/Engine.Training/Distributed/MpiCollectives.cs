@@ -9,6 +9,10 @@ internal sealed unsafe class MpiCollectives : ICollectives
 {
     private bool _finalized;
 
+    // The landing buffer of ReduceScatterSumInPlace (MPI's reduce-scatter may not overlap its send buffer),
+    // pinned and kept from step to step: the largest shard seen, in 8-byte words (a shard may exceed 2 GiB).
+    private long[]? _landing;
+
     private MpiCollectives(EngMpiWorld world)
     {
         Rank = world.Rank;
@@ -57,6 +61,20 @@ internal sealed unsafe class MpiCollectives : ICollectives
     {
         layout.RequireRanks(Size);
         fixed (long* counts = layout.Counts.AsSpan()) Check(MpiImports.eng_mpi_reduce_scatter_sum(recv, send, counts, Native(dtype)));
+    }
+
+    public void ReduceScatterSumInPlace(void* buffer, ShardLayout layout, CollectiveDType dtype)
+    {
+        layout.RequireRanks(Size);
+        int size = SingleProcessCollectives.ElementSize(dtype);
+        long bytes = layout.Count(Rank) * size;
+        long words = Math.Max(1, (bytes + sizeof(long) - 1) / sizeof(long));
+        if (_landing == null || _landing.LongLength < words) _landing = GC.AllocateUninitializedArray<long>(checked((int)words), pinned: true);
+        fixed (long* landing = _landing)
+        {
+            ReduceScatterSum(landing, buffer, layout, dtype);
+            Buffer.MemoryCopy(landing, (byte*)buffer + layout.Offset(Rank) * size, bytes, bytes);
+        }
     }
 
     public void AllGather(void* buffer, ShardLayout layout, CollectiveDType dtype)

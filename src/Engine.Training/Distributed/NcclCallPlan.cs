@@ -41,6 +41,24 @@ internal static class NcclCallPlan
             .ToList();
     }
 
+    /// <summary>In place: <paramref name="buffer"/> holds the whole layout; rank <paramref name="rank"/>'s shard of
+    /// it receives that shard's sum. Uniform shards: one reduce-scatter whose receive address is the send address
+    /// plus the rank's offset (NCCL's in-place form). Uneven: one reduce per non-empty shard, each reading and
+    /// writing that shard (in place at its root); the shards are disjoint, so the grouped calls do not overlap.</summary>
+    public static IReadOnlyList<NcclCall> ReduceScatterInPlace(ulong buffer, ShardLayout layout, int rank, int elementSize)
+    {
+        Check(layout, rank, elementSize);
+        if (IsUniform(layout))
+            return layout.Count(0) == 0 ? [] : [new NcclCall(NcclCallKind.ReduceScatter, buffer, buffer + Bytes(layout.Offset(rank), elementSize), layout.Count(0))];
+        return Enumerable.Range(0, layout.Ranks).Where(r => layout.Count(r) > 0)
+            .Select(r =>
+            {
+                ulong shard = buffer + Bytes(layout.Offset(r), elementSize);
+                return new NcclCall(NcclCallKind.Reduce, shard, shard, layout.Count(r), r);
+            })
+            .ToList();
+    }
+
     /// <summary>In place: every rank's shard of <paramref name="buffer"/> goes to all ranks.</summary>
     public static IReadOnlyList<NcclCall> AllGather(ulong buffer, ShardLayout layout, int rank, int elementSize)
     {

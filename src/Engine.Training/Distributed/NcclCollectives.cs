@@ -15,9 +15,11 @@ internal sealed unsafe class NcclCollectives : ICollectives
     private readonly ICollectives _host;
     private readonly NcclCommHandle _comm;
     private readonly CudaStream _stream;
+    private readonly Action? _makeCurrent;
 
-    private NcclCollectives(ICollectives host, NcclCommHandle comm, CudaStream stream, int version, string library)
+    private NcclCollectives(ICollectives host, NcclCommHandle comm, CudaStream stream, int version, string library, Action? makeCurrent)
     {
+        _makeCurrent = makeCurrent;
         _host = host;
         _comm = comm;
         _stream = stream;
@@ -40,9 +42,11 @@ internal sealed unsafe class NcclCollectives : ICollectives
     /// <summary>Joins every rank of <paramref name="host"/> in one NCCL communicator whose calls go on
     /// <paramref name="stream"/> (a <c>CUstream</c> the caller owns). Collective: every rank calls it, on a thread
     /// where its GPU's CUDA context is current (NCCL binds the communicator to the current device).
-    /// <paramref name="host"/> stays the caller's to dispose.</summary>
+    /// <paramref name="host"/> stays the caller's to dispose. <paramref name="makeCurrent"/> (optional) makes the
+    /// GPU's context current on the calling thread; it runs before every call, so that a communicator used from
+    /// another thread than the one that made it (a thread-pool continuation) still finds its context.</summary>
     /// <exception cref="EngineException">NCCL is missing (naming every place searched) or refused.</exception>
-    public static NcclCollectives Create(ICollectives host, nint stream)
+    public static NcclCollectives Create(ICollectives host, nint stream, Action? makeCurrent = null)
     {
         try
         {
@@ -54,7 +58,7 @@ internal sealed unsafe class NcclCollectives : ICollectives
                 return made;
             });
             NcclException.Check(NcclImports.ncclCommInitRank(out var comm, host.Size, id, host.Rank));
-            return new NcclCollectives(host, comm, new CudaStream(CudaStreamHandle.Borrow(stream)), version, library);
+            return new NcclCollectives(host, comm, new CudaStream(CudaStreamHandle.Borrow(stream)), version, library, makeCurrent);
         }
         catch (NcclException e)
         {
@@ -80,6 +84,14 @@ internal sealed unsafe class NcclCollectives : ICollectives
         Run(NcclCallPlan.ReduceScatter((ulong)recv, (ulong)send, layout, Rank, SingleProcessCollectives.ElementSize(dtype)), dtype);
     }
 
+    /// <summary>NCCL's in-place reduce-scatter (the receive buffer is the send buffer at this rank's shard), or per
+    /// shard an in-place reduce to its rank: no device buffer besides the accumulator.</summary>
+    public void ReduceScatterSumInPlace(void* buffer, ShardLayout layout, CollectiveDType dtype)
+    {
+        layout.RequireRanks(Size);
+        Run(NcclCallPlan.ReduceScatterInPlace((ulong)buffer, layout, Rank, SingleProcessCollectives.ElementSize(dtype)), dtype);
+    }
+
     public void AllGather(void* buffer, ShardLayout layout, CollectiveDType dtype)
     {
         layout.RequireRanks(Size);
@@ -92,6 +104,7 @@ internal sealed unsafe class NcclCollectives : ICollectives
     /// <summary>Waits for this rank's queued GPU work, then meets the other ranks on the host transport.</summary>
     public void Barrier()
     {
+        _makeCurrent?.Invoke();
         _stream.Synchronize();
         _host.Barrier();
     }
@@ -117,6 +130,7 @@ internal sealed unsafe class NcclCollectives : ICollectives
     private void Run(IReadOnlyList<NcclCall> calls, CollectiveDType dtype)
     {
         if (calls.Count == 0) return;
+        _makeCurrent?.Invoke();
         var type = Native(dtype);
         // Several calls (an uneven layout's per-shard reduces or broadcasts) run as one fused NCCL operation.
         bool grouped = calls.Count > 1;

@@ -14,6 +14,9 @@ internal sealed unsafe class SingleProcessCollectives : ICollectives
         if (recv != send) Buffer.MemoryCopy(send, recv, bytes, bytes);
     }
 
+    /// <summary>The one shard is the whole buffer, already its own sum.</summary>
+    public void ReduceScatterSumInPlace(void* buffer, ShardLayout layout, CollectiveDType dtype) { }
+
     public void AllGather(void* buffer, ShardLayout layout, CollectiveDType dtype) { }
 
     public void Broadcast(void* buffer, long count, CollectiveDType dtype, int root) { }

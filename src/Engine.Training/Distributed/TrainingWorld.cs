@@ -13,7 +13,7 @@ public sealed unsafe class TrainingWorld : IDisposable
     private readonly ICollectives _collectives;
     private readonly Stopwatch _clock = new();
     private readonly string _hostTransport;
-    private NcclCollectives? _nccl;
+    private ICollectives? _model;
 
     private TrainingWorld(ICollectives collectives, int localRank, int localSize, string host, string transport)
     {
@@ -36,7 +36,12 @@ public sealed unsafe class TrainingWorld : IDisposable
     public string Host { get; }
 
     /// <summary>How the ranks exchange data, for the log.</summary>
-    public string Transport => _nccl is { } n ? $"{_hostTransport}; model buffers over NCCL {NcclCollectives.FormatVersion(n.Version)} ({n.Library})" : _hostTransport;
+    public string Transport => _model switch
+    {
+        NcclCollectives n => $"{_hostTransport}; model buffers over NCCL {NcclCollectives.FormatVersion(n.Version)} ({n.Library})",
+        { } => $"{_hostTransport}; model buffers over their own collectives",
+        _ => _hostTransport,
+    };
     public bool IsDistributed => Size > 1;
 
     /// <summary>Wall seconds spent inside collectives since the world was created.</summary>
@@ -47,42 +52,87 @@ public sealed unsafe class TrainingWorld : IDisposable
 
     /// <summary>The collectives for the model's buffers (gradients, parameters): NCCL on GPU ranks once
     /// <see cref="UseNccl"/> ran, else the host transport (CPU ranks, whose model buffers are host memory).</summary>
-    internal ICollectives DeviceCollectives => (ICollectives?)_nccl ?? _collectives;
+    internal ICollectives DeviceCollectives => _model ?? _collectives;
 
-    /// <summary>Joins the ranks in an NCCL communicator whose calls are queued on <paramref name="stream"/> (the
-    /// trainer's <c>CUstream</c>); until the returned scope is disposed, <see cref="DeviceCollectives"/> is NCCL.
-    /// Every rank calls it once, on a thread where its GPU's context (<see cref="GpuAssignment.ForRank"/>) is current,
-    /// and disposes the scope before that context (destroying a communicator needs its context). Works in a
-    /// one-rank world without MPI.</summary>
-    /// <exception cref="EngineException">NCCL is missing or refused.</exception>
-    internal IDisposable UseNccl(nint stream)
+    /// <summary>Whether a GPU run in this world sums its model buffers over NCCL: whenever it has several ranks, and
+    /// also for one rank started by a launcher (<c>mpirun -np 1</c>), so that one GPU checks the NCCL path against
+    /// the same run without mpirun. A run on the CPU never does (its buffers are host memory, summed over MPI).</summary>
+    public bool UsesNccl(TrainerDevice device) => UsesNccl(device.IsCuda, Size, Launched);
+
+    /// <summary>The rule of <see cref="UsesNccl(TrainerDevice)"/>.</summary>
+    internal static bool UsesNccl(bool cuda, int ranks, bool launched) => cuda && (ranks > 1 || launched);
+
+    /// <summary>True when a launcher (mpirun) started this process, whatever the rank count.</summary>
+    public bool Launched { get; private init; }
+
+    /// <summary>Whether the model's buffers go over their own collectives (<see cref="UseNccl"/> ran), rather than
+    /// the host transport.</summary>
+    internal bool HasModelCollectives => _model != null;
+
+    /// <summary>Joins every rank in an NCCL communicator whose calls are queued on <paramref name="context"/>'s CUDA
+    /// stream (so they follow the kernels that wrote the gradients); until the returned scope is disposed, the
+    /// gradients and parameters of data-parallel training go over NCCL on the device. Every rank calls it once,
+    /// after creating its context on the GPU <see cref="GpuAssignment.ForRank"/> gives it, and disposes the scope
+    /// before the context (destroying a communicator needs its context). Works in a one-rank world without MPI.</summary>
+    /// <exception cref="ArgumentException"><paramref name="context"/> is a CPU context.</exception>
+    /// <exception cref="EngineException">NCCL is missing (naming every place searched) or refused.</exception>
+    public IDisposable UseNccl(ComputeContext context)
     {
-        if (_nccl != null) throw new InvalidOperationException("this world already has an NCCL communicator");
-        _nccl = NcclCollectives.Create(_collectives, stream);
-        return new NcclScope(this);
+        ArgumentNullException.ThrowIfNull(context);
+        if (!context.IsCuda) throw new ArgumentException("NCCL sums device buffers: the context must be a CUDA one (CPU ranks use MPI)", nameof(context));
+        // NCCL binds the communicator to the calling thread's current device.
+        context.MakeCurrent();
+        return UseModelCollectives(NcclCollectives.Create(_collectives, context.NativeStream, context.MakeCurrent));
     }
 
-    private sealed class NcclScope(TrainingWorld world) : IDisposable
+    /// <summary>Routes the model buffers' collectives through <paramref name="collectives"/> (taken over: disposed
+    /// with the scope) until the returned scope is disposed.</summary>
+    internal IDisposable UseModelCollectives(ICollectives collectives)
+    {
+        if (_model != null)
+        {
+            collectives.Dispose();
+            throw new InvalidOperationException("this world's model buffers already have their own collectives");
+        }
+        if (collectives.Rank != Rank || collectives.Size != Size)
+        {
+            collectives.Dispose();
+            throw new ArgumentException($"collectives of rank {collectives.Rank} of {collectives.Size} in a world of rank {Rank} of {Size}");
+        }
+        _model = collectives;
+        return new ModelCollectivesScope(this, collectives);
+    }
+
+    /// <summary>Ends its own collectives only: disposing it twice, or after another scope took over, does nothing.</summary>
+    private sealed class ModelCollectivesScope(TrainingWorld world, ICollectives mine) : IDisposable
     {
         public void Dispose()
         {
-            world._nccl?.Dispose();
-            world._nccl = null;
+            if (!ReferenceEquals(world._model, mine)) return;
+            world._model = null;
+            mine.Dispose();
         }
     }
 
     /// <summary>One rank, no MPI.</summary>
     public static TrainingWorld Single() => new(new SingleProcessCollectives(), 0, 1, Environment.MachineName, "none (one process)");
 
-    /// <summary>The job this process belongs to: MPI when a launcher started it with more than one rank, else
-    /// <see cref="Single"/>. A missing MPI binding or library under mpirun is an <see cref="EngineException"/>.</summary>
+    /// <summary>A world over <paramref name="collectives"/> (taken over), for ranks simulated in one process.</summary>
+    internal static TrainingWorld Over(ICollectives collectives, string transport) =>
+        new(collectives, collectives.Rank, collectives.Size, Environment.MachineName, transport);
+
+    /// <summary>The job this process belongs to: MPI when a launcher started it with more than one rank, else one
+    /// rank without MPI (<see cref="Launched"/> when a launcher started it: <c>mpirun -np 1</c>). A missing MPI
+    /// binding or library under mpirun is an <see cref="EngineException"/>.</summary>
     public static TrainingWorld FromEnvironment()
     {
         var launch = Launch();
-        if (launch is not { } l || l.Size <= 1) return Single();
+        if (launch is not { } l) return Single();
+        if (l.Size <= 1)
+            return new TrainingWorld(new SingleProcessCollectives(), 0, 1, Environment.MachineName, $"none (one rank, {l.Variable}=1)") { Launched = true };
         var mpi = MpiCollectives.Initialize($"started by a launcher as one of {l.Size} ranks ({l.Variable}={l.Size})");
         return new TrainingWorld(mpi, mpi.LocalRank, mpi.LocalSize, mpi.Host,
-            mpi.SharedMemory ? "MPI, sums and gathers through a shared-memory window (every rank on this machine)" : "MPI collectives");
+            mpi.SharedMemory ? "MPI, sums and gathers through a shared-memory window (every rank on this machine)" : "MPI collectives") { Launched = true };
     }
 
     /// <summary>The rank count a launcher announced in the environment, and the variable that said so; null when
@@ -163,11 +213,11 @@ public sealed unsafe class TrainingWorld : IDisposable
     }
 
     /// <summary>Ends the whole job (every rank) with <paramref name="code"/>; a one-rank world just exits.</summary>
-    public void Abort(int code) => (_nccl ?? _collectives).Abort(code);
+    public void Abort(int code) => (_model ?? _collectives).Abort(code);
 
     public void Dispose()
     {
-        _nccl?.Dispose();
+        _model?.Dispose();
         _collectives.Dispose();
     }
 }

@@ -10,30 +10,33 @@ namespace Engine.Training.Sft;
 /// norm summed over ranks, AdamW on the own shard only (the moments exist for that shard only), then all-gather
 /// the parameters. Both stages clip by the global norm, as one process does. The sums are float64 (exact for a
 /// few float32 terms) and rounded once, so N ranks with accumulation A give the gradient of one process with
-/// accumulation N x A, bit for bit in practice; the price is float64 traffic (8 bytes per parameter).</summary>
+/// accumulation N x A, bit for bit in practice; the price is float64 traffic (8 bytes per parameter).
+/// On GPU ranks (<see cref="TrainingWorld.UseNccl"/>) every buffer is the model's device memory: the reduce-scatter
+/// sums in place into the accumulator's own shard (no host copy, no second buffer), and the all-gather writes the
+/// fp32 master weights, from which the CUDA model rounds its bf16 GEMM copies at the start of every forward, so
+/// the next step computes with the gathered weights. A one-rank world with such collectives (<c>mpirun -np 1</c>
+/// on a GPU) runs the same calls, so one GPU checks the path.</summary>
 public sealed unsafe class DataParallelOptimizer
 {
     private readonly Qwen2Model _model;
     private readonly TrainingWorld _world;
-    private readonly double[]? _shardGradients;
+    private readonly bool _collective;
 
     public DataParallelOptimizer(Qwen2Model model, TrainingWorld world, int zeroStage)
     {
         if (zeroStage is not (0 or 1)) throw new ArgumentOutOfRangeException(nameof(zeroStage), zeroStage, "the zero stage must be 0 or 1");
         _model = model;
         _world = world;
-        ZeroStage = world.IsDistributed ? zeroStage : 0;
+        _collective = world.IsDistributed || world.HasModelCollectives;
+        ZeroStage = _collective ? zeroStage : 0;
         Layout = ZeroStage == 1 ? ShardLayout.Even(model.ParameterCount, world.Size) : ShardLayout.Even(model.ParameterCount, 1);
         int rank = ZeroStage == 1 ? world.Rank : 0;
         (ShardOffset, ShardCount) = (Layout.Offset(rank), Layout.Count(rank));
-        if (ZeroStage == 1)
-        {
-            model.SetOptimizerRange(ShardOffset, ShardCount);
-            _shardGradients = GC.AllocateUninitializedArray<double>(checked((int)ShardCount), pinned: true);
-        }
+        if (ZeroStage == 1) model.SetOptimizerRange(ShardOffset, ShardCount);
     }
 
-    /// <summary>0 or 1 (a one-rank run is stage 0 whatever was asked).</summary>
+    /// <summary>0 or 1 (a one-rank run is stage 0 whatever was asked, unless its model buffers have their own
+    /// collectives: NCCL under a launcher).</summary>
     public int ZeroStage { get; }
 
     /// <summary>How the optimizer state is split: one shard per rank at stage 1, one shard of everything at stage 0.</summary>
@@ -51,7 +54,7 @@ public sealed unsafe class DataParallelOptimizer
         double* accumulator = _model.GradientAccumulator();
         if (ZeroStage == 0)
         {
-            if (_world.IsDistributed)
+            if (_collective)
             {
                 using var _ = _world.Time();
                 _world.DeviceCollectives.AllReduceSum(accumulator, total, CollectiveDType.Float64);
@@ -59,12 +62,7 @@ public sealed unsafe class DataParallelOptimizer
             _model.FlushGradients(0, total);
             return _model.AdamWStep(options, step);
         }
-        fixed (double* shard = _shardGradients)
-        {
-            using (_world.Time()) _world.DeviceCollectives.ReduceScatterSum(shard, accumulator, Layout, CollectiveDType.Float64);
-            long bytes = ShardCount * sizeof(double);
-            Buffer.MemoryCopy(shard, accumulator + ShardOffset, bytes, bytes);
-        }
+        using (_world.Time()) _world.DeviceCollectives.ReduceScatterSumInPlace(accumulator, Layout, CollectiveDType.Float64);
         _model.FlushGradients(ShardOffset, ShardCount);
         double norm = Math.Sqrt(_world.AllReduceSum(_model.GradientSquaredNorm(ShardOffset, ShardCount)));
         // torch.nn.utils.clip_grad_norm_: coef = max_norm / (norm + 1e-6), applied only when below 1.
@@ -74,8 +72,8 @@ public sealed unsafe class DataParallelOptimizer
         return norm;
     }
 
-    /// <summary>Bytes of optimizer state this rank holds: AdamW's two float32 moments for its shard, plus at stage 1
-    /// the float64 buffer the reduce-scatter lands in.</summary>
+    /// <summary>Bytes of optimizer state this rank holds in host memory on the CPU: AdamW's two float32 moments for
+    /// its shard, plus at stage 1 the float64 buffer MPI's reduce-scatter lands in (<see cref="MpiCollectives"/>).</summary>
     public static long StateBytes(long parameters, int ranks, int zeroStage)
     {
         bool sharded = zeroStage == 1 && ranks > 1;

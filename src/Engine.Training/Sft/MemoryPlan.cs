@@ -5,32 +5,45 @@ namespace Engine.Training.Sft;
 
 /// <summary>The memory one rank of a run needs (float32 weights, float32 gradients and their float64 accumulator,
 /// AdamW state at the chosen ZeRO stage,
-/// and activations of the longest micro-batch), checked against what this machine can give the ranks it runs.</summary>
-public sealed record MemoryPlan(long WeightBytes, long GradientBytes, long OptimizerBytes, long ActivationBytes, int ZeroStage)
+/// and activations of the longest micro-batch), checked against what this machine can give the ranks it runs. On a
+/// GPU the figures are device memory: the activations include the CUDA model's bf16 weight copy and scratch
+/// (<see cref="Qwen2Model.WorkingBytes"/>), and ZeRO-1 needs no landing buffer (NCCL sums in place).</summary>
+public sealed record MemoryPlan(long WeightBytes, long GradientBytes, long OptimizerBytes, long ActivationBytes, int ZeroStage, bool Cuda = false)
 {
     public long TotalBytes => WeightBytes + GradientBytes + OptimizerBytes + ActivationBytes;
 
-    public static MemoryPlan For(Qwen2Config config, long parameters, long longestMicroBatchTokens, int ranks, int zeroStage) =>
-        new(parameters * sizeof(float), parameters * (sizeof(float) + sizeof(double)), DataParallelOptimizer.StateBytes(parameters, ranks, zeroStage),
-            Qwen2Model.ActivationBytes(config, longestMicroBatchTokens), zeroStage);
+    public static MemoryPlan For(Qwen2Config config, long parameters, long longestMicroBatchTokens, int ranks, int zeroStage, bool cuda = false) =>
+        new(parameters * sizeof(float), parameters * (sizeof(float) + sizeof(double)),
+            cuda ? DeviceStateBytes(parameters, ranks, zeroStage) : DataParallelOptimizer.StateBytes(parameters, ranks, zeroStage),
+            cuda ? Qwen2Model.WorkingBytes(config, longestMicroBatchTokens, cuda: true) : Qwen2Model.ActivationBytes(config, longestMicroBatchTokens),
+            zeroStage, cuda);
+
+    /// <summary>AdamW's two float32 moments for this rank's shard, in device memory (nothing else: the reduce-scatter
+    /// sums into the accumulator's own shard).</summary>
+    public static long DeviceStateBytes(long parameters, int ranks, int zeroStage)
+    {
+        long shard = zeroStage == 1 && ranks > 1 ? (parameters + ranks - 1) / ranks : parameters;
+        return 2 * shard * sizeof(float);
+    }
 
     /// <summary>One line: the total and its parts, and the optimizer state at the other stage for comparison.</summary>
     public string Describe(long parameters, int ranks)
     {
         string line = string.Create(CultureInfo.InvariantCulture,
             $"memory per rank {Gib(TotalBytes)}: weights {Gib(WeightBytes)}, gradients {Gib(GradientBytes)}, " +
-            $"optimizer state {Gib(OptimizerBytes)} (zero stage {ZeroStage}), activations {Gib(ActivationBytes)}");
+            $"optimizer state {Gib(OptimizerBytes)} (zero stage {ZeroStage}), {(Cuda ? "activations, bf16 weights and scratch" : "activations")} {Gib(ActivationBytes)}{(Cuda ? " (GPU memory)" : "")}");
         if (ranks > 1)
         {
             int other = 1 - ZeroStage;
-            line += string.Create(CultureInfo.InvariantCulture, $"; optimizer state at stage {other} would be {Gib(DataParallelOptimizer.StateBytes(parameters, ranks, other))}");
+            long state = Cuda ? DeviceStateBytes(parameters, ranks, other) : DataParallelOptimizer.StateBytes(parameters, ranks, other);
+            line += string.Create(CultureInfo.InvariantCulture, $"; optimizer state at stage {other} would be {Gib(state)}");
         }
         return line;
     }
 
     /// <summary>Throws when <paramref name="ranksOnThisMachine"/> ranks of this plan exceed
-    /// <paramref name="availableBytes"/>, naming the knobs that help.</summary>
-    public void CheckFits(int ranksOnThisMachine, long availableBytes, int ranks)
+    /// <paramref name="availableBytes"/> of <paramref name="where"/>, naming the knobs that help.</summary>
+    public void CheckFits(int ranksOnThisMachine, long availableBytes, int ranks, string where = "this machine")
     {
         long need = TotalBytes * ranksOnThisMachine;
         if (need <= availableBytes) return;
@@ -39,7 +52,7 @@ public sealed record MemoryPlan(long WeightBytes, long GradientBytes, long Optim
         knobs.Add(ranks > 1 ? "more ranks on other machines (ZeRO-1 shards the optimizer state over all of them)" : "more ranks on several machines (mpirun --hostfile) with ZeRO-1");
         knobs.Add("a smaller --batch-size or --seq-len (activations)");
         throw new EngineException(string.Create(CultureInfo.InvariantCulture,
-            $"sft: the run does not fit this machine: {ranksOnThisMachine} rank(s) here x {Gib(TotalBytes)} = {Gib(need)} > {Gib(availableBytes)} available " +
+            $"sft: the run does not fit {where}: {ranksOnThisMachine} rank(s) here x {Gib(TotalBytes)} = {Gib(need)} > {Gib(availableBytes)} available " +
             $"(weights {Gib(WeightBytes)}, gradients {Gib(GradientBytes)}, optimizer {Gib(OptimizerBytes)}, activations {Gib(ActivationBytes)} per rank); try {string.Join(", or ", knobs)}"));
     }
 

@@ -80,6 +80,11 @@ public sealed record SftOptions
     /// <summary>The stage a run of <paramref name="ranks"/> ranks uses.</summary>
     public int ZeroStageFor(int ranks) => ranks <= 1 ? 0 : ZeroStage ?? 1;
 
+    /// <summary>As <see cref="ZeroStageFor(int)"/>, except that a one-rank world whose model buffers go over their
+    /// own collectives (NCCL under <c>mpirun -np 1</c>) keeps an explicit <c>--zero-stage</c>, so that one GPU runs
+    /// either stage's calls (default 0).</summary>
+    public int ZeroStageFor(int ranks, bool collectives) => ranks <= 1 && collectives ? ZeroStage ?? 0 : ZeroStageFor(ranks);
+
     /// <summary>0 = all cores. Does not change results: the native trainer's sums do not depend on it.</summary>
     public int Threads { get; }
 

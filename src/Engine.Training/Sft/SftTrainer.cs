@@ -2,7 +2,9 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Engine.Core;
+using Engine.Core.Diagnostics;
 using Engine.Core.Model;
+using Engine.Interop.Cuda;
 using Engine.Training.Data;
 using Engine.Training.Distributed;
 
@@ -17,7 +19,7 @@ public sealed record SftStepMetrics(long Step, long TotalSteps, double Loss, dou
 /// <summary>The outcome of a run: steps done in total, the final checkpoint, and the step it resumed from (0 = fresh).</summary>
 public sealed record SftResult(long Steps, string FinalCheckpoint, long ResumedFromStep);
 
-/// <summary>Supervised fine-tuning on the native CPU trainer (float32), on one process or on the ranks of a
+/// <summary>Supervised fine-tuning on the native trainer (float32 on the CPU, bf16 mixed precision on a GPU), on one process or on the ranks of a
 /// <see cref="TrainingWorld"/>. Sequences come from <see cref="SequencePacker"/>; <see cref="BatchSchedule"/>
 /// gives each rank its slice of every global batch; <see cref="DataParallelOptimizer"/> synchronises gradients
 /// and steps AdamW (ZeRO stage 0 or 1); <see cref="SftCheckpoints"/> writes and restores checkpoints atomically,
@@ -34,10 +36,13 @@ public static class SftTrainer
     /// or metrics.jsonl) is an error, unless <paramref name="overwriteOutputDir"/> allows deleting that run's
     /// checkpoints and log first (other files are left alone). <paramref name="log"/> receives the plan's lines
     /// (ranks, global batch, memory) on rank 0. <paramref name="device"/> (default the CPU) is where the model
-    /// computes; a GPU run has one rank.</summary>
+    /// computes; GPU ranks under a launcher sum over NCCL (<see cref="RankContext"/>), one GPU per rank. With
+    /// <paramref name="profilePath"/>, rank 0 times every op (CPU) or kernel (GPU) of one step (<see cref="ProfiledStep"/>),
+    /// writes its Chrome/Perfetto trace there and logs the slowest five with their share.</summary>
     public static SftResult Run(string modelPath, IReadOnlyList<TokenizedExample> examples, string outDir, SftOptions options,
         bool resume = false, IProgress<SftStepMetrics>? progress = null, CancellationToken cancellation = default,
-        bool overwriteOutputDir = false, TrainingWorld? world = null, Action<string>? log = null, TrainerDevice? device = null)
+        bool overwriteOutputDir = false, TrainingWorld? world = null, Action<string>? log = null, TrainerDevice? device = null,
+        string? profilePath = null)
     {
         if (resume && overwriteOutputDir) throw new EngineException("sft: --resume and --overwrite-output-dir exclude each other");
         using var ownWorld = world == null ? TrainingWorld.Single() : null;
@@ -50,7 +55,8 @@ public static class SftTrainer
         var sequences = SequencePacker.Pack(examples, options.SeqLen, options.Packing);
         var schedule = new BatchSchedule(sequences, options.BatchSize, options.GradAccum, options.Seed, world.Size, world.Rank);
         long total = options.MaxSteps > 0 ? options.MaxSteps : options.Epochs * schedule.StepsPerEpoch;
-        int zeroStage = options.ZeroStageFor(world.Size);
+        device ??= TrainerDevice.Cpu;
+        int zeroStage = options.ZeroStageFor(world.Size, world.UsesNccl(device));
         var settings = RunSettings.Of(options, examples, source, world.Size, zeroStage);
         RankAgreement.CheckSettings(world, settings);
         CheckLabels(schedule, total, options.SeqLen, log);
@@ -58,20 +64,21 @@ public static class SftTrainer
         var config = Qwen2Config.FromModelConfig(source.Config ?? throw new ModelDirectoryException($"{source.Path}: no config.json"));
         // --threads 0 means all cores: shared by the ranks on this machine, not each rank taking all of them.
         int threads = options.Threads > 0 || world.LocalSize <= 1 ? options.Threads : Math.Max(1, Environment.ProcessorCount / world.LocalSize);
-        device ??= TrainerDevice.Cpu;
-        device.CheckRanks(world.Size, "sft");
-        using var context = device.CreateContext(threads);
+        using var rank = RankContext.Open(world, device, threads, "sft");
+        var context = rank.Context;
         using var outputLock = lead ? TakeOutputLock(outDir, resume, overwriteOutputDir) : null;
         RankAgreement.CheckSharedOutput(world, outDir);
         string? newest = resume ? SftCheckpoints.Newest(outDir) : null;
 
         long parameters = config.ParameterCount;
-        var plan = MemoryPlan.For(config, parameters, schedule.LongestMicroBatchTokens(), world.Size, zeroStage);
+        var plan = MemoryPlan.For(config, parameters, schedule.LongestMicroBatchTokens(), world.Size, zeroStage, device.IsCuda);
         log?.Invoke(string.Create(CultureInfo.InvariantCulture,
             $"{world.Size} rank(s), global batch {schedule.GlobalBatch} sequences ({options.BatchSize} per micro-batch x {options.GradAccum} accumulation x {world.Size} ranks), " +
-            $"up to {(long)schedule.GlobalBatch * options.SeqLen} tokens per step, {total} steps{(world.IsDistributed ? "; transport: " + world.Transport : "")}"));
+            $"up to {(long)schedule.GlobalBatch * options.SeqLen} tokens per step, {total} steps{(world.IsDistributed || rank.UsesNccl ? "; transport: " + world.Transport : "")}"));
         log?.Invoke(plan.Describe(parameters, world.Size));
-        plan.CheckFits(world.LocalSize, MemoryPlan.AvailableBytes(), world.Size);
+        if (!device.IsCuda) plan.CheckFits(world.LocalSize, MemoryPlan.AvailableBytes(), world.Size);
+        else if (CudaLibrary.TotalMemory(device.Ordinal) is { } gpuBytes)
+            plan.CheckFits(1, gpuBytes, world.Size, $"GPU {device} ({CudaLibrary.DeviceName(device.Ordinal)}, {gpuBytes / (1024.0 * 1024 * 1024):F1} GiB)");
 
         using var model = newest != null ? Qwen2Model.Create(context, config) : Qwen2Model.Load(context, source);
         var optimizer = new DataParallelOptimizer(model, world, zeroStage);
@@ -82,9 +89,13 @@ public static class SftTrainer
         string? metricsPath = lead ? MetricsLog.Start(outDir, start, newest != null) : null;
         string final = "";
         var runClock = Stopwatch.StartNew();
+        long profiled = lead && profilePath != null ? ProfiledStep(start, total) : -1;
         for (long step = start + 1; step <= total; step++)
         {
             cancellation.ThrowIfCancellationRequested();
+            var trace = step == profiled ? new ProfileTrace() : null;
+            if (trace != null) model.SetProfiling(true);
+            var stepSpan = trace.Span("training step", "step", $"step {step} on {device}");
             var clock = Stopwatch.StartNew();
             double collectivesBefore = world.CollectiveSeconds;
             var batches = schedule.For(step);
@@ -99,6 +110,12 @@ public static class SftTrainer
             double lr = options.LearningRate(step, total);
             var a = options.AdamW;
             double norm = optimizer.Step(new AdamWOptions(lr, a.Beta1, a.Beta2, a.Eps, a.WeightDecay, a.MaxGradNorm), step);
+            if (trace != null)
+            {
+                context.Synchronize();  // a GPU queues AdamW: the step ends when its kernels have run
+                stepSpan.Dispose();
+                WriteProfile(model, trace, clock.Elapsed.TotalSeconds, device, profilePath!, log);
+            }
             double seconds = clock.Elapsed.TotalSeconds;
             var remaining = runClock.Elapsed / (step - start) * (total - step);
             var metrics = new SftStepMetrics(step, total, batches.GlobalScoredTokens > 0 ? sum / batches.GlobalScoredTokens : double.NaN, lr, norm,
@@ -109,6 +126,22 @@ public static class SftTrainer
                 final = SftCheckpoints.Save(model, source, outDir, step, total, settings, world, optimizer);
         }
         return new SftResult(total, final, start);
+    }
+
+    /// <summary>The step <c>--profile</c> times: the second of this run (the first allocates the optimizer state and
+    /// the accumulator), or the only one.</summary>
+    public static long ProfiledStep(long start, long total) => Math.Min(start + 2, total);
+
+    private static void WriteProfile(Qwen2Model model, ProfileTrace trace, double seconds, TrainerDevice device, string path, Action<string>? log)
+    {
+        var ops = model.ReadProfile();
+        model.SetProfiling(false);
+        var profile = new StepProfile(ops, seconds, device.ToString());
+        // The step's span started when the trace did, and so did the first op, within the span's start-up.
+        profile.AddTo(trace, trace.Events()[0].StartNanoseconds);
+        trace.Write(path);
+        foreach (string line in profile.Describe()) log?.Invoke(line);
+        log?.Invoke($"trace of that step ({ops.Count} ops) written to {path} (open in ui.perfetto.dev or chrome://tracing)");
     }
 
     /// <summary>The optimizer steps a run of <paramref name="options"/> on <paramref name="examples"/> over
