@@ -1,8 +1,9 @@
 using System.CommandLine;
 using System.Diagnostics;
-using System.Reflection;
+using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Engine.Core.Diagnostics;
 using Engine.Interop.Cuda;
 using Engine.Training;
 using Engine.Training.Distributed;
@@ -167,45 +168,20 @@ public static class BenchSftCommand
         report["mfu"] = Math.Round(TrainingFlops.Utilisation(flops, stepSeconds, peak.Bf16DenseFlops, ranks), 4);
     }
 
+    /// <summary>PyTorch's time for the same shape (<c>qwen2_sft_peer.py</c>, embedded, run by <see cref="PythonPeer"/>) into
+    /// the report, or why it did not run.</summary>
     private static void RunPeer(JsonObject report, Qwen2Config c, int docs, int docLen, int threads, int repeat)
     {
-        string script = Path.Combine(Path.GetTempPath(), $"engine-qwen2-sft-peer-{Environment.ProcessId}.py");
-        using (var resource = Assembly.GetExecutingAssembly().GetManifestResourceStream("Engine.Cli.Peers.qwen2_sft_peer.py")!)
-        using (var file = File.Create(script)) resource.CopyTo(file);
-        try
+        int[] shape = [c.HiddenSize, c.IntermediateSize, c.NumLayers, c.NumHeads, c.NumKeyValueHeads, c.VocabSize, docs, docLen, threads, repeat];
+        var run = PythonPeer.Run(typeof(BenchSftCommand).Assembly, "Engine.Cli.Peers.qwen2_sft_peer.py", shape.Select(x => x.ToString(CultureInfo.InvariantCulture)));
+        if (run.Output?["seconds"]?.GetValue<double>() is not { } seconds)
         {
-            // Debian's /usr/bin/python3 carries python3-torch; a python3 earlier on PATH (pyenv) may not.
-            string python = File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
-            string[] args = [script, .. new[] { c.HiddenSize, c.IntermediateSize, c.NumLayers, c.NumHeads, c.NumKeyValueHeads, c.VocabSize, docs, docLen, threads, repeat }.Select(x => x.ToString())];
-            var start = new ProcessStartInfo(python, args) { RedirectStandardOutput = true, RedirectStandardError = true };
-            using var process = Process.Start(start)!;
-            var stderrTask = process.StandardError.ReadToEndAsync();
-            string stdout = process.StandardOutput.ReadToEnd();
-            process.WaitForExit();
-            string stderr = stderrTask.Result;
-            if (process.ExitCode != 0)
-            {
-                report["peer_error"] = stderr.Trim().Split('\n').LastOrDefault() ?? $"exit {process.ExitCode}";
-                return;
-            }
-            var result = JsonNode.Parse(stdout.Trim().Split('\n').Last())!;
-            double seconds = result["seconds"]!.GetValue<double>();
-            report["peer"] = "plain torch " + result["torch"]!.GetValue<string>();
-            report["peer_seconds"] = Math.Round(seconds, 4);
-            report["peer_tokens_per_s"] = Math.Round(docs * docLen / seconds, 1);
-            report["speedup_over_peer"] = Math.Round(seconds / report["native_seconds"]!.GetValue<double>(), 2);
+            report["peer_error"] = run.Error ?? "the peer reported no time";
+            return;
         }
-        catch (System.ComponentModel.Win32Exception e)
-        {
-            report["peer_error"] = $"python3 not runnable: {e.Message}";
-        }
-        catch (JsonException e)
-        {
-            report["peer_error"] = $"peer output unreadable: {e.Message}";
-        }
-        finally
-        {
-            File.Delete(script);
-        }
+        report["peer"] = "plain torch " + run.Output["torch"]?.GetValue<string>();
+        report["peer_seconds"] = Math.Round(seconds, 4);
+        report["peer_tokens_per_s"] = Math.Round(docs * docLen / seconds, 1);
+        report["speedup_over_peer"] = Math.Round(seconds / report["native_seconds"]!.GetValue<double>(), 2);
     }
 }

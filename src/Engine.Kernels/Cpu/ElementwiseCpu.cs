@@ -197,38 +197,6 @@ internal sealed unsafe partial class ElementwiseCpu(int threads)
         });
     }
 
-    public void AmplifiedCountedAverage(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, ReadOnlySpan<float> amplification, float epsilon)
-    {
-        ElementwiseShapes.CheckAmplified(output.Length, models, @base, amplification);
-        var xs = models.ToArray();
-        var lambda = amplification.ToArray();
-        ForEachBlock(output.Length, (start, count) =>
-        {
-            using var scratch = new BlockScratch(count);
-            var baseValues = scratch.Read(@base, start);
-            var sum = scratch.Take();
-            var counts = scratch.Take();
-            sum.Clear();
-            counts.Clear();
-            // Two passes over the models: the counts first (each model read once per pass, no k-deep buffer).
-            foreach (var model in xs) AddChanged(Span<float>.Empty, counts, scratch.Read(model, start), baseValues, epsilon);
-            for (int i = 0; i < xs.Length; i++) AddAmplified(sum, counts, scratch.Read(xs[i], start), baseValues, lambda[i], epsilon);
-            for (int e = 0; e < count; e++) sum[e] = baseValues[e] + sum[e];
-            output.WriteSingles(start, sum);
-        });
-    }
-
-    /// <summary>Where <c>|x - b| &gt; epsilon</c>: <c>sum += count == 1 ? (x - b) lambda : (x - b) / count</c>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void AddAmplified(Span<float> sum, ReadOnlySpan<float> count, ReadOnlySpan<float> x, ReadOnlySpan<float> b, float lambda, float epsilon)
-    {
-        for (int e = 0; e < sum.Length; e++)
-        {
-            float d = x[e] - b[e];
-            if (MathF.Abs(d) > epsilon) sum[e] += count[e] == 1 ? d * lambda : d / count[e];
-        }
-    }
-
     /// <summary><c>w = clamp(t / max(|b - m|, 1e-6), 0, 1)</c>, <c>target = w m + (1 - w) b</c>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void NearSwap(Span<float> target, ReadOnlySpan<float> m, ReadOnlySpan<float> b, float t)
@@ -240,17 +208,16 @@ internal sealed unsafe partial class ElementwiseCpu(int threads)
         }
     }
 
-    /// <summary>Where <c>|x - b| &gt; epsilon</c>: <c>sum += x - b</c> (unless <paramref name="sum"/> is empty), <c>count += 1</c>.</summary>
+    /// <summary>Where <c>|x - b| &gt; epsilon</c>: <c>sum += x - b</c>, <c>count += 1</c>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void AddChanged(Span<float> sum, Span<float> count, ReadOnlySpan<float> x, ReadOnlySpan<float> b, float epsilon)
     {
-        bool summing = !sum.IsEmpty;
-        for (int e = 0; e < count.Length; e++)
+        for (int e = 0; e < sum.Length; e++)
         {
             float d = x[e] - b[e];
             if (MathF.Abs(d) > epsilon)
             {
-                if (summing) sum[e] += d;
+                sum[e] += d;
                 count[e] += 1;
             }
         }
