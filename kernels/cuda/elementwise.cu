@@ -7,6 +7,7 @@
 //   task_arithmetic_kernel      the generalised task-arithmetic combine with optional TIES sign election
 //   near_swap_kernel            w = clamp(t / max(|b - m|, 1e-6), 0, 1), out = w m + (1 - w) b
 //   counted_average_kernel      out = b + sum_{|d_i| > eps} d_i / max(1, count), d_i = x_i - b
+//   amplified_counted_average_kernel  RAM+: b + sum_{|d_i| > eps} (count == 1 ? d_i lambda_i : d_i / count)
 //   delta_variance_kernel       variance of the deltas x_i - b across the models, first non-finite delta, nonzero count
 //   delta_square_sums_kernel    per block and model: sum over kept elements of (double)(x_i - b)^2
 //   sign_elected_mean_kernel    SCE: b + sum_{sign(d_i) = majority} w_i d_i / max(sum w_i, 1e-6), majority of sum d_i
@@ -251,6 +252,26 @@ KERNEL void counted_average_kernel(void* output, const unsigned char* packed, co
             }
         }
         store_from_float(output, output_dtype, e, add_rn(b, sum / (count > 1.0f ? count : 1.0f)));
+    }
+}
+
+// The models are inputs 0..k-1, the base input k; the count first, then the sum in model order from +0.
+KERNEL void amplified_counted_average_kernel(void* output, const unsigned char* packed, const i64* offsets, const int* dtypes, const float* lambda,
+    int output_dtype, int k, float epsilon, i64 n)
+{
+    i64 stride = (i64)blockDim.x * gridDim.x;
+    for (i64 e = (i64)blockIdx.x * blockDim.x + threadIdx.x; e < n; e += stride)
+    {
+        float b = load_input(packed, offsets, dtypes, k, e);
+        float count = 0.0f, sum = 0.0f;
+        for (int i = 0; i < k; i++)
+            if (bits_float(float_bits(load_input(packed, offsets, dtypes, i, e) - b) & 0x7FFFFFFFu) > epsilon) count = add_rn(count, 1.0f);
+        for (int i = 0; i < k; i++)
+        {
+            float d = load_input(packed, offsets, dtypes, i, e) - b;
+            if (bits_float(float_bits(d) & 0x7FFFFFFFu) > epsilon) sum = add_rn(sum, count == 1.0f ? mul_rn(d, lambda[i]) : d / count);
+        }
+        store_from_float(output, output_dtype, e, add_rn(b, sum));
     }
 }
 

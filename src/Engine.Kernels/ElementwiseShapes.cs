@@ -34,6 +34,13 @@ internal static class ElementwiseShapes
             throw new ArgumentException($"{coefficients.Length} coefficients for {inputs.Length} inputs over {segments} segments");
     }
 
+    /// <summary>The shapes of a <see cref="IElementwiseKernels.AmplifiedCountedAverage"/> call.</summary>
+    public static void CheckAmplified(long n, ReadOnlySpan<RawTensor> models, RawTensor @base, ReadOnlySpan<float> amplification)
+    {
+        Check(n, models, @base);
+        if (amplification.Length != models.Length) throw new ArgumentException($"{models.Length} models, {amplification.Length} amplification factors");
+    }
+
     /// <summary>The coefficient rows a device call of <see cref="IElementwiseKernels.SegmentedLinearCombination"/> over
     /// the tensor's elements [firstElement, firstElement + n) reads: from the row of firstElement's segment.</summary>
     public static Range SegmentRows(int k, long segmentLength, long firstElement, long n) =>

@@ -78,6 +78,12 @@ public interface IElementwiseKernels
     /// Shapes: output, models, base (n).</summary>
     void CountedAverage(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, float epsilon);
 
+    /// <summary>RAM+'s combine (<c>ramplus_tl</c>), per element: <c>d_i = M_i - B</c>, <c>count = #{i : |d_i| &gt; epsilon}</c>;
+    /// in model order from +0, over the models with <c>|d_i| &gt; epsilon</c>: <c>sum += count = 1 ? d_i lambda_i : d_i / count</c>
+    /// (a change only one model makes is amplified by its lambda, shared changes are averaged); <c>out = B + sum</c>, all
+    /// float32, each product and quotient rounded before it is added. Shapes: output, models, base (n); amplification (k).</summary>
+    void AmplifiedCountedAverage(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, ReadOnlySpan<float> amplification, float epsilon);
+
     /// <summary>The population variance of the k deltas <c>d_i = M_i - B</c> per element, float32 in this order:
     /// <c>mean = (Σ_i d_i) / k</c>, <c>variance = (Σ_i (d_i - mean)²) / k</c>, sums in model order from +0, each square
     /// rounded before it is added (SCE's selection input). Returns how many variances are not zero.

@@ -127,6 +127,12 @@ public sealed class TracingMergeKernels : IMergeKernels
         _inner.CountedAverage(output, models, @base, epsilon);
     }
 
+    public void AmplifiedCountedAverage(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, ReadOnlySpan<float> amplification, float epsilon)
+    {
+        using var _ = _trace.Span("amplified_counted_average", _category, $"{output.Length} elements x {models.Length}");
+        _inner.AmplifiedCountedAverage(output, models, @base, amplification, epsilon);
+    }
+
     public long DeltaVariance(NativeArray<float> variance, ReadOnlySpan<RawTensor> models, RawTensor @base)
     {
         using var _ = _trace.Span("delta_variance", _category, $"{variance.Length} elements x {models.Length}");

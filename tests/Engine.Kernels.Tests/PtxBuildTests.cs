@@ -1,5 +1,6 @@
 using Engine.Kernels.Cuda;
 using Engine.Kernels.Ilgpu;
+using Engine.Kernels.Parity;
 using Engine.Testing;
 
 namespace Engine.Kernels.Tests;
@@ -49,7 +50,9 @@ public sealed class PtxBuildTests
     public void IlgpuEmitsPtxForEveryKernelWithoutAGpu()
     {
         var ptx = IlgpuMergeKernels.GeneratePtx();
-        Assert.Equal(18, ptx.Count);
+        // The four Arcee Fusion kernels of IlgpuKernels, then one ILGPU twin per CUDA C element-wise kernel.
+        Assert.Equal(4 + CudaElementwiseKernels().Count, ptx.Count);
+        Assert.Equal(CudaElementwiseKernels().Select(PascalCase).Order(), ptx.Keys.Where(k => typeof(IlgpuElementwiseKernels).GetMethod(k) is not null).Order());
         foreach (var (name, text) in ptx)
         {
             Assert.Contains(".target sm_80", text);
@@ -61,22 +64,28 @@ public sealed class PtxBuildTests
     /// <summary>ptxas may fuse a plain mul.f32 with the add it feeds into one FMA, which changed the last bits of the
     /// element-wise merges on an H200 (the CPU reference rounds every product). The kernels that must equal it bit
     /// for bit multiply and add with explicit rounding (<c>IlgpuMath.MulRn</c> / <c>AddRn</c>).</summary>
-    [Theory]
-    [InlineData("LinearCombination")]
-    [InlineData("TaskArithmetic")]
-    [InlineData("NearSwap")]
-    [InlineData("CountedAverage")]
-    [InlineData("DeltaVariance")]
-    [InlineData("SignElectedMean")]
-    [InlineData("SlerpBlend")]
-    [InlineData("PairSumsRuns")]
-    [InlineData("PairSumsColumns")]
-    public void IlgpuBitExactKernelsRoundEveryProductAndSumExplicitly(string kernel)
+    [Fact]
+    public void IlgpuBitExactKernelsRoundEveryProductAndSumExplicitly()
     {
-        string text = IlgpuMergeKernels.GeneratePtx()[kernel];
-        Assert.Matches(@"\b(mul|add)\.rn\.f(32|64)\b", text);
-        Assert.DoesNotMatch(@"\bfma\.", text);
+        var ptx = IlgpuMergeKernels.GeneratePtx();
+        // Every rounded kernel of the self-test (segmented_linear_combination runs as linear_combination), and
+        // pair_sums' two kernels, whose (v0 - v1)^2 must not fuse either.
+        var kernels = ElementwiseSelfTest.RoundedKernels.Where(k => k != "segmented_linear_combination").Select(PascalCase).Concat(["PairSumsRuns", "PairSumsColumns"]).ToList();
+        Assert.Contains("AmplifiedCountedAverage", kernels);
+        foreach (string kernel in kernels)
+        {
+            Assert.True(ptx.ContainsKey(kernel), $"no ILGPU kernel {kernel}");
+            Assert.Matches(@"\b(mul|add)\.rn\.f(32|64)\b", ptx[kernel]);
+            Assert.True(!System.Text.RegularExpressions.Regex.IsMatch(ptx[kernel], @"\bfma\."), $"{kernel}: ILGPU's PTX fuses a multiply-add");
+        }
     }
+
+    /// <summary>The kernels of <c>kernels/cuda/elementwise.cu</c>, without the <c>_kernel</c> suffix.</summary>
+    private static List<string> CudaElementwiseKernels() =>
+        System.Text.RegularExpressions.Regex.Matches(File.ReadAllText(Path.Combine(ClangCuda.KernelDirectory, "elementwise.cu")), @"KERNEL void (\w+)_kernel\(")
+            .Select(m => m.Groups[1].Value).ToList();
+
+    private static string PascalCase(string snake) => string.Concat(snake.Split('_').Select(part => char.ToUpperInvariant(part[0]) + part[1..]));
 
     private static string KernelEntry(string file) => file switch
     {

@@ -158,6 +158,9 @@ public sealed class MultiDeviceMergeTests
         public void CountedAverage(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, float epsilon) =>
             _inner.CountedAverage(output, models, @base, epsilon);
 
+        public void AmplifiedCountedAverage(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, ReadOnlySpan<float> amplification, float epsilon) =>
+            _inner.AmplifiedCountedAverage(output, models, @base, amplification, epsilon);
+
         public long DeltaVariance(NativeArray<float> variance, ReadOnlySpan<RawTensor> models, RawTensor @base) => _inner.DeltaVariance(variance, models, @base);
 
         public void DeltaSquareSums(Span<double> sums, ReadOnlySpan<RawTensor> models, RawTensor @base, ulong[]? keep) => _inner.DeltaSquareSums(sums, models, @base, keep);

@@ -1,6 +1,4 @@
 using System.CommandLine;
-using System.Diagnostics;
-using System.Reflection;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Engine.Core;
@@ -15,8 +13,8 @@ namespace Engine.Cli.Commands;
 
 /// <summary><c>engine bench merge</c>: parses the options and prints <see cref="MergeBenchmark"/>'s measurement (a merge,
 /// Arcee Fusion of two models or any method with <c>--method</c>, against its I/O floor), and for Arcee Fusion
-/// optionally times a per-tensor PyTorch implementation of mergekit's method on the same files and threads. The
-/// peer's script is a resource of this assembly (src/Engine.Cli/Peers), so its launcher stays here.</summary>
+/// optionally times a per-tensor PyTorch implementation of mergekit's method on the same files and threads
+/// (<see cref="MergePeer"/>).</summary>
 public static class BenchMergeCommand
 {
     public static Command Create(IServiceProvider services)
@@ -108,40 +106,17 @@ public static class BenchMergeCommand
         return (report, summary);
     }
 
-    /// <summary>Times <c>arcee_fusion_peer.py</c> (embedded), mergekit's per-tensor method in PyTorch.</summary>
+    /// <summary>The peer's time (<see cref="MergePeer"/>) into the report, or why it did not run.</summary>
     private static void RunPeer(JsonObject report, string a, string b, string output, int threads, double mergeSeconds)
     {
-        string script = Path.Combine(Path.GetTempPath(), $"engine-arcee-fusion-peer-{Environment.ProcessId}.py");
-        using (var resource = Assembly.GetExecutingAssembly().GetManifestResourceStream("Engine.Cli.Peers.arcee_fusion_peer.py")!)
-        using (var file = File.Create(script)) resource.CopyTo(file);
-        try
+        var peer = MergePeer.Run(a, b, output, threads);
+        if (peer.Seconds is not { } seconds)
         {
-            // Debian's /usr/bin/python3 carries python3-torch; a python3 earlier on PATH (pyenv) may not.
-            string python = File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
-            var start = new ProcessStartInfo(python, [script, a, b, output, threads.ToString()]) { RedirectStandardOutput = true, RedirectStandardError = true };
-            using var process = Process.Start(start)!;
-            string stdout = process.StandardOutput.ReadToEnd();
-            string stderr = process.StandardError.ReadToEnd();
-            process.WaitForExit();
-            if (process.ExitCode != 0)
-            {
-                report["peer_error"] = stderr.Trim().Split('\n').LastOrDefault() ?? $"exit {process.ExitCode}";
-                return;
-            }
-            var result = JsonNode.Parse(stdout.Trim().Split('\n').Last())!;
-            double seconds = result["seconds"]!.GetValue<double>();
-            report["peer"] = result["torch"]!.GetValue<string>();
-            report["peer_seconds"] = Math.Round(seconds, 3);
-            report["speedup_over_peer"] = Math.Round(seconds / mergeSeconds, 2);
+            report["peer_error"] = peer.Error ?? "the peer reported no time";
+            return;
         }
-        catch (System.ComponentModel.Win32Exception e)
-        {
-            report["peer_error"] = $"python3 not runnable: {e.Message}";
-        }
-        finally
-        {
-            File.Delete(script);
-            if (File.Exists(output)) File.Delete(output);
-        }
+        report["peer"] = peer.Torch;
+        report["peer_seconds"] = Math.Round(seconds, 3);
+        report["speedup_over_peer"] = Math.Round(seconds / mergeSeconds, 2);
     }
 }

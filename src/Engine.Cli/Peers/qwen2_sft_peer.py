@@ -1,7 +1,6 @@
 #!/usr/bin/python3
 """The PyTorch peer of `engine bench sft`: forward+backward of a Qwen2 of the given shape in plain torch (float32,
 eager attention, documents as a batch), timed on the given threads. Needs only torch (Debian's python3-torch).
-Also imported by native/bench/bench_cpu.py.
 
   qwen2_sft_peer.py HIDDEN INTERMEDIATE LAYERS HEADS KV_HEADS VOCAB DOCS DOC_LEN THREADS REPEAT
 Prints one JSON line: {"torch": version, "seconds": best forward+backward time, "loss": its loss}.

@@ -132,6 +132,9 @@ public sealed unsafe class CpuMergeKernels : IMergeKernels
     public void CountedAverage(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, float epsilon) =>
         _elementwise.CountedAverage(output, models, @base, epsilon);
 
+    public void AmplifiedCountedAverage(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, ReadOnlySpan<float> amplification, float epsilon) =>
+        _elementwise.AmplifiedCountedAverage(output, models, @base, amplification, epsilon);
+
     public long DeltaVariance(NativeArray<float> variance, ReadOnlySpan<RawTensor> models, RawTensor @base) => _elementwise.DeltaVariance(variance, models, @base);
 
     public void DeltaSquareSums(Span<double> sums, ReadOnlySpan<RawTensor> models, RawTensor @base, ulong[]? keep) =>

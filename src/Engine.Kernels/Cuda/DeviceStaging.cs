@@ -1,23 +1,20 @@
 using Engine.Interop.Cuda;
+using Engine.Kernels.Device;
 
 namespace Engine.Kernels.Cuda;
 
-/// <summary>Host/device transfers of arbitrary (pageable, possibly memory-mapped) host memory through two
-/// page-locked staging buffers: while the DMA engine copies one chunk, the CPU fills or drains the other, so
-/// host copies and PCIe transfers overlap. Device buffers are kept and grown on demand.</summary>
-internal sealed unsafe class DeviceStaging : IDisposable
+/// <summary>The CUDA backend's staging (<see cref="DoubleBufferedStaging{TDevice}"/>): both buffers' copies run on
+/// the backend's stream, each buffer's last copy marked by an event. Device buffers are kept and grown on demand
+/// (<see cref="DeviceSlot"/>).</summary>
+internal sealed unsafe class DeviceStaging : DoubleBufferedStaging<CudaDeviceBuffer>
 {
-    private const long Chunk = 32L << 20;
-
     private readonly CudaStream _stream;
     private readonly CudaPinnedBuffer[] _pinned;
     private readonly CudaEvent[] _done;
-    private readonly int _threads;
 
-    public DeviceStaging(CudaContext context, CudaStream stream, int threads)
+    public DeviceStaging(CudaContext context, CudaStream stream, int threads) : base(32L << 20, threads)
     {
         _stream = stream;
-        _threads = Math.Max(1, threads);
         _pinned = [context.AllocatePinned(Chunk), context.AllocatePinned(Chunk)];
         _done = [context.CreateEvent(), context.CreateEvent()];
         foreach (var e in _done) stream.Record(e);
@@ -25,43 +22,11 @@ internal sealed unsafe class DeviceStaging : IDisposable
 
     /// <summary>Copies <paramref name="bytes"/> from host memory to the device buffer at <paramref name="offset"/>.
     /// Returns once the host memory may be reused (the last chunk is staged, not necessarily copied).</summary>
-    public void Upload(CudaDeviceBuffer destination, long offset, byte* source, long bytes)
-    {
-        int slot = 0;
-        for (long done = 0; done < bytes; done += Chunk, slot ^= 1)
-        {
-            long length = Math.Min(Chunk, bytes - done);
-            _done[slot].Synchronize();
-            HostCopy(_pinned[slot].Pointer, source + done, length);
-            _stream.CopyToDevice(destination, offset + done, _pinned[slot].Pointer, length);
-            _stream.Record(_done[slot]);
-        }
-    }
+    public void Upload(CudaDeviceBuffer destination, long offset, byte* source, long bytes) => UploadChunks(destination, offset, source, bytes);
 
     /// <summary>Copies <paramref name="bytes"/> from the device buffer at <paramref name="offset"/> to host memory,
     /// after all work queued on the stream; returns when the host memory holds them.</summary>
-    public void Download(byte* destination, CudaDeviceBuffer source, long offset, long bytes)
-    {
-        long chunks = (bytes + Chunk - 1) / Chunk;
-        if (chunks == 0) return;
-        Enqueue(0);
-        for (long c = 0; c < chunks; c++)
-        {
-            if (c + 1 < chunks) Enqueue(c + 1);
-            int slot = (int)(c & 1);
-            _done[slot].Synchronize();
-            long length = Math.Min(Chunk, bytes - c * Chunk);
-            HostCopy(destination + c * Chunk, _pinned[slot].Pointer, length);
-        }
-
-        void Enqueue(long c)
-        {
-            int slot = (int)(c & 1);
-            long length = Math.Min(Chunk, bytes - c * Chunk);
-            _stream.CopyToHost(_pinned[slot].Pointer, source, offset + c * Chunk, length);
-            _stream.Record(_done[slot]);
-        }
-    }
+    public void Download(byte* destination, CudaDeviceBuffer source, long offset, long bytes) => DownloadChunks(destination, source, offset, bytes);
 
     /// <summary>A small copy through the first staging buffer (histograms, flags); synchronous.</summary>
     public void DownloadSmall(void* destination, CudaDeviceBuffer source, long bytes)
@@ -74,9 +39,23 @@ internal sealed unsafe class DeviceStaging : IDisposable
         Buffer.MemoryCopy(_pinned[0].Pointer, destination, bytes, bytes);
     }
 
-    private void HostCopy(byte* destination, byte* source, long bytes) => HostMemoryCopy.Copy(destination, source, bytes, _threads);
+    private protected override byte* Pinned(int slot) => _pinned[slot].Pointer;
 
-    public void Dispose()
+    private protected override void WaitFor(int slot) => _done[slot].Synchronize();
+
+    private protected override void QueueToDevice(CudaDeviceBuffer destination, long offset, int slot, long length)
+    {
+        _stream.CopyToDevice(destination, offset, _pinned[slot].Pointer, length);
+        _stream.Record(_done[slot]);
+    }
+
+    private protected override void QueueToHost(int slot, CudaDeviceBuffer source, long offset, long length)
+    {
+        _stream.CopyToHost(_pinned[slot].Pointer, source, offset, length);
+        _stream.Record(_done[slot]);
+    }
+
+    public override void Dispose()
     {
         foreach (var e in _done) e.Dispose();
         foreach (var p in _pinned) p.Dispose();

@@ -81,6 +81,19 @@ public abstract unsafe class DeviceElementwiseDriver : IElementwiseKernels
             [Output(output), .. PackedInputs, DTypeOf(output), Scalar(models.Length), Scalar(epsilon), Scalar(n)]);
     }
 
+    public void AmplifiedCountedAverage(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, ReadOnlySpan<float> amplification, float epsilon)
+    {
+        ElementwiseShapes.CheckAmplified(output.Length, models, @base, amplification);
+        long n = output.Length;
+        if (n == 0 || models.IsEmpty || !OnDevice(output, models, @base))
+        {
+            Cpu.AmplifiedCountedAverage(output, models, @base, amplification, epsilon);
+            return;
+        }
+        Run("amplified_counted_average", KernelGrid.Elementwise(n), WithBase(models, @base),
+            [Output(output), .. PackedInputs, Table(amplification.ToArray()), DTypeOf(output), Scalar(models.Length), Scalar(epsilon), Scalar(n)]);
+    }
+
     public long DeltaVariance(NativeArray<float> variance, ReadOnlySpan<RawTensor> models, RawTensor @base)
     {
         long n = variance.Length;

@@ -1,35 +1,34 @@
 using Engine.Core.Diagnostics;
 using ILGPU;
 using ILGPU.Runtime;
+using Engine.Kernels.Device;
 
 namespace Engine.Kernels.Ilgpu;
 
-/// <summary>Host/accelerator transfers of arbitrary (pageable, possibly memory-mapped) host memory through two
-/// page-locked staging buffers, each with a stream of its own: while one buffer's chunk is copied by the DMA
-/// engine, the CPU fills or drains the other, so host copies and PCIe transfers overlap (the ILGPU twin of the
-/// CUDA backend's DeviceStaging; ILGPU's own copies from pageable memory are synchronous and staged by the
-/// driver). Copies are ordered after the work queued on the accelerator's default stream, and work queued there
-/// afterwards sees them only after <see cref="Flush"/>.</summary>
-internal sealed unsafe class AcceleratorStaging : IDisposable
+/// <summary>The ILGPU backend's staging (<see cref="DoubleBufferedStaging{TDevice}"/>): each staging buffer has a
+/// stream of its own (ILGPU's own copies from pageable memory are synchronous and staged by the driver). Copies are
+/// ordered after the work queued on the accelerator's default stream, and work queued there afterwards sees them
+/// only after <see cref="Flush"/>.</summary>
+internal sealed unsafe class AcceleratorStaging : DoubleBufferedStaging<ArrayView<byte>>
 {
     /// <summary>Bytes per staging buffer on a GPU.</summary>
     public const long DefaultChunk = 32L << 20;
 
     private readonly Accelerator _accelerator;
     private readonly PageLockedArray1D<byte>[] _pinned;
+    private readonly byte*[] _pointers;
     private readonly AcceleratorStream[] _streams;
-    private readonly int _threads;
 
-    public AcceleratorStaging(Accelerator accelerator, int threads, long chunk = DefaultChunk)
+    public AcceleratorStaging(Accelerator accelerator, int threads, long chunk = DefaultChunk) : base(chunk, threads)
     {
         _accelerator = accelerator;
-        _threads = Math.Max(1, threads);
-        Chunk = chunk;
         _pinned = [accelerator.AllocatePageLocked1D<byte>(chunk), accelerator.AllocatePageLocked1D<byte>(chunk)];
+        // ILGPU pins a page-locked array for its lifetime (the GC never moves it): its address outlives the fixed statement.
+        _pointers = new byte*[2];
+        for (int i = 0; i < 2; i++)
+            fixed (byte* p = _pinned[i].Span) _pointers[i] = p;
         _streams = [accelerator.CreateStream(), accelerator.CreateStream()];
     }
-
-    public long Chunk { get; }
 
     /// <summary>Where upload and download spans go; null when no trace is being taken.</summary>
     public ProfileTrace? Trace { get; set; }
@@ -39,17 +38,9 @@ internal sealed unsafe class AcceleratorStaging : IDisposable
     /// kernel reads <paramref name="destination"/>.</summary>
     public void Upload(ArrayView<byte> destination, byte* source)
     {
-        long bytes = destination.Length;
-        using var span = Trace.Span("upload", "upload", $"{bytes} bytes");
+        using var span = Trace.Span("upload", "upload", $"{destination.Length} bytes");
         _accelerator.DefaultStream.Synchronize();  // the buffer may still be read by earlier kernels
-        int slot = 0;
-        for (long done = 0; done < bytes; done += Chunk, slot ^= 1)
-        {
-            long length = Math.Min(Chunk, bytes - done);
-            _streams[slot].Synchronize();
-            fixed (byte* pinned = _pinned[slot].Span) HostCopy(pinned, source + done, length);
-            destination.SubView(done, length).CopyFrom(_streams[slot], _pinned[slot].ArrayView.SubView(0, length));
-        }
+        UploadChunks(destination, 0, source, destination.Length);
     }
 
     /// <summary><see cref="Upload(ArrayView{byte}, byte*)"/> of a float array.</summary>
@@ -65,36 +56,27 @@ internal sealed unsafe class AcceleratorStaging : IDisposable
     /// stream; returns when the host memory holds them.</summary>
     public void Download(byte* destination, ArrayView<byte> source)
     {
-        long bytes = source.Length;
-        long chunks = (bytes + Chunk - 1) / Chunk;
-        if (chunks == 0) return;
+        if (source.Length == 0) return;
         _accelerator.DefaultStream.Synchronize();
         Flush();
-        using var span = Trace.Span("download", "download", $"{bytes} bytes");
-        Enqueue(0);
-        for (long c = 0; c < chunks; c++)
-        {
-            if (c + 1 < chunks) Enqueue(c + 1);
-            int slot = (int)(c & 1);
-            _streams[slot].Synchronize();
-            long length = Math.Min(Chunk, bytes - c * Chunk);
-            fixed (byte* pinned = _pinned[slot].Span) HostCopy(destination + c * Chunk, pinned, length);
-        }
-
-        void Enqueue(long c)
-        {
-            int slot = (int)(c & 1);
-            long length = Math.Min(Chunk, bytes - c * Chunk);
-            _pinned[slot].ArrayView.SubView(0, length).CopyFrom(_streams[slot], source.SubView(c * Chunk, length));
-        }
+        using var span = Trace.Span("download", "download", $"{source.Length} bytes");
+        DownloadChunks(destination, source, 0, source.Length);
     }
 
     /// <summary><see cref="Download(byte*, ArrayView{byte})"/> into a float array.</summary>
     public void Download(float* destination, ArrayView<float> source) => Download((byte*)destination, source.Cast<byte>());
 
-    private void HostCopy(byte* destination, byte* source, long bytes) => HostMemoryCopy.Copy(destination, source, bytes, _threads);
+    private protected override byte* Pinned(int slot) => _pointers[slot];
 
-    public void Dispose()
+    private protected override void WaitFor(int slot) => _streams[slot].Synchronize();
+
+    private protected override void QueueToDevice(ArrayView<byte> destination, long offset, int slot, long length) =>
+        destination.SubView(offset, length).CopyFrom(_streams[slot], _pinned[slot].ArrayView.SubView(0, length));
+
+    private protected override void QueueToHost(int slot, ArrayView<byte> source, long offset, long length) =>
+        _pinned[slot].ArrayView.SubView(0, length).CopyFrom(_streams[slot], source.SubView(offset, length));
+
+    public override void Dispose()
     {
         // An upload that failed part-way may still be copying from a staging buffer.
         try { Flush(); } catch (Exception) { }

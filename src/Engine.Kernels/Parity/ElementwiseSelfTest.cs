@@ -13,6 +13,22 @@ namespace Engine.Kernels.Parity;
 /// <see cref="KernelTolerances.ReductionRelative"/>.</summary>
 internal sealed unsafe class ElementwiseSelfTest(int seed, bool small)
 {
+    /// <summary>The kernels <see cref="Run"/> reports, in the order it first reports them.</summary>
+    public static readonly string[] Kernels =
+    [
+        "linear_combination", "gram", "abs_difference", "random_keep_mask", "task_arithmetic", "abs_difference_sums", "near_swap", "counted_average",
+        "amplified_counted_average", "segmented_linear_combination", "delta_variance", "delta_square_sums", "sign_elected_mean", "pair_sums", "slerp_blend",
+    ];
+
+    /// <summary>The kernels that keep the reference's operation order with every product and sum rounded on its own
+    /// (no fused multiply-add): bit-identical to it on ILGPU's CPU accelerator. Their ILGPU kernels are the Pascal-case
+    /// names (pair_sums: PairSumsRuns and PairSumsColumns, bit-identical there in the column layout only).</summary>
+    public static readonly string[] RoundedKernels =
+    [
+        "linear_combination", "segmented_linear_combination", "task_arithmetic", "near_swap", "counted_average", "amplified_counted_average",
+        "delta_variance", "sign_elected_mean", "slerp_blend",
+    ];
+
     /// <summary>Every case on <paramref name="backend"/> against <paramref name="cpu"/>.</summary>
     public IEnumerable<SelfTestResult> Run(IMergeKernels backend, CpuMergeKernels cpu)
     {
@@ -32,6 +48,8 @@ internal sealed unsafe class ElementwiseSelfTest(int seed, bool small)
                 yield return NearSwapCase(backend, cpu, n, output, input, t);
             foreach (var (output, input, epsilon) in new[] { (DType.F32, DType.F32, 1e-3f), (DType.BF16, DType.BF16, 0f) })
                 yield return CountedAverageCase(backend, cpu, n, output, input, epsilon);
+            foreach (var (output, input, epsilon) in new[] { (DType.F32, DType.F32, 1e-3f), (DType.BF16, DType.BF16, 0f), (DType.F16, DType.BF16, 2e-3f) })
+                yield return AmplifiedCountedAverageCase(backend, cpu, n, output, input, epsilon);
             foreach (var (segment, start) in new[] { (7L, 0L), (101L, 45L), (Math.Max(1, n / 2), 3L) })
                 yield return SegmentedLinearCombinationCase(backend, cpu, n, segment, start);
             yield return DeltaVarianceCase(backend, cpu, n);
@@ -124,6 +142,16 @@ internal sealed unsafe class ElementwiseSelfTest(int seed, bool small)
         var models = data.Models.Select(m => m.Raw).ToArray();
         string name = $"n={n} 3 x {inputType} -> {outputType}, epsilon={epsilon}";
         return CompareOutputs(backend, cpu, "counted_average", name, outputType, n, (k, output) => k.CountedAverage(output, models, data.Base.Raw, epsilon));
+    }
+
+    private SelfTestResult AmplifiedCountedAverageCase(IMergeKernels backend, CpuMergeKernels cpu, long n, DType outputType, DType inputType, float epsilon)
+    {
+        using var data = Make(RandomFor("amplified", n, outputType, inputType, epsilon), n, inputType);
+        var models = data.Models.Select(m => m.Raw).ToArray();
+        float[] lambda = [1.02f, 1.2f, 0.9f];
+        string name = $"n={n} 3 x {inputType} -> {outputType}, epsilon={epsilon}";
+        return CompareOutputs(backend, cpu, "amplified_counted_average", name, outputType, n,
+            (k, output) => k.AmplifiedCountedAverage(output, models, data.Base.Raw, lambda, epsilon));
     }
 
     private SelfTestResult DeltaVarianceCase(IMergeKernels backend, CpuMergeKernels cpu, long n)

@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Collections.Immutable;
-using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
 using Engine.Core.Numerics;
 using Engine.Kernels;
@@ -15,9 +14,9 @@ namespace Engine.Merge.Methods;
 /// <c>rho_i = shared_i / max(unique_i, eps)</c>, <c>lambda_i = 1 + r clamp(rho_i, 0, alpha)</c>;
 /// <c>merged = B + Σ_i [c_i] (count = 1 ? lambda_i d_i : d_i / count)</c>, the sum in model order from +0, float32.
 /// Source: mergekit/merge_methods/ram.py (<c>ramplus_tl</c>; its defaults r = 0.1, alpha = 0.2, epsilon = 1e-5).
-/// Difference from mergekit: float32 math whatever the config dtype. Runs as two block-parallel CPU passes (the
-/// counts, then the combine) on the host copies of the inputs, whatever the device: it is not on the kernel
-/// contract yet, so a GPU run computes this method's tensors on the CPU, with the same result.</summary>
+/// Difference from mergekit: float32 math whatever the config dtype. Two passes: the per-model counts, a
+/// block-parallel CPU pass on the host copies of the inputs (the reduction is not on the kernel contract yet), then
+/// the combine on the device, <see cref="IElementwiseKernels.AmplifiedCountedAverage"/> per output chunk.</summary>
 public sealed class RamPlusTensorLocal : IMergeMethod
 {
     public string Name => "ramplus_tl";
@@ -57,7 +56,7 @@ public sealed class RamPlusTensorLocal : IMergeMethod
             double rho = shared[i] / Math.Max(unique[i], (double)epsilon);
             lambda[i] = (float)(1 + r * Math.Clamp(rho, 0, alpha));
         }
-        ElementwiseOps.Fill(output, (start, result) => Combine(result, models, b, start, lambda, epsilon), cancellation);
+        ElementwiseOps.ByChunk(output, models, b, (chunk, slices, @base, _) => kernels.AmplifiedCountedAverage(chunk, slices, @base!.Value, lambda, epsilon), cancellation);
         return new JsonObject
         {
             ["elements"] = b.Length,
@@ -93,25 +92,6 @@ public sealed class RamPlusTensorLocal : IMergeMethod
         return (shared, unique);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Combine(Span<float> result, RawTensor[] models, RawTensor b, long start, float[] lambda, float epsilon)
-    {
-        using var block = new DeltaBlock(models, b, start, result.Length);
-        for (int e = 0; e < result.Length; e++)
-        {
-            int changed = 0;
-            for (int i = 0; i < models.Length; i++) changed += block.Changed(i, e, epsilon) ? 1 : 0;
-            float sum = 0f;
-            for (int i = 0; i < models.Length; i++)
-            {
-                if (!block.Changed(i, e, epsilon)) continue;
-                float d = block.Delta(i, e);
-                sum += changed == 1 ? d * lambda[i] : d / changed;
-            }
-            result[e] = block.Base(e) + sum;
-        }
-    }
-
     /// <summary>One block of the base and of every model's delta <c>M_i - B</c>, in float32, in pooled buffers.</summary>
     private readonly struct DeltaBlock : IDisposable
     {
@@ -133,8 +113,6 @@ public sealed class RamPlusTensorLocal : IMergeMethod
             }
         }
 
-        public float Base(int e) => _base[e];
-        public float Delta(int model, int e) => _deltas[model * _count + e];
         public bool Changed(int model, int e, float epsilon) => MathF.Abs(_deltas[model * _count + e]) > epsilon;
 
         public void Dispose()

@@ -213,6 +213,29 @@ public static class IlgpuElementwiseKernels
         }
     }
 
+    /// <summary>RAM+'s combine over the k models, the base input k: <c>B + Σ_{|d_i| &gt; eps} (count = 1 ? d_i lambda_i : d_i / count)</c>,
+    /// the count first, then the sum in model order (reference: ElementwiseCpu.AmplifiedCountedAverage).</summary>
+    public static void AmplifiedCountedAverage(ArrayView<byte> output, ArrayView<byte> packed, ArrayView<long> offsets, ArrayView<int> dtypes, ArrayView<float> lambda,
+        int outputDType, int k, float epsilon, long n)
+    {
+        long stride = (long)Group.DimX * Grid.DimX;
+        for (long e = Grid.GlobalIndex.X; e < n; e += stride)
+        {
+            float b = Load(packed, offsets, dtypes, k, e);
+            float count = 0, sum = 0;
+            for (int i = 0; i < k; i++)
+            {
+                if (IlgpuMath.Abs(Load(packed, offsets, dtypes, i, e) - b) > epsilon) count = AddRn(count, 1f);
+            }
+            for (int i = 0; i < k; i++)
+            {
+                float d = Load(packed, offsets, dtypes, i, e) - b;
+                if (IlgpuMath.Abs(d) > epsilon) sum = AddRn(sum, count == 1f ? MulRn(d, lambda[i]) : d / count);
+            }
+            IlgpuMath.Store(output, outputDType, e, AddRn(b, sum));
+        }
+    }
+
     /// <summary>variance = the population variance of the k deltas (mean first, then the centred squares); bad[0] =
     /// the smallest element whose delta is not finite; nonzero[0] += the nonzero variances, one atomic per thread
     /// (reference: ElementwiseCpu.DeltaVariance).</summary>

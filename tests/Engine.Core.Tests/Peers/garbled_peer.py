@@ -1,0 +1,2 @@
+# PythonPeerTests: a peer whose last line is not JSON.
+print("{not json")
