@@ -298,8 +298,8 @@ typedef struct eng_profile_record {
     char op[32];          /* the op (CPU) or kernel (CUDA: the kernel's name, or "gemm_bf16"), NUL-terminated */
     int32_t layer;
     int32_t pass;         /* eng_profile_pass */
-    double start_us;
-    double duration_us;
+    double start_microseconds;
+    double duration_microseconds;
 } eng_profile_record;
 
 /* Turns profiling on (enabled != 0) or off; either way the records so far are dropped. */

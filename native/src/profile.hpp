@@ -65,8 +65,8 @@ public:
             std::strncpy(o.op, r.op, sizeof o.op - 1);
             o.layer = r.layer;
             o.pass = r.pass;
-            o.start_us = us[(size_t)r.begin];
-            o.duration_us = us[(size_t)r.end] - us[(size_t)r.begin];
+            o.start_microseconds = us[(size_t)r.begin];
+            o.duration_microseconds = us[(size_t)r.end] - us[(size_t)r.begin];
         }
         return n;
     }
