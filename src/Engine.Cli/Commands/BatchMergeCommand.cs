@@ -40,7 +40,17 @@ public static class BatchMergeCommand
         if (request.DryRun) return 0;
 
         var executor = new BatchExecutor(services.GetRequiredService<IMergeKernelsFactory>());
-        var result = executor.Run(plan, new Events(request.Json), cancellation);
+        BatchResult result;
+        try
+        {
+            result = executor.Run(plan, new Events(request.Json), cancellation);
+        }
+        catch (OperationCanceledException)
+        {
+            // Unlike one merge, a batch may have published jobs before the stop: they stay, and --resume skips them.
+            Console.Error.WriteLine($"engine: cancelled; jobs finished before stay published ({Path.Combine(plan.Options.Root, BatchLog.FileName)}); rerun with --resume for the rest");
+            return EngineCli.ExitCancelled;
+        }
         if (!request.Json) PrintSummary(result);
         return 0;
     }

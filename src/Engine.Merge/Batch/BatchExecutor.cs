@@ -14,8 +14,22 @@ namespace Engine.Merge.Batch;
 /// as soon as its last tensor is written, and recorded in the <see cref="BatchLog"/>. Each job's output is bit for bit
 /// the one the job would make merged alone: every tensor is computed whole on one device by the same code, and what
 /// is shared is exactly what the job would have computed itself.</summary>
-public sealed class BatchExecutor(IMergeKernelsFactory kernels)
+public sealed class BatchExecutor
 {
+    private readonly IMergeKernelsFactory? _kernels;
+    private readonly IReadOnlyList<IMergeKernels>? _devices;
+
+    /// <summary>An executor running each pass on the devices of its jobs' device setting, made by <paramref name="kernels"/>.</summary>
+    public BatchExecutor(IMergeKernelsFactory kernels) => _kernels = kernels;
+
+    /// <summary>An executor running every pass on <paramref name="devices"/> (owned by the caller), whatever the jobs'
+    /// device settings (benchmarks time a batch on the backend they time a merge on).</summary>
+    public BatchExecutor(IReadOnlyList<IMergeKernels> devices)
+    {
+        ArgumentOutOfRangeException.ThrowIfZero(devices.Count);
+        _devices = devices;
+    }
+
     /// <summary>Runs the batch; <paramref name="events"/> sees each tensor and job as it finishes.</summary>
     public BatchResult Run(BatchPlan plan, IProgress<BatchEvent>? events = null, CancellationToken cancellation = default)
     {
@@ -35,8 +49,8 @@ public sealed class BatchExecutor(IMergeKernelsFactory kernels)
             foreach (var job in plan.Jobs.Where(j => !j.Skip)) locks.Add(OutputLock.Acquire(job.Output));
             foreach (var cluster in plan.Clusters)
             {
-                using var devices = kernels.CreateDevices(cluster.Device, options.Threads);
-                var pass = new ClusterRun(plan, cluster, devices.Devices, log, events, reports);
+                using var owned = _devices is null ? _kernels!.CreateDevices(cluster.Device, options.Threads) : null;
+                var pass = new ClusterRun(plan, cluster, _devices ?? owned!.Devices, log, events, reports);
                 try
                 {
                     pass.Execute(cancellation);

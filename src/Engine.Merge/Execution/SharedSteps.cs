@@ -14,7 +14,7 @@ namespace Engine.Merge.Execution;
 internal sealed class SharedSteps(StepSignatures signatures) : IDisposable
 {
     private readonly Dictionary<(string Model, string Tensor), RawTensor> _reads = new();
-    private readonly Dictionary<(string Signature, string Tensor), (RawTensor Result, TensorStageReport[] Reports)> _stages = new();
+    private readonly Dictionary<(string Signature, string Tensor), (RawTensor Result, (string Signature, TensorStageReport Report)[] Reports)> _stages = new();
     private readonly List<(string Key, ImportanceStep Step)> _importances = new();
     private readonly List<IDisposable> _owned = new();
 
@@ -53,7 +53,7 @@ internal sealed class SharedSteps(StepSignatures signatures) : IDisposable
         return _reads[key] = read();
     }
 
-    public bool TryGetStage(string signature, string tensor, out RawTensor result, out TensorStageReport[] reports)
+    public bool TryGetStage(string signature, string tensor, out RawTensor result, out (string Signature, TensorStageReport Report)[] reports)
     {
         if (_stages.TryGetValue((signature, tensor), out var entry))
         {
@@ -65,7 +65,8 @@ internal sealed class SharedSteps(StepSignatures signatures) : IDisposable
         return false;
     }
 
-    public void AddStage(string signature, string tensor, RawTensor result, TensorStageReport[] reports) => _stages[(signature, tensor)] = (result, reports);
+    /// <summary>Keeps a step's result with the reports it made, each under the signature of the stage that made it.</summary>
+    public void AddStage(string signature, string tensor, RawTensor result, (string Signature, TensorStageReport Report)[] reports) => _stages[(signature, tensor)] = (result, reports);
 
     /// <summary>The importance step under <paramref name="key"/>, computed by <paramref name="compute"/> the first time.
     /// A GPU backend holds one kept importance at a time (its device buffers): one kept on a device is released

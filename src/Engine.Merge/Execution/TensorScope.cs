@@ -60,14 +60,26 @@ internal sealed class TensorScope : IDisposable
         string? signature = Shared?.SignatureOf(stage);
         if (signature != null && Shared!.TryGetStage(signature, name, out raw, out var saved))
         {
-            reports.AddRange(saved);
+            // Saved under the signatures of the stages that made them: labelled here with this plan's stage names.
+            var labels = new Dictionary<string, string>();
+            foreach (var s in StagesOf(stage)) labels.TryAdd(Shared.SignatureOf(s)!, s.Label);
+            reports.AddRange(saved.Select(r => r.Report with { Stage = labels[r.Signature] }));
             return _stages[(stage, name)] = raw;
         }
         int before = reports.Count;
         raw = compute();
-        if (signature != null) Shared!.AddStage(signature, name, raw, reports.Skip(before).ToArray());
+        if (signature != null)
+        {
+            var signatures = StagesOf(stage).ToDictionary(s => s.Label, s => Shared!.SignatureOf(s)!);
+            Shared!.AddStage(signature, name, raw, reports.Skip(before).Select(r => (signatures[r.Stage], r)).ToArray());
+        }
         return _stages[(stage, name)] = raw;
     }
+
+    /// <summary><paramref name="stage"/> and every earlier stage it reads, each once (a shared stage's inputs are
+    /// shared stages too, so each has a signature).</summary>
+    private static IEnumerable<MergeStage> StagesOf(MergeStage stage) =>
+        stage.Inputs.OfType<InputRef.Stage>().SelectMany(s => StagesOf(s.Node)).Prepend(stage).Distinct();
 
     /// <summary>Owns an intermediate result of <paramref name="stage"/>: the batch's shared steps keep it while the
     /// other jobs of the tensor may reuse it, a merge of its own drops it with this scope.</summary>
