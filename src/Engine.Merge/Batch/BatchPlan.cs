@@ -134,6 +134,12 @@ public sealed class BatchPlan : IDisposable
 
     private static PlannedCluster Describe(List<PlannedJob> jobs, List<int> members, string device, StepSignatures signatures)
     {
+        // Jobs whose last stage differs only in lambda run one after another within each tensor name: a GPU keeps one
+        // importance at a time, so the sweep's jobs must follow each other to share it.
+        var firstOfKind = new Dictionary<string, int>();
+        members = members.OrderBy(j => signatures.WithoutLambda(jobs[j].Plan.Output) is { } key
+            ? firstOfKind.TryAdd(key, j) ? j : firstOfKind[key]
+            : j).ToList();
         var groups = new Dictionary<string, List<(int, int)>>(StringComparer.Ordinal);
         var order = new List<string>();
         foreach (int j in members)
