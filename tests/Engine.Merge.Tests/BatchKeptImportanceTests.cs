@@ -58,21 +58,20 @@ public sealed class BatchKeptImportanceTests : IDisposable
     }
 
     /// <summary>CPU kernels that keep the importance as a device backend does, and fail any other call while it is kept.</summary>
-    private sealed class KeptImportanceKernels : IMergeKernels
+    private sealed class KeptImportanceKernels() : DelegatingMergeKernels(2)
     {
-        private readonly CpuMergeKernels _cpu = new(2);
         private bool _held;
 
         public int Computed { get; private set; }
 
-        public string Device => "kept-importance stand-in";
+        public override string Device => "kept-importance stand-in";
 
-        private CpuMergeKernels Free => _held ? throw new InvalidOperationException("a kernel ran while an importance was kept on the backend") : _cpu;
+        protected override IMergeKernels Target => _held ? throw new InvalidOperationException("a kernel ran while an importance was kept on the backend") : Cpu;
 
-        public IImportance ComputeImportance(NativeArray<float> importance, Span<double> rowKl, RawTensor other, RawTensor @base, int rowLength, ComputePrecision precision)
+        public override IImportance ComputeImportance(NativeArray<float> importance, Span<double> rowKl, RawTensor other, RawTensor @base, int rowLength, ComputePrecision precision)
         {
             if (_held) throw new InvalidOperationException("an importance is already kept on this backend");
-            _cpu.RowImportance(importance, rowKl, other, @base, rowLength, precision);
+            Cpu.RowImportance(importance, rowKl, other, @base, rowLength, precision);
             _held = true;
             Computed++;
             return new Kept(this, importance, other, @base);
@@ -82,56 +81,14 @@ public sealed class BatchKeptImportanceTests : IDisposable
         {
             public long Length => importance.Length;
 
-            public void SelectRanks(Span<float> results, ReadOnlySpan<long> ranks) => owner._cpu.SelectRanks(results, importance, ranks);
+            public void SelectRanks(Span<float> results, ReadOnlySpan<long> ranks) => owner.Cpu.SelectRanks(results, importance, ranks);
 
             public long MaskedSelect(RawTensor output, long start, float threshold) =>
-                owner._cpu.MaskedSelect(output, other.Slice(start, output.Length), @base.Slice(start, output.Length), importance, start, threshold);
+                owner.Cpu.MaskedSelect(output, other.Slice(start, output.Length), @base.Slice(start, output.Length), importance, start, threshold);
 
             public NativeArray<float> ToHost() => importance;
 
             public void Dispose() => owner._held = false;
         }
-
-        public void RowImportance(NativeArray<float> importance, Span<double> rowKl, RawTensor other, RawTensor @base, int rowLength, ComputePrecision precision) =>
-            Free.RowImportance(importance, rowKl, other, @base, rowLength, precision);
-
-        public void SelectRanks(Span<float> results, NativeArray<float> values, ReadOnlySpan<long> ranks) => Free.SelectRanks(results, values, ranks);
-
-        public long MaskedSelect(RawTensor output, RawTensor other, RawTensor @base, NativeArray<float> importance, long start, float threshold) =>
-            Free.MaskedSelect(output, other, @base, importance, start, threshold);
-
-        public void SegmentedLinearCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base,
-            long segmentLength, long firstElement) => Free.SegmentedLinearCombination(output, inputs, coefficients, @base, segmentLength, firstElement);
-
-        public void Gram(Span<double> gram, ReadOnlySpan<RawTensor> inputs, RawTensor? @base, long segmentLength) => Free.Gram(gram, inputs, @base, segmentLength);
-
-        public void AbsDifference(NativeArray<float> magnitudes, RawTensor other, RawTensor @base) => Free.AbsDifference(magnitudes, other, @base);
-
-        public void AbsDifferenceSums(Span<double> sums, RawTensor other, RawTensor @base, ReadOnlySpan<ulong> keep) => Free.AbsDifferenceSums(sums, other, @base, keep);
-
-        public void RandomKeepMask(Span<ulong> keep, long length, ulong key, double density) => Free.RandomKeepMask(keep, length, key, density);
-
-        public void TaskArithmetic(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, TaskArithmeticTerms terms, long maskStart) =>
-            Free.TaskArithmetic(output, models, @base, terms, maskStart);
-
-        public void NearSwap(RawTensor output, RawTensor model, RawTensor @base, float t) => Free.NearSwap(output, model, @base, t);
-
-        public void CountedAverage(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, float epsilon) => Free.CountedAverage(output, models, @base, epsilon);
-
-        public long DeltaVariance(NativeArray<float> variance, ReadOnlySpan<RawTensor> models, RawTensor @base) => Free.DeltaVariance(variance, models, @base);
-
-        public void DeltaSquareSums(Span<double> sums, ReadOnlySpan<RawTensor> models, RawTensor @base, ulong[]? keep) => Free.DeltaSquareSums(sums, models, @base, keep);
-
-        public void SignElectedMean(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, ReadOnlySpan<float> weights, ulong[]? keep, long keepStart) =>
-            Free.SignElectedMean(output, models, @base, weights, keep, keepStart);
-
-        public void PairSums(Span<double> sums, RawTensor x0, RawTensor x1, RawTensor? @base, long vectors, bool alongFirst) =>
-            Free.PairSums(sums, x0, x1, @base, vectors, alongFirst);
-
-        public void SlerpBlend(RawTensor output, RawTensor x0, RawTensor x1, RawTensor? @base, ReadOnlySpan<float> coefficients, ReadOnlySpan<ulong> lerp, float t,
-            long length, long vectors, bool alongFirst, long firstElement) =>
-            Free.SlerpBlend(output, x0, x1, @base, coefficients, lerp, t, length, vectors, alongFirst, firstElement);
-
-        public void Dispose() => _cpu.Dispose();
     }
 }

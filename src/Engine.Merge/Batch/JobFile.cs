@@ -1,5 +1,4 @@
 using System.Globalization;
-using Engine.Core.Text;
 using Engine.Merge.Config;
 using YamlDotNet.RepresentationModel;
 
@@ -29,10 +28,7 @@ public sealed record JobFile(string Path, string Root, string? Device, IReadOnly
     {
         try
         {
-            var text = StrictUtf8.ReadFile(path);
-            YamlLimits.Check(path, text);
-            var stream = new YamlStream();
-            stream.Load(new StringReader(text));
+            var stream = YamlLimits.Load(path, YamlLimits.ReadFile(path, "job file"));
             return stream.Documents.Count == 1 && stream.Documents[0].RootNode is YamlMappingNode map && MergeConfigReader.Get(map, "jobs") != null;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or Core.EngineException || YamlLimits.IsParseError(e))
@@ -44,25 +40,7 @@ public sealed record JobFile(string Path, string Root, string? Device, IReadOnly
     /// <summary>Reads the job file and loads every config it lists (each config's own errors name that config).</summary>
     public static JobFile Load(string path)
     {
-        string text;
-        try
-        {
-            text = StrictUtf8.ReadFile(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new MergeConfigException($"{path}: cannot read job file: {e.Message}", e);
-        }
-        YamlLimits.Check(path, text);
-        var stream = new YamlStream();
-        try
-        {
-            stream.Load(new StringReader(text));
-        }
-        catch (Exception e) when (YamlLimits.IsParseError(e))
-        {
-            throw YamlLimits.InvalidYaml(path, e);
-        }
+        var stream = YamlLimits.Load(path, YamlLimits.ReadFile(path, "job file"));
         if (stream.Documents.Count != 1 || stream.Documents[0].RootNode is not YamlMappingNode map)
             throw new MergeConfigException($"{path}: a job file is one mapping with a 'jobs' list");
         CheckKeys(path, map, TopKeys);
