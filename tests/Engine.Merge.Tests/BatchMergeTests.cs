@@ -82,6 +82,14 @@ public sealed class BatchMergeTests : IDisposable
     {
         string root = _dir.Combine("batch");
         var jobs = Families().Select(f => Job(f.Key, f.Value, root)).ToList();
+        using (var plan = BatchPlan.Create(jobs, new BatchOptions(root)))
+        {
+            // One pass (all jobs read the same models); the slice that moves layer 1 of 'a' to layer 2 re-reads it.
+            var pass = Assert.Single(plan.Clusters);
+            Assert.True(pass.UniqueReads.Tensors < pass.JobReads.Tensors);
+            Assert.True(pass.Rereads > 0);
+            Assert.Contains("slices moving layers", plan.Render());
+        }
         var result = RunBatch(jobs, new BatchOptions(root), devices);
 
         foreach (var job in jobs) AssertSameFiles(Alone(job), job.OutputPath);

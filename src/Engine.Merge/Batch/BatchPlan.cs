@@ -42,14 +42,16 @@ public sealed class BatchPlan : IDisposable
     public sealed record TensorGroup(string Name, IReadOnlyList<(int Job, int Tensor)> Members);
 
     /// <summary>Jobs that run together on one device setting; <see cref="Groups"/> in output order.</summary>
-    /// <param name="UniqueReads">Input tensors read (each once) and their bytes; <paramref name="JobReads"/>: what the
-    /// jobs would read merged one by one.</param>
+    /// <param name="UniqueReads">Input tensor reads the pass makes (each tensor once per output name that needs it) and their
+    /// bytes; <paramref name="JobReads"/>: what the jobs would read merged one by one.</param>
+    /// <param name="Rereads">Of <paramref name="UniqueReads"/>, reads of a tensor already read for another output name
+    /// (slices that move layers read their sources under the output's name).</param>
     /// <param name="SharedSteps">Intermediate steps of two or more jobs computed once for them (by stage).</param>
     /// <param name="SharedImportances">Arcee Fusion stages whose importance and quartiles two or more jobs (a lambda
     /// sweep) share.</param>
     /// <param name="LargestGroupBytes">The most input bytes one tensor name reads: what a worker holds at once.</param>
     public sealed record PlannedCluster(string Device, IReadOnlyList<int> Jobs, IReadOnlyList<TensorGroup> Groups,
-        (int Tensors, long Bytes) UniqueReads, (int Tensors, long Bytes) JobReads, int SharedSteps, int SharedImportances, long LargestGroupBytes);
+        (int Tensors, long Bytes) UniqueReads, (int Tensors, long Bytes) JobReads, int Rereads, int SharedSteps, int SharedImportances, long LargestGroupBytes);
 
     /// <summary>Checks and plans <paramref name="jobs"/>; throws a one-line error naming the job for anything wrong.</summary>
     public static BatchPlan Create(IReadOnlyList<BatchJob> jobs, BatchOptions options)
@@ -157,6 +159,7 @@ public sealed class BatchPlan : IDisposable
         }
         int uniqueCount = 0, jobCount = 0;
         long uniqueBytes = 0, jobBytes = 0, largest = 0;
+        var everRead = new HashSet<(string, string)>();
         foreach (var name in order)
         {
             var seen = new HashSet<(string, string)>();
@@ -169,6 +172,7 @@ public sealed class BatchPlan : IDisposable
                     jobCount++;
                     jobBytes += bytes;
                     if (!seen.Add((signatures.ModelKey(model), tensor))) continue;
+                    everRead.Add((signatures.ModelKey(model), tensor));
                     uniqueCount++;
                     uniqueBytes += bytes;
                     groupBytes += bytes;
@@ -182,7 +186,7 @@ public sealed class BatchPlan : IDisposable
         int steps = CountShared(signatures.Of, intermediateOnly: true);
         int importances = CountShared(s => s.Method is Methods.ArceeFusion ? signatures.WithoutLambda(s) : null, intermediateOnly: false);
         return new PlannedCluster(device, members, order.Select(n => new TensorGroup(n, groups[n])).ToList(),
-            (uniqueCount, uniqueBytes), (jobCount, jobBytes), steps, importances, largest);
+            (uniqueCount, uniqueBytes), (jobCount, jobBytes), uniqueCount - everRead.Count, steps, importances, largest);
     }
 
     /// <summary>The plan as text: every job with its config, output and device, then each cluster's device, tensors,
@@ -205,6 +209,7 @@ public sealed class BatchPlan : IDisposable
                 $"pass {c + 1} on {k.Device}: jobs {string.Join(", ", k.Jobs.Select(j => Jobs[j].Job.Name))}; {k.Groups.Count} tensor names, each computed for all its jobs on one worker\n");
             text.Append(CultureInfo.InvariantCulture,
                 $"  reads {k.UniqueReads.Tensors} input tensors ({Gb(k.UniqueReads.Bytes)}) once, for {k.JobReads.Tensors} job reads ({Gb(k.JobReads.Bytes)}); at most {Gb(k.LargestGroupBytes)} of inputs held per worker\n");
+            if (k.Rereads > 0) text.Append(CultureInfo.InvariantCulture, $"  {k.Rereads} of those reads are of a tensor read for another output name too (slices moving layers)\n");
             if (k.SharedSteps > 0) text.Append(CultureInfo.InvariantCulture, $"  {k.SharedSteps} intermediate step(s) shared between jobs, computed once\n");
             if (k.SharedImportances > 0) text.Append(CultureInfo.InvariantCulture, $"  {k.SharedImportances} arcee_fusion step(s) whose importance and quartiles are computed once for every lambda\n");
         }
@@ -235,6 +240,7 @@ public sealed class BatchPlan : IDisposable
             ["read_bytes"] = k.UniqueReads.Bytes,
             ["job_reads"] = k.JobReads.Tensors,
             ["job_read_bytes"] = k.JobReads.Bytes,
+            ["rereads"] = k.Rereads,
             ["shared_steps"] = k.SharedSteps,
             ["shared_importances"] = k.SharedImportances,
             ["largest_group_bytes"] = k.LargestGroupBytes,
