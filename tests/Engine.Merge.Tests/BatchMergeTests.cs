@@ -107,6 +107,17 @@ public sealed class BatchMergeTests : IDisposable
     }
 
     [Fact]
+    public void EveryMethodOfTheRegistryInOneBatchEqualsEachConfigMergedAlone()
+    {
+        // The benchmark's config of each method (0.5 for every weight, density and t; defaults otherwise).
+        string root = _dir.Combine("all");
+        var jobs = Engine.Merge.Methods.MergeMethodRegistry.Names.Select(m => Job(m, Engine.Merge.Benchmarks.BenchMergeConfig.Yaml(m, _dir.Combine("base"), [_dir.Combine("a"), _dir.Combine("b")]), root)).ToList();
+        Assert.True(jobs.Count >= 20);
+        RunBatch(jobs, new BatchOptions(root));
+        foreach (var job in jobs) AssertSameFiles(Alone(job), job.OutputPath);
+    }
+
+    [Fact]
     public void LambdaSweepSharesTheImportanceAndEachOutputEqualsItsConfigMergedAlone()
     {
         string root = _dir.Combine("sweep");
