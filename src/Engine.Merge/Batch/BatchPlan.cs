@@ -29,6 +29,9 @@ public sealed class BatchPlan : IDisposable
     internal StepSignatures Signatures { get; }
 
     /// <summary>One job, planned.</summary>
+    /// <param name="Job">The job as given.</param>
+    /// <param name="Plan">Its opened merge plan.</param>
+    /// <param name="Tensors">Its output tensors, in output order.</param>
     /// <param name="Output">The resolved output directory.</param>
     /// <param name="Key">The job's key in the log (<see cref="BatchLog.KeyOf"/>).</param>
     /// <param name="Skip">True when resuming and the log records the job finished with this key, its output in place.</param>
@@ -41,9 +44,13 @@ public sealed class BatchPlan : IDisposable
     /// <see cref="Jobs"/>, the tensor's index in that job's plan).</summary>
     public sealed record TensorGroup(string Name, IReadOnlyList<(int Job, int Tensor)> Members);
 
-    /// <summary>Jobs that run together on one device setting; <see cref="Groups"/> in output order.</summary>
+    /// <summary>Jobs that run together on one device setting.</summary>
+    /// <param name="Device">The device setting the pass runs on.</param>
+    /// <param name="Jobs">Its jobs (indices into <see cref="BatchPlan.Jobs"/>), sweeps' jobs next to each other.</param>
+    /// <param name="Groups">Its output tensor names in output order, each with the jobs that write it.</param>
     /// <param name="UniqueReads">Input tensor reads the pass makes (each tensor once per output name that needs it) and their
-    /// bytes; <paramref name="JobReads"/>: what the jobs would read merged one by one.</param>
+    /// bytes.</param>
+    /// <param name="JobReads">What the jobs would read merged one by one.</param>
     /// <param name="Rereads">Of <paramref name="UniqueReads"/>, reads of a tensor already read for another output name
     /// (slices that move layers read their sources under the output's name).</param>
     /// <param name="SharedSteps">Intermediate steps of two or more jobs computed once for them (by stage).</param>

@@ -10,6 +10,10 @@ using Engine.Merge.Execution;
 namespace Engine.Merge.Benchmarks;
 
 /// <summary>The result of <see cref="SweepBenchmark.Measure"/>.</summary>
+/// <param name="Device">The backend timed.</param>
+/// <param name="Threads">CPU threads.</param>
+/// <param name="ElementsPerModel">Elements of each generated model.</param>
+/// <param name="Repeat">Timed runs of each side.</param>
 /// <param name="Lambdas">The lambdas of the batch.</param>
 /// <param name="SingleSeconds">Median time of one Arcee Fusion merge (lambda 1.5) alone.</param>
 /// <param name="BatchSeconds">Median time of the batch of every lambda over the same pair.</param>

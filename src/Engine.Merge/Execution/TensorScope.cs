@@ -14,6 +14,8 @@ internal sealed class TensorScope : IDisposable
     private readonly Dictionary<(MergeStage, string), RawTensor> _stages = new();
     private readonly ProfileTrace? _trace;
 
+    /// <param name="trace">Where reads and conversions are traced (null: not traced).</param>
+    /// <param name="scratch">The worker's reusable buffers (null: fresh ones).</param>
     /// <param name="shared">In a batch: the reads and steps this tensor's evaluation shares with the other jobs
     /// computing a tensor of the same name (null: a merge of its own).</param>
     public TensorScope(ProfileTrace? trace = null, ScratchArena? scratch = null, SharedSteps? shared = null)
