@@ -88,11 +88,13 @@ public sealed class BatchMergeCommandTests : IDisposable
     {
         // Two passes (no model in common): 'small' over the tiny models, then 'big' over models large enough that
         // the kill, sent as soon as 'small' is published, lands while 'big' is being computed.
+        // 'big' is 64 tensors of 1M elements (seconds of work on two cores), so that a test process slowed by a
+        // loaded machine still kills it mid-way.
         var random = new Random(11);
-        var shapes = Enumerable.Range(0, 24).Select(i => ($"layer{i:D2}.weight", new long[] { 1024, 1024 })).ToArray();
-        var values = shapes.Select(_ => TestModels.RandomValues(random, 1024 * 1024)).ToArray();
-        TestModels.Write(_dir.Combine("p"), DType.BF16, shapes.Select((s, i) => (s.Item1, s.Item2, values[i])));
-        TestModels.Write(_dir.Combine("q"), DType.BF16, shapes.Select((s, i) => (s.Item1, s.Item2, values[(i + 1) % values.Length])));
+        var shapes = Enumerable.Range(0, 64).Select(i => ($"layer{i:D2}.weight", new long[] { 1024, 1024 })).ToArray();
+        var values = Enumerable.Range(0, 7).Select(_ => TestModels.RandomValues(random, 1024 * 1024)).ToArray();
+        TestModels.Write(_dir.Combine("p"), DType.BF16, shapes.Select((s, i) => (s.Item1, s.Item2, values[i % 7])));
+        TestModels.Write(_dir.Combine("q"), DType.BF16, shapes.Select((s, i) => (s.Item1, s.Item2, values[(i + 3) % 7])));
         string small = Config("small"), big = Config("big", "p", "q");
         string root = _dir.Combine("out");
 
