@@ -115,14 +115,11 @@ public sealed class MultiDeviceMergeTests
     }
 
     /// <summary>CPU kernels whose first call meets the other devices' first calls (or fails after 30 s).</summary>
-    private sealed class RendezvousKernels(CountdownEvent all) : IMergeKernels
+    private sealed class RendezvousKernels(CountdownEvent all) : DelegatingMergeKernels(1)
     {
-        private readonly CpuMergeKernels _inner = new(1);
         private bool _met;
 
-        public string Device => _inner.Device;
-
-        public void RowImportance(NativeArray<float> importance, Span<double> rowKl, RawTensor other, RawTensor @base, int rowLength, ComputePrecision precision)
+        public override void RowImportance(NativeArray<float> importance, Span<double> rowKl, RawTensor other, RawTensor @base, int rowLength, ComputePrecision precision)
         {
             if (!_met)
             {
@@ -130,52 +127,8 @@ public sealed class MultiDeviceMergeTests
                 all.Signal();
                 if (!all.Wait(TimeSpan.FromSeconds(30))) throw new TimeoutException("the other devices never started a tensor");
             }
-            _inner.RowImportance(importance, rowKl, other, @base, rowLength, precision);
+            Cpu.RowImportance(importance, rowKl, other, @base, rowLength, precision);
         }
-
-        public void SelectRanks(Span<float> results, NativeArray<float> values, ReadOnlySpan<long> ranks) => _inner.SelectRanks(results, values, ranks);
-
-        public long MaskedSelect(RawTensor output, RawTensor other, RawTensor @base, NativeArray<float> importance, long start, float threshold) =>
-            _inner.MaskedSelect(output, other, @base, importance, start, threshold);
-
-        public void SegmentedLinearCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base,
-            long segmentLength, long firstElement) =>
-            _inner.SegmentedLinearCombination(output, inputs, coefficients, @base, segmentLength, firstElement);
-
-        public void Gram(Span<double> gram, ReadOnlySpan<RawTensor> inputs, RawTensor? @base, long segmentLength) => _inner.Gram(gram, inputs, @base, segmentLength);
-
-        public void AbsDifference(NativeArray<float> magnitudes, RawTensor other, RawTensor @base) => _inner.AbsDifference(magnitudes, other, @base);
-
-        public void AbsDifferenceSums(Span<double> sums, RawTensor other, RawTensor @base, ReadOnlySpan<ulong> keep) => _inner.AbsDifferenceSums(sums, other, @base, keep);
-
-        public void RandomKeepMask(Span<ulong> keep, long length, ulong key, double density) => _inner.RandomKeepMask(keep, length, key, density);
-
-        public void TaskArithmetic(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, TaskArithmeticTerms terms, long maskStart) =>
-            _inner.TaskArithmetic(output, models, @base, terms, maskStart);
-
-        public void NearSwap(RawTensor output, RawTensor model, RawTensor @base, float t) => _inner.NearSwap(output, model, @base, t);
-
-        public void CountedAverage(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, float epsilon) =>
-            _inner.CountedAverage(output, models, @base, epsilon);
-
-        public void AmplifiedCountedAverage(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, ReadOnlySpan<float> amplification, float epsilon) =>
-            _inner.AmplifiedCountedAverage(output, models, @base, amplification, epsilon);
-
-        public long DeltaVariance(NativeArray<float> variance, ReadOnlySpan<RawTensor> models, RawTensor @base) => _inner.DeltaVariance(variance, models, @base);
-
-        public void DeltaSquareSums(Span<double> sums, ReadOnlySpan<RawTensor> models, RawTensor @base, ulong[]? keep) => _inner.DeltaSquareSums(sums, models, @base, keep);
-
-        public void SignElectedMean(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, ReadOnlySpan<float> weights, ulong[]? keep, long keepStart) =>
-            _inner.SignElectedMean(output, models, @base, weights, keep, keepStart);
-
-        public void PairSums(Span<double> sums, RawTensor x0, RawTensor x1, RawTensor? @base, long vectors, bool alongFirst) =>
-            _inner.PairSums(sums, x0, x1, @base, vectors, alongFirst);
-
-        public void SlerpBlend(RawTensor output, RawTensor x0, RawTensor x1, RawTensor? @base, ReadOnlySpan<float> coefficients, ReadOnlySpan<ulong> lerp, float t,
-            long length, long vectors, bool alongFirst, long firstElement) =>
-            _inner.SlerpBlend(output, x0, x1, @base, coefficients, lerp, t, length, vectors, alongFirst, firstElement);
-
-        public void Dispose() => _inner.Dispose();
     }
 
     private sealed class SyncProgress(Action<MergeProgress> report) : IProgress<MergeProgress>

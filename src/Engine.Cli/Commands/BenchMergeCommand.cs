@@ -31,8 +31,9 @@ public static class BenchMergeCommand
         var peer = new Option<bool>("--peer") { Description = "also time the PyTorch per-tensor mergekit method (arcee_fusion only; needs python3 with torch and numpy)" };
         var method = new Option<string>("--method") { Description = "merge method to time (engine methods lists them)", DefaultValueFactory = _ => "arcee_fusion" };
         var profile = new Option<string?>("--profile") { Description = "after the timed runs, trace one more merge to this Chrome/Perfetto file and report each stage's busy time and the stage the merge is bound by" };
+        var sweep = new Option<int?>("--sweep") { Description = "instead: time N Arcee Fusion lambdas (1.0, 1.5, ...) over the same pair in one batch against one merge" };
         var options = new CommonOptions();
-        var command = new Command("merge", "merge time against the I/O floor (and PyTorch with --peer)") { size, layers, dir, repeat, peer, method, profile };
+        var command = new Command("merge", "merge time against the I/O floor (and PyTorch with --peer)") { size, layers, dir, repeat, peer, method, profile, sweep };
         options.AddTo(command);
         command.SetAction((parse, cancellation) => EngineCli.Guard(() =>
         {
@@ -45,6 +46,14 @@ public static class BenchMergeCommand
             string methodName = parse.GetValue(method)!;
             if (parse.GetValue(peer) && methodName != "arcee_fusion") throw new EngineException($"--peer times mergekit's arcee_fusion only, not '{methodName}'");
             string? tracePath = parse.GetValue(profile);
+            if (parse.GetValue(sweep) is { } lambdas)
+            {
+                if (lambdas < 1) throw new EngineException($"--sweep {lambdas} must be at least 1 lambda");
+                if (methodName != "arcee_fusion" || parse.GetValue(peer) || tracePath != null) throw new EngineException("--sweep times arcee_fusion batches alone: drop --method, --peer and --profile");
+                BenchSweepCommand.Run(services, spec, sizeName, root, lambdas, options.Device(parse), threads,
+                    parse.GetValue(repeat) >= 1 ? parse.GetValue(repeat) : throw new EngineException($"--repeat must be at least 1, got {parse.GetValue(repeat)}"), parse.GetValue(options.Json), cancellation);
+                return Task.FromResult(0);
+            }
             var (report, summary) = Measure(services, spec, root, methodName, options.Device(parse), threads, parse.GetValue(repeat) >= 1 ? parse.GetValue(repeat) : throw new EngineException($"--repeat must be at least 1, got {parse.GetValue(repeat)}"), parse.GetValue(peer), tracePath, cancellation);
             report["size"] = sizeName;
             report["layers"] = spec.Layers;

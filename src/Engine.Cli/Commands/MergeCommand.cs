@@ -18,7 +18,11 @@ public static class MergeCommand
 {
     public static Command Create(IServiceProvider services)
     {
-        var config = new Argument<string>("config") { Description = "mergekit YAML (one document, or several for a multi-stage plan)" };
+        var config = new Argument<string[]>("config")
+        {
+            Description = "mergekit YAML (one document, or several for a multi-stage plan); several configs, or one job file (jobs: [...]), make a batch",
+            Arity = ArgumentArity.OneOrMore,
+        };
         var output = new Option<string?>("--out", "-o") { Description = "output model directory (required unless --dry-run)" };
         var dryRun = new Option<bool>("--dry-run") { Description = "check the config and every input, print the output layer map (output layer <- source model and layer, method, parameters) and write nothing" };
         var options = new CommonOptions();
@@ -26,13 +30,28 @@ public static class MergeCommand
         var shardSize = new Option<string>("--out-shard-size") { Description = "maximum bytes per output shard (5GB, 500MB, 1000000, ...)", DefaultValueFactory = _ => "5GB" };
         var keep = new Option<string?>("--keep-intermediates") { Description = "also write every named intermediate stage as a model under this directory" };
         var profile = new Option<string?>("--profile") { Description = "write a Chrome/Perfetto trace of the pipeline stages (read, convert, upload, kernel, download, write) to this file, and print each stage's busy time and the stage the run is bound by" };
-        var command = new Command("merge", "merge models as a mergekit config describes (Arcee Fusion and friends)") { config, output, dryRun, overwrite, shardSize, keep, profile };
+        var outRoot = new Option<string?>("--out-root") { Description = "batch: each config's output goes to DIR/<config name>/ (the job log too)" };
+        var sweep = new Option<string[]>("--sweep") { Description = "batch: one job per value of a merge parameter, e.g. lambda=1.0,1.5,2.0 or density=0.3,0.5 (repeat for a grid)", DefaultValueFactory = _ => [] };
+        var resume = new Option<bool>("--resume") { Description = "batch: skip the jobs the job log under the output root records as finished; redo the rest from their start" };
+        var command = new Command("merge", "merge models as a mergekit config describes (Arcee Fusion and friends); several configs, a job file or --sweep run as one batch")
+            { config, output, dryRun, overwrite, shardSize, keep, profile, outRoot, sweep, resume };
         options.AddTo(command);
         command.SetAction((parse, cancellation) => EngineCli.Guard(async () =>
         {
+            var configs = parse.GetValue(config)!;
+            if (BatchMergeCommand.IsBatch(configs, parse.GetValue(outRoot), parse.GetValue(sweep)!, parse.GetValue(resume)))
+            {
+                if (parse.GetValue(output) != null) throw new EngineException("merge: --out names the output of one merge; a batch takes --out-root DIR (or its job file's outputs)");
+                if (parse.GetValue(keep) != null || parse.GetValue(profile) != null)
+                    throw new EngineException("merge: --keep-intermediates and --profile apply to one merge; run that config alone with --out");
+                var request = new BatchMergeCommand.Request(configs, parse.GetValue(outRoot), parse.GetValue(sweep)!, options.Device(parse), options.Threads(parse),
+                    parse.GetValue(overwrite), parse.GetValue(resume), ParseBytes(parse.GetValue(shardSize)!), parse.GetValue(dryRun), parse.GetValue(options.Json));
+                return await Task.Run(() => BatchMergeCommand.Run(services, request, cancellation), cancellation);
+            }
+            string configPath = configs[0];
             if (parse.GetValue(dryRun))
             {
-                PrintLayerMap(parse.GetValue(config)!, parse.GetValue(options.Json));
+                PrintLayerMap(configPath, parse.GetValue(options.Json));
                 return 0;
             }
             var outPath = parse.GetValue(output) ?? throw new EngineException("merge: --out DIR is required (or use --dry-run to only check the config)");
@@ -43,7 +62,7 @@ public static class MergeCommand
                 KeepIntermediatesPath = parse.GetValue(keep),
                 Trace = parse.GetValue(profile) is null ? null : new ProfileTrace(),
             };
-            var result = await RunAsync(services, parse.GetValue(config)!, run, options.Device(parse), options.Threads(parse), parse.GetValue(options.Json), cancellation);
+            var result = await RunAsync(services, configPath, run, options.Device(parse), options.Threads(parse), parse.GetValue(options.Json), cancellation);
             bool json = parse.GetValue(options.Json);
             if (parse.GetValue(profile) is not { } tracePath)
             {

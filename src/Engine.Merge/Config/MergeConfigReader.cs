@@ -20,32 +20,11 @@ public static class MergeConfigReader
         "tokenizer", "compute_dtype", "quantiles", "seed", "random_seed", "chat_template", "slices",
     };
 
-    public static MergeConfig Load(string path)
-    {
-        string text;
-        try
-        {
-            text = StrictUtf8.ReadFile(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new MergeConfigException($"{path}: cannot read config: {e.Message}", e);
-        }
-        return Parse(path, text);
-    }
+    public static MergeConfig Load(string path) => Parse(path, YamlLimits.ReadFile(path, "config"));
 
     public static MergeConfig Parse(string path, string text)
     {
-        YamlLimits.Check(path, text);
-        var stream = new YamlStream();
-        try
-        {
-            stream.Load(new StringReader(text));
-        }
-        catch (Exception e) when (YamlLimits.IsParseError(e))
-        {
-            throw YamlLimits.InvalidYaml(path, e);
-        }
+        var stream = YamlLimits.Load(path, text);
         var roots = stream.Documents.Select(d => d.RootNode).Where(n => n is not YamlScalarNode { Value: null or "" }).ToList();
         if (roots.Count == 0) throw new MergeConfigException($"{path}: config is empty");
         var warnings = ImmutableArray.CreateBuilder<string>();

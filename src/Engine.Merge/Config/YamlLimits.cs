@@ -60,6 +60,37 @@ internal static class YamlLimits
         }
     }
 
+    /// <summary>Reads a YAML file (strict UTF-8); an unreadable file is a <see cref="MergeConfigException"/> naming it
+    /// and <paramref name="what"/> it was to be.</summary>
+    public static string ReadFile(string path, string what)
+    {
+        try
+        {
+            return Engine.Core.Text.StrictUtf8.ReadFile(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new MergeConfigException($"{path}: cannot read {what}: {e.Message}", e);
+        }
+    }
+
+    /// <summary>The node tree of <paramref name="text"/>, <see cref="Check">checked</see> first; malformed YAML is one
+    /// <see cref="MergeConfigException"/> naming the file and the line.</summary>
+    public static YamlDotNet.RepresentationModel.YamlStream Load(string path, string text)
+    {
+        Check(path, text);
+        var stream = new YamlDotNet.RepresentationModel.YamlStream();
+        try
+        {
+            stream.Load(new StringReader(text));
+        }
+        catch (Exception e) when (IsParseError(e))
+        {
+            throw InvalidYaml(path, e);
+        }
+        return stream;
+    }
+
     /// <summary>YamlDotNet reports some malformed input (a bad tag URI, an event out of place) with framework
     /// exceptions instead of <see cref="YamlException"/>; found by fuzzing, all are the input's fault.</summary>
     public static bool IsParseError(Exception e) => e is YamlException or ArgumentException or InvalidOperationException;

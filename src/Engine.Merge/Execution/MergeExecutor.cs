@@ -1,6 +1,5 @@
 using System.Collections.Immutable;
 using System.Diagnostics;
-using System.Runtime.ExceptionServices;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -100,14 +99,14 @@ public sealed class MergeExecutor
                 keep[stage] = ShardWriter.Create(target, plan.PlanTensors(stage).Select(t => t.Spec).ToList(), shardOptions);
             writer = ShardWriter.Create(outPath, tensors.Select(t => t.Spec).ToList(), shardOptions);
 
-            var run = new TensorRun(this, plan, tensors, writer, keep, trace, progress);
+            var run = new TensorRun(plan, tensors, writer, keep, trace, progress);
             run.Execute(devices, cancellation);
 
             foreach (var (stage, stageWriter) in keep)
             {
                 WriteSideFiles(stageWriter, plan, stage, config, null);
             }
-            var report = BuildReport(plan, config, outPath, tensors, run.Entries.Select(e => e!).ToArray(), run.Written, clock.Elapsed);
+            var report = BuildReport(_devices, plan, config, outPath, tensors, run.Entries.Select(e => e!).ToArray(), run.Written, clock.Elapsed);
             WriteSideFiles(writer, plan, plan.Output, config, report);
             // Every input read so far was checked as it was read; this catches a change after the last read.
             foreach (var shard in plan.Models.SelectMany(m => m.Shards)) shard.CheckUnchanged();
@@ -130,7 +129,7 @@ public sealed class MergeExecutor
 
     /// <summary>One run's tensor loop: workers (one per device) claim tensors in order, prefetch the inputs of
     /// the tensor they will likely take next, compute, and record the tensor's report entry in its slot.</summary>
-    private sealed class TensorRun(MergeExecutor executor, MergePlan plan, IReadOnlyList<PlannedTensor> tensors, ShardWriter writer,
+    private sealed class TensorRun(MergePlan plan, IReadOnlyList<PlannedTensor> tensors, ShardWriter writer,
         Dictionary<MergeStage, ShardWriter> keep, ProfileTrace? trace, IProgress<MergeProgress>? progress)
     {
         private readonly Lock _progressGate = new();
@@ -142,38 +141,7 @@ public sealed class MergeExecutor
 
         public long Written { get; private set; }
 
-        public void Execute(IMergeKernels[] devices, CancellationToken cancellation)
-        {
-            if (devices.Length == 1)
-            {
-                Work(devices[0], -1, 1, cancellation);
-                return;
-            }
-            // The first failure stops the other devices; it is rethrown as itself, not wrapped.
-            using var failed = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
-            var workers = devices.Select((kernels, d) => Task.Factory.StartNew(() =>
-            {
-                try
-                {
-                    Work(kernels, d, devices.Length, failed.Token);
-                }
-                catch
-                {
-                    failed.Cancel();
-                    throw;
-                }
-            }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)).ToArray();
-            try
-            {
-                Task.WaitAll(workers);
-            }
-            catch (AggregateException e)
-            {
-                var first = e.Flatten().InnerExceptions;
-                cancellation.ThrowIfCancellationRequested();
-                ExceptionDispatchInfo.Capture(first.FirstOrDefault(x => x is not OperationCanceledException) ?? first[0]).Throw();
-            }
-        }
+        public void Execute(IMergeKernels[] devices, CancellationToken cancellation) => DeviceWorkers.Run(devices, Work, cancellation);
 
         /// <summary>Computes tensors on one device until none is left. <paramref name="device"/> is the
         /// device's index in the report (-1: a single device, not reported per tensor).</summary>
@@ -220,7 +188,7 @@ public sealed class MergeExecutor
             using (var scope = new TensorScope(trace, scratch))
             using (var output = new ShardOutput(writer, tensor.Name, tensor.DType, TensorElements(tensor.Shape), trace, scratch))
             {
-                executor.Evaluate(plan, plan.Output, tensor, output, scope, keep, stageReports, kernels, cancellation);
+                Evaluate(plan, plan.Output, tensor, output, scope, keep, stageReports, kernels, cancellation);
             }
             return new TensorReport(tensor.Name, tensor.DType.SafetensorsName(), tensor.Shape.ToArray(),
                 Math.Round(Stopwatch.GetElapsedTime(tick).TotalMilliseconds, 3), stageReports)
@@ -233,7 +201,7 @@ public sealed class MergeExecutor
 
     /// <summary>Computes <paramref name="tensor"/> for <paramref name="stage"/> into <paramref name="output"/>,
     /// evaluating earlier stages it depends on first.</summary>
-    private void Evaluate(MergePlan plan, MergeStage stage, PlannedTensor tensor, ITensorOutput output, TensorScope scope,
+    internal static void Evaluate(MergePlan plan, MergeStage stage, PlannedTensor tensor, ITensorOutput output, TensorScope scope,
         Dictionary<MergeStage, ShardWriter> keep, List<TensorStageReport> reports, IMergeKernels kernels, CancellationToken cancellation)
     {
         var shape = plan.Shape(stage, tensor.Name, null);
@@ -245,8 +213,8 @@ public sealed class MergeExecutor
         {
             RawTensor raw = input.Input switch
             {
-                InputRef.Model m => scope.Read(m.Directory.GetTensor(input.Tensor)),
-                InputRef.Stage s => scope.Cached(s.Node, input.Tensor,
+                InputRef.Model m => scope.Read(m.Directory, input.Tensor),
+                InputRef.Stage s => scope.Cached(s.Node, input.Tensor, reports,
                     () => EvaluateIntermediate(plan, s.Node, tensor with { Name = input.Tensor }, scope, keep, reports, kernels, cancellation)),
                 _ => throw new InvalidOperationException(),
             };
@@ -280,11 +248,18 @@ public sealed class MergeExecutor
         }
 
         int offset = recipe.Base is null ? 0 : 1;
+        // A batch's kept GPU importance holds the device buffers every other method's kernels use.
+        if (stage.Method is not ArceeFusion) scope.Shared?.ReleaseDeviceImportance();
         var merge = new TensorMergeInputs(
             tensor.Name, shape,
             recipe.Base is null ? null : inputs[0].Tensor,
             recipe.Others.Select((o, i) => (inputs[offset + i].Tensor, o.Parameters)).ToImmutableArray(),
-            recipe.Document, recipe.LayerPosition) { Scratch = scope.Scratch };
+            recipe.Document, recipe.LayerPosition)
+        {
+            Scratch = scope.Scratch,
+            Shared = scope.Shared,
+            ImportanceKey = scope.Shared?.ImportanceKey(stage, tensor.Name),
+        };
         JsonObject stats;
         try
         {
@@ -300,11 +275,11 @@ public sealed class MergeExecutor
         reports.Add(TensorStageReport.From(stage.Label, stage.Method.Name, stats));
     }
 
-    private RawTensor EvaluateIntermediate(MergePlan plan, MergeStage stage, PlannedTensor tensor, TensorScope scope,
+    private static RawTensor EvaluateIntermediate(MergePlan plan, MergeStage stage, PlannedTensor tensor, TensorScope scope,
         Dictionary<MergeStage, ShardWriter> keep, List<TensorStageReport> reports, IMergeKernels kernels, CancellationToken cancellation)
     {
         var shape = plan.Shape(stage, tensor.Name, null);
-        var memory = scope.Own(new MemoryOutput(tensor.DType.IsMathType() ? stage.OutDType : tensor.DType, TensorElements(shape)));
+        var memory = scope.OwnResult(stage, new MemoryOutput(tensor.DType.IsMathType() ? stage.OutDType : tensor.DType, TensorElements(shape)));
         Evaluate(plan, stage, tensor, memory, scope, keep, reports, kernels, cancellation);
         if (keep.TryGetValue(stage, out var writer))
         {
@@ -316,7 +291,7 @@ public sealed class MergeExecutor
 
     private static long TensorElements(ImmutableArray<long> shape) => Core.Safetensors.TensorInfo.ElementCountOf(shape);
 
-    private void WriteSideFiles(ShardWriter writer, MergePlan plan, MergeStage stage, MergeConfig config, MergeReport? report)
+    internal static void WriteSideFiles(ShardWriter writer, MergePlan plan, MergeStage stage, MergeConfig config, MergeReport? report)
     {
         var primary = stage.Primary;
         if (primary.Config is { } modelConfig)
@@ -355,7 +330,7 @@ public sealed class MergeExecutor
         name.StartsWith("tokenizer", StringComparison.Ordinal) || name is "vocab.json" or "merges.txt" or "special_tokens_map.json"
             or "added_tokens.json" or "vocab.txt" or "spiece.model" or "chat_template.jinja" or "chat_template.json";
 
-    private MergeReport BuildReport(MergePlan plan, MergeConfig config, string outPath, IReadOnlyList<PlannedTensor> tensors, TensorReport[] entries, long written, TimeSpan elapsed)
+    internal static MergeReport BuildReport(IReadOnlyList<IMergeKernels> devices, MergePlan plan, MergeConfig config, string outPath, IReadOnlyList<PlannedTensor> tensors, TensorReport[] entries, long written, TimeSpan elapsed)
     {
         long elements = 0, kept = 0;
         foreach (var entry in entries)
@@ -370,7 +345,7 @@ public sealed class MergeExecutor
             s.OutDType.TorchName(), s.Document.ComputePrecision.ToString().ToLowerInvariant(), s.Document.Quantiles.ToString().ToLowerInvariant())).ToArray();
         var totals = new MergeTotals(tensors.Count, written, elements, elements == 0 ? 0 : (double)kept / elements, Math.Round(elapsed.TotalSeconds, 3));
         return new MergeReport(typeof(MergeExecutor).Assembly.GetName().Version?.ToString(), Path.GetFullPath(config.Path), outPath,
-            _devices.Length == 1 ? _devices[0].Device : $"{_devices.Length} devices", _devices.Select(d => d.Device).ToArray(), stages,
+            devices.Count == 1 ? devices[0].Device : $"{devices.Count} devices", devices.Select(d => d.Device).ToArray(), stages,
             config.Warnings.ToArray(), totals, entries);
     }
 }

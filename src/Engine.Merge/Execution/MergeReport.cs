@@ -104,19 +104,23 @@ public sealed record TensorStageReport(string Stage, string Method)
     /// <summary>A stage entry from a method's statistics: the typed ones are lifted out, the rest kept as they are.</summary>
     public static TensorStageReport From(string stage, string method, JsonObject statistics)
     {
+        // A typed statistic is lifted out only when it is one number: ramplus_tl reports a lambda per model, kept as is.
+        static bool Typed(string key, JsonNode? value) =>
+            key is "elements" or "kept" or "kept_fraction" or "threshold" or "lambda" or "kl_mean" && value is JsonValue;
         var rest = new JsonObject();
         foreach (var (key, value) in statistics)
         {
-            if (key is not ("elements" or "kept" or "kept_fraction" or "threshold" or "lambda" or "kl_mean")) rest[key] = value?.DeepClone();
+            if (!Typed(key, value)) rest[key] = value?.DeepClone();
         }
+        T? Get<T>(string key) where T : struct => statistics[key] is JsonValue v ? v.Deserialize<T>() : null;
         return new TensorStageReport(stage, method)
         {
-            Elements = statistics["elements"]?.Deserialize<long>(),
-            Kept = statistics["kept"]?.Deserialize<long>(),
-            KeptFraction = statistics["kept_fraction"]?.Deserialize<double>(),
-            Threshold = statistics["threshold"]?.Deserialize<double>(),
-            Lambda = statistics["lambda"]?.Deserialize<double>(),
-            KlMean = statistics["kl_mean"]?.Deserialize<double>(),
+            Elements = Get<long>("elements"),
+            Kept = Get<long>("kept"),
+            KeptFraction = Get<double>("kept_fraction"),
+            Threshold = Get<double>("threshold"),
+            Lambda = Get<double>("lambda"),
+            KlMean = Get<double>("kl_mean"),
             Statistics = rest.Count == 0 ? null : rest,
         };
     }

@@ -49,9 +49,7 @@ public sealed class ArceeFusion : IMergeMethod
 
     public JsonObject Merge(TensorMergeInputs inputs, ITensorOutput output, IMergeKernels kernels, CancellationToken cancellation)
     {
-        var b = inputs.Base!.Value;
-        var p = inputs.Others[0].Tensor;
-        long n = b.Length;
+        long n = inputs.Base!.Value.Length;
         double lambda = inputs.GetDouble("lambda", DefaultLambda);
         var precision = inputs.Document.ComputePrecision;
         if (n == 0)
@@ -60,21 +58,18 @@ public sealed class ArceeFusion : IMergeMethod
             return new JsonObject { ["elements"] = 0, ["kept_fraction"] = 0.0 };
         }
 
-        int rowLength = inputs.RowLength;
-        var rowKl = new double[n / rowLength];
-        // The importance stays where the kernels computed it (on a GPU: with both inputs, so nothing but the
-        // merged output crosses the bus again); the host array is filled only on backends that compute there.
-        using var host = inputs.RentFloats(n);
-        using var importance = kernels.ComputeImportance(host, rowKl, p, b, rowLength, precision);
-        cancellation.ThrowIfCancellationRequested();
-
-        var (q25, q50, q75) = inputs.Document.Quantiles == QuantileMode.Exact
-            ? ExactQuartiles(importance)
-            : SampledQuartiles(importance.ToHost(), inputs.Document.Seed, inputs.TensorName);
+        // In a batch, the jobs that differ only in lambda share the step (the importance and its quartiles);
+        // alone, the step is this call's and released with it.
+        ImportanceStep? own = null;
+        var step = inputs.Shared is { } shared && inputs.ImportanceKey is { } key
+            ? shared.Importance(key, () => Importance(inputs, kernels, cancellation))
+            : own = Importance(inputs, kernels, cancellation);
+        using var release = own;
+        var (rowKl, q25, q50, q75) = (step.RowKl, step.Q25, step.Q50, step.Q75);
         float threshold = Threshold(q25, q50, q75, lambda, precision);
 
         long kept = 0;
-        output.Fill((chunk, start) => kept += importance.MaskedSelect(chunk, start, threshold), cancellation);
+        output.Fill((chunk, start) => kept += step.Importance.MaskedSelect(chunk, start, threshold), cancellation);
 
         return new JsonObject
         {
@@ -90,6 +85,35 @@ public sealed class ArceeFusion : IMergeMethod
             ["kl_mean"] = MeanInOrder(rowKl),
             ["kl_max"] = rowKl.Max(),
         };
+    }
+
+    /// <summary>The importance of the pair, each row's KL and the quartiles: everything but the threshold and the
+    /// selection.</summary>
+    private static ImportanceStep Importance(TensorMergeInputs inputs, IMergeKernels kernels, CancellationToken cancellation)
+    {
+        var b = inputs.Base!.Value;
+        var p = inputs.Others[0].Tensor;
+        int rowLength = inputs.RowLength;
+        var rowKl = new double[b.Length / rowLength];
+        // The importance stays where the kernels computed it (on a GPU: with both inputs, so nothing but the
+        // merged output crosses the bus again); the host array is filled only on backends that compute there.
+        var host = inputs.RentFloats(b.Length);
+        IImportance? importance = null;
+        try
+        {
+            importance = kernels.ComputeImportance(host, rowKl, p, b, rowLength, inputs.Document.ComputePrecision);
+            cancellation.ThrowIfCancellationRequested();
+            var (q25, q50, q75) = inputs.Document.Quantiles == QuantileMode.Exact
+                ? ExactQuartiles(importance)
+                : SampledQuartiles(importance.ToHost(), inputs.Document.Seed, inputs.TensorName);
+            return new ImportanceStep(importance, host, rowKl, q25, q50, q75);
+        }
+        catch
+        {
+            importance?.Dispose();
+            host.Dispose();
+            throw;
+        }
     }
 
     /// <summary><c>Q50 + lambda * (Q75 - Q25)</c> in float32, or with each step rounded to bf16 as torch does

@@ -52,6 +52,12 @@ public sealed record TensorMergeInputs(
     /// <summary>The executing worker's reusable scratch, when it has one.</summary>
     public ScratchArena? Scratch { get; init; }
 
+    /// <summary>In a batch: the steps this merge shares with other jobs' merges of the same tensor.</summary>
+    internal SharedSteps? Shared { get; init; }
+
+    /// <summary>In a batch: Arcee Fusion's key for sharing its lambda-independent step (null: not shared).</summary>
+    internal string? ImportanceKey { get; init; }
+
     /// <summary>A float32 array of <paramref name="length"/> elements (contents undefined) from <see cref="Scratch"/>
     /// when there is one, else freshly allocated; dispose it when done.</summary>
     public NativeArray<float> RentFloats(long length) => Scratch?.RentFloats(length) ?? new NativeArray<float>(length);
