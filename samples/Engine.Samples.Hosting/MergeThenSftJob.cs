@@ -55,9 +55,15 @@ public sealed class MergeThenSftJob(
             logger.LogWarning("cancelled; finished checkpoints stay under {Root}", root);
             Environment.ExitCode = 130;
         }
-        catch (Exception e) when (e is EngineException or IOException or ArgumentException or InvalidOperationException)
+        catch (Exception e) when (e is EngineException or IOException or ArgumentException)
         {
+            // The engine's own errors are one line that names the file and the problem.
             logger.LogError("{Message}", e.Message);
+            Environment.ExitCode = 1;
+        }
+        catch (Exception e)
+        {
+            logger.LogError(e, "unexpected failure");
             Environment.ExitCode = 1;
         }
         finally
