@@ -1,24 +1,38 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Reflection;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Engine.Interop.Cuda;
 using Engine.Interop.Nccl;
+using Engine.Interop.Trainer;
 
 namespace Engine.Interop;
 
 /// <summary>The one <see cref="NativeLibrary.SetDllImportResolver"/> hook of this assembly (the runtime allows one
 /// per assembly): the CUDA driver's and NCCL's import names go to the libraries <see cref="CudaLibrary"/> and
-/// <see cref="NcclLibrary"/> found; every other name (the engine's own native libraries) takes the default probing.</summary>
+/// <see cref="NcclLibrary"/> found, the native trainer's to the build <see cref="NativeTrainerLibrary"/> picks for
+/// this CPU; every other name (the MPI binding) takes the default probing.</summary>
 internal static class ImportResolver
 {
     private static int _installed;
+
+    /// <summary>Installs the hook when this assembly loads, so that no import can run before it.</summary>
+    [ModuleInitializer]
+    [SuppressMessage("Usage", "CA2255", Justification = "the resolver must be in place before the first import of any caller")]
+    internal static void InstallOnLoad() => Install();
 
     /// <summary>Installs the hook (idempotent); call before the first import of either library.</summary>
     public static void Install()
     {
         if (Interlocked.Exchange(ref _installed, 1) == 1) return;
-        NativeLibrary.SetDllImportResolver(typeof(ImportResolver).Assembly, (name, _, _) =>
-        {
-            nint driver = CudaLibrary.ResolveImport(name);
-            return driver != 0 ? driver : NcclLibrary.ResolveImport(name);
-        });
+        NativeLibrary.SetDllImportResolver(typeof(ImportResolver).Assembly, Resolve);
+    }
+
+    private static nint Resolve(string name, Assembly assembly, DllImportSearchPath? searchPath)
+    {
+        nint driver = CudaLibrary.ResolveImport(name);
+        if (driver != 0) return driver;
+        nint nccl = NcclLibrary.ResolveImport(name);
+        return nccl != 0 ? nccl : NativeTrainerLibrary.ResolveImport(name, assembly, searchPath);
     }
 }

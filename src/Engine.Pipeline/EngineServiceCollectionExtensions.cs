@@ -12,6 +12,9 @@ namespace Engine.Pipeline;
 /// pipeline that composes them (<see cref="PipelineRunner"/>).</summary>
 public static class EngineServiceCollectionExtensions
 {
+    /// <summary>Adds the merge and training services and the pipeline runner.</summary>
+    /// <param name="services">The host's services.</param>
+    /// <param name="configure">Sets the engine-wide <see cref="EngineOptions"/> (device, threads).</param>
     public static IServiceCollection AddEngine(this IServiceCollection services, Action<EngineOptions>? configure = null)
     {
         var builder = services.AddOptions<EngineOptions>();
