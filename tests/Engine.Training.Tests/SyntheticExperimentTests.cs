@@ -33,7 +33,7 @@ public sealed class SyntheticExperimentTests
     {
         using var temp = new TempDirectory();
         var steps = new Steps();
-        string backbone = await SyntheticExperiment.PretrainBackboneAsync(temp.Combine("backbone"), Micro, seed: 4, steps, CancellationToken.None);
+        string backbone = await SyntheticExperiment.PretrainBackboneAsync(temp.Combine("backbone"), Micro, seed: 4, threads: 1, steps, CancellationToken.None);
 
         Assert.Equal(temp.Combine("backbone"), backbone);
         Assert.NotEmpty(steps.Seen);
@@ -68,11 +68,11 @@ public sealed class SyntheticExperimentTests
 
         var written = File.GetLastWriteTimeUtc(Path.Combine(backbone, "model.safetensors"));
         var again = new Steps();
-        Assert.Equal(backbone, await SyntheticExperiment.PretrainBackboneAsync(backbone, Micro, seed: 4, again, CancellationToken.None));
+        Assert.Equal(backbone, await SyntheticExperiment.PretrainBackboneAsync(backbone, Micro, seed: 4, threads: 1, again, CancellationToken.None));
         Assert.Empty(again.Seen);
         Assert.Equal(written, File.GetLastWriteTimeUtc(Path.Combine(backbone, "model.safetensors")));
 
-        var e = await Assert.ThrowsAsync<EngineException>(() => SyntheticExperiment.PretrainBackboneAsync(backbone, Micro, seed: 5, null, CancellationToken.None));
+        var e = await Assert.ThrowsAsync<EngineException>(() => SyntheticExperiment.PretrainBackboneAsync(backbone, Micro, seed: 5, threads: 1, null, CancellationToken.None));
         Assert.Contains(backbone, e.Message);
         Assert.Contains("other settings", e.Message);
     }
@@ -84,7 +84,7 @@ public sealed class SyntheticExperimentTests
         using var cancel = new CancellationTokenSource();
         cancel.Cancel();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
-            SyntheticExperiment.PretrainBackboneAsync(temp.Combine("backbone"), Micro, seed: 4, null, cancel.Token));
+            SyntheticExperiment.PretrainBackboneAsync(temp.Combine("backbone"), Micro, seed: 4, threads: 1, null, cancel.Token));
         Assert.False(Directory.Exists(temp.Combine("backbone")));
     }
 
