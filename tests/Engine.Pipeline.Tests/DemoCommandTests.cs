@@ -10,7 +10,7 @@ namespace Engine.Pipeline.Tests;
 /// run reuses everything, a run killed in pre-training resumes, and bad input is one line.</summary>
 public sealed class DemoCommandTests
 {
-    private static readonly string[] Models = ["base", "math", "coding", "science", "mixture", "ms-then-c", "sm-then-c", "average"];
+    private static readonly string[] Models = ["base", "math", "coding", "science", "mixture", "ms-then-c", "mc-then-s", "average"];
     private static readonly string[] Domains = ["math", "coding", "science"];
 
     private static List<JsonObject> JsonLines(string stdout) =>

@@ -17,7 +17,7 @@ namespace Engine.Training.Synthetic;
 /// <param name="PretrainLr">The backbone's peak learning rate (cosine schedule with warmup).</param>
 /// <param name="MathTrainRows">Training rows of the math domain.</param>
 /// <param name="CodingTrainRows">Training rows of the coding domain. A tiny model learns to copy characters from a
-/// string literal by position slowly, so the default size gives coding twice the rows of science.</param>
+/// string literal by position slowly, so the default size gives coding twice the rows of the others.</param>
 /// <param name="ScienceTrainRows">Training rows of the science domain.</param>
 /// <param name="EvalRows">Held-out rows per domain.</param>
 /// <param name="MathDigits">Digits of each addend of the math domain.</param>
