@@ -78,6 +78,28 @@ public sealed class SyntheticExperimentTests
     }
 
     [Fact]
+    public async Task PretrainingKeepsOnlyItsNewestCheckpoint()
+    {
+        using var temp = new TempDirectory();
+        string run = temp.Combine("backbone.work", "run");
+        int most = 0;
+        long steps = 0;
+        var watch = new Watch(m =>
+        {
+            steps = m.TotalSteps;
+            most = Math.Max(most, SftCheckpoints.List(run).Count());
+        });
+        await SyntheticExperiment.PretrainBackboneAsync(temp.Combine("backbone"), Micro with { PretrainRows = 1500 }, seed: 4, threads: 1, watch, CancellationToken.None);
+        Assert.True(steps > 100, $"only {steps} steps: the test needs at least two checkpoints");
+        Assert.Equal(1, most);
+    }
+
+    private sealed class Watch(Action<SftStepMetrics> report) : IProgress<SftStepMetrics>
+    {
+        public void Report(SftStepMetrics value) => report(value);
+    }
+
+    [Fact]
     public async Task ACancelledPretrainingLeavesNoBackbone()
     {
         using var temp = new TempDirectory();

@@ -34,7 +34,16 @@ internal static class SyntheticBackbone
         var mixture = new GeneralMixture();
         ChatJsonl.Write(data, Enumerable.Range(0, size.PretrainRows).Select(_ => mixture.Next(random)));
         var examples = SftDataset.Load(data, init, new DatasetOptions()).Examples;
-        var result = SftTrainer.Run(init, examples, Path.Combine(work, "run"), size.PretrainOptions(seed, threads), resume: true, progress, cancellation);
+        string run = Path.Combine(work, "run");
+        var options = size.PretrainOptions(seed, threads);
+        // Only the newest checkpoint is needed to resume: older ones are removed as training passes them (the trainer
+        // reports a step before it saves, on this thread, so no checkpoint is being written meanwhile).
+        var pruning = new StepProgress(m =>
+        {
+            if (m.Step % options.SaveSteps == 1) RemoveOlderCheckpoints(run);
+            progress?.Report(m);
+        });
+        var result = SftTrainer.Run(init, examples, run, options, resume: true, pruning, cancellation);
         Publish(result.FinalCheckpoint, modelDir, key);
         Directory.Delete(work, recursive: true);
         return modelDir;
@@ -83,6 +92,19 @@ internal static class SyntheticBackbone
         File.WriteAllText(Path.Combine(dir, "config.json"), config.ToJsonString(indented));
         File.WriteAllText(Path.Combine(dir, "generation_config.json"),
             new JsonObject { ["bos_token_id"] = endOfText, ["eos_token_id"] = endOfTurn }.ToJsonString(indented));
+    }
+
+    private static void RemoveOlderCheckpoints(string run)
+    {
+        string? newest = SftCheckpoints.Newest(run);
+        if (newest is null) return;
+        foreach (var (dir, _) in SftCheckpoints.List(run).Where(c => c.Dir != newest && File.Exists(Path.Combine(c.Dir, SftTrainer.StateFile))))
+            Directory.Delete(dir, recursive: true);
+    }
+
+    private sealed class StepProgress(Action<SftStepMetrics> report) : IProgress<SftStepMetrics>
+    {
+        public void Report(SftStepMetrics value) => report(value);
     }
 
     /// <summary>Copies the checkpoint's model files (not its optimizer state or trainer state) into a staging
