@@ -9,8 +9,13 @@ namespace Engine.Cli.Commands;
 /// <c>recipe.yml</c>, and the pipeline's output (<c>steps/</c>, <c>report.md</c>, <c>report.json</c>, <c>plots/</c>).</summary>
 public sealed record DemoLayout(string Root, ExperimentSize Size, int Seed)
 {
+    /// <summary>The pre-trained backbone of this size and seed.</summary>
     public string BackbonePath => Path.Combine(Root, "models", $"backbone-{Key}");
+
+    /// <summary>The recipe and the pipeline's output folder.</summary>
     public string RunPath => Path.Combine(Root, Key);
+
+    /// <summary>The generated domains (<c>NAME/train.jsonl</c>, <c>NAME/eval.jsonl</c>).</summary>
     public string DataPath => Path.Combine(RunPath, "data");
 
     private string Key => string.Create(CultureInfo.InvariantCulture, $"{Size.Name}-{Seed}");
