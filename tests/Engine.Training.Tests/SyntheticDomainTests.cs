@@ -12,7 +12,7 @@ namespace Engine.Training.Tests;
 public sealed partial class SyntheticDomainTests
 {
     /// <summary>Big enough to hit every operation and fact, small enough to write in milliseconds.</summary>
-    internal static readonly ExperimentSize Tiny = ExperimentSize.Default with { Name = "test", TrainRows = 300, MathTrainRows = 400, EvalRows = 60 };
+    internal static readonly ExperimentSize Tiny = ExperimentSize.Default with { Name = "test", MathTrainRows = 400, CodingTrainRows = 300, ScienceTrainRows = 300, EvalRows = 60 };
 
     internal sealed record Row(string System, string Prompt, string Reply);
 

@@ -33,7 +33,7 @@ public sealed class SyntheticExperimentTests
     {
         using var temp = new TempDirectory();
         var steps = new Steps();
-        string backbone = await SyntheticExperiment.PretrainBackboneAsync(temp.Combine("backbone"), Micro, seed: 4, steps, CancellationToken.None);
+        string backbone = await SyntheticExperiment.PretrainBackboneAsync(temp.Combine("backbone"), Micro, seed: 4, threads: 1, steps, CancellationToken.None);
 
         Assert.Equal(temp.Combine("backbone"), backbone);
         Assert.NotEmpty(steps.Seen);
@@ -68,13 +68,35 @@ public sealed class SyntheticExperimentTests
 
         var written = File.GetLastWriteTimeUtc(Path.Combine(backbone, "model.safetensors"));
         var again = new Steps();
-        Assert.Equal(backbone, await SyntheticExperiment.PretrainBackboneAsync(backbone, Micro, seed: 4, again, CancellationToken.None));
+        Assert.Equal(backbone, await SyntheticExperiment.PretrainBackboneAsync(backbone, Micro, seed: 4, threads: 1, again, CancellationToken.None));
         Assert.Empty(again.Seen);
         Assert.Equal(written, File.GetLastWriteTimeUtc(Path.Combine(backbone, "model.safetensors")));
 
-        var e = await Assert.ThrowsAsync<EngineException>(() => SyntheticExperiment.PretrainBackboneAsync(backbone, Micro, seed: 5, null, CancellationToken.None));
+        var e = await Assert.ThrowsAsync<EngineException>(() => SyntheticExperiment.PretrainBackboneAsync(backbone, Micro, seed: 5, threads: 1, null, CancellationToken.None));
         Assert.Contains(backbone, e.Message);
         Assert.Contains("other settings", e.Message);
+    }
+
+    [Fact]
+    public async Task PretrainingKeepsOnlyItsNewestCheckpoint()
+    {
+        using var temp = new TempDirectory();
+        string run = temp.Combine("backbone.work", "run");
+        int most = 0;
+        long steps = 0;
+        var watch = new Watch(m =>
+        {
+            steps = m.TotalSteps;
+            most = Math.Max(most, SftCheckpoints.List(run).Count());
+        });
+        await SyntheticExperiment.PretrainBackboneAsync(temp.Combine("backbone"), Micro with { PretrainRows = 1500 }, seed: 4, threads: 1, watch, CancellationToken.None);
+        Assert.True(steps > 100, $"only {steps} steps: the test needs at least two checkpoints");
+        Assert.Equal(1, most);
+    }
+
+    private sealed class Watch(Action<SftStepMetrics> report) : IProgress<SftStepMetrics>
+    {
+        public void Report(SftStepMetrics value) => report(value);
     }
 
     [Fact]
@@ -84,7 +106,7 @@ public sealed class SyntheticExperimentTests
         using var cancel = new CancellationTokenSource();
         cancel.Cancel();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
-            SyntheticExperiment.PretrainBackboneAsync(temp.Combine("backbone"), Micro, seed: 4, null, cancel.Token));
+            SyntheticExperiment.PretrainBackboneAsync(temp.Combine("backbone"), Micro, seed: 4, threads: 1, null, cancel.Token));
         Assert.False(Directory.Exists(temp.Combine("backbone")));
     }
 
@@ -124,7 +146,7 @@ public sealed class SyntheticExperimentTests
             "weight_decay", "seed" }, Keys(sft).ToHashSet());
 
         var merges = ((YamlSequenceNode)root["merges"]).Cast<YamlMappingNode>().ToList();
-        Assert.Equal(["(math & science) & coding", "(science & math) & coding"], merges.Select(m => Scalar(m, "order")));
+        Assert.Equal(["(math & science) & coding", "(math & coding) & science"], merges.Select(m => Scalar(m, "order")));
         Assert.All(merges, m => Assert.Equal(("arcee_fusion", "1.5"), (Scalar(m, "method"), Scalar(m, "lambda"))));
         Assert.Equal(2, merges.Select(m => Scalar(m, "name")).Distinct().Count());
 

@@ -1,76 +1,116 @@
 using System.CommandLine;
-using Engine.Core.Model;
-using Engine.Merge.Execution;
+using System.Diagnostics;
+using System.Globalization;
+using Engine.Core;
+using Engine.Pipeline.Planning;
+using Engine.Pipeline.Recipes;
+using Engine.Pipeline.Running;
+using Engine.Training.Sft;
+using Engine.Training.Synthetic;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Engine.Cli.Commands;
 
-/// <summary><c>engine demo</c>: the main job on an embedded default. On first use it writes a small family
-/// of checkpoints (a base and math, science and coding experts), then merges them in TinyR1's order,
-/// <c>(math into science) into coding</c>, with Arcee Fusion in one streaming pass, and prints the report.</summary>
+/// <summary><c>engine demo [--dir DIR] [--size default|small] [--seed N] [--threads N] [--json]</c>: the embedded
+/// Branch-Merge experiment (<see cref="SyntheticExperiment"/>, docs/experiment.md) as one job. It generates the three
+/// domains, pre-trains the tiny backbone (cached per size and seed in <c>DIR/models/backbone-SIZE-SEED</c>), writes the
+/// recipe and runs it with <see cref="PipelineRunner"/>: SFT of the math, coding and science experts and of the mixture
+/// control, both TinyR1 merge orders with Arcee Fusion, the average control, every model evaluated on every domain,
+/// then the report. Every finished step is reused by a later run; a killed run resumes the step it was in.</summary>
 public static class DemoCommand
 {
-    public const string TinyR1Plan = """
-        # TinyR1-32B-Preview's merge order: stage 1 fuses math into science,
-        # stage 2 fuses that result into coding. Both stages use exact Arcee Fusion.
-        name: math-science
-        merge_method: arcee_fusion
-        base_model: science
-        models:
-          - model: math
-        parameters:
-          lambda: 1.5
-        dtype: bfloat16
-        ---
-        merge_method: arcee_fusion
-        base_model: coding
-        models:
-          - model: math-science
-        parameters:
-          lambda: 1.5
-        dtype: bfloat16
-        out_dtype: bfloat16
-        """;
+    /// <summary>The seed of the domains, the backbone and every SFT unless <c>--seed</c> says otherwise.</summary>
+    public const int DefaultSeed = 1234;
+
+    /// <summary>Trainer, merge and evaluation threads unless <c>--threads</c> says otherwise. One: these models are so
+    /// small (hidden 64 to 96) that a second OpenMP thread gains little on an idle 2-core machine and loses badly when
+    /// the cores are shared (docs/experiment.md, "Threads").</summary>
+    public const int DefaultThreads = 1;
+
+    /// <summary>The step id pre-training reports its events under, beside the pipeline's own steps.</summary>
+    public const string BackboneStep = "backbone";
 
     public static Command Create(IServiceProvider services)
     {
-        var dir = new Option<string>("--dir") { Description = "where the demo checkpoints live", DefaultValueFactory = _ => DefaultDirectory() };
-        var options = new CommonOptions();
-        var command = new Command("demo", "write a small base + three experts (first use) and merge them in TinyR1's order") { dir };
-        options.AddTo(command);
-        command.SetAction((parse, cancellation) => EngineCli.Guard(async () =>
+        var dir = new Option<string>("--dir") { Description = "where the demo keeps its backbones, data, steps and report (default: ENGINE_DEMO_DIR or ~/.local/share/engine/demo)", DefaultValueFactory = _ => DefaultDirectory() };
+        var size = new Option<string>("--size") { Description = "default (about 5 minutes on 2 cores) or small (about 30)", DefaultValueFactory = _ => ExperimentSize.Default.Name };
+        var seed = new Option<int>("--seed") { Description = "seed of the domains, the backbone and every SFT", DefaultValueFactory = _ => DefaultSeed };
+        var threads = new Option<int>("--threads") { Description = "CPU threads (0 = all cores)", DefaultValueFactory = _ => DefaultThreads };
+        var json = new Option<bool>("--json") { Description = "stdout: one JSON object per line for each event (as engine pipeline --json; pre-training is step 'backbone'), then the report's path" };
+        var command = new Command("demo", "the embedded Branch-Merge experiment: pre-train a tiny backbone, SFT math, coding and science experts, merge them in both TinyR1 orders, compare with the mixture and average controls")
         {
-            string root = Path.GetFullPath(parse.GetValue(dir)!);
-            string config = EnsureFamily(root);
-            var run = new MergeRunOptions(Path.Combine(root, "merged")) { Overwrite = true };
-            var result = await MergeCommand.RunAsync(services, config, run, options.Device(parse), options.Threads(parse), parse.GetValue(options.Json), cancellation);
-            MergeCommand.Print(result.Report, parse.GetValue(options.Json));
-            return 0;
+            dir, size, seed, threads, json,
+        };
+        command.SetAction((parse, cancellation) => EngineCli.Guard(() =>
+        {
+            var layout = DemoLayout.Resolve(parse.GetValue(dir)!, ParseSize(parse.GetValue(size)!), parse.GetValue(seed));
+            int threadCount = parse.GetValue(threads);
+            if (threadCount < 0) throw new EngineException($"--threads must be >= 0 (0 = all cores), got {threadCount}");
+            bool asJson = parse.GetValue(json);
+            var runner = services.GetRequiredService<PipelineRunner>();
+            PipelinePlan? plan = null;
+            try
+            {
+                PipelineView.Run("demo", quiet: false, progress =>
+                {
+                    plan = Prepare(layout, threadCount, progress, cancellation);
+                    runner.RunAsync(plan, new PipelineRunOptions { Threads = threadCount }, progress, cancellation).GetAwaiter().GetResult();
+                }, asJson);
+            }
+            catch (OperationCanceledException)
+            {
+                Console.Error.WriteLine("engine demo: cancelled; finished steps (and the backbone, once pre-trained) are kept, and a rerun resumes the step it was in");
+                return Task.FromResult(EngineCli.ExitCancelled);
+            }
+            PipelineView.PrintReport(plan!, asJson);
+            if (!asJson) Console.Out.WriteLine($"experiment: {layout.RunPath} (recipe.yml, data/, steps/); backbone: {layout.BackbonePath}");
+            return Task.FromResult(0);
         }));
         return command;
+    }
+
+    /// <summary>The steps before the pipeline: the domains' files, the backbone (reported as step
+    /// <see cref="BackboneStep"/>: cached, or started with progress per optimizer step), the recipe; then the plan.</summary>
+    private static PipelinePlan Prepare(DemoLayout layout, int threads, IProgress<PipelineEvent>? progress, CancellationToken cancellation)
+    {
+        var domains = SyntheticExperiment.WriteDomains(layout.DataPath, layout.Size, layout.Seed);
+        string what = $"pre-train the {layout.Size.Name} backbone (seed {layout.Seed}) on the general mixture";
+        if (SyntheticExperiment.IsBackboneCached(layout.BackbonePath, layout.Size, layout.Seed))
+        {
+            progress?.Report(new PipelineEvent(PipelineEventKind.Cached, BackboneStep, what));
+        }
+        else
+        {
+            progress?.Report(new PipelineEvent(PipelineEventKind.Started, BackboneStep, what));
+            var clock = Stopwatch.StartNew();
+            var steps = progress is null ? null : new StepProgress(m => progress.Report(new PipelineEvent(PipelineEventKind.Progress, BackboneStep, what,
+                (double)m.Step / m.TotalSteps, string.Create(CultureInfo.InvariantCulture, $"step {m.Step}/{m.TotalSteps} loss {m.Loss:F4}, {m.Remaining:m\\:ss} left"))));
+            SyntheticExperiment.PretrainBackboneAsync(layout.BackbonePath, layout.Size, layout.Seed, threads, steps, cancellation).GetAwaiter().GetResult();
+            progress?.Report(new PipelineEvent(PipelineEventKind.Finished, BackboneStep, what, 1, layout.BackbonePath, clock.Elapsed.TotalSeconds));
+        }
+        string recipe = SyntheticExperiment.WriteRecipe(layout.RunPath, layout.BackbonePath, domains, layout.Size, layout.Seed);
+        return PipelinePlan.Create(RecipeReader.Load(recipe), layout.RunPath);
+    }
+
+    private static ExperimentSize ParseSize(string name)
+    {
+        try
+        {
+            return ExperimentSize.Parse(name);
+        }
+        catch (ArgumentException e)
+        {
+            throw new EngineException($"--size: {e.Message}");
+        }
     }
 
     private static string DefaultDirectory() =>
         Environment.GetEnvironmentVariable("ENGINE_DEMO_DIR") is { Length: > 0 } d ? d
             : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create), "engine", "demo");
 
-    /// <summary>Writes whatever part of the family is missing (each model atomically) and the plan.</summary>
-    public static string EnsureFamily(string root)
+    /// <summary>Reports on the trainer's thread, in order.</summary>
+    private sealed class StepProgress(Action<SftStepMetrics> report) : IProgress<SftStepMetrics>
     {
-        Directory.CreateDirectory(root);
-        var spec = SyntheticModelSpec.Tiny;
-        const ulong baseSeed = 2025;
-        (string Name, ulong? Seed)[] family = [("base", null), ("math", 11), ("science", 12), ("coding", 13)];
-        foreach (var (name, seed) in family)
-        {
-            string path = Path.Combine(root, name);
-            if (!Directory.Exists(path))
-            {
-                Console.Error.WriteLine($"engine: writing demo checkpoint {path}");
-                SyntheticCheckpoint.Write(path, spec, baseSeed, seed);
-            }
-        }
-        string config = Path.Combine(root, "tinyr1-merge.yml");
-        File.WriteAllText(config, TinyR1Plan + "\n");
-        return config;
+        public void Report(SftStepMetrics value) => report(value);
     }
 }

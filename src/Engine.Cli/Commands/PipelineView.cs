@@ -33,8 +33,9 @@ public static class PipelineView
     }
 
     /// <summary>Runs <paramref name="run"/> with the view: JSON lines on stdout (<paramref name="json"/>), nothing
-    /// (<paramref name="quiet"/> without json: another rank), a live table on a terminal, else plain lines on stderr.</summary>
-    public static void Run(PipelinePlan plan, bool quiet, Action<IProgress<PipelineEvent>?> run, bool json)
+    /// (<paramref name="quiet"/> without json: another rank), a live table on a terminal, else plain lines on stderr
+    /// prefixed <c>engine COMMAND:</c> (<paramref name="command"/>: pipeline or demo).</summary>
+    public static void Run(string command, bool quiet, Action<IProgress<PipelineEvent>?> run, bool json)
     {
         if (json)
         {
@@ -59,7 +60,7 @@ public static class PipelineView
                     if (shown.TryGetValue(e.Step, out int last) && last >= tenth) return;
                     shown[e.Step] = tenth;
                 }
-                Console.Error.WriteLine($"engine pipeline: {Line(e)}");
+                Console.Error.WriteLine($"engine {command}: {Line(e)}");
             }));
             return;
         }

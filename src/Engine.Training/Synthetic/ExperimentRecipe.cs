@@ -6,8 +6,9 @@ namespace Engine.Training.Synthetic;
 
 /// <summary>Writes the embedded experiment's <c>recipe.yml</c> in the format <c>engine pipeline</c> reads: the backbone,
 /// the domains in column order, the SFT settings tuned for the size (named as <c>engine sft</c>'s options, dashes
-/// as underscores), both TinyR1 merge orders with Arcee Fusion at lambda 1.5, both controls (mixture and average)
-/// and exact-match evaluation. Paths are relative to the recipe.</summary>
+/// as underscores), both merge orders of the paper's Table 2 with Arcee Fusion at lambda 1.5 (TinyR1-32B-Preview's
+/// <c>(math &amp; science) &amp; coding</c> and the ablation's <c>(math &amp; coding) &amp; science</c>; <c>a &amp; b</c>
+/// fuses a into b), both controls (mixture and average) and exact-match evaluation. Paths are relative to the recipe.</summary>
 internal static class ExperimentRecipe
 {
     public const string FileName = "recipe.yml";
@@ -41,7 +42,7 @@ internal static class ExperimentRecipe
         y.AppendLine(CultureInfo.InvariantCulture, $"  packing: {SftOptionNames.Of(o.Packing)}");
         y.AppendLine(CultureInfo.InvariantCulture, $"  seed: {o.Seed}");
         y.AppendLine("merges:");
-        foreach (var (name, order) in new[] { ("ms-then-c", "(math & science) & coding"), ("sm-then-c", "(science & math) & coding") })
+        foreach (var (name, order) in new[] { ("ms-then-c", "(math & science) & coding"), ("mc-then-s", "(math & coding) & science") })
         {
             y.AppendLine(CultureInfo.InvariantCulture, $"  - name: {name}");
             y.AppendLine(CultureInfo.InvariantCulture, $"    order: \"{order}\"");

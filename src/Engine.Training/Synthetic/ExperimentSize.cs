@@ -15,9 +15,10 @@ namespace Engine.Training.Synthetic;
 /// <param name="KeyValueHeads">Key/value heads (GQA).</param>
 /// <param name="PretrainRows">Rows of the general mixture the backbone is pre-trained on (one epoch).</param>
 /// <param name="PretrainLr">The backbone's peak learning rate (cosine schedule with warmup).</param>
-/// <param name="TrainRows">Training rows of the coding and science domains.</param>
-/// <param name="MathTrainRows">Training rows of the math domain, which a small model learns slowest (column addition
-/// needs digits copied from exact positions), so a size may give it more rows than the others.</param>
+/// <param name="MathTrainRows">Training rows of the math domain.</param>
+/// <param name="CodingTrainRows">Training rows of the coding domain. A tiny model learns to copy characters from a
+/// string literal by position slowly, so the default size gives coding twice the rows of the others.</param>
+/// <param name="ScienceTrainRows">Training rows of the science domain.</param>
 /// <param name="EvalRows">Held-out rows per domain.</param>
 /// <param name="MathDigits">Digits of each addend of the math domain.</param>
 /// <param name="UnitFacts">Facts in the science domain's table.</param>
@@ -26,7 +27,7 @@ namespace Engine.Training.Synthetic;
 /// <param name="BatchSize">Packed sequences per optimizer step (pre-training and SFT).</param>
 /// <param name="SeqLen">Tokens per packed sequence.</param>
 public sealed record ExperimentSize(string Name, int HiddenSize, int IntermediateSize, int Layers, int Heads, int KeyValueHeads,
-    int PretrainRows, double PretrainLr, int TrainRows, int MathTrainRows, int EvalRows, int MathDigits, int UnitFacts, double SftLr, int SftEpochs,
+    int PretrainRows, double PretrainLr, int MathTrainRows, int CodingTrainRows, int ScienceTrainRows, int EvalRows, int MathDigits, int UnitFacts, double SftLr, int SftEpochs,
     int BatchSize, int SeqLen)
 {
     /// <summary>The byte-level tokenizer's 256 bytes and 3 ChatML tokens.</summary>
@@ -37,20 +38,29 @@ public sealed record ExperimentSize(string Name, int HiddenSize, int Intermediat
 
     /// <summary>The size <c>engine demo</c> runs: about 5 minutes on 2 cores, pre-training included.</summary>
     public static ExperimentSize Default { get; } = new("default", HiddenSize: 64, IntermediateSize: 256, Layers: 2, Heads: 4, KeyValueHeads: 2,
-        PretrainRows: 12000, PretrainLr: 8e-3, TrainRows: 6000, MathTrainRows: 6000, EvalRows: 100, MathDigits: 2, UnitFacts: 24, SftLr: 5e-3,
+        PretrainRows: 12000, PretrainLr: 8e-3, MathTrainRows: 6000, CodingTrainRows: 12000, ScienceTrainRows: 6000, EvalRows: 200, MathDigits: 2, UnitFacts: 24, SftLr: 5e-3,
         SftEpochs: 1, BatchSize: 2, SeqLen: 256);
 
     /// <summary>The larger version (<c>engine demo --size small</c>): at most 30 minutes on 2 cores.</summary>
     public static ExperimentSize Small { get; } = new("small", HiddenSize: 96, IntermediateSize: 384, Layers: 3, Heads: 4, KeyValueHeads: 2,
-        PretrainRows: 40000, PretrainLr: 5e-3, TrainRows: 12000, MathTrainRows: 24000, EvalRows: 300, MathDigits: 2, UnitFacts: 48, SftLr: 3e-3,
+        PretrainRows: 40000, PretrainLr: 5e-3, MathTrainRows: 24000, CodingTrainRows: 12000, ScienceTrainRows: 12000, EvalRows: 300, MathDigits: 2, UnitFacts: 48, SftLr: 3e-3,
         SftEpochs: 1, BatchSize: 2, SeqLen: 256);
 
+    /// <summary>A seconds-long version for tests of the whole <c>engine demo</c> command (a backbone of a few thousand
+    /// parameters pre-trained for about a hundred steps, a few dozen rows per domain): it exercises every step, but its accuracies mean nothing. Accepted by
+    /// <see cref="Parse"/> but not listed in <see cref="All"/> or the command's help.</summary>
+    public static ExperimentSize Test { get; } = new("test", HiddenSize: 16, IntermediateSize: 32, Layers: 1, Heads: 2, KeyValueHeads: 1,
+        PretrainRows: 1500, PretrainLr: 5e-3, MathTrainRows: 24, CodingTrainRows: 24, ScienceTrainRows: 24, EvalRows: 6, MathDigits: 2, UnitFacts: 4, SftLr: 5e-3,
+        SftEpochs: 1, BatchSize: 4, SeqLen: 128);
+
+    /// <summary>The sizes offered to users.</summary>
     public static IReadOnlyList<ExperimentSize> All { get; } = [Default, Small];
 
-    /// <summary>The size named <paramref name="name"/> ("default" or "small"); any other name is an
-    /// <see cref="ArgumentException"/> listing the valid ones.</summary>
+    /// <summary>The size named <paramref name="name"/> ("default" or "small"; "test" for the test size); any other name
+    /// is an <see cref="ArgumentException"/> listing the valid ones.</summary>
     public static ExperimentSize Parse(string name) =>
-        All.FirstOrDefault(s => s.Name == name) ?? throw new ArgumentException($"experiment size must be {string.Join(" or ", All.Select(s => s.Name))}, got '{name}'");
+        All.Append(Test).FirstOrDefault(s => s.Name == name)
+        ?? throw new ArgumentException($"experiment size must be {string.Join(" or ", All.Select(s => s.Name))}, got '{name}'");
 
     /// <summary>The SFT options of one branch on a domain of this size (the recipe's <c>sft:</c> block says the same).</summary>
     public SftOptions BranchOptions(int seed) => new(SftLr, LrSchedule.Cosine, WarmupRatio, epochs: SftEpochs, batchSize: BatchSize,
@@ -58,14 +68,20 @@ public sealed record ExperimentSize(string Name, int HiddenSize, int Intermediat
 
     /// <summary>The backbone's pre-training options: one epoch of the general mixture, with a checkpoint every
     /// <see cref="PretrainSaveSteps"/> steps so that a killed run resumes near where it stopped.</summary>
-    internal SftOptions PretrainOptions(int seed) => new(PretrainLr, LrSchedule.Cosine, WarmupRatio, epochs: 1,
-        batchSize: BatchSize, seqLen: SeqLen, packing: PackingMode.Greedy, seed: seed, saveSteps: PretrainSaveSteps);
+    internal SftOptions PretrainOptions(int seed, int threads = 0) => new(PretrainLr, LrSchedule.Cosine, WarmupRatio, epochs: 1,
+        batchSize: BatchSize, seqLen: SeqLen, packing: PackingMode.Greedy, seed: seed, saveSteps: PretrainSaveSteps, threads: threads);
 
     private const int PretrainSaveSteps = 50;
 
     /// <summary>Training rows of the domain named <paramref name="domain"/>.</summary>
-    public int TrainRowsOf(string domain) => domain == "math" ? MathTrainRows : TrainRows;
+    public int TrainRowsOf(string domain) => domain switch
+    {
+        "math" => MathTrainRows,
+        "coding" => CodingTrainRows,
+        "science" => ScienceTrainRows,
+        _ => throw new ArgumentException($"no domain '{domain}' in the embedded experiment", nameof(domain)),
+    };
 
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-        $"{Name} (hidden {HiddenSize}, {Layers} layers, {PretrainRows} pre-training rows, {MathTrainRows}/{TrainRows}/{EvalRows} math/other/held-out rows per domain)");
+        $"{Name} (hidden {HiddenSize}, {Layers} layers, {PretrainRows} pre-training rows, {MathTrainRows}/{CodingTrainRows}/{ScienceTrainRows} math/coding/science training rows, {EvalRows} held-out rows per domain)");
 }

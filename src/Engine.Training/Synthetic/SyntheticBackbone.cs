@@ -21,18 +21,11 @@ internal static class SyntheticBackbone
     /// <summary>Bumped whenever the init, the mixture or the pre-training change, so stale caches are not reused.</summary>
     private const int Version = 1;
 
-    public static string Pretrain(string modelDir, ExperimentSize size, int seed, IProgress<SftStepMetrics>? progress, CancellationToken cancellation)
+    public static string Pretrain(string modelDir, ExperimentSize size, int seed, int threads, IProgress<SftStepMetrics>? progress, CancellationToken cancellation)
     {
         modelDir = Path.GetFullPath(modelDir).TrimEnd('/');
         var key = Key(size, seed);
-        if (Directory.Exists(modelDir))
-        {
-            string marker = Path.Combine(modelDir, MarkerFile);
-            if (File.Exists(marker) && JsonNode.DeepEquals(JsonNode.Parse(File.ReadAllText(marker)), key)) return modelDir;
-            throw new EngineException(File.Exists(marker)
-                ? $"{modelDir}: holds a backbone built with other settings ({marker}: {File.ReadAllText(marker).Trim()}, wanted {key.ToJsonString()}); choose another directory"
-                : $"{modelDir}: exists but is not a finished synthetic backbone (no {MarkerFile}); choose another directory");
-        }
+        if (IsFinished(modelDir, size, seed)) return modelDir;
         string work = modelDir + ".work";
         string init = Path.Combine(work, "init");
         if (!File.Exists(Path.Combine(init, "config.json"))) WriteInit(init, size, seed);
@@ -41,10 +34,37 @@ internal static class SyntheticBackbone
         var mixture = new GeneralMixture();
         ChatJsonl.Write(data, Enumerable.Range(0, size.PretrainRows).Select(_ => mixture.Next(random)));
         var examples = SftDataset.Load(data, init, new DatasetOptions()).Examples;
-        var result = SftTrainer.Run(init, examples, Path.Combine(work, "run"), size.PretrainOptions(seed), resume: true, progress, cancellation);
+        string run = Path.Combine(work, "run");
+        var options = size.PretrainOptions(seed, threads);
+        // Only the newest checkpoint is needed to resume: older ones are removed as training passes them (the trainer
+        // reports a step before it saves, on this thread, so no checkpoint is being written meanwhile).
+        var pruning = new StepProgress(m =>
+        {
+            if (m.Step % options.SaveSteps == 1) RemoveOlderCheckpoints(run);
+            progress?.Report(m);
+        });
+        var result = SftTrainer.Run(init, examples, run, options, resume: true, pruning, cancellation);
         Publish(result.FinalCheckpoint, modelDir, key);
         Directory.Delete(work, recursive: true);
         return modelDir;
+    }
+
+    /// <summary>Whether <paramref name="modelDir"/> holds the finished backbone of this size and seed (false when it does
+    /// not exist); a directory holding anything else is an <see cref="EngineException"/> naming it.</summary>
+    public static bool IsFinished(string modelDir, ExperimentSize size, int seed)
+    {
+        modelDir = Path.GetFullPath(modelDir).TrimEnd('/');
+        if (!Directory.Exists(modelDir))
+        {
+            if (File.Exists(modelDir)) throw new EngineException($"{modelDir}: is a file, not a backbone directory");
+            return false;
+        }
+        var key = Key(size, seed);
+        string marker = Path.Combine(modelDir, MarkerFile);
+        if (File.Exists(marker) && JsonNode.DeepEquals(JsonNode.Parse(File.ReadAllText(marker)), key)) return true;
+        throw new EngineException(File.Exists(marker)
+            ? $"{modelDir}: holds a backbone built with other settings ({marker}: {File.ReadAllText(marker).Trim()}, wanted {key.ToJsonString()}); choose another directory"
+            : $"{modelDir}: exists but is not a finished synthetic backbone (no {MarkerFile}); choose another directory");
     }
 
     /// <summary>What a finished backbone was built from; a cached one is reused only when this matches.</summary>
@@ -72,6 +92,19 @@ internal static class SyntheticBackbone
         File.WriteAllText(Path.Combine(dir, "config.json"), config.ToJsonString(indented));
         File.WriteAllText(Path.Combine(dir, "generation_config.json"),
             new JsonObject { ["bos_token_id"] = endOfText, ["eos_token_id"] = endOfTurn }.ToJsonString(indented));
+    }
+
+    private static void RemoveOlderCheckpoints(string run)
+    {
+        string? newest = SftCheckpoints.Newest(run);
+        if (newest is null) return;
+        foreach (var (dir, _) in SftCheckpoints.List(run).Where(c => c.Dir != newest && File.Exists(Path.Combine(c.Dir, SftTrainer.StateFile))))
+            Directory.Delete(dir, recursive: true);
+    }
+
+    private sealed class StepProgress(Action<SftStepMetrics> report) : IProgress<SftStepMetrics>
+    {
+        public void Report(SftStepMetrics value) => report(value);
     }
 
     /// <summary>Copies the checkpoint's model files (not its optimizer state or trainer state) into a staging

@@ -26,10 +26,16 @@ public static class SyntheticExperiment
     /// <summary>Pre-trains the backbone into <paramref name="modelDir"/> (an HF directory that <c>engine sft</c>,
     /// <c>eval</c> and <c>merge</c> load), or returns at once when that directory already holds the finished backbone
     /// of this size and seed. A directory holding anything else is an error; a killed run resumes from its last
-    /// checkpoint. Returns the model directory's full path.</summary>
-    public static Task<string> PretrainBackboneAsync(string modelDir, ExperimentSize size, int seed, IProgress<SftStepMetrics>? progress,
+    /// checkpoint. <paramref name="threads"/>: CPU threads of the trainer (0 = all cores). Returns the model directory's
+    /// full path.</summary>
+    public static Task<string> PretrainBackboneAsync(string modelDir, ExperimentSize size, int seed, int threads, IProgress<SftStepMetrics>? progress,
         CancellationToken cancellation) =>
-        Task.Run(() => SyntheticBackbone.Pretrain(modelDir, size, seed, progress, cancellation), cancellation);
+        Task.Run(() => SyntheticBackbone.Pretrain(modelDir, size, seed, threads, progress, cancellation), cancellation);
+
+    /// <summary>Whether <paramref name="modelDir"/> already holds the finished backbone of this size and seed, so that
+    /// <see cref="PretrainBackboneAsync"/> would return at once (false when the directory does not exist; a directory
+    /// holding anything else is an <see cref="Core.EngineException"/> naming it).</summary>
+    public static bool IsBackboneCached(string modelDir, ExperimentSize size, int seed) => SyntheticBackbone.IsFinished(modelDir, size, seed);
 
     /// <summary>Writes <c>DIR/recipe.yml</c> (paths relative to it) and returns its path: see <see cref="ExperimentRecipe"/>.</summary>
     public static string WriteRecipe(string dir, string backboneDir, IReadOnlyList<SyntheticDomain> domains, ExperimentSize size, int seed) =>
