@@ -1,4 +1,6 @@
 using System.Buffers;
+using System.Runtime.InteropServices;
+using Engine.Core;
 using Engine.Core.Numerics;
 
 namespace Engine.Kernels.Cpu;
@@ -76,6 +78,7 @@ internal sealed unsafe class CpuFusedImportance : IImportance
     public long MaskedSelect(RawTensor output, long start, float threshold)
     {
         ImportanceShapes.CheckChunk(start, output.Length, Length);
+        if (IsBf16Pair && output.DType == DType.BF16) return MaskedSelectBf16(output, start, threshold);
         return _kernels.MaskedSelect(output, _other.Slice(start, output.Length), _base.Slice(start, output.Length),
             (begin, buffer, count) => Recompute(buffer.AsSpan(0, count), start + begin), threshold);
     }
@@ -94,21 +97,70 @@ internal sealed unsafe class CpuFusedImportance : IImportance
     {
     }
 
+    /// <summary>Both inputs bf16: the passes after the importance pass read their bits (<see cref="FusedBf16Cpu"/>).</summary>
+    private bool IsBf16Pair => _other.DType == DType.BF16 && _base.DType == DType.BF16;
+
+    /// <summary>The end (exclusive, at most <paramref name="count"/>) of the row segment that holds element
+    /// <paramref name="i"/> of a block starting at element <paramref name="start"/>, and that row's KL.</summary>
+    private (int End, float Kl) RowSegment(long start, int i, int count)
+    {
+        long row = (start + i) / _rowLength;
+        return ((int)Math.Min(count, (row + 1) * _rowLength - start), _rowKl[row]);
+    }
+
+    /// <summary>The selection of a bf16 pair into bf16, row segment by row segment, from the stored bits.</summary>
+    private long MaskedSelectBf16(RawTensor output, long start, float threshold)
+    {
+        long taken = 0;
+        _kernels.ForEachBlock(output.Length, () => 0, (begin, count, _) =>
+        {
+            var dest = MemoryMarshal.Cast<byte, ushort>(output.WritableBytes(begin, count));
+            var o = MemoryMarshal.Cast<byte, ushort>(_other.Bytes(start + begin, count));
+            var b = MemoryMarshal.Cast<byte, ushort>(_base.Bytes(start + begin, count));
+            long got = 0;
+            for (int i = 0; i < count;)
+            {
+                var (end, kl) = RowSegment(start + begin, i, count);
+                got += FusedBf16Cpu.Select(dest[i..end], o[i..end], b[i..end], kl, threshold);
+                i = end;
+            }
+            Interlocked.Add(ref taken, got);
+        }, _ => { });
+        return taken;
+    }
+
     /// <summary>The low-16-bit histograms of the keys in up to three top buckets, over recomputed blocks.</summary>
     private long[] LowHistograms(int[] buckets)
     {
         int size = RadixSelect.Bins * buckets.Length;
         var total = ArrayPool<long>.Shared.Rent(size);
         Array.Clear(total, 0, size);
+        bool bf16 = IsBf16Pair;
+        uint b0 = (uint)buckets[0], b1 = (uint)buckets[Math.Min(1, buckets.Length - 1)], b2 = (uint)buckets[^1];
         _kernels.ForEachBlock(Length, () => new LowCounter(size), (begin, count, state) =>
         {
+            state.Counting(total, count);
+            if (bf16)
+            {
+                var o = MemoryMarshal.Cast<byte, ushort>(_other.Bytes(begin, count));
+                var b = MemoryMarshal.Cast<byte, ushort>(_base.Bytes(begin, count));
+                fixed (int* bins = state.Bins)
+                {
+                    for (int i = 0; i < count;)
+                    {
+                        var (end, kl) = RowSegment(begin, i, count);
+                        FusedBf16Cpu.CountLow(bins, o[i..end], b[i..end], kl, b0, b1, b2);
+                        i = end;
+                    }
+                }
+                return;
+            }
             var values = Recompute(state.Values.AsSpan(0, count), begin);
             fixed (float* v = values)
             fixed (int* bins = state.Bins)
             {
                 RadixSelect.CountLow(bins, v, 0, count, buckets);
             }
-            state.Counted(total, count);
         }, state => state.Flush(total));
         return total;
     }
@@ -198,11 +250,11 @@ internal sealed unsafe class CpuFusedImportance : IImportance
         public float[] Values { get; } = ArrayPool<float>.Shared.Rent(CpuMergeKernels.BlockLength);
         public int[] Bins { get; } = ArrayPool<int>.Shared.Rent(RadixSelect.Bins * 3);
 
-        /// <summary>Adds <paramref name="count"/> counted keys, folding first if the int bins could overflow.</summary>
-        public void Counted(long[] total, int count)
+        /// <summary>Before counting <paramref name="count"/> more keys: folds the bins first if they could overflow.</summary>
+        public void Counting(long[] total, int count)
         {
+            if (_counted + count > RadixSelect.Segment) Fold(total);
             _counted += count;
-            if (_counted >= RadixSelect.Segment) Fold(total);
         }
 
         /// <summary>Folds the last counts and returns the buffers to the pool.</summary>
