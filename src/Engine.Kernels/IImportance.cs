@@ -22,6 +22,7 @@ public interface IImportance : IDisposable
     long MaskedSelect(RawTensor output, long start, float threshold);
 
     /// <summary>The importance in host memory: the array given to <see cref="IMergeKernels.ComputeImportance"/>,
-    /// filled on the first call where the importance lives on a device (sampled quantiles and tests need it).</summary>
+    /// filled on the first call where the importance lives on a device or is recomputed rather than stored (sampled
+    /// quantiles and tests need it).</summary>
     NativeArray<float> ToHost();
 }

@@ -34,7 +34,8 @@ public interface IMergeKernels : IElementwiseKernels, IDisposable
 
     /// <summary><see cref="RowImportance"/> kept where the backend computes, for the quartiles and the selection
     /// that follow (<see cref="IImportance"/>). <paramref name="importance"/> is the host array it is kept in,
-    /// or downloaded to on request where it lives on a device (a GPU backend leaves it untouched otherwise);
+    /// or filled on request (<see cref="IImportance.ToHost"/>) where the importance lives on a device or, on the CPU
+    /// backend in float32, is recomputed from the inputs instead of stored (the array is left untouched otherwise);
     /// <paramref name="rowKl"/> is filled before this returns.</summary>
     /// <exception cref="NonFiniteValueException">an input holds NaN or an infinity.</exception>
     IImportance ComputeImportance(NativeArray<float> importance, Span<double> rowKl, RawTensor other, RawTensor @base, int rowLength, ComputePrecision precision)

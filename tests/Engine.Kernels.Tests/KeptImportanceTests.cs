@@ -25,7 +25,7 @@ public sealed class KeptImportanceTests
     }
 
     [Fact]
-    public void TheCpuBackendKeepsItInTheGivenArray()
+    public void TheCpuBackendRecomputesItAndFillsTheGivenArrayOnRequest()
     {
         var (other, @base) = Pair();
         using (other)
@@ -36,7 +36,8 @@ public sealed class KeptImportanceTests
         {
             cpu.RowImportance(expected, new double[Rows], other.Raw, @base.Raw, Length, ComputePrecision.Float32);
             using var importance = ((IMergeKernels)cpu).ComputeImportance(host, new double[Rows], other.Raw, @base.Raw, Length, ComputePrecision.Float32);
-            Assert.IsType<HostImportance>(importance);
+            // Float32 importances are recomputed, not stored (CpuFusedImportance): the array is filled on request.
+            Assert.IsType<CpuFusedImportance>(importance);
             Assert.Same(host, importance.ToHost());
             Assert.Equal(expected.Span.ToArray(), host.Span.ToArray());
             Assert.Throws<ArgumentOutOfRangeException>(() => importance.MaskedSelect(new NativeArray<float>(4).AsRaw(DType.F32), Rows * Length - 3, 0f));

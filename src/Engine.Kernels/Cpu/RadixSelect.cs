@@ -8,7 +8,7 @@ namespace Engine.Kernels.Cpu;
 /// pass 2 histograms the low 16 bits of only the keys in each rank's bucket (up to three buckets per pass). Histograms are integer counts, so the result is the same for any thread count.</summary>
 public static unsafe class RadixSelect
 {
-    private const int Bins = 1 << 16;
+    internal const int Bins = 1 << 16;
 
     /// <summary>Maps a float's bits to a uint whose unsigned order is the float's IEEE order
     /// (-inf &lt; negatives &lt; -0 &lt; +0 &lt; positives &lt; +inf).</summary>
@@ -42,17 +42,31 @@ public static unsafe class RadixSelect
     {
         CheckRanks(results, ranks, count);
         if (ranks.IsEmpty) return;
-
         var high = Histogram(values, count, threads);
+        try
+        {
+            SelectFromTop(results, high, ranks, group => LowHistograms(values, count, threads, group));
+        }
+        finally
+        {
+            ArrayPool<long>.Shared.Return(high);
+        }
+    }
+
+    /// <summary>The second half of <see cref="Select"/>, given the top-16-bit histogram of all keys (from
+    /// <see cref="CountTop"/>; a fused producer builds it while it computes the values): finds each rank's bucket,
+    /// then asks <paramref name="lowHistograms"/> for the low-16-bit histograms of up to three buckets at a time
+    /// (bins [h * 65536, (h + 1) * 65536) for bucket h of the group; pooled, returned here).</summary>
+    internal static void SelectFromTop(Span<float> results, long[] high, ReadOnlySpan<long> ranks, Func<int[], long[]> lowHistograms)
+    {
         var buckets = new int[ranks.Length];
         var remaining = new long[ranks.Length];
         for (int r = 0; r < ranks.Length; r++) (buckets[r], remaining[r]) = FindBin(high, ranks[r]);
-        ArrayPool<long>.Shared.Return(high);
 
         // One pass serves up to three buckets (Q25, Q50 and Q75 share it).
         foreach (var group in buckets.Distinct().Chunk(3))
         {
-            var low = LowHistograms(values, count, threads, group);
+            var low = lowHistograms(group);
             for (int r = 0; r < ranks.Length; r++)
             {
                 int which = Array.IndexOf(group, buckets[r]);
@@ -77,7 +91,7 @@ public static unsafe class RadixSelect
     }
 
     /// <summary>Elements a worker counts in int bins before folding them into the long totals (no int overflow).</summary>
-    private const long Segment = 1 << 30;
+    internal const long Segment = 1 << 30;
 
     /// <summary>Below this many elements per worker, a second thread costs more than it saves.</summary>
     private const long MinElementsPerWorker = 1 << 22;
@@ -117,7 +131,7 @@ public static unsafe class RadixSelect
                     fixed (int* bins = local)
                     {
                         if (buckets is null) CountTop(bins, values, begin, stop);
-                        else CountLow(bins, values, begin, stop, (uint)buckets[0], (uint)buckets[Math.Min(1, histograms - 1)], (uint)buckets[^1]);
+                        else CountLow(bins, values, begin, stop, buckets);
                     }
                     lock (total)
                     {
@@ -134,13 +148,18 @@ public static unsafe class RadixSelect
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void CountTop(int* bins, float* values, long begin, long end)
+    internal static void CountTop(int* bins, float* values, long begin, long end)
     {
         for (long i = begin; i < end; i++) bins[ToOrderedKey(values[i]) >> 16]++;
     }
 
+    /// <summary><see cref="CountLow(int*, float*, long, long, uint, uint, uint)"/> for a group of one to three buckets
+    /// (histogram h of the bins for bucket h of the group).</summary>
+    internal static void CountLow(int* bins, float* values, long begin, long end, int[] buckets) =>
+        CountLow(bins, values, begin, end, (uint)buckets[0], (uint)buckets[Math.Min(1, buckets.Length - 1)], (uint)buckets[^1]);
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void CountLow(int* bins, float* values, long begin, long end, uint b0, uint b1, uint b2)
+    internal static void CountLow(int* bins, float* values, long begin, long end, uint b0, uint b1, uint b2)
     {
         for (long i = begin; i < end; i++)
         {

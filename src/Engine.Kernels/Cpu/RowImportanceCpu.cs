@@ -161,7 +161,7 @@ internal static class RowImportanceCpu
 
     /// <summary><c>importance = |x - y| * kl</c>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void ScaledAbsDifference(Span<float> importance, ReadOnlySpan<float> x, ReadOnlySpan<float> y, float kl)
+    internal static void ScaledAbsDifference(Span<float> importance, ReadOnlySpan<float> x, ReadOnlySpan<float> y, float kl)
     {
         int i = 0, n = x.Length;
         if (Vector256.IsHardwareAccelerated)
