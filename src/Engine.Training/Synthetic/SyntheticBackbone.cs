@@ -38,7 +38,7 @@ internal static class SyntheticBackbone
         var options = size.PretrainOptions(seed, threads);
         // Only the newest checkpoint is needed to resume: older ones are removed as training passes them (the trainer
         // reports a step before it saves, on this thread, so no checkpoint is being written meanwhile).
-        var pruning = new StepProgress(m =>
+        var pruning = new SynchronousProgress<SftStepMetrics>(m =>
         {
             if (m.Step % options.SaveSteps == 1) RemoveOlderCheckpoints(run);
             progress?.Report(m);
@@ -100,11 +100,6 @@ internal static class SyntheticBackbone
         if (newest is null) return;
         foreach (var (dir, _) in SftCheckpoints.List(run).Where(c => c.Dir != newest && File.Exists(Path.Combine(c.Dir, SftTrainer.StateFile))))
             Directory.Delete(dir, recursive: true);
-    }
-
-    private sealed class StepProgress(Action<SftStepMetrics> report) : IProgress<SftStepMetrics>
-    {
-        public void Report(SftStepMetrics value) => report(value);
     }
 
     /// <summary>Copies the checkpoint's model files (not its optimizer state or trainer state) into a staging
