@@ -166,9 +166,7 @@ public static class BenchSftCommand
             long start = trace.NowNanoseconds;
             double seconds;
             using (trace.Begin("training step", "step", $"{tokens.Length} tokens on {device}")) seconds = Step(repeat + 2);
-            profiled = new StepProfile(model.ReadProfile(), seconds, device.ToString());
-            model.SetProfiling(false);
-            profiled.AddTo(trace, start);
+            profiled = StepProfile.Collect(model, seconds, device.ToString(), trace, start);
             if (world.Rank == 0)
             {
                 trace.Write(profilePath);
