@@ -61,10 +61,20 @@ internal static class SyntheticBackbone
         }
         var key = Key(size, seed);
         string marker = Path.Combine(modelDir, MarkerFile);
-        if (File.Exists(marker) && JsonNode.DeepEquals(JsonNode.Parse(File.ReadAllText(marker)), key)) return true;
-        throw new EngineException(File.Exists(marker)
-            ? $"{modelDir}: holds a backbone built with other settings ({marker}: {File.ReadAllText(marker).Trim()}, wanted {key.ToJsonString()}); choose another directory"
-            : $"{modelDir}: exists but is not a finished synthetic backbone (no {MarkerFile}); choose another directory");
+        if (!File.Exists(marker))
+            throw new EngineException($"{modelDir}: exists but is not a finished synthetic backbone (no {MarkerFile}); choose another directory");
+        string text = File.ReadAllText(marker);
+        JsonNode? built;
+        try
+        {
+            built = JsonNode.Parse(text);
+        }
+        catch (JsonException e)
+        {
+            throw new EngineException($"{marker}: not a backbone marker ({e.Message.Split('\n')[0]}); choose another directory");
+        }
+        if (JsonNode.DeepEquals(built, key)) return true;
+        throw new EngineException($"{modelDir}: holds a backbone built with other settings ({marker}: {text.Trim()}, wanted {key.ToJsonString()}); choose another directory");
     }
 
     /// <summary>What a finished backbone was built from; a cached one is reused only when this matches.</summary>
