@@ -67,7 +67,7 @@ public static class EngineCli
     /// <summary>Whether <see cref="Report"/> handles the exception (everything but a bug under ENGINE_DEBUG=1,
     /// which keeps its stack trace).</summary>
     public static bool IsReported(Exception e) =>
-        e is OperationCanceledException or EngineException or IOException or UnauthorizedAccessException
+        e is OperationCanceledException or EngineException or IOException or UnauthorizedAccessException or DllNotFoundException
         || Environment.GetEnvironmentVariable("ENGINE_DEBUG") is null;
 
     /// <summary>Writes the one stderr line for <paramref name="e"/> (after <paramref name="where"/>, such as the
@@ -80,7 +80,9 @@ public static class EngineCli
             case OperationCanceledException:
                 Console.Error.WriteLine($"engine: {at}cancelled; nothing was written");
                 return ExitCancelled;
-            case EngineException or IOException or UnauthorizedAccessException:
+            // A native library that is missing or refused (ENG_NATIVE_ISA) is the installation's or the environment's
+            // problem, not a bug.
+            case EngineException or IOException or UnauthorizedAccessException or DllNotFoundException:
                 Console.Error.WriteLine($"engine: error: {at}{e.Message}");
                 return ExitInputError;
             default:

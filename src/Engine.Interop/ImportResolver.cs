@@ -14,19 +14,11 @@ namespace Engine.Interop;
 /// this CPU; every other name (the MPI binding) takes the default probing.</summary>
 internal static class ImportResolver
 {
-    private static int _installed;
-
-    /// <summary>Installs the hook when this assembly loads, so that no import can run before it.</summary>
+    /// <summary>Installs the hook when this assembly loads (the runtime runs a module initializer once, before any
+    /// code of the assembly), so that no import can run before it.</summary>
     [ModuleInitializer]
     [SuppressMessage("Usage", "CA2255", Justification = "the resolver must be in place before the first import of any caller")]
-    internal static void InstallOnLoad() => Install();
-
-    /// <summary>Installs the hook (idempotent); call before the first import of either library.</summary>
-    public static void Install()
-    {
-        if (Interlocked.Exchange(ref _installed, 1) == 1) return;
-        NativeLibrary.SetDllImportResolver(typeof(ImportResolver).Assembly, Resolve);
-    }
+    internal static void InstallOnLoad() => NativeLibrary.SetDllImportResolver(typeof(ImportResolver).Assembly, Resolve);
 
     private static nint Resolve(string name, Assembly assembly, DllImportSearchPath? searchPath)
     {

@@ -47,6 +47,18 @@ public sealed class StepProfile
             .ToList();
     }
 
+    /// <summary>Ends a profiled step of <paramref name="model"/> (timing turned on by <see cref="Qwen2Model.SetProfiling"/>):
+    /// reads the ops it timed, turns timing off, and adds the ops to <paramref name="trace"/> from
+    /// <paramref name="startNanoseconds"/>, where the step's own span began.</summary>
+    public static StepProfile Collect(Qwen2Model model, double stepSeconds, string device, ProfileTrace trace, long startNanoseconds)
+    {
+        var ops = model.ReadProfile();
+        model.SetProfiling(false);
+        var profile = new StepProfile(ops, stepSeconds, device);
+        profile.AddTo(trace, startNanoseconds);
+        return profile;
+    }
+
     public IReadOnlyList<OpTiming> Ops { get; }
     public double StepSeconds { get; }
     public string Device { get; }

@@ -257,6 +257,31 @@ public sealed class BatchMergeTests : IDisposable
         Assert.Contains("\"batch_failed\"", File.ReadAllText(Path.Combine(root, BatchLog.FileName)));
     }
 
+    [Theory]
+    [InlineData("[1, 2]")]
+    [InlineData("\"job_finished\"")]
+    [InlineData("{\"event\": ")]
+    public void AJobLogLineThatIsNoRecordIsAnErrorNamingTheLine(string line)
+    {
+        string root = _dir.Combine("bad-log");
+        Directory.CreateDirectory(root);
+        string log = Path.Combine(root, BatchLog.FileName);
+        File.WriteAllText(log, $"{{\"event\": \"batch\"}}\n{line}\n{{\"event\": \"job_finished\", \"job\": \"a\", \"key\": \"k\"}}\n");
+        var e = Assert.Throws<EngineException>(() => BatchLog.Finished(root));
+        Assert.StartsWith($"{log}:2: not a job log record", e.Message);
+        Assert.DoesNotContain('\n', e.Message);
+    }
+
+    [Fact]
+    public void AJobLogRecordWithFieldsOfOtherTypesIsNoFinishedJob()
+    {
+        string root = _dir.Combine("odd-log");
+        Directory.CreateDirectory(root);
+        File.WriteAllText(Path.Combine(root, BatchLog.FileName),
+            "{\"event\": 7, \"job\": \"a\", \"key\": \"k\"}\n{\"event\": \"job_finished\", \"job\": [\"b\"], \"key\": \"k\"}\n{\"event\": \"job_finished\", \"job\": \"c\", \"key\": \"k\"}\n");
+        Assert.Equal(["c"], BatchLog.Finished(root).Keys);
+    }
+
     /// <summary>CPU backends standing in for GPUs: the batch's side of spreading work is the same.</summary>
     private sealed class CpuFactory(int devices) : IMergeKernelsFactory
     {

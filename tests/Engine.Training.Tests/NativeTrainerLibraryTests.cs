@@ -1,4 +1,6 @@
+using Engine.Cli;
 using Engine.Interop.Trainer;
+using Engine.Testing;
 
 namespace Engine.Training.Tests;
 
@@ -39,6 +41,21 @@ public sealed class NativeTrainerLibraryTests
     {
         var e = Assert.Throws<ArgumentException>(() => NativeTrainerLibrary.Candidates("avx512", cpuSupportsV3: true));
         Assert.Equal("ENG_NATIVE_ISA=avx512: expected auto, baseline or v3", e.Message);
+    }
+
+    [Theory]
+    [InlineData("avx512", "ENG_NATIVE_ISA=avx512: expected auto, baseline or v3")]
+    [InlineData("v3", "ENG_NATIVE_ISA=v3")]
+    public void ABadChoiceInTheEnvironmentIsAOneLineInputErrorOfTheCli(string value, string expected)
+    {
+        // A local build has no v3 library: asking for it fails as a missing library (or, on an older CPU, as refused).
+        var start = EngineProcess.Start(["selftest", "--trainer"]);
+        start.Environment[NativeTrainerLibrary.VariantVariable] = value;
+        var result = EngineProcess.Run(start);
+        Assert.Equal(EngineCli.ExitInputError, result.ExitCode);
+        string line = Assert.Single(result.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("engine: error: ", line);
+        Assert.Contains(expected, line);
     }
 
     [Fact]

@@ -78,6 +78,19 @@ public sealed class SyntheticExperimentTests
     }
 
     [Fact]
+    public void AGarbledBackboneMarkerIsAnErrorNamingIt()
+    {
+        using var temp = new TempDirectory();
+        string backbone = temp.Combine("backbone");
+        Directory.CreateDirectory(backbone);
+        string marker = Path.Combine(backbone, SyntheticBackbone.MarkerFile);
+        File.WriteAllText(marker, "{\"size\": ");
+        var e = Assert.Throws<EngineException>(() => SyntheticExperiment.IsBackboneCached(backbone, Micro, seed: 4));
+        Assert.StartsWith($"{marker}: not a backbone marker", e.Message);
+        Assert.DoesNotContain('\n', e.Message);
+    }
+
+    [Fact]
     public async Task PretrainingKeepsOnlyItsNewestCheckpoint()
     {
         using var temp = new TempDirectory();

@@ -46,15 +46,16 @@ public static class BenchMergeCommand
             string methodName = parse.GetValue(method)!;
             if (parse.GetValue(peer) && methodName != "arcee_fusion") throw new EngineException($"--peer times mergekit's arcee_fusion only, not '{methodName}'");
             string? tracePath = parse.GetValue(profile);
+            int repeatCount = parse.GetValue(repeat) >= 1 ? parse.GetValue(repeat) : throw new EngineException($"--repeat must be at least 1, got {parse.GetValue(repeat)}");
             if (parse.GetValue(sweep) is { } lambdas)
             {
                 if (lambdas < 1) throw new EngineException($"--sweep {lambdas} must be at least 1 lambda");
                 if (methodName != "arcee_fusion" || parse.GetValue(peer) || tracePath != null) throw new EngineException("--sweep times arcee_fusion batches alone: drop --method, --peer and --profile");
                 BenchSweepCommand.Run(services, spec, sizeName, root, lambdas, options.Device(parse), threads,
-                    parse.GetValue(repeat) >= 1 ? parse.GetValue(repeat) : throw new EngineException($"--repeat must be at least 1, got {parse.GetValue(repeat)}"), parse.GetValue(options.Json), cancellation);
+                    repeatCount, parse.GetValue(options.Json), cancellation);
                 return Task.FromResult(0);
             }
-            var (report, summary) = Measure(services, spec, root, methodName, options.Device(parse), threads, parse.GetValue(repeat) >= 1 ? parse.GetValue(repeat) : throw new EngineException($"--repeat must be at least 1, got {parse.GetValue(repeat)}"), parse.GetValue(peer), tracePath, cancellation);
+            var (report, summary) = Measure(services, spec, root, methodName, options.Device(parse), threads, repeatCount, parse.GetValue(peer), tracePath, cancellation);
             report["size"] = sizeName;
             report["layers"] = spec.Layers;
             if (parse.GetValue(options.Json)) Console.Out.WriteLine(report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));

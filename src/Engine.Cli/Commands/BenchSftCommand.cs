@@ -74,7 +74,7 @@ public static class BenchSftCommand
                 int t = parse.GetValue(threads) is > 0 and var n ? n : Math.Max(1, Environment.ProcessorCount / world.LocalSize);
                 int r = parse.GetValue(repeat) >= 1 ? parse.GetValue(repeat) : throw new Core.EngineException($"--repeat must be at least 1, got {parse.GetValue(repeat)}");
                 // One rank under mpirun on a GPU still goes through NCCL (RankContext), so an explicit stage is kept there.
-                int stage = world.IsDistributed ? parse.GetValue(zeroStage) ?? 1 : world.UsesNccl(trainerDevice) ? parse.GetValue(zeroStage) ?? 0 : 0;
+                int stage = SftOptions.ZeroStageFor(parse.GetValue(zeroStage), world.Size, world.UsesNccl(trainerDevice));
                 string? profilePath = parse.GetValue(profile);
                 var report = Measure(config, parse.GetValue(docs), parse.GetValue(docLen), t, r, world, stage, trainerDevice, profilePath);
                 if (world.Rank != 0) return 0;
@@ -166,9 +166,7 @@ public static class BenchSftCommand
             long start = trace.NowNanoseconds;
             double seconds;
             using (trace.Begin("training step", "step", $"{tokens.Length} tokens on {device}")) seconds = Step(repeat + 2);
-            profiled = new StepProfile(model.ReadProfile(), seconds, device.ToString());
-            model.SetProfiling(false);
-            profiled.AddTo(trace, start);
+            profiled = StepProfile.Collect(model, seconds, device.ToString(), trace, start);
             if (world.Rank == 0)
             {
                 trace.Write(profilePath);

@@ -83,7 +83,7 @@ public static class DemoCommand
         {
             progress?.Report(new PipelineEvent(PipelineEventKind.Started, BackboneStep, what));
             var clock = Stopwatch.StartNew();
-            var steps = progress is null ? null : new StepProgress(m => progress.Report(new PipelineEvent(PipelineEventKind.Progress, BackboneStep, what,
+            var steps = progress is null ? null : new SynchronousProgress<SftStepMetrics>(m => progress.Report(new PipelineEvent(PipelineEventKind.Progress, BackboneStep, what,
                 (double)m.Step / m.TotalSteps, string.Create(CultureInfo.InvariantCulture, $"step {m.Step}/{m.TotalSteps} loss {m.Loss:F4}, {m.Remaining:m\\:ss} left"))));
             SyntheticExperiment.PretrainBackboneAsync(layout.BackbonePath, layout.Size, layout.Seed, threads, steps, cancellation).GetAwaiter().GetResult();
             progress?.Report(new PipelineEvent(PipelineEventKind.Finished, BackboneStep, what, 1, layout.BackbonePath, clock.Elapsed.TotalSeconds));
@@ -107,10 +107,4 @@ public static class DemoCommand
     private static string DefaultDirectory() =>
         Environment.GetEnvironmentVariable("ENGINE_DEMO_DIR") is { Length: > 0 } d ? d
             : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create), "engine", "demo");
-
-    /// <summary>Reports on the trainer's thread, in order.</summary>
-    private sealed class StepProgress(Action<SftStepMetrics> report) : IProgress<SftStepMetrics>
-    {
-        public void Report(SftStepMetrics value) => report(value);
-    }
 }

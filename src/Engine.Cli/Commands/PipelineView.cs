@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
+using Engine.Core;
 using Engine.Pipeline.Planning;
 using Engine.Pipeline.Reporting;
 using Engine.Pipeline.Running;
@@ -39,7 +40,7 @@ public static class PipelineView
     {
         if (json)
         {
-            run(new Sink(e => Console.Out.WriteLine(PipelineCommand.EventJson(e).ToJsonString())));
+            run(new SynchronousProgress<PipelineEvent>(e => Console.Out.WriteLine(PipelineCommand.EventJson(e).ToJsonString())));
             return;
         }
         if (quiet)
@@ -52,7 +53,7 @@ public static class PipelineView
             // A log gets every step event, and a step's progress each time it passes another tenth (a merge
             // reports every tensor: hundreds of lines otherwise).
             var shown = new Dictionary<string, int>(StringComparer.Ordinal);
-            run(new Sink(e =>
+            run(new SynchronousProgress<PipelineEvent>(e =>
             {
                 if (e.Kind == PipelineEventKind.Progress)
                 {
@@ -70,7 +71,7 @@ public static class PipelineView
             .Start(ctx =>
             {
                 var tasks = new Dictionary<string, ProgressTask>(StringComparer.Ordinal);
-                run(new Sink(e =>
+                run(new SynchronousProgress<PipelineEvent>(e =>
                 {
                     if (!tasks.TryGetValue(e.Step, out var task)) tasks[e.Step] = task = ctx.AddTask(Markup.Escape(e.Step), maxValue: 1);
                     task.Description = Markup.Escape(Line(e));
@@ -112,10 +113,5 @@ public static class PipelineView
         }
         AnsiConsole.Write(table);
         AnsiConsole.MarkupLine(Markup.Escape($"report: {md} (and {PipelineReport.JsonFile}, plots/ beside it)"));
-    }
-
-    private sealed class Sink(Action<PipelineEvent> report) : IProgress<PipelineEvent>
-    {
-        public void Report(PipelineEvent value) => report(value);
     }
 }

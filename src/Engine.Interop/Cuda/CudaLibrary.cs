@@ -24,7 +24,6 @@ public static class CudaLibrary
     {
         if (Interlocked.Exchange(ref _hooked, 1) == 1) return;
         AssemblyLoadContext.Default.ResolvingUnmanagedDll += Resolve;
-        ImportResolver.Install();
     }
 
     /// <summary>The driver's handle for a driver import name (loading it on first use; 0 when absent); 0 for any

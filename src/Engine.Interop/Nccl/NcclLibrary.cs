@@ -34,11 +34,11 @@ public static class NcclLibrary
     private static readonly Lazy<(nint Handle, string Path, string Error)> Loaded =
         new(() => Probe(Places(Environment.GetEnvironmentVariable(PathVariable), PythonPackageFolders)), LazyThreadSafetyMode.ExecutionAndPublication);
 
-    /// <summary>Loads NCCL (once per process) and installs the import resolver; returns the path it loaded.</summary>
+    /// <summary>Loads NCCL (once per process; the import resolver that hands it to the imports is installed when this
+    /// assembly loads); returns the path it loaded.</summary>
     /// <exception cref="NcclException">no NCCL in any place searched (the message names each).</exception>
     public static string Load()
     {
-        ImportResolver.Install();
         var (handle, path, error) = Loaded.Value;
         if (handle == 0) throw new NcclException(error);
         return path;

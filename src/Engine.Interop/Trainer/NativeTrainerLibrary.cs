@@ -60,14 +60,24 @@ public static class NativeTrainerLibrary
     }
 
     /// <summary>The <see cref="ImportResolver"/> hook: loads the chosen library for the trainer's import name;
-    /// 0 for every other name.</summary>
+    /// 0 for every other name. A bad <see cref="VariantVariable"/> value, or a v3 library asked for and absent, is a
+    /// <see cref="DllNotFoundException"/> naming the variable.</summary>
     internal static nint ResolveImport(string name, Assembly assembly, DllImportSearchPath? searchPath)
     {
         if (name != TrainerImports.Library) return 0;
         lock (Gate)
         {
             if (_handle != 0) return _handle;
-            var candidates = Candidates(Environment.GetEnvironmentVariable(VariantVariable), CpuSupportsV3);
+            IReadOnlyList<string> candidates;
+            try
+            {
+                candidates = Candidates(Environment.GetEnvironmentVariable(VariantVariable), CpuSupportsV3);
+            }
+            catch (ArgumentException e)
+            {
+                // Raised at the first trainer call, wherever it is: the type says the library was not loaded, and why.
+                throw new DllNotFoundException($"lib{BaselineName} not loaded: {e.Message}", e);
+            }
             foreach (var candidate in candidates)
             {
                 if (!NativeLibrary.TryLoad(candidate, assembly, searchPath, out nint handle)) continue;

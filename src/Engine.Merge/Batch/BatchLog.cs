@@ -9,7 +9,7 @@ namespace Engine.Merge.Batch;
 
 /// <summary>The job log of a batch, <c>ROOT/batch-log.jsonl</c>: one JSON record per line, appended as the batch runs
 /// (<c>batch</c> when a run starts, <c>job_started</c>, <c>tensor</c> for each tensor written into a job's staging
-/// directory, <c>job_finished</c> once the job's output is published and flushed, <c>job_failed</c>). A job counts as
+/// directory, <c>job_finished</c> once the job's output is published and flushed, <c>batch_failed</c> with the error that stopped a run). A job counts as
 /// finished for <c>--resume</c> only by a <c>job_finished</c> record with the job's current <see cref="KeyOf">key</see>
 /// and its output in place: an output is published whole by one rename, so such a job needs no redoing, and a job
 /// without that record is recomputed from its start (its tensors were written into a staging directory that a kill
@@ -59,10 +59,10 @@ public sealed class BatchLog : IDisposable
         var lines = File.ReadAllLines(path);
         for (int i = 0; i < lines.Length; i++)
         {
-            JsonNode? record;
+            JsonObject record;
             try
             {
-                record = JsonNode.Parse(lines[i]);
+                record = JsonNode.Parse(lines[i]) as JsonObject ?? throw new JsonException("a record is one JSON object");
             }
             catch (JsonException) when (i == lines.Length - 1)
             {
@@ -72,12 +72,15 @@ public sealed class BatchLog : IDisposable
             {
                 throw new EngineException($"{path}:{i + 1}: not a job log record ({e.Message.Split('\n')[0]})");
             }
-            if (record?["event"]?.GetValue<string>() is "job_finished" && record["job"]?.GetValue<string>() is { } job && record["key"]?.GetValue<string>() is { } key)
+            if (Text(record, "event") is "job_finished" && Text(record, "job") is { } job && Text(record, "key") is { } key)
                 finished[job] = key;
-            else if (record?["event"]?.GetValue<string>() is "job_started" && record["job"]?.GetValue<string>() is { } started)
+            else if (Text(record, "event") is "job_started" && Text(record, "job") is { } started)
                 finished.Remove(started);
         }
         return finished;
+
+        // A field that is not a string (a record edited by hand) makes the record no finished job, not a crash.
+        static string? Text(JsonObject record, string key) => record[key] is JsonValue v && v.TryGetValue(out string? text) ? text : null;
     }
 
     /// <summary>What must not change for a finished output to stand for the job: the config's path and text (a sweep's

@@ -201,10 +201,4 @@ public sealed class PipelineRunner(SftService sft, MergeService merge)
     {
         if (Directory.Exists(path)) Directory.Delete(path, recursive: true);
     }
-
-    /// <summary>Reports on the caller's thread, in order (<see cref="Progress{T}"/> would post to the thread pool).</summary>
-    private sealed class SynchronousProgress<T>(Action<T> report) : IProgress<T>
-    {
-        public void Report(T value) => report(value);
-    }
 }

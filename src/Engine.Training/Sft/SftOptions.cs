@@ -83,7 +83,12 @@ public sealed record SftOptions
     /// <summary>As <see cref="ZeroStageFor(int)"/>, except that a one-rank world whose model buffers go over their
     /// own collectives (NCCL under <c>mpirun -np 1</c>) keeps an explicit <c>--zero-stage</c>, so that one GPU runs
     /// either stage's calls (default 0).</summary>
-    public int ZeroStageFor(int ranks, bool collectives) => ranks <= 1 && collectives ? ZeroStage ?? 0 : ZeroStageFor(ranks);
+    public int ZeroStageFor(int ranks, bool collectives) => ZeroStageFor(ZeroStage, ranks, collectives);
+
+    /// <summary>The rule of <see cref="ZeroStageFor(int, bool)"/> for a <paramref name="requested"/> stage (null: none
+    /// asked for), for a caller without options (<c>engine bench sft</c>).</summary>
+    public static int ZeroStageFor(int? requested, int ranks, bool collectives) =>
+        ranks > 1 ? requested ?? 1 : collectives ? requested ?? 0 : 0;
 
     /// <summary>0 = all cores. Does not change results: the native trainer's sums do not depend on it.</summary>
     public int Threads { get; }

@@ -134,14 +134,11 @@ public static class SftTrainer
 
     private static void WriteProfile(Qwen2Model model, ProfileTrace trace, double seconds, TrainerDevice device, string path, Action<string>? log)
     {
-        var ops = model.ReadProfile();
-        model.SetProfiling(false);
-        var profile = new StepProfile(ops, seconds, device.ToString());
         // The step's span started when the trace did, and so did the first op, within the span's start-up.
-        profile.AddTo(trace, trace.Events()[0].StartNanoseconds);
+        var profile = StepProfile.Collect(model, seconds, device.ToString(), trace, trace.Events()[0].StartNanoseconds);
         trace.Write(path);
         foreach (string line in profile.Describe()) log?.Invoke(line);
-        log?.Invoke($"trace of that step ({ops.Count} ops) written to {path} (open in ui.perfetto.dev or chrome://tracing)");
+        log?.Invoke($"trace of that step ({profile.Ops.Count} ops) written to {path} (open in ui.perfetto.dev or chrome://tracing)");
     }
 
     /// <summary>The optimizer steps a run of <paramref name="options"/> on <paramref name="examples"/> over

@@ -38,7 +38,7 @@ internal static class SyntheticBackbone
         var options = size.PretrainOptions(seed, threads);
         // Only the newest checkpoint is needed to resume: older ones are removed as training passes them (the trainer
         // reports a step before it saves, on this thread, so no checkpoint is being written meanwhile).
-        var pruning = new StepProgress(m =>
+        var pruning = new SynchronousProgress<SftStepMetrics>(m =>
         {
             if (m.Step % options.SaveSteps == 1) RemoveOlderCheckpoints(run);
             progress?.Report(m);
@@ -61,10 +61,20 @@ internal static class SyntheticBackbone
         }
         var key = Key(size, seed);
         string marker = Path.Combine(modelDir, MarkerFile);
-        if (File.Exists(marker) && JsonNode.DeepEquals(JsonNode.Parse(File.ReadAllText(marker)), key)) return true;
-        throw new EngineException(File.Exists(marker)
-            ? $"{modelDir}: holds a backbone built with other settings ({marker}: {File.ReadAllText(marker).Trim()}, wanted {key.ToJsonString()}); choose another directory"
-            : $"{modelDir}: exists but is not a finished synthetic backbone (no {MarkerFile}); choose another directory");
+        if (!File.Exists(marker))
+            throw new EngineException($"{modelDir}: exists but is not a finished synthetic backbone (no {MarkerFile}); choose another directory");
+        string text = File.ReadAllText(marker);
+        JsonNode? built;
+        try
+        {
+            built = JsonNode.Parse(text);
+        }
+        catch (JsonException e)
+        {
+            throw new EngineException($"{marker}: not a backbone marker ({e.Message.Split('\n')[0]}); choose another directory");
+        }
+        if (JsonNode.DeepEquals(built, key)) return true;
+        throw new EngineException($"{modelDir}: holds a backbone built with other settings ({marker}: {text.Trim()}, wanted {key.ToJsonString()}); choose another directory");
     }
 
     /// <summary>What a finished backbone was built from; a cached one is reused only when this matches.</summary>
@@ -100,11 +110,6 @@ internal static class SyntheticBackbone
         if (newest is null) return;
         foreach (var (dir, _) in SftCheckpoints.List(run).Where(c => c.Dir != newest && File.Exists(Path.Combine(c.Dir, SftTrainer.StateFile))))
             Directory.Delete(dir, recursive: true);
-    }
-
-    private sealed class StepProgress(Action<SftStepMetrics> report) : IProgress<SftStepMetrics>
-    {
-        public void Report(SftStepMetrics value) => report(value);
     }
 
     /// <summary>Copies the checkpoint's model files (not its optimizer state or trainer state) into a staging
