@@ -6,7 +6,50 @@ namespace Engine.Core;
 /// holding them is rejected as having an unknown dtype.</remarks>
 public enum DType
 {
-    Bool, U8, I8, F8_E4M3, F8_E5M2, I16, U16, F16, BF16, I32, U32, F32, I64, U64, F64,
+    /// <summary>One byte per element, 0 or 1.</summary>
+    Bool,
+
+    /// <summary>Unsigned 8-bit integer.</summary>
+    U8,
+
+    /// <summary>Signed 8-bit integer.</summary>
+    I8,
+
+    /// <summary>8-bit float, 4 exponent and 3 mantissa bits (OCP FP8 E4M3).</summary>
+    F8_E4M3,
+
+    /// <summary>8-bit float, 5 exponent and 2 mantissa bits (OCP FP8 E5M2).</summary>
+    F8_E5M2,
+
+    /// <summary>Signed 16-bit integer.</summary>
+    I16,
+
+    /// <summary>Unsigned 16-bit integer.</summary>
+    U16,
+
+    /// <summary>IEEE 754 half: 5 exponent and 10 mantissa bits.</summary>
+    F16,
+
+    /// <summary>bfloat16: the top 16 bits of a float32 (8 exponent, 7 mantissa bits).</summary>
+    BF16,
+
+    /// <summary>Signed 32-bit integer.</summary>
+    I32,
+
+    /// <summary>Unsigned 32-bit integer.</summary>
+    U32,
+
+    /// <summary>IEEE 754 single.</summary>
+    F32,
+
+    /// <summary>Signed 64-bit integer.</summary>
+    I64,
+
+    /// <summary>Unsigned 64-bit integer.</summary>
+    U64,
+
+    /// <summary>IEEE 754 double.</summary>
+    F64,
 
     /// <summary>Exponent-only 8-bit float (MX block scales).</summary>
     F8_E8M0,

@@ -4,6 +4,7 @@ namespace Engine.Kernels;
 /// (reads + writes), so GB/s can be set against a device-to-device copy measured in the same run.</summary>
 public sealed record DeviceTiming(string Kernel, double MedianMilliseconds, long Bytes)
 {
+    /// <summary><c>Bytes / (MedianMilliseconds * 1e-3) / 1e9</c>: decimal GB/s.</summary>
     public double GigabytesPerSecond => Bytes / (MedianMilliseconds * 1e-3) / 1e9;
 
     /// <summary>The median of <paramref name="repeat"/> samples (at least one).</summary>

@@ -28,18 +28,23 @@ public sealed class HostImportance : IImportance
         return new HostImportance(kernels, importance, other, @base);
     }
 
+    /// <inheritdoc/>
     public long Length => _importance.Length;
 
+    /// <inheritdoc/>
     public void SelectRanks(Span<float> results, ReadOnlySpan<long> ranks) => _kernels.SelectRanks(results, _importance, ranks);
 
+    /// <inheritdoc/>
     public long MaskedSelect(RawTensor output, long start, float threshold)
     {
         ImportanceShapes.CheckChunk(start, output.Length, Length);
         return _kernels.MaskedSelect(output, _other.Slice(start, output.Length), _base.Slice(start, output.Length), _importance, start, threshold);
     }
 
+    /// <inheritdoc/>
     public NativeArray<float> ToHost() => _importance;
 
+    /// <inheritdoc/>
     public void Dispose()
     {
     }

@@ -54,6 +54,7 @@ public interface IMergeKernels : IElementwiseKernels, IDisposable
 /// <summary>An input tensor holds NaN or an infinity; the caller adds the tensor's name.</summary>
 public sealed class NonFiniteValueException : EngineException
 {
+    /// <summary>Input <paramref name="which"/> holds a non-finite value at <paramref name="element"/>.</summary>
     public NonFiniteValueException(string which, long element)
         : base($"{which} holds NaN or infinity at element {element}")
     {
@@ -63,5 +64,6 @@ public sealed class NonFiniteValueException : EngineException
 
     /// <summary>"other" or "base".</summary>
     public string Which { get; }
+    /// <summary>The 0-based index of the first non-finite element found.</summary>
     public long Element { get; }
 }

@@ -102,6 +102,7 @@ public sealed class ComputeContext : IDisposable
         return checks;
     }
 
+    /// <summary>Frees the stream and the native context; models made on it must be disposed first.</summary>
     public void Dispose()
     {
         Stream.Dispose();

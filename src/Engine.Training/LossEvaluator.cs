@@ -10,6 +10,9 @@ public sealed record ExampleLoss(int Index, double? Loss, long ScoredTokens, dou
 /// each document attends only to itself.</summary>
 public static class LossEvaluator
 {
+    /// <summary>The loss of each of <paramref name="examples"/> on <paramref name="model"/>, in example order.</summary>
+    /// <exception cref="NativeTrainerException">A token id is outside the vocabulary, or the native trainer fails.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellation"/> was cancelled.</exception>
     public static IEnumerable<ExampleLoss> Evaluate(Qwen2Model model, IReadOnlyList<TokenizedExample> examples, int batchTokens = 4096,
         CancellationToken cancellation = default)
     {

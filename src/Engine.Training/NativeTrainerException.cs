@@ -8,6 +8,7 @@ namespace Engine.Training;
 /// (InvalidArgument, OutOfMemory, Unsupported, Internal) and the message is the native one.</summary>
 public sealed class NativeTrainerException : EngineException
 {
+    /// <summary>A failure of <paramref name="call"/> with native <paramref name="status"/> and <paramref name="message"/>.</summary>
     public NativeTrainerException(string status, string call, string message)
         : base($"native trainer: {message} ({status} from {call})")
     {
@@ -15,6 +16,7 @@ public sealed class NativeTrainerException : EngineException
         Call = call;
     }
 
+    /// <summary>The native status code's name (InvalidArgument, OutOfMemory, Unsupported, Internal).</summary>
     public string Status { get; }
 
     /// <summary>The native function that failed.</summary>

@@ -6,8 +6,12 @@ namespace Engine.Training;
 /// checked against the vocabulary by the model.</summary>
 public sealed record PackedBatch
 {
+    /// <summary>The label that takes no loss (torch's <c>CrossEntropyLoss(ignore_index=-100)</c>): prompts, padding.</summary>
     public const int IgnoreIndex = -100;
 
+    /// <summary>A checked batch.</summary>
+    /// <exception cref="ArgumentException">No tokens or documents, labels not one per token, a document of length
+    /// &lt;= 0, or lengths that do not sum to the token count.</exception>
     public PackedBatch(int[] tokens, int[] labels, int[] documentLengths)
     {
         if (tokens.Length == 0) throw new ArgumentException("a batch needs at least one token");
@@ -28,8 +32,11 @@ public sealed record PackedBatch
     /// <summary>One document: labels equal to the tokens (every next token is scored).</summary>
     public static PackedBatch Single(int[] tokens) => new(tokens, (int[])tokens.Clone(), [tokens.Length]);
 
+    /// <summary>Token ids, (T), every document end to end.</summary>
     public int[] Tokens { get; }
+    /// <summary>Labels, (T), aligned with <see cref="Tokens"/>; token t is scored against <c>Labels[t + 1]</c>.</summary>
     public int[] Labels { get; }
+    /// <summary>The documents' lengths in order; they sum to T.</summary>
     public int[] DocumentLengths { get; }
 
     /// <summary>Tokens that carry a loss: positions whose shifted label, in the same document, is not ignored.</summary>

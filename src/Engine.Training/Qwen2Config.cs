@@ -7,6 +7,9 @@ namespace Engine.Training;
 /// <see cref="HeadDim"/> is <c>hidden_size / num_attention_heads</c> unless the config names one.</summary>
 public sealed record Qwen2Config
 {
+    /// <summary>A decoder shape; the names follow <c>config.json</c>'s keys.</summary>
+    /// <exception cref="ArgumentException">A size is not positive, <c>num_key_value_heads</c> does not divide
+    /// <c>num_attention_heads</c>, the head dimension is not a positive even number, or an epsilon or theta is not positive.</exception>
     public Qwen2Config(int vocabSize, int hiddenSize, int intermediateSize, int numLayers, int numHeads, int numKeyValueHeads,
         bool tieWordEmbeddings, double rmsNormEps, double ropeTheta, int? headDim = null)
     {
@@ -26,15 +29,25 @@ public sealed record Qwen2Config
         (TieWordEmbeddings, RmsNormEps, RopeTheta) = (tieWordEmbeddings, rmsNormEps, ropeTheta);
     }
 
+    /// <summary><c>vocab_size</c>: rows of the embedding and of lm_head.</summary>
     public int VocabSize { get; }
+    /// <summary><c>hidden_size</c>: the residual stream width C.</summary>
     public int HiddenSize { get; }
+    /// <summary><c>intermediate_size</c>: the SwiGLU MLP's inner width.</summary>
     public int IntermediateSize { get; }
+    /// <summary><c>num_hidden_layers</c>: decoder layers.</summary>
     public int NumLayers { get; }
+    /// <summary><c>num_attention_heads</c>: query heads.</summary>
     public int NumHeads { get; }
+    /// <summary><c>num_key_value_heads</c>: key/value heads (grouped-query attention; divides <see cref="NumHeads"/>).</summary>
     public int NumKeyValueHeads { get; }
+    /// <summary>Per-head dimension, even (RoPE rotates pairs): <c>head_dim</c>, else <c>hidden_size / num_attention_heads</c>.</summary>
     public int HeadDim { get; }
+    /// <summary><c>tie_word_embeddings</c>: lm_head reuses the embedding matrix.</summary>
     public bool TieWordEmbeddings { get; }
+    /// <summary><c>rms_norm_eps</c>: <c>y = x / sqrt(mean(x^2) + eps) * w</c>.</summary>
     public double RmsNormEps { get; }
+    /// <summary><c>rope_theta</c>: the RoPE base, frequencies <c>theta^(-2i/head_dim)</c>.</summary>
     public double RopeTheta { get; }
 
     /// <summary>Elements of the flat parameter buffer (the native trainer's layout: every HF tensor once, lm_head

@@ -43,6 +43,7 @@ public sealed unsafe class Qwen2Decoder : IDisposable
     public void Append(ReadOnlySpan<int> tokens, ReadOnlySpan<int> counts, Span<int> nextTokens, Span<double> logits) =>
         Append(tokens, counts, nextTokens, logits, EngDType.F64);
 
+    /// <summary>Frees the native decoder and its key/value cache.</summary>
     public void Dispose() => _decoder.Dispose();
 
     private void Append<T>(ReadOnlySpan<int> tokens, ReadOnlySpan<int> counts, Span<int> nextTokens, Span<T> logits, EngDType dtype)

@@ -13,7 +13,9 @@ public sealed record ModelParameter(string Name, long Offset, long Count, Immuta
 /// <summary>The model's flat buffers, each <see cref="Qwen2Model.ParameterCount"/> elements in parameter order.</summary>
 public enum ModelBuffer
 {
+    /// <summary>The parameters θ.</summary>
     Parameters = 0,
+    /// <summary>The gradients dL/dθ, accumulated with += by each backward until <see cref="Qwen2Model.ZeroGradients"/>.</summary>
     Gradients = 1,
 
     /// <summary>AdamW's first moment m.</summary>
@@ -26,6 +28,7 @@ public enum ModelBuffer
 /// <summary>Loss of one micro-batch: the sum of its token losses and the number of scored tokens.</summary>
 public readonly record struct BatchLoss(double Sum, long ScoredTokens)
 {
+    /// <summary><c>Sum / ScoredTokens</c>, 0 for a batch with no scored token.</summary>
     public double Mean => ScoredTokens == 0 ? 0 : Sum / ScoredTokens;
 }
 
@@ -59,8 +62,11 @@ public sealed unsafe class Qwen2Model : IDisposable
         _byName = list.ToDictionary(p => p.Name, StringComparer.Ordinal);
     }
 
+    /// <summary>The decoder's shape.</summary>
     public Qwen2Config Config { get; }
+    /// <summary>The element type of the flat buffers and of the math (float32 or float64).</summary>
     public ComputeDType DType { get; }
+    /// <summary>Elements of each flat buffer: every HF tensor once (lm_head not stored when tied).</summary>
     public long ParameterCount { get; }
 
     /// <summary>The tensors in flat-buffer order (HF names).</summary>
@@ -108,6 +114,8 @@ public sealed unsafe class Qwen2Model : IDisposable
         }
     }
 
+    /// <summary>The tensor named <paramref name="name"/> (HF name) in the flat buffers.</summary>
+    /// <exception cref="ArgumentException">The model has no such tensor.</exception>
     public ModelParameter GetParameter(string name) =>
         _byName.TryGetValue(name, out var p) ? p : throw new ArgumentException($"the model has no tensor '{name}'");
 
@@ -117,16 +125,22 @@ public sealed unsafe class Qwen2Model : IDisposable
     /// <summary>Writes parameter values (float64; rounded to float32 on a float32 model).</summary>
     public void WriteParameters(ReadOnlySpan<double> values, long offset) => Write(EngBuffer.Params, values, offset);
 
+    /// <summary>Reads parameters from element <paramref name="offset"/> of the flat buffer into <paramref name="destination"/> (float64).</summary>
+    /// <exception cref="NativeTrainerException">The range runs past the buffer.</exception>
     public void ReadParameters(Span<double> destination, long offset) => Read(destination, EngBuffer.Params, offset);
+    /// <summary>Reads parameters from element <paramref name="offset"/> into <paramref name="destination"/>, rounded to float32 on a float64 model.</summary>
     public void ReadParameters(Span<float> destination, long offset) => Read(destination, EngBuffer.Params, offset);
+    /// <summary>Reads gradients from element <paramref name="offset"/> of the flat gradient buffer (float64).</summary>
     public void ReadGradients(Span<double> destination, long offset) => Read(destination, EngBuffer.Grads, offset);
 
     /// <summary>Reads any flat buffer (for checkpoints: a float32 model round-trips exactly through float32).</summary>
     public void ReadBuffer(ModelBuffer buffer, Span<float> destination, long offset) => Read(destination, (EngBuffer)buffer, offset);
+    /// <summary>As above, as float64.</summary>
     public void ReadBuffer(ModelBuffer buffer, Span<double> destination, long offset) => Read(destination, (EngBuffer)buffer, offset);
 
     /// <summary>Writes any flat buffer (restoring a checkpoint's parameters and optimizer state).</summary>
     public void WriteBuffer(ModelBuffer buffer, ReadOnlySpan<float> values, long offset) => Write((EngBuffer)buffer, values, offset);
+    /// <summary>As above, from float64 (rounded to float32 on a float32 model).</summary>
     public void WriteBuffer(ModelBuffer buffer, ReadOnlySpan<double> values, long offset) => Write((EngBuffer)buffer, values, offset);
 
     /// <summary>One tensor's parameters as float64.</summary>
@@ -147,6 +161,7 @@ public sealed unsafe class Qwen2Model : IDisposable
         return values;
     }
 
+    /// <summary>Sets every gradient to 0, as a step starts (backward accumulates with +=).</summary>
     public void ZeroGradients() => NativeTrainerException.Check(TrainerImports.eng_model_zero_grads(_model, _context.Stream));
 
     /// <summary>Forward over <paramref name="batch"/>, then backward adding
@@ -271,6 +286,7 @@ public sealed unsafe class Qwen2Model : IDisposable
         return ops;
     }
 
+    /// <summary>Frees the native model and its buffers.</summary>
     public void Dispose() => _model.Dispose();
 
     /// <summary>Bytes of activations a model of <paramref name="config"/> allocates for a micro-batch of

@@ -7,7 +7,9 @@ namespace Engine.Training;
 /// <summary>Which part of a training step a profiled op belongs to.</summary>
 public enum OpPass
 {
+    /// <summary>The decoder layers' forward ops.</summary>
     Forward = 0,
+    /// <summary>The decoder layers' backward ops.</summary>
     Backward = 1,
 
     /// <summary>The classifier and cross-entropy (forward and backward per chunk).</summary>
@@ -32,6 +34,9 @@ public sealed record OpShare(string Op, double Microseconds, int Calls, double S
 /// the batch's layout, the collectives, on a GPU the launch gaps).</summary>
 public sealed class StepProfile
 {
+    /// <summary>A profile of <paramref name="ops"/> in a step of <paramref name="stepSeconds"/> wall seconds on <paramref name="device"/>.</summary>
+    /// <exception cref="ArgumentException"><paramref name="ops"/> is empty.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="stepSeconds"/> is not positive.</exception>
     public StepProfile(IReadOnlyList<OpTiming> ops, double stepSeconds, string device)
     {
         ArgumentNullException.ThrowIfNull(ops);
@@ -59,8 +64,11 @@ public sealed class StepProfile
         return profile;
     }
 
+    /// <summary>Every timed op, in start order.</summary>
     public IReadOnlyList<OpTiming> Ops { get; }
+    /// <summary>The step's wall time.</summary>
     public double StepSeconds { get; }
+    /// <summary>Where the step ran (<c>cpu</c>, <c>cuda:0</c>, ...).</summary>
     public string Device { get; }
 
     /// <summary>Sum of every op's duration.</summary>
@@ -69,8 +77,10 @@ public sealed class StepProfile
     /// <summary>Every op, the slowest (most time in the step) first; the shares sum to 1.</summary>
     public IReadOnlyList<OpShare> ByOp { get; }
 
+    /// <summary><c>OpMicroseconds / (StepSeconds * 1e6)</c>: how much of the step the ops account for.</summary>
     public double Coverage => OpMicroseconds / (StepSeconds * 1e6);
 
+    /// <summary>The <paramref name="count"/> ops with the most time, slowest first.</summary>
     public IReadOnlyList<OpShare> Slowest(int count = 5) => ByOp.Take(count).ToList();
 
     /// <summary>Adds each op as a span of category <c>op</c> (detail: layer and pass) on the track

@@ -5,6 +5,7 @@ public sealed record TrainerDevice
 {
     private TrainerDevice(bool isCuda, int ordinal) => (IsCuda, Ordinal) = (isCuda, ordinal);
 
+    /// <summary>The CPU (float32 or float64 math on the host's threads).</summary>
     public static TrainerDevice Cpu { get; } = new(false, 0);
 
     /// <summary>GPU <paramref name="ordinal"/> (among those CUDA_VISIBLE_DEVICES leaves visible).</summary>
@@ -14,6 +15,7 @@ public sealed record TrainerDevice
         return new TrainerDevice(true, ordinal);
     }
 
+    /// <summary>True for a GPU.</summary>
     public bool IsCuda { get; }
 
     /// <summary>The GPU's ordinal; 0 on the CPU.</summary>
@@ -24,5 +26,6 @@ public sealed record TrainerDevice
     /// (status Unsupported, the message naming what is missing and where it looked).</exception>
     public ComputeContext CreateContext(int threads) => IsCuda ? ComputeContext.CreateCuda(Ordinal) : ComputeContext.CreateCpu(threads);
 
+    /// <summary><c>cpu</c> or <c>cuda:N</c>, as <c>--device</c> takes it.</summary>
     public override string ToString() => IsCuda ? $"cuda:{Ordinal}" : "cpu";
 }

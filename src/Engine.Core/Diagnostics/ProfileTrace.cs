@@ -19,6 +19,7 @@ public sealed class ProfileTrace
     /// <summary>Starts a span; it is recorded when the returned value is disposed.</summary>
     public Span Begin(string name, string category, string? detail = null) => new(this, name, category, detail, Stopwatch.GetTimestamp());
 
+    /// <summary>Spans recorded so far (safe to read while other threads record).</summary>
     public int Count
     {
         get { lock (_events) return _events.Count; }
@@ -131,6 +132,7 @@ public sealed class ProfileTrace
             _start = start;
         }
 
+        /// <summary>Records the span, from its start to now; a default span (no trace) records nothing.</summary>
         public void Dispose() => _trace?.Record(_name, _category, _detail, _start, Stopwatch.GetTimestamp());
     }
 }
@@ -138,12 +140,14 @@ public sealed class ProfileTrace
 /// <summary>One recorded span: integer nanoseconds since the trace began, so sums and unions of spans are exact.</summary>
 public readonly record struct TraceEvent(string Name, string Category, int Thread, long StartNanoseconds, long DurationNanoseconds, string? Detail = null)
 {
+    /// <summary><c>StartNanoseconds + DurationNanoseconds</c>.</summary>
     public long EndNanoseconds => StartNanoseconds + DurationNanoseconds;
 }
 
 /// <summary>Null-safe span starts, so call sites stay one line whether or not a trace is being taken.</summary>
 public static class ProfileTraceExtensions
 {
+    /// <summary>A span of <paramref name="trace"/> (see <see cref="ProfileTrace.Begin"/>), or a no-op span when it is null.</summary>
     public static ProfileTrace.Span Span(this ProfileTrace? trace, string name, string category, string? detail = null) =>
         trace?.Begin(name, category, detail) ?? default;
 }

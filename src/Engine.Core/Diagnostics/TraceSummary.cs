@@ -32,10 +32,14 @@ public sealed record TraceSummary(long WallNanoseconds, ImmutableArray<CategoryT
     /// categories follow by name, then the containers.</summary>
     private static readonly ImmutableArray<string> StageOrder = ["read", "convert", "upload", "kernel", "download", "write"];
 
+    /// <summary>Spans summed over every category.</summary>
     public int SpanCount => Categories.Sum(c => c.Spans);
 
+    /// <summary>The summary of every span <paramref name="trace"/> has recorded.</summary>
     public static TraceSummary Of(ProfileTrace trace) => Of(trace.Events());
 
+    /// <summary>The summary of <paramref name="events"/>: per category the union of its spans' intervals (overlaps counted once)
+    /// and the stage that binds the wall time.</summary>
     public static TraceSummary Of(IReadOnlyCollection<TraceEvent> events)
     {
         if (events.Count == 0) return new TraceSummary(0, [], null);

@@ -26,11 +26,13 @@ public sealed class AtomicDirectory : IDisposable
         _lock = lockHandle;
     }
 
+    /// <summary>The directory that appears, whole, at the commit.</summary>
     public string TargetPath { get; }
 
     /// <summary>Where files are written until the commit.</summary>
     public string StagingPath { get; }
 
+    /// <summary>Whether an existing target is replaced at the commit (else its existence is an <see cref="OutputException"/>).</summary>
     public bool Overwrite { get; }
 
     /// <summary>Checks the target, deletes stale partial siblings left by killed writers, and creates the
@@ -169,6 +171,7 @@ public sealed class AtomicDirectory : IDisposable
         }
     }
 
+    /// <summary>Without a commit, deletes the staging directory, so nothing half-written stays; then releases the lock.</summary>
     public void Dispose()
     {
         if (_committed) return;

@@ -13,22 +13,34 @@ public sealed class ModelConfig
         Root = root;
     }
 
+    /// <summary>The <c>config.json</c> read.</summary>
     public string Path { get; }
 
     /// <summary>The full document.</summary>
     public JsonObject Root { get; }
 
+    /// <summary><c>architectures[0]</c> (such as <c>Qwen2ForCausalLM</c>), or null.</summary>
     public string? Architecture =>
         Root["architectures"] is JsonArray { Count: > 0 } a && a[0] is JsonValue v && v.TryGetValue(out string? s) ? s : null;
+    /// <summary><c>model_type</c> (such as <c>qwen2</c>), or null.</summary>
     public string? ModelType => GetString("model_type");
+    /// <summary><c>hidden_size</c>, or null.</summary>
     public int? HiddenSize => GetInt("hidden_size");
+    /// <summary><c>intermediate_size</c>, or null.</summary>
     public int? IntermediateSize => GetInt("intermediate_size");
+    /// <summary><c>num_hidden_layers</c>, or null.</summary>
     public int? NumHiddenLayers => GetInt("num_hidden_layers");
+    /// <summary><c>num_attention_heads</c>, or null.</summary>
     public int? NumAttentionHeads => GetInt("num_attention_heads");
+    /// <summary><c>num_key_value_heads</c>; transformers' default is <see cref="NumAttentionHeads"/> (no grouping).</summary>
     public int? NumKeyValueHeads => GetInt("num_key_value_heads") ?? NumAttentionHeads;
+    /// <summary><c>vocab_size</c>: rows of the embedding, or null.</summary>
     public int? VocabSize => GetInt("vocab_size");
+    /// <summary><c>max_position_embeddings</c>, or null.</summary>
     public int? MaxPositionEmbeddings => GetInt("max_position_embeddings");
+    /// <summary><c>rms_norm_eps</c>, or null.</summary>
     public double? RmsNormEps => GetDouble("rms_norm_eps");
+    /// <summary><c>rope_theta</c>, or null.</summary>
     public double? RopeTheta => GetDouble("rope_theta");
 
     /// <summary><c>tie_word_embeddings</c>; transformers' default is true when the key is absent.</summary>
@@ -38,6 +50,9 @@ public sealed class ModelConfig
     public DType? TorchDType =>
         DTypes.TryParseConfigName(GetString("torch_dtype") ?? GetString("dtype"), out var d) ? d : null;
 
+    /// <summary>Reads the <c>config.json</c> at <paramref name="path"/> (strict UTF-8; trailing commas allowed, duplicate keys not).</summary>
+    /// <exception cref="ModelDirectoryException">The file is not valid JSON or not a JSON object.</exception>
+    /// <exception cref="Text.InvalidTextException">The file is not valid UTF-8.</exception>
     public static ModelConfig Load(string path)
     {
         try

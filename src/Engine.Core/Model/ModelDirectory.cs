@@ -6,6 +6,7 @@ namespace Engine.Core.Model;
 /// <summary>A tensor of a model and the shard that holds it.</summary>
 public sealed record ModelTensor(TensorInfo Info, SafetensorsFile File)
 {
+    /// <summary>The tensor's name in the checkpoint.</summary>
     public string Name => Info.Name;
     /// <summary>Copies the tensor's bytes out of its shard (into <paramref name="scratch"/> when given).</summary>
     public TensorBytes Read(Numerics.ScratchArena? scratch = null) => File.Read(Info, scratch);
@@ -16,8 +17,11 @@ public sealed record ModelTensor(TensorInfo Info, SafetensorsFile File)
 /// (tokenizer, generation config, ...) listed so they can be carried into an output.</summary>
 public sealed class ModelDirectory : IDisposable
 {
+    /// <summary>The shard index of a sharded checkpoint.</summary>
     public const string IndexFileName = "model.safetensors.index.json";
+    /// <summary>The token embedding, (vocab_size, hidden_size).</summary>
     public const string EmbeddingName = "model.embed_tokens.weight";
+    /// <summary>The output head, (vocab_size, hidden_size); absent when tied to <see cref="EmbeddingName"/>.</summary>
     public const string LmHeadName = "lm_head.weight";
 
     private readonly List<SafetensorsFile> _files = new();
@@ -28,8 +32,10 @@ public sealed class ModelDirectory : IDisposable
     /// <summary>The directory, or the file when a single safetensors file was opened.</summary>
     public string Path { get; }
 
+    /// <summary>The parsed <c>config.json</c>; null when the directory has none (a bare safetensors file).</summary>
     public ModelConfig? Config { get; private set; }
 
+    /// <summary>The safetensors files, in index order (one for an unsharded model).</summary>
     public IReadOnlyList<SafetensorsFile> Shards => _files;
 
     /// <summary>Tensors in shard order, then data order.</summary>
@@ -41,7 +47,9 @@ public sealed class ModelDirectory : IDisposable
     /// <summary>True when the checkpoint stores no <c>lm_head.weight</c> and the head is the embedding.</summary>
     public bool LmHeadTiedToEmbedding => !_tensors.ContainsKey(LmHeadName) && _tensors.ContainsKey(EmbeddingName) && (Config?.TieWordEmbeddings ?? true);
 
+    /// <summary>Bytes of tensor data over every shard.</summary>
     public long TotalBytes => Tensors.Sum(t => t.Info.ByteLength);
+    /// <summary>Elements over every tensor (the parameter count, lm_head counted only when stored).</summary>
     public long TotalElements => Tensors.Sum(t => t.Info.ElementCount);
 
     /// <summary>Opens a model directory or a single <c>.safetensors</c> file.</summary>
@@ -151,11 +159,15 @@ public sealed class ModelDirectory : IDisposable
         return false;
     }
 
+    /// <summary>The tensor named <paramref name="name"/> (a tied <c>lm_head.weight</c> resolves to the embedding).</summary>
+    /// <exception cref="ModelDirectoryException">The model has no such tensor.</exception>
     public ModelTensor GetTensor(string name) =>
         TryGetTensor(name, out var t) ? t : throw new ModelDirectoryException($"{Path}: no tensor '{name}'");
 
+    /// <summary>Whether a tensor of that name is stored (a tied lm_head is not).</summary>
     public bool Contains(string name) => _tensors.ContainsKey(name);
 
+    /// <summary>Closes every shard.</summary>
     public void Dispose()
     {
         foreach (var f in _files) f.Dispose();

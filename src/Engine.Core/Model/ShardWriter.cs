@@ -23,6 +23,7 @@ public sealed class ShardWriter : IDisposable
 
     private ShardWriter(AtomicDirectory directory) => _directory = directory;
 
+    /// <summary>The directory the output appears at after <see cref="Commit"/>.</summary>
     public string TargetPath => _directory.TargetPath;
 
     /// <summary>Where the directory is built until <see cref="Commit"/>: other processes of a job (the ranks of a
@@ -32,8 +33,13 @@ public sealed class ShardWriter : IDisposable
     /// <summary>Total bytes of tensor data, the index's <c>total_size</c>.</summary>
     public long TotalSize { get; private set; }
 
+    /// <summary>The shard file names, in order (<c>model-00001-of-00003.safetensors</c>, ...; <c>model.safetensors</c> alone).</summary>
     public IReadOnlyList<string> ShardFiles => _shards.Select(s => s.FileName).ToList();
 
+    /// <summary>Starts writing <paramref name="tensors"/> (in this order, cut into shards by <see cref="ShardWriterOptions.MaxShardBytes"/>)
+    /// into a staging sibling of <paramref name="target"/>.</summary>
+    /// <exception cref="ArgumentException">Two tensors share a name.</exception>
+    /// <exception cref="OutputException">The target exists without <see cref="ShardWriterOptions.Overwrite"/>, or the staging directory cannot be made.</exception>
     public static ShardWriter Create(string target, IReadOnlyList<TensorSpec> tensors, ShardWriterOptions options)
     {
         var names = new HashSet<string>(StringComparer.Ordinal);
@@ -219,6 +225,7 @@ public sealed class ShardWriter : IDisposable
         foreach (var shard in _shards) shard.Handle.Dispose();
     }
 
+    /// <summary>Closes the shards; without a commit the staging directory is deleted and nothing appears at the target.</summary>
     public void Dispose()
     {
         CloseShards();
@@ -232,6 +239,8 @@ public sealed record ShardWriterOptions
     /// <summary>The default shard limit, 5 GB as transformers' <c>max_shard_size="5GB"</c>.</summary>
     public const long DefaultMaxShardBytes = 5_000_000_000;
 
+    /// <summary>Checked options.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxShardBytes"/> is not positive.</exception>
     public ShardWriterOptions(long maxShardBytes = DefaultMaxShardBytes, bool overwrite = false)
     {
         if (maxShardBytes <= 0) throw new ArgumentOutOfRangeException(nameof(maxShardBytes), "shard size must be positive");
@@ -239,7 +248,9 @@ public sealed record ShardWriterOptions
         Overwrite = overwrite;
     }
 
+    /// <summary>The most tensor bytes in one shard; a larger single tensor gets a shard of its own.</summary>
     public long MaxShardBytes { get; }
+    /// <summary>Replace an existing target at the commit.</summary>
     public bool Overwrite { get; }
 }
 

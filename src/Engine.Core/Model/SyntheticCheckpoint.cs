@@ -20,6 +20,7 @@ public sealed record SyntheticModelSpec(int HiddenSize, int IntermediateSize, in
     /// for benchmarks; <c>with { Layers = 4 }</c> keeps every tensor shape at 3.5B parameters.</summary>
     public static SyntheticModelSpec Qwen32B { get; } = new(5120, 27648, 64, 40, 8, 152064, false, DType.BF16);
 
+    /// <summary><c>HiddenSize / Heads</c>.</summary>
     public int HeadDim => HiddenSize / Heads;
 
     /// <summary>Elements of every tensor together (the parameter count).</summary>
@@ -56,6 +57,7 @@ public sealed record SyntheticModelSpec(int HiddenSize, int IntermediateSize, in
         TensorSpec T(string name, params long[] shape) => new(name, DType, shape.ToImmutableArray());
     }
 
+    /// <summary>A Qwen2 <c>config.json</c> of this shape.</summary>
     public JsonObject ConfigJson() => new()
     {
         ["architectures"] = new JsonArray("Qwen2ForCausalLM"),

@@ -9,6 +9,9 @@ public sealed unsafe class NativeArray<T> : IDisposable where T : unmanaged
     private T* _pointer;
     private readonly Action? _release;
 
+    /// <summary>An uninitialised array of <paramref name="length"/> elements (memory is not cleared: the first write touches each page).</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="length"/> is negative.</exception>
+    /// <exception cref="OverflowException">The byte size overflows.</exception>
     public NativeArray(long length)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(length);
@@ -32,9 +35,13 @@ public sealed unsafe class NativeArray<T> : IDisposable where T : unmanaged
         return new NativeArray<T>(owner.Pointer, length, release);
     }
 
+    /// <summary>Elements.</summary>
     public long Length { get; }
+    /// <summary><c>Length * sizeof(T)</c>.</summary>
     public long ByteLength => Length * sizeof(T);
 
+    /// <summary>The first element, 64-byte aligned; valid until disposal.</summary>
+    /// <exception cref="ObjectDisposedException">The array was disposed.</exception>
     public T* Pointer
     {
         get
@@ -61,6 +68,7 @@ public sealed unsafe class NativeArray<T> : IDisposable where T : unmanaged
         return new RawTensor(Pointer, dtype, Length);
     }
 
+    /// <summary>Frees the memory (a view calls its release instead); later use of <see cref="Pointer"/> throws.</summary>
     public void Dispose()
     {
         if (_pointer == null) return;

@@ -4,6 +4,7 @@ namespace Engine.Core.Numerics;
 /// <see cref="NativeArray{T}"/>). The kernels read and write tensors through it whatever the dtype.</summary>
 public readonly unsafe struct RawTensor
 {
+    /// <summary>A view of <paramref name="length"/> elements of <paramref name="dtype"/> at <paramref name="pointer"/>; nothing is copied or owned.</summary>
     public RawTensor(void* pointer, DType dtype, long length)
     {
         Pointer = (byte*)pointer;
@@ -11,12 +12,15 @@ public readonly unsafe struct RawTensor
         Length = length;
     }
 
+    /// <summary>The first byte.</summary>
     public byte* Pointer { get; }
+    /// <summary>The element type.</summary>
     public DType DType { get; }
 
     /// <summary>Elements.</summary>
     public long Length { get; }
 
+    /// <summary><c>Length * DType.SizeOf()</c>.</summary>
     public long ByteLength => Length * DType.SizeOf();
 
     /// <summary>Elements [start, start + count) as bytes.</summary>

@@ -26,6 +26,7 @@ public sealed class ScratchArena : IDisposable
         return slot.Rent(length);
     }
 
+    /// <summary>Frees every pooled buffer; buffers still rented must not be used after.</summary>
     public void Dispose()
     {
         _floats.Dispose();

@@ -32,11 +32,14 @@ public sealed class SafetensorsFile : IDisposable
         Header = header;
     }
 
+    /// <summary>The file.</summary>
     public string Path { get; }
 
     /// <summary>The file's length when it was opened.</summary>
     public long Length { get; }
+    /// <summary>The validated header.</summary>
     public SafetensorsHeader Header { get; }
+    /// <summary>The tensors, in data order.</summary>
     public IReadOnlyList<TensorInfo> Tensors => Header.Tensors;
 
     /// <summary>Opens and validates <paramref name="path"/>; throws <see cref="SafetensorsFormatException"/>
@@ -177,5 +180,6 @@ public sealed class SafetensorsFile : IDisposable
             throw new ArgumentException($"tensor '{tensor.Name}' does not belong to {Path}", nameof(tensor));
     }
 
+    /// <summary>Closes the file.</summary>
     public void Dispose() => _handle.Dispose();
 }

@@ -37,6 +37,7 @@ public sealed class SafetensorsHeader
     /// <summary>The <c>__metadata__</c> map (empty when absent).</summary>
     public IReadOnlyDictionary<string, string> Metadata { get; }
 
+    /// <summary>The tensor named <paramref name="name"/>, or false.</summary>
     public bool TryGet(string name, out TensorInfo info) => _byName.TryGetValue(name, out info!);
 
     /// <summary>Validates the length prefix read from a file of <paramref name="fileLength"/> bytes.</summary>

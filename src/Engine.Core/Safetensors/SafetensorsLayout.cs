@@ -7,6 +7,7 @@ namespace Engine.Core.Safetensors;
 /// <summary>A tensor to be written: name, dtype and shape; its bytes come later.</summary>
 public sealed record TensorSpec(string Name, DType DType, ImmutableArray<long> Shape)
 {
+    /// <summary>Bytes of the tensor's data: elements × dtype size (checked).</summary>
     public long ByteLength => checked(TensorInfo.ElementCountOf(Shape) * DType.SizeOf());
 }
 
@@ -24,12 +25,20 @@ public sealed class SafetensorsLayout
 
     /// <summary>The 8-byte length followed by the padded JSON header.</summary>
     public byte[] Prefix { get; }
+    /// <summary>The tensors with their data offsets, in write order.</summary>
     public IReadOnlyList<TensorInfo> Tensors { get; }
+    /// <summary>The same tensors by name.</summary>
     public IReadOnlyDictionary<string, TensorInfo> ByName { get; }
+    /// <summary>File offset of the data region: the prefix's length.</summary>
     public long DataStart => Prefix.Length;
+    /// <summary>Bytes of the data region: the last tensor's end offset.</summary>
     public long DataLength => Tensors.Count == 0 ? 0 : Tensors[^1].DataEnd;
+    /// <summary><c>DataStart + DataLength</c>.</summary>
     public long FileLength => DataStart + DataLength;
 
+    /// <summary>The layout of <paramref name="specs"/>, in order, with <paramref name="metadata"/> as <c>__metadata__</c>.</summary>
+    /// <exception cref="ArgumentException">A tensor is named <c>__metadata__</c>, two share a name, or the header would exceed the length readers accept.</exception>
+    /// <exception cref="OverflowException">A size overflows.</exception>
     public static SafetensorsLayout Create(IEnumerable<TensorSpec> specs, IReadOnlyDictionary<string, string>? metadata)
     {
         var tensors = new List<TensorInfo>();

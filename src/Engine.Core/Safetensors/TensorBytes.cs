@@ -15,7 +15,9 @@ public sealed unsafe class TensorBytes : IDisposable
         _bytes = bytes;
     }
 
+    /// <summary>The tensor the bytes are of.</summary>
     public TensorInfo Info { get; }
+    /// <summary>Bytes held: the tensor's <see cref="TensorInfo.ByteLength"/>.</summary>
     public long ByteLength => Info.ByteLength;
 
     /// <summary>Address of the first byte, for native and GPU copies; valid until disposal.</summary>
@@ -33,5 +35,6 @@ public sealed unsafe class TensorBytes : IDisposable
     /// <summary>All bytes, for tensors under 2 GiB.</summary>
     public ReadOnlySpan<byte> Bytes => Slice(0, checked((int)ByteLength));
 
+    /// <summary>Returns the bytes to their pool (or frees them).</summary>
     public void Dispose() => _bytes.Dispose();
 }

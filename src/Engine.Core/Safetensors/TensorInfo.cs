@@ -15,6 +15,8 @@ public sealed record TensorInfo(string Name, DType DType, ImmutableArray<long> S
     /// <summary>Shape as it prints in errors and reports: <c>[151936, 896]</c>.</summary>
     public string ShapeText => FormatShape(Shape);
 
+    /// <summary>The product of <paramref name="shape"/>'s dimensions (1 for a scalar).</summary>
+    /// <exception cref="OverflowException">The product overflows a long.</exception>
     public static long ElementCountOf(ImmutableArray<long> shape)
     {
         long n = 1;
@@ -22,5 +24,6 @@ public sealed record TensorInfo(string Name, DType DType, ImmutableArray<long> S
         return n;
     }
 
+    /// <summary><paramref name="shape"/> as it prints in errors: <c>[151936, 896]</c>.</summary>
     public static string FormatShape(IEnumerable<long> shape) => "[" + string.Join(", ", shape) + "]";
 }

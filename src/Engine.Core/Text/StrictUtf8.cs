@@ -7,6 +7,7 @@ namespace Engine.Core.Text;
 /// <summary>A text input (JSONL data, YAML config, tokenizer.json, config.json) is not valid UTF-8.</summary>
 public sealed class InvalidTextException : EngineException
 {
+    /// <summary>Invalid UTF-8 byte <paramref name="value"/> at <paramref name="byteOffset"/>, on <paramref name="line"/> of <paramref name="path"/>.</summary>
     public InvalidTextException(string path, long line, long byteOffset, byte value)
         : base($"{path}: line {line}, byte offset {byteOffset}: invalid UTF-8 (byte 0x{value:X2}); text inputs must be UTF-8")
     {
@@ -15,6 +16,7 @@ public sealed class InvalidTextException : EngineException
         ByteOffset = byteOffset;
     }
 
+    /// <summary>The file.</summary>
     public string FilePath { get; }
 
     /// <summary>1-based line of the first bad byte.</summary>

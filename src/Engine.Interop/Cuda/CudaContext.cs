@@ -18,10 +18,15 @@ public sealed unsafe class CudaContext : IDisposable
         TotalMemory = totalMemory;
     }
 
+    /// <summary>The device's CUDA ordinal (among those <c>CUDA_VISIBLE_DEVICES</c> leaves visible).</summary>
     public int Ordinal { get; }
+    /// <summary>The device name the driver reports (such as <c>NVIDIA H100 80GB HBM3</c>).</summary>
     public string Name { get; }
+    /// <summary>The compute capability, <c>sm_MajorMinor</c>.</summary>
     public (int Major, int Minor) ComputeCapability { get; }
+    /// <summary>Streaming multiprocessors.</summary>
     public int Multiprocessors { get; }
+    /// <summary>Device memory in bytes.</summary>
     public long TotalMemory { get; }
 
     /// <summary>Creates a context on GPU <paramref name="ordinal"/>.</summary>
@@ -44,6 +49,8 @@ public sealed unsafe class CudaContext : IDisposable
     /// <summary>Makes this context current on the calling thread.</summary>
     public void MakeCurrent() => CudaException.Check(CudaDriverImports.cuCtxSetCurrent(_handle));
 
+    /// <summary>Waits until every stream of the context is idle (<c>cuCtxSynchronize</c>).</summary>
+    /// <exception cref="CudaException">A kernel or copy failed (asynchronous errors surface here).</exception>
     public void Synchronize()
     {
         MakeCurrent();
@@ -63,6 +70,8 @@ public sealed unsafe class CudaContext : IDisposable
         }
     }
 
+    /// <summary>A new non-blocking stream (it does not synchronise with the legacy default stream).</summary>
+    /// <exception cref="CudaException">The driver call failed.</exception>
     public CudaStream CreateStream()
     {
         MakeCurrent();
@@ -70,6 +79,8 @@ public sealed unsafe class CudaContext : IDisposable
         return new CudaStream(stream);
     }
 
+    /// <summary>A new event with timing enabled.</summary>
+    /// <exception cref="CudaException">The driver call failed.</exception>
     public CudaEvent CreateEvent()
     {
         MakeCurrent();
@@ -77,6 +88,8 @@ public sealed unsafe class CudaContext : IDisposable
         return new CudaEvent(e);
     }
 
+    /// <summary><paramref name="bytes"/> of device memory, uninitialised.</summary>
+    /// <exception cref="CudaException">The allocation failed (<see cref="CudaResult.OutOfMemory"/>).</exception>
     public CudaDeviceBuffer Allocate(long bytes)
     {
         MakeCurrent();
@@ -100,6 +113,7 @@ public sealed unsafe class CudaContext : IDisposable
         return new CudaHostRegistration(pointer);
     }
 
+    /// <summary>Free and total device memory in bytes, as <c>cuMemGetInfo</c> reports them now.</summary>
     public (long Free, long Total) MemoryInfo()
     {
         MakeCurrent();
@@ -107,5 +121,6 @@ public sealed unsafe class CudaContext : IDisposable
         return ((long)free, (long)total);
     }
 
+    /// <summary>Destroys the context, freeing everything allocated in it.</summary>
     public void Dispose() => _handle.Dispose();
 }

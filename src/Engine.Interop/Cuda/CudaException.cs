@@ -7,6 +7,7 @@ namespace Engine.Interop.Cuda;
 /// as written at the call site.</summary>
 public sealed class CudaException : Exception
 {
+    /// <summary><paramref name="call"/> returned <paramref name="result"/>.</summary>
     public CudaException(CudaResult result, string call)
         : base($"{call} failed: {Describe(result)}")
     {
@@ -14,6 +15,7 @@ public sealed class CudaException : Exception
         Call = call;
     }
 
+    /// <summary>The driver's status code.</summary>
     public CudaResult Result { get; }
 
     /// <summary>The failed call's source text, e.g. <c>cuMemAlloc(out pointer, bytes)</c>.</summary>

@@ -12,13 +12,16 @@ public sealed class CudaDeviceBuffer : SafeHandle
         Bytes = bytes;
     }
 
+    /// <summary>The allocation's size in bytes.</summary>
     public long Bytes { get; }
 
     /// <summary>The device address (for kernel parameters and copies).</summary>
     public ulong Address => IsClosed ? throw new ObjectDisposedException(nameof(CudaDeviceBuffer)) : (ulong)handle;
 
+    /// <inheritdoc/>
     public override bool IsInvalid => handle == 0;
 
+    /// <inheritdoc/>
     protected override bool ReleaseHandle() => CudaDriverImports.cuMemFree((ulong)handle) == CudaResult.Success;
 }
 
@@ -31,12 +34,17 @@ public sealed unsafe class CudaPinnedBuffer : SafeHandle
         Bytes = bytes;
     }
 
+    /// <summary>The allocation's size in bytes.</summary>
     public long Bytes { get; }
 
+    /// <summary>The host address of the first byte.</summary>
+    /// <exception cref="ObjectDisposedException">The buffer was freed.</exception>
     public byte* Pointer => IsClosed ? throw new ObjectDisposedException(nameof(CudaPinnedBuffer)) : (byte*)handle;
 
+    /// <inheritdoc/>
     public override bool IsInvalid => handle == 0;
 
+    /// <inheritdoc/>
     protected override bool ReleaseHandle() => CudaDriverImports.cuMemFreeHost((void*)handle) == CudaResult.Success;
 }
 
@@ -45,7 +53,9 @@ public sealed unsafe class CudaHostRegistration : SafeHandle
 {
     internal CudaHostRegistration(void* pointer) : base(0, ownsHandle: true) => SetHandle((nint)pointer);
 
+    /// <inheritdoc/>
     public override bool IsInvalid => handle == 0;
 
+    /// <inheritdoc/>
     protected override bool ReleaseHandle() => CudaDriverImports.cuMemHostUnregister((void*)handle) == CudaResult.Success;
 }

@@ -14,6 +14,7 @@ public sealed unsafe class CudaModule : IDisposable
         return new CudaKernel(function, name, this);
     }
 
+    /// <summary>Unloads the module; its kernels are invalid after.</summary>
     public void Dispose() => _handle.Dispose();
 }
 
@@ -30,6 +31,7 @@ public sealed unsafe class CudaKernel
         Name = name;
     }
 
+    /// <summary>The kernel's <c>extern "C"</c> name.</summary>
     public string Name { get; }
 
     /// <summary>Launches on <paramref name="stream"/>; <paramref name="parameters"/> point at each argument's

@@ -8,6 +8,9 @@ public sealed unsafe class CudaStream : IDisposable
 
     internal CudaStreamHandle Handle { get; }
 
+    /// <summary>Queues a copy of <paramref name="bytes"/> from host <paramref name="source"/> to <paramref name="destination"/> at
+    /// <paramref name="destinationOffset"/>; asynchronous only when the host memory is page-locked.</summary>
+    /// <exception cref="CudaException">The driver call failed.</exception>
     public void CopyToDevice(CudaDeviceBuffer destination, long destinationOffset, void* source, long bytes)
     {
         if (bytes == 0) return;
@@ -15,6 +18,9 @@ public sealed unsafe class CudaStream : IDisposable
         CudaException.Check(CudaDriverImports.cuMemcpyHtoDAsync(destination.Address + (ulong)destinationOffset, source, (nuint)bytes, Handle));
     }
 
+    /// <summary>Queues a copy of <paramref name="bytes"/> from <paramref name="source"/> at <paramref name="sourceOffset"/> to host
+    /// <paramref name="destination"/>; the data is there once the stream is synchronised.</summary>
+    /// <exception cref="CudaException">The driver call failed.</exception>
     public void CopyToHost(void* destination, CudaDeviceBuffer source, long sourceOffset, long bytes)
     {
         if (bytes == 0) return;
@@ -22,6 +28,8 @@ public sealed unsafe class CudaStream : IDisposable
         CudaException.Check(CudaDriverImports.cuMemcpyDtoHAsync(destination, source.Address + (ulong)sourceOffset, (nuint)bytes, Handle));
     }
 
+    /// <summary>Queues a device-to-device copy of the first <paramref name="bytes"/> of <paramref name="source"/>.</summary>
+    /// <exception cref="CudaException">The driver call failed.</exception>
     public void CopyOnDevice(CudaDeviceBuffer destination, CudaDeviceBuffer source, long bytes)
     {
         CheckRange(destination, 0, bytes);
@@ -29,18 +37,25 @@ public sealed unsafe class CudaStream : IDisposable
         CudaException.Check(CudaDriverImports.cuMemcpyDtoDAsync(destination.Address, source.Address, (nuint)bytes, Handle));
     }
 
+    /// <summary>Queues setting the first <paramref name="bytes"/> of <paramref name="destination"/> to <paramref name="value"/>.</summary>
+    /// <exception cref="CudaException">The driver call failed.</exception>
     public void Fill(CudaDeviceBuffer destination, byte value, long bytes)
     {
         CheckRange(destination, 0, bytes);
         CudaException.Check(CudaDriverImports.cuMemsetD8Async(destination.Address, value, (nuint)bytes, Handle));
     }
 
+    /// <summary>Records <paramref name="e"/> at this point of the stream.</summary>
     public void Record(CudaEvent e) => CudaException.Check(CudaDriverImports.cuEventRecord(e.Handle, Handle));
 
+    /// <summary>Makes later work of this stream wait for <paramref name="e"/> (no host wait).</summary>
     public void Wait(CudaEvent e) => CudaException.Check(CudaDriverImports.cuStreamWaitEvent(Handle, e.Handle, 0));
 
+    /// <summary>Waits on the host until the stream's work is done.</summary>
+    /// <exception cref="CudaException">Queued work failed.</exception>
     public void Synchronize() => CudaException.Check(CudaDriverImports.cuStreamSynchronize(Handle));
 
+    /// <summary>Destroys the stream (work already queued still completes).</summary>
     public void Dispose() => Handle.Dispose();
 
     private static void CheckRange(CudaDeviceBuffer buffer, long offset, long bytes)
@@ -57,6 +72,7 @@ public sealed class CudaEvent : IDisposable
 
     internal CudaEventHandle Handle { get; }
 
+    /// <summary>Waits on the host until the event has completed.</summary>
     public void Synchronize() => CudaException.Check(CudaDriverImports.cuEventSynchronize(Handle));
 
     /// <summary>Milliseconds between two recorded, completed events.</summary>
@@ -66,5 +82,6 @@ public sealed class CudaEvent : IDisposable
         return ms;
     }
 
+    /// <summary>Destroys the event.</summary>
     public void Dispose() => Handle.Dispose();
 }

@@ -7,8 +7,10 @@ namespace Engine.Interop.Nccl;
 /// its last error message, and the call as written at the call site.</summary>
 public sealed class NcclException : Exception
 {
+    /// <summary>NCCL cannot be used at all (the library is missing or too old); <paramref name="message"/> says why.</summary>
     public NcclException(string message) : base(message) { }
 
+    /// <summary><paramref name="call"/> returned <paramref name="result"/>; <paramref name="detail"/> is NCCL's own text, appended.</summary>
     public NcclException(NcclResult result, string call, string detail)
         : base($"{call} failed: {result} ({(int)result}){detail}")
     {

@@ -13,6 +13,7 @@ public static class NcclLibrary
     /// <summary>The environment variable that names the library (a file, or the folder holding it).</summary>
     public const string PathVariable = "ENG_NCCL_PATH";
 
+    /// <summary>The library's soname, one of the places probed when <see cref="PathVariable"/> is not set (by the default loader).</summary>
     public const string FileName = "libnccl.so.2";
 
     /// <summary>Where Python wheels keep NCCL, below a site-packages folder.</summary>

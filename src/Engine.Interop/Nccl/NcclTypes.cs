@@ -8,13 +8,21 @@ namespace Engine.Interop.Nccl;
 /// <summary><c>ncclResult_t</c>.</summary>
 public enum NcclResult
 {
+    /// <summary><c>ncclSuccess</c>.</summary>
     Success = 0,
+    /// <summary><c>ncclUnhandledCudaError</c>: a CUDA call inside NCCL failed.</summary>
     UnhandledCudaError = 1,
+    /// <summary><c>ncclSystemError</c>: a system call (socket, memory) failed.</summary>
     SystemError = 2,
+    /// <summary><c>ncclInternalError</c>: an NCCL bug or memory corruption.</summary>
     InternalError = 3,
+    /// <summary><c>ncclInvalidArgument</c>.</summary>
     InvalidArgument = 4,
+    /// <summary><c>ncclInvalidUsage</c>: a call sequence NCCL does not allow (such as mismatched collectives across ranks).</summary>
     InvalidUsage = 5,
+    /// <summary><c>ncclRemoteError</c>: another rank or the network failed.</summary>
     RemoteError = 6,
+    /// <summary><c>ncclInProgress</c>: a non-blocking call has not finished (not a failure).</summary>
     InProgress = 7,
 }
 

@@ -4,7 +4,7 @@ using Engine.Core.Numerics;
 namespace Engine.Kernels.Cpu;
 
 /// <summary>Float32 scratch spans for one block, rented from the shared pool and returned on dispose.</summary>
-public sealed class BlockScratch : IDisposable
+internal sealed class BlockScratch : IDisposable
 {
     private readonly List<float[]> _rented = new();
     private readonly int _count;

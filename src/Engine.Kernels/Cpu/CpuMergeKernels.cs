@@ -16,18 +16,22 @@ public sealed unsafe class CpuMergeKernels : IMergeKernels
 
     private readonly ElementwiseCpu _elementwise;
 
+    /// <summary>The CPU backend on <paramref name="threads"/> worker threads (0: one per logical core).</summary>
     public CpuMergeKernels(int threads = 0)
     {
         Threads = threads > 0 ? threads : Environment.ProcessorCount;
         _elementwise = new ElementwiseCpu(Threads);
     }
 
+    /// <summary>Worker threads; results do not depend on it.</summary>
     public int Threads { get; }
 
+    /// <inheritdoc/>
     public string Device => $"cpu ({Threads} threads, {(Vector256.IsHardwareAccelerated ? "AVX2" : "scalar")})";
 
     private ParallelOptions Options => new() { MaxDegreeOfParallelism = Threads };
 
+    /// <inheritdoc/>
     public void RowImportance(NativeArray<float> importance, Span<double> rowKl, RawTensor other, RawTensor @base, int rowLength, ComputePrecision precision)
     {
         ImportanceShapes.Check(importance, rowKl, other, @base, rowLength);
@@ -93,9 +97,11 @@ public sealed unsafe class CpuMergeKernels : IMergeKernels
     /// <summary>Elements per block of the element-wise passes.</summary>
     internal const int BlockLength = BlockElements;
 
+    /// <inheritdoc/>
     public void SelectRanks(Span<float> results, NativeArray<float> values, ReadOnlySpan<long> ranks) =>
         RadixSelect.Select(results, values.Pointer, values.Length, ranks, Threads);
 
+    /// <inheritdoc/>
     public long MaskedSelect(RawTensor output, RawTensor other, RawTensor @base, NativeArray<float> importance, long start, float threshold)
     {
         if (output.Length != other.Length || output.Length != @base.Length || start < 0 || start + output.Length > importance.Length)
@@ -158,48 +164,63 @@ public sealed unsafe class CpuMergeKernels : IMergeKernels
         return taken;
     }
 
+    /// <inheritdoc/>
     public void SegmentedLinearCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base,
         long segmentLength, long firstElement) =>
         _elementwise.SegmentedLinearCombination(output, inputs, coefficients, @base, segmentLength, firstElement);
 
+    /// <inheritdoc/>
     public void Gram(Span<double> gram, ReadOnlySpan<RawTensor> inputs, RawTensor? @base, long segmentLength) =>
         _elementwise.Gram(gram, inputs, @base, segmentLength);
 
+    /// <inheritdoc/>
     public void AbsDifference(NativeArray<float> magnitudes, RawTensor other, RawTensor @base) =>
         _elementwise.AbsDifference(magnitudes, other, @base);
 
+    /// <inheritdoc/>
     public void AbsDifferenceSums(Span<double> sums, RawTensor other, RawTensor @base, ReadOnlySpan<ulong> keep) =>
         _elementwise.AbsDifferenceSums(sums, other, @base, keep);
 
+    /// <inheritdoc/>
     public void RandomKeepMask(Span<ulong> keep, long length, ulong key, double density) =>
         _elementwise.RandomKeepMask(keep, length, key, density);
 
+    /// <inheritdoc/>
     public void TaskArithmetic(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, TaskArithmeticTerms terms, long maskStart) =>
         _elementwise.TaskArithmetic(output, models, @base, terms, maskStart);
 
+    /// <inheritdoc/>
     public void NearSwap(RawTensor output, RawTensor model, RawTensor @base, float t) => _elementwise.NearSwap(output, model, @base, t);
 
+    /// <inheritdoc/>
     public void CountedAverage(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, float epsilon) =>
         _elementwise.CountedAverage(output, models, @base, epsilon);
 
+    /// <inheritdoc/>
     public void AmplifiedCountedAverage(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, ReadOnlySpan<float> amplification, float epsilon) =>
         _elementwise.AmplifiedCountedAverage(output, models, @base, amplification, epsilon);
 
+    /// <inheritdoc/>
     public long DeltaVariance(NativeArray<float> variance, ReadOnlySpan<RawTensor> models, RawTensor @base) => _elementwise.DeltaVariance(variance, models, @base);
 
+    /// <inheritdoc/>
     public void DeltaSquareSums(Span<double> sums, ReadOnlySpan<RawTensor> models, RawTensor @base, ulong[]? keep) =>
         _elementwise.DeltaSquareSums(sums, models, @base, keep);
 
+    /// <inheritdoc/>
     public void SignElectedMean(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, ReadOnlySpan<float> weights, ulong[]? keep, long keepStart) =>
         _elementwise.SignElectedMean(output, models, @base, weights, keep, keepStart);
 
+    /// <inheritdoc/>
     public void PairSums(Span<double> sums, RawTensor x0, RawTensor x1, RawTensor? @base, long vectors, bool alongFirst) =>
         _elementwise.PairSums(sums, x0, x1, @base, vectors, alongFirst);
 
+    /// <inheritdoc/>
     public void SlerpBlend(RawTensor output, RawTensor x0, RawTensor x1, RawTensor? @base, ReadOnlySpan<float> coefficients, ReadOnlySpan<ulong> lerp, float t,
         long length, long vectors, bool alongFirst, long firstElement) =>
         _elementwise.SlerpBlend(output, x0, x1, @base, coefficients, lerp, t, length, vectors, alongFirst, firstElement);
 
+    /// <inheritdoc/>
     public void Dispose()
     {
     }

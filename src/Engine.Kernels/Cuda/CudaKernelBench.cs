@@ -9,6 +9,8 @@ namespace Engine.Kernels.Cuda;
 /// without PCIe), next to a device-to-device copy and the staged host-to-device upload.</summary>
 public static unsafe class CudaKernelBench
 {
+    /// <summary>Uploads <paramref name="other"/> and <paramref name="base"/> (rows of <paramref name="rowLength"/>) once, then times each
+    /// kernel <paramref name="repeat"/> times by CUDA events; returns the medians with the bytes each must move.</summary>
     public static IReadOnlyList<DeviceTiming> Run(CudaMergeKernels kernels, RawTensor other, RawTensor @base, int rowLength, int repeat)
     {
         long n = other.Length, rows = n / rowLength;

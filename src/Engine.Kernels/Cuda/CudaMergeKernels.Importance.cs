@@ -8,6 +8,7 @@ namespace Engine.Kernels.Cuda;
 /// <summary>Arcee Fusion's importance kept on the GPU between its three steps (<see cref="IImportance"/>).</summary>
 public sealed unsafe partial class CudaMergeKernels
 {
+    /// <inheritdoc/>
     public IImportance ComputeImportance(NativeArray<float> importance, Span<double> rowKl, RawTensor other, RawTensor @base, int rowLength, ComputePrecision precision)
     {
         if (!ImportanceRunsOnDevice(importance, rowKl, other, @base, rowLength))

@@ -26,6 +26,8 @@ public sealed unsafe partial class CudaMergeKernels : DeviceElementwiseDriver, I
     private readonly CudaModule[] _modules;
     private readonly DeviceSlot _a, _b, _importance, _output, _rowKl, _scratch;
 
+    /// <summary>The CUDA backend on GPU <paramref name="ordinal"/>, with <paramref name="threads"/> CPU threads for the host-side work.</summary>
+    /// <exception cref="Engine.Interop.Cuda.CudaException">No CUDA driver, no GPU of that ordinal, or a driver call (context, PTX load) failed; the message names the call.</exception>
     public CudaMergeKernels(int ordinal = 0, int threads = 0) : base(threads)
     {
         Context = CudaContext.Create(ordinal);
@@ -56,6 +58,7 @@ public sealed unsafe partial class CudaMergeKernels : DeviceElementwiseDriver, I
     internal CudaKernel HistogramKernel { get; }
     internal CudaKernel MaskedSelectKernel { get; }
 
+    /// <inheritdoc/>
     public string Device => $"cuda:{Context.Ordinal} ({Context.Name}, sm_{Context.ComputeCapability.Major}{Context.ComputeCapability.Minor}, {Context.TotalMemory / (1L << 30)} GiB; hand-written PTX)";
 
     /// <summary>When set, uploads, kernels (stream-synchronised so the span is the kernel's own time) and
@@ -68,6 +71,7 @@ public sealed unsafe partial class CudaMergeKernels : DeviceElementwiseDriver, I
         if (Trace != null) Stream.Synchronize();
     }
 
+    /// <inheritdoc/>
     public void RowImportance(NativeArray<float> importance, Span<double> rowKl, RawTensor other, RawTensor @base, int rowLength, ComputePrecision precision)
     {
         lock (Gate) RowImportanceLocked(importance, rowKl, other, @base, rowLength, precision);
@@ -153,6 +157,7 @@ public sealed unsafe partial class CudaMergeKernels : DeviceElementwiseDriver, I
         RowImportanceKernel.Launch(Stream, gridX, block, cache, [(nint)(&pi), (nint)(&pk), (nint)(&pb), (nint)(&px), (nint)(&py), (nint)(&dx), (nint)(&dy), (nint)(&r), (nint)(&n)], gridY);
     }
 
+    /// <inheritdoc/>
     public void SelectRanks(Span<float> results, NativeArray<float> values, ReadOnlySpan<long> ranks)
     {
         lock (Gate) SelectRanksLocked(results, values, ranks);
@@ -205,6 +210,7 @@ public sealed unsafe partial class CudaMergeKernels : DeviceElementwiseDriver, I
         HistogramKernel.Launch(Stream, grid, block, 0, [(nint)(&ph), (nint)(&pv), (nint)(&pp), (nint)(&n), (nint)(&s), (nint)(&b), (nint)(&ps), (nint)(&pc)]);
     }
 
+    /// <inheritdoc/>
     public long MaskedSelect(RawTensor output, RawTensor other, RawTensor @base, NativeArray<float> importance, long start, float threshold)
     {
         lock (Gate) return MaskedSelectLocked(output, other, @base, importance, start, threshold);
@@ -257,6 +263,7 @@ public sealed unsafe partial class CudaMergeKernels : DeviceElementwiseDriver, I
         MaskedSelectKernel.Launch(Stream, grid, block, 0, [(nint)(&po), (nint)(&pt), (nint)(&px), (nint)(&py), (nint)(&pi), (nint)(&count), (nint)(&t), (nint)(&d0), (nint)(&d1), (nint)(&d2)]);
     }
 
+    /// <inheritdoc/>
     public void Dispose()
     {
         lock (Gate) DisposeLocked();

@@ -40,6 +40,7 @@ public abstract unsafe class DeviceElementwiseDriver : IElementwiseKernels
     private static bool OnDevice(RawTensor output, ReadOnlySpan<RawTensor> inputs, RawTensor? @base) =>
         DeviceDTypes.HasKernel(output.DType) && DeviceDTypes.HaveKernels(inputs, @base);
 
+    /// <inheritdoc/>
     public void SegmentedLinearCombination(RawTensor output, ReadOnlySpan<RawTensor> inputs, ReadOnlySpan<float> coefficients, RawTensor? @base,
         long segmentLength, long firstElement)
     {
@@ -56,6 +57,7 @@ public abstract unsafe class DeviceElementwiseDriver : IElementwiseKernels
             [Output(output), .. PackedInputs, Table(rows), DTypeOf(output), Scalar(k), Scalar(@base is null ? 0 : 1), Scalar(segmentLength), Scalar(firstElement), Scalar(n)]);
     }
 
+    /// <inheritdoc/>
     public void NearSwap(RawTensor output, RawTensor model, RawTensor @base, float t)
     {
         ElementwiseShapes.Check(output.Length, [model], @base);
@@ -68,6 +70,7 @@ public abstract unsafe class DeviceElementwiseDriver : IElementwiseKernels
         Run("near_swap", KernelGrid.Elementwise(n), [model, @base], [Output(output), .. PackedInputs, DTypeOf(output), Scalar(t), Scalar(n)]);
     }
 
+    /// <inheritdoc/>
     public void CountedAverage(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, float epsilon)
     {
         ElementwiseShapes.Check(output.Length, models, @base);
@@ -81,6 +84,7 @@ public abstract unsafe class DeviceElementwiseDriver : IElementwiseKernels
             [Output(output), .. PackedInputs, DTypeOf(output), Scalar(models.Length), Scalar(epsilon), Scalar(n)]);
     }
 
+    /// <inheritdoc/>
     public void AmplifiedCountedAverage(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, ReadOnlySpan<float> amplification, float epsilon)
     {
         ElementwiseShapes.CheckAmplified(output.Length, models, @base, amplification);
@@ -94,6 +98,7 @@ public abstract unsafe class DeviceElementwiseDriver : IElementwiseKernels
             [Output(output), .. PackedInputs, Table(amplification.ToArray()), DTypeOf(output), Scalar(models.Length), Scalar(epsilon), Scalar(n)]);
     }
 
+    /// <inheritdoc/>
     public long DeltaVariance(NativeArray<float> variance, ReadOnlySpan<RawTensor> models, RawTensor @base)
     {
         long n = variance.Length;
@@ -107,6 +112,7 @@ public abstract unsafe class DeviceElementwiseDriver : IElementwiseKernels
         return nonzero;
     }
 
+    /// <inheritdoc/>
     public void DeltaSquareSums(Span<double> sums, ReadOnlySpan<RawTensor> models, RawTensor @base, ulong[]? keep)
     {
         int k = models.Length;
@@ -125,6 +131,7 @@ public abstract unsafe class DeviceElementwiseDriver : IElementwiseKernels
         PartialSums.Add(sums, partials, 1, blocks, k, gram: false);
     }
 
+    /// <inheritdoc/>
     public void SignElectedMean(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, ReadOnlySpan<float> weights, ulong[]? keep, long keepStart)
     {
         ElementwiseShapes.CheckSignElection(output, models, @base, weights, keep, keepStart);
@@ -141,6 +148,7 @@ public abstract unsafe class DeviceElementwiseDriver : IElementwiseKernels
         ]);
     }
 
+    /// <inheritdoc/>
     public void PairSums(Span<double> sums, RawTensor x0, RawTensor x1, RawTensor? @base, long vectors, bool alongFirst)
     {
         long n = x0.Length, length = ElementwiseShapes.CheckPairSums(sums, x0, x1, @base, vectors);
@@ -168,6 +176,7 @@ public abstract unsafe class DeviceElementwiseDriver : IElementwiseKernels
         PartialSums.Add(sums, partials, blocked ? 1 : vectors, blocked ? runs : 1, 4, gram: false);
     }
 
+    /// <inheritdoc/>
     public void SlerpBlend(RawTensor output, RawTensor x0, RawTensor x1, RawTensor? @base, ReadOnlySpan<float> coefficients, ReadOnlySpan<ulong> lerp, float t,
         long length, long vectors, bool alongFirst, long firstElement)
     {
@@ -183,6 +192,7 @@ public abstract unsafe class DeviceElementwiseDriver : IElementwiseKernels
             [Output(output), .. PackedInputs, Table(coefficients.ToArray()), Table(lerp[..(int)((vectors + 63) / 64)].ToArray()), Group(scalars)]);
     }
 
+    /// <inheritdoc/>
     public void Gram(Span<double> gram, ReadOnlySpan<RawTensor> inputs, RawTensor? @base, long segmentLength)
     {
         int k = inputs.Length;
@@ -202,6 +212,7 @@ public abstract unsafe class DeviceElementwiseDriver : IElementwiseKernels
         PartialSums.Add(gram, partials, segments, perSegment, k * k, gram: true);
     }
 
+    /// <inheritdoc/>
     public void AbsDifference(NativeArray<float> magnitudes, RawTensor other, RawTensor @base)
     {
         long n = magnitudes.Length;
@@ -217,6 +228,7 @@ public abstract unsafe class DeviceElementwiseDriver : IElementwiseKernels
         NonFiniteInputs.ThrowIfAny(firstBad, @base);
     }
 
+    /// <inheritdoc/>
     public void AbsDifferenceSums(Span<double> sums, RawTensor other, RawTensor @base, ReadOnlySpan<ulong> keep)
     {
         long n = other.Length, blocks = ElementwiseShapes.CheckSums(sums, other, @base, keep);
@@ -234,6 +246,7 @@ public abstract unsafe class DeviceElementwiseDriver : IElementwiseKernels
         PartialSums.Add(sums, partials, 1, blocks, 2, gram: false);
     }
 
+    /// <inheritdoc/>
     public void RandomKeepMask(Span<ulong> keep, long length, ulong key, double density)
     {
         long words = ElementwiseShapes.CheckMask(keep, length);
@@ -247,6 +260,7 @@ public abstract unsafe class DeviceElementwiseDriver : IElementwiseKernels
         keep[(int)words..].Clear();
     }
 
+    /// <inheritdoc/>
     public void TaskArithmetic(RawTensor output, ReadOnlySpan<RawTensor> models, RawTensor @base, TaskArithmeticTerms terms, long maskStart)
     {
         ElementwiseShapes.CheckTaskArithmetic(output, models, @base, terms, maskStart);

@@ -5,6 +5,7 @@ namespace Engine.Kernels.Device;
 public readonly record struct SlerpBlendScalars(int OutputDType, int HasBase, float T, long Vectors, long VectorLength, int AlongFirst, long FirstElement, long N)
     : IKernelScalars
 {
+    /// <summary>The values in kernel argument order.</summary>
     public object[] Fields => [OutputDType, HasBase, T, Vectors, VectorLength, AlongFirst, FirstElement, N];
 }
 
@@ -14,5 +15,6 @@ public readonly record struct SlerpBlendScalars(int OutputDType, int HasBase, fl
 public readonly record struct TaskArithmeticScalars(int OutputDType, int K, long WordsPerModel, int BitOffset, int Consensus, int Normalize, float Lambda,
     float LinearDivisor, long N) : IKernelScalars
 {
+    /// <summary>The values in kernel argument order.</summary>
     public object[] Fields => [OutputDType, K, WordsPerModel, BitOffset, Consensus, Normalize, Lambda, LinearDivisor, N];
 }

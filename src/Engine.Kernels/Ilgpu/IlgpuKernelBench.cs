@@ -11,6 +11,8 @@ namespace Engine.Kernels.Ilgpu;
 /// stream synchronisation (microseconds of launch overhead on millisecond kernels).</summary>
 public static unsafe class IlgpuKernelBench
 {
+    /// <summary>Uploads <paramref name="other"/> and <paramref name="base"/> (rows of <paramref name="rowLength"/>) once, then times each
+    /// kernel <paramref name="repeat"/> times, host-timed around launch and synchronisation; returns the medians with the bytes each must move.</summary>
     public static IReadOnlyList<DeviceTiming> Run(IlgpuMergeKernels kernels, RawTensor other, RawTensor @base, int rowLength, int repeat)
     {
         long n = other.Length, rows = n / rowLength;

@@ -9,6 +9,7 @@ public sealed unsafe partial class IlgpuMergeKernels
 {
     private bool _importanceOpen;
 
+    /// <inheritdoc/>
     public IImportance ComputeImportance(NativeArray<float> importance, Span<double> rowKl, RawTensor other, RawTensor @base, int rowLength, ComputePrecision precision)
     {
         if (!ImportanceRunsOnAccelerator(importance, rowKl, other, @base, rowLength))

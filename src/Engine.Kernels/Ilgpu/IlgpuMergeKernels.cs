@@ -101,6 +101,7 @@ public sealed unsafe partial class IlgpuMergeKernels : DeviceElementwiseDriver, 
         return result;
     }
 
+    /// <inheritdoc/>
     public string Device { get; }
 
     /// <summary>When set, uploads and downloads (in the staging) and kernels are recorded as separate spans; a
@@ -124,6 +125,7 @@ public sealed unsafe partial class IlgpuMergeKernels : DeviceElementwiseDriver, 
         }
     }
 
+    /// <inheritdoc/>
     public void RowImportance(NativeArray<float> importance, Span<double> rowKl, RawTensor other, RawTensor @base, int rowLength, ComputePrecision precision)
     {
         lock (Gate)
@@ -234,6 +236,7 @@ public sealed unsafe partial class IlgpuMergeKernels : DeviceElementwiseDriver, 
         }
     }
 
+    /// <inheritdoc/>
     public void SelectRanks(Span<float> results, NativeArray<float> values, ReadOnlySpan<long> ranks)
     {
         lock (Gate)
@@ -271,6 +274,7 @@ public sealed unsafe partial class IlgpuMergeKernels : DeviceElementwiseDriver, 
         });
     }
 
+    /// <inheritdoc/>
     public long MaskedSelect(RawTensor output, RawTensor other, RawTensor @base, NativeArray<float> importance, long start, float threshold)
     {
         lock (Gate)
@@ -329,6 +333,7 @@ public sealed unsafe partial class IlgpuMergeKernels : DeviceElementwiseDriver, 
         }
     }
 
+    /// <inheritdoc/>
     public void Dispose()
     {
         _staging.Dispose();

@@ -30,6 +30,7 @@ public sealed record BatchOptions(string Root)
     /// <summary>Skip the jobs the job log records as finished, with the same key, whose output is in place.</summary>
     public bool Resume { get; init; }
 
+    /// <summary>Where an output shard is cut: a shard holds at most this many bytes of tensor data (a larger single tensor gets a shard of its own).</summary>
     public long MaxShardBytes { get; init; } = ShardWriterOptions.DefaultMaxShardBytes;
 }
 

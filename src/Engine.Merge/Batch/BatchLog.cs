@@ -30,6 +30,7 @@ public sealed class BatchLog : IDisposable
         _file = file;
     }
 
+    /// <summary>The job log file under the output root.</summary>
     public string Path { get; }
 
     /// <summary>Opens (creating the root and the file when needed) the log of <paramref name="root"/> for appending.</summary>
@@ -103,6 +104,7 @@ public sealed class BatchLog : IDisposable
         }
     }
 
+    /// <summary>Closes the log file and releases the output root's lock, so another batch may use the root.</summary>
     public void Dispose()
     {
         _file.Dispose();

@@ -23,8 +23,11 @@ public sealed class BatchPlan : IDisposable
         Signatures = signatures;
     }
 
+    /// <summary>The options the plan was made with.</summary>
     public BatchOptions Options { get; }
+    /// <summary>Every job, in the order given (skipped ones included, with <see cref="PlannedJob.Skip"/> set).</summary>
     public IReadOnlyList<PlannedJob> Jobs { get; }
+    /// <summary>The jobs grouped by the inputs they share; clusters run one after another.</summary>
     public IReadOnlyList<PlannedCluster> Clusters { get; }
     internal StepSignatures Signatures { get; }
 
@@ -37,6 +40,7 @@ public sealed class BatchPlan : IDisposable
     /// <param name="Skip">True when resuming and the log records the job finished with this key, its output in place.</param>
     public sealed record PlannedJob(BatchJob Job, MergePlan Plan, IReadOnlyList<PlannedTensor> Tensors, string Output, string Key, bool Skip)
     {
+        /// <summary>Bytes of tensor data the job writes: <c>Σ</c> over its tensors of elements × dtype size.</summary>
         public long OutputBytes => Tensors.Sum(t => t.Spec.ByteLength);
     }
 
@@ -258,6 +262,7 @@ public sealed class BatchPlan : IDisposable
         ? string.Create(CultureInfo.InvariantCulture, $"{bytes / (double)(1L << 30):F2} GiB")
         : string.Create(CultureInfo.InvariantCulture, $"{bytes / (double)(1L << 20):F1} MiB");
 
+    /// <summary>Closes every job's merge plan (and so the input models it opened).</summary>
     public void Dispose()
     {
         foreach (var j in Jobs) j.Plan.Dispose();

@@ -9,8 +9,10 @@ namespace Engine.Merge.Benchmarks;
 /// bytes.</summary>
 public sealed record IoBenchResult(string Model, int Tensors, long Bytes, int Threads, int Repeat, double CopySeconds, double ConvertSeconds)
 {
+    /// <summary>Copy bandwidth: <c>Bytes / CopySeconds</c>, bytes per second.</summary>
     public double CopyBytesPerSecond => Bytes / CopySeconds;
 
+    /// <summary>Read + convert-to-float32 bandwidth: <c>Bytes / ConvertSeconds</c>, bytes per second of stored input.</summary>
     public double ConvertBytesPerSecond => Bytes / ConvertSeconds;
 }
 
@@ -19,6 +21,9 @@ public sealed record IoBenchResult(string Model, int Tensors, long Bytes, int Th
 /// both in one run.</summary>
 public static class IoBenchmark
 {
+    /// <summary>Times reading and converting every tensor of the model at <paramref name="path"/> to float32 on
+    /// <paramref name="threads"/> threads, and a plain copy of the same bytes, <paramref name="repeat"/> times each; returns the medians.</summary>
+    /// <exception cref="Core.EngineException">The model cannot be opened or a tensor cannot be read.</exception>
     public static unsafe IoBenchResult Measure(string path, int threads, int repeat)
     {
         using var model = ModelDirectory.Open(path);

@@ -20,6 +20,7 @@ namespace Engine.Merge.Benchmarks;
 /// <param name="CopyBytesPerSecond">The copy bandwidth of the same scope, where one was measured.</param>
 public sealed record KernelBenchRow(string Device, string Kernel, string Scope, long Elements, double MedianSeconds, long Bytes, double? CopyBytesPerSecond)
 {
+    /// <summary>The kernel's rate: <c>Bytes / MedianSeconds</c>, bytes per second.</summary>
     public double BytesPerSecond => Bytes / MedianSeconds;
 
     /// <summary>This row's rate as a fraction of the copy bandwidth (null without one).</summary>

@@ -8,6 +8,11 @@ using Engine.Merge.Execution;
 namespace Engine.Merge.Benchmarks;
 
 /// <summary>The result of <see cref="MergeBenchmark.Measure"/>.</summary>
+/// <param name="Method">The merge method timed.</param>
+/// <param name="Device">The backend's description.</param>
+/// <param name="Threads">CPU worker threads.</param>
+/// <param name="ElementsPerModel">Elements of the generated model (every tensor together).</param>
+/// <param name="Repeat">Timed runs of each of the merge and the floor; the times are their medians.</param>
 /// <param name="BaseModel">The generated base model's directory.</param>
 /// <param name="Expert">The first generated expert's directory.</param>
 /// <param name="FloorSeconds">Median time of the I/O floor: the same reads, conversions and writes with no merge math.</param>

@@ -31,6 +31,9 @@ public sealed record SweepBenchResult(string Device, int Threads, long ElementsP
 /// and writes N outputs; the merge writes one.</summary>
 public static class SweepBenchmark
 {
+    /// <summary>Generates the pair described by <paramref name="spec"/> under <paramref name="root"/>, then times one Arcee
+    /// Fusion merge against a batch of <paramref name="lambdas"/> lambdas (1.0, 1.5, ...), <paramref name="repeat"/> runs
+    /// each, alternated, on <paramref name="kernels"/> with <paramref name="threads"/> CPU threads; returns the medians.</summary>
     public static SweepBenchResult Measure(IMergeKernels kernels, SyntheticModelSpec spec, string root, int lambdas, int threads, int repeat,
         CancellationToken cancellation)
     {

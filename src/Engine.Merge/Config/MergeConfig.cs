@@ -21,6 +21,7 @@ public sealed record ModelEntry(string Model, ParameterSet Parameters);
 /// half-open <c>layer_range</c>) and the parameters given to it.</summary>
 public sealed record SliceSource(string Model, int Start, int End, ParameterSet Parameters)
 {
+    /// <summary>Layers the source contributes: <c>End - Start</c>.</summary>
     public int Length => End - Start;
 }
 
@@ -37,15 +38,21 @@ public sealed record SliceDefinition(ImmutableArray<SliceSource> Sources, string
 /// later document use this one's result as a model.</summary>
 public sealed record MergeDocument
 {
+    /// <summary><c>name</c>: how later documents refer to this one's result (null for a single merge or the last document).</summary>
     public required string? Name { get; init; }
+    /// <summary><c>merge_method</c>, a name in <see cref="Methods.MergeMethodRegistry"/>.</summary>
     public required string Method { get; init; }
+    /// <summary><c>models:</c>, in config order, each with its own parameters (empty for a sliced merge, see <see cref="Slices"/>).</summary>
     public required ImmutableArray<ModelEntry> Models { get; init; }
 
     /// <summary><c>slices:</c>, in output order; empty for a <c>models:</c> merge (then <see cref="Models"/> is used).</summary>
     public ImmutableArray<SliceDefinition> Slices { get; init; } = [];
 
+    /// <summary>True when the document merges by <c>slices:</c> rather than by <c>models:</c>.</summary>
     public bool IsSliced => !Slices.IsDefaultOrEmpty;
+    /// <summary><c>base_model</c>: a path or an earlier document's name; null when the method takes none.</summary>
     public required string? BaseModel { get; init; }
+    /// <summary>The merge-level <c>parameters</c>, the fallback of every model's own.</summary>
     public required ParameterSet Parameters { get; init; }
 
     /// <summary><c>dtype</c>: inputs are cast to it before the math, as mergekit does.</summary>
@@ -61,7 +68,9 @@ public sealed record MergeDocument
     /// null: the output takes the base model's tokenizer files and embedding rows as they are.</summary>
     public TokenizerSettings? Tokenizer { get; init; }
 
+    /// <summary><c>compute_dtype</c>: float32 math with float64 sums (the default), or mergekit's bf16 rounding.</summary>
     public required Kernels.ComputePrecision ComputePrecision { get; init; }
+    /// <summary><c>quantiles</c>: exact order statistics (default) or mergekit's sampled estimate.</summary>
     public required QuantileMode Quantiles { get; init; }
 
     /// <summary>Seed for every random choice of the method (sampling, DARE drops).</summary>
@@ -93,5 +102,6 @@ public sealed record MergeDocument
 /// is the output.</summary>
 public sealed record MergeConfig(string Path, ImmutableArray<MergeDocument> Documents, ImmutableArray<string> Warnings, string Text)
 {
+    /// <summary>The last document, whose result is written as the output model.</summary>
     public MergeDocument Output => Documents[^1];
 }

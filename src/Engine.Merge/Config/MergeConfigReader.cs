@@ -20,8 +20,14 @@ public static class MergeConfigReader
         "tokenizer", "compute_dtype", "quantiles", "seed", "random_seed", "chat_template", "slices",
     };
 
+    /// <summary>Reads and validates the config file at <paramref name="path"/> (size-limited YAML).</summary>
+    /// <exception cref="MergeConfigException">The file cannot be read, is not valid YAML, names an unknown method or has a
+    /// malformed value; the message names the file and the key.</exception>
     public static MergeConfig Load(string path) => Parse(path, YamlLimits.ReadFile(path, "config"));
 
+    /// <summary>Parses <paramref name="text"/> as the config at <paramref name="path"/> (relative model paths resolve against
+    /// its folder; <paramref name="path"/> also names the file in errors).</summary>
+    /// <exception cref="MergeConfigException">The text is not a valid config; the message names the file and the key.</exception>
     public static MergeConfig Parse(string path, string text)
     {
         var stream = YamlLimits.Load(path, text);

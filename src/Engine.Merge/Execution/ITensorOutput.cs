@@ -7,6 +7,7 @@ namespace Engine.Merge.Execution;
 /// tensor never has to exist in memory whole: each chunk is written to its shard as soon as it is full.</summary>
 public interface ITensorOutput
 {
+    /// <summary>The dtype the output stores; the method's float32 results are rounded to it when written.</summary>
     DType DType { get; }
 
     /// <summary>Elements.</summary>

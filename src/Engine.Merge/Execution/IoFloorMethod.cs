@@ -10,7 +10,7 @@ namespace Engine.Merge.Execution;
 /// converting path as a merge and writes the base (or the first model) through the same shard path, with no
 /// merge math beyond a linear combination with weight 1 on the first input and 0 on the rest (one multiply-add
 /// per input element, no scratch arrays).</summary>
-public sealed class IoFloorMethod : IMergeMethod
+internal sealed class IoFloorMethod : IMergeMethod
 {
     public string Name => "io_floor";
     public string Formula => "merged = B (every input read and converted, output written)";

@@ -18,7 +18,9 @@ namespace Engine.Merge.Execution;
 /// <summary>Options of one merge run.</summary>
 public sealed record MergeRunOptions(string OutputPath)
 {
+    /// <summary>Replace an existing output directory; without it an existing output is an error and nothing is written.</summary>
     public bool Overwrite { get; init; }
+    /// <summary>Where an output shard is cut: a shard holds at most this many bytes of tensor data (a larger single tensor gets a shard of its own).</summary>
     public long MaxShardBytes { get; init; } = ShardWriterOptions.DefaultMaxShardBytes;
 
     /// <summary>When set, every named intermediate stage is also written as a model directory here.</summary>
@@ -48,6 +50,7 @@ public sealed class MergeExecutor
     private readonly IMergeKernels[] _devices;
     private readonly ILogger _logger;
 
+    /// <summary>An executor on the one device <paramref name="kernels"/> (owned by the caller).</summary>
     public MergeExecutor(IMergeKernels kernels, ILogger<MergeExecutor>? logger = null)
         : this([kernels], logger)
     {
@@ -61,6 +64,13 @@ public sealed class MergeExecutor
         _logger = logger ?? (ILogger)NullLogger.Instance;
     }
 
+    /// <summary>Plans and runs <paramref name="config"/> into <see cref="MergeRunOptions.OutputPath"/>, writing the model
+    /// (safetensors shards and index, config, tokenizer files, a model card) and its merge report; the output appears
+    /// only when complete. <paramref name="progress"/> hears of each tensor written.</summary>
+    /// <exception cref="MergeConfigException">The config asks for something its models cannot give (a missing tensor,
+    /// mismatched shapes, a missing parameter).</exception>
+    /// <exception cref="Core.EngineException">The output exists and <see cref="MergeRunOptions.Overwrite"/> is not set, or an input cannot be read.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellation"/> was cancelled; no output is left.</exception>
     public MergeResult Run(MergeConfig config, MergeRunOptions options, IProgress<MergeProgress>? progress = null, CancellationToken cancellation = default) =>
         Run(config, options, null, progress, cancellation);
 

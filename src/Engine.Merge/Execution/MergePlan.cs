@@ -10,7 +10,13 @@ namespace Engine.Merge.Execution;
 /// <summary>An input of a stage: a model on disk or an earlier stage's result.</summary>
 public abstract record InputRef(string Label)
 {
+    /// <summary>A model directory on disk.</summary>
+    /// <param name="Label">The name the config gives it (its path as written).</param>
+    /// <param name="Directory">The opened model.</param>
     public sealed record Model(string Label, ModelDirectory Directory) : InputRef(Label);
+    /// <summary>An earlier stage's result, used as a model.</summary>
+    /// <param name="Label">The stage's <c>name</c>.</param>
+    /// <param name="Node">The stage.</param>
     public sealed record Stage(string Label, MergeStage Node) : InputRef(Label);
 }
 
@@ -20,6 +26,7 @@ public abstract record InputRef(string Label)
 public sealed record MergeStage(int Index, MergeDocument Document, IMergeMethod Method, InputRef? Base,
     ImmutableArray<(InputRef Input, ParameterSet Parameters)> Others, DType OutDType)
 {
+    /// <summary>The document's <c>name</c>, or <c>output</c> for the unnamed last stage.</summary>
     public string Label => Document.Name ?? "output";
 
     /// <summary>The output vocabulary and each input's embedding rows, when the config merges tokenizers.</summary>
@@ -58,6 +65,7 @@ public sealed record MergeStage(int Index, MergeDocument Document, IMergeMethod 
 /// (vocab truncation).</summary>
 public sealed record PlannedTensor(string Name, DType DType, ImmutableArray<long> Shape, double LayerPosition, ImmutableArray<string> Notes)
 {
+    /// <summary>The tensor as the output shard header records it: name, dtype, shape.</summary>
     public TensorSpec Spec => new(Name, DType, Shape);
 }
 
@@ -74,9 +82,13 @@ public sealed class MergePlan : IDisposable
         _opened = opened;
     }
 
+    /// <summary>The config the plan resolves.</summary>
     public MergeConfig Config { get; }
+    /// <summary>One stage per document, in dependency order; the last is <see cref="Output"/>.</summary>
     public ImmutableArray<MergeStage> Stages { get; }
+    /// <summary>The stage whose result is the output model.</summary>
     public MergeStage Output => Stages[^1];
+    /// <summary>Every input model opened, each once; <see cref="Dispose"/> closes them.</summary>
     public IReadOnlyList<ModelDirectory> Models => _opened;
 
     /// <summary>Resolves names and paths, opens (and so validates) every input model.</summary>
@@ -233,9 +245,12 @@ public sealed class MergePlan : IDisposable
         return [rows, first.Shape[1]];
     }
 
+    /// <summary>Whether <paramref name="name"/> is a vocabulary-sized tensor (<c>embed_tokens</c>, <c>lm_head</c>, <c>wte</c>),
+    /// whose rows are truncated to the common vocabulary when the inputs' vocab sizes differ.</summary>
     public static bool IsVocabTensor(string name) =>
         name.EndsWith("embed_tokens.weight", StringComparison.Ordinal) || name == ModelDirectory.LmHeadName || name.EndsWith("wte.weight", StringComparison.Ordinal);
 
+    /// <summary>Closes every model the plan opened.</summary>
     public void Dispose()
     {
         foreach (var m in _opened) m.Dispose();

@@ -71,7 +71,9 @@ public sealed record MergeTotals(int Tensors, long BytesWritten, long MergedElem
 /// what was adjusted (rows truncated to a common vocabulary).</summary>
 public sealed record TensorReport(string Name, string Dtype, IReadOnlyList<long> Shape, double TimeMs, IReadOnlyList<TensorStageReport> Stages)
 {
+    /// <summary>The index of the device that computed the tensor, when tensors were spread over several; null otherwise.</summary>
     public int? Device { get; init; }
+    /// <summary>What was adjusted for this tensor (such as rows truncated to a common vocabulary); null when nothing was.</summary>
     public IReadOnlyList<string>? Notes { get; init; }
 }
 
@@ -83,21 +85,25 @@ public sealed record TensorStageReport(string Stage, string Method)
     /// <summary>Why the tensor was not merged (integer buffers are copied from the base).</summary>
     public string? Note { get; init; }
 
+    /// <summary>Elements the stage merged.</summary>
     public long? Elements { get; init; }
 
     /// <summary>Elements taken from the other model (Arcee Fusion).</summary>
     public long? Kept { get; init; }
 
+    /// <summary><c>Kept / Elements</c> (Arcee Fusion).</summary>
     public double? KeptFraction { get; init; }
 
     /// <summary>Arcee Fusion's importance threshold <c>Q50 + lambda * (Q75 - Q25)</c>.</summary>
     public double? Threshold { get; init; }
 
+    /// <summary>Arcee Fusion's <c>lambda</c> for this tensor.</summary>
     public double? Lambda { get; init; }
 
     /// <summary>Mean of the per-row KL divergences (Arcee Fusion).</summary>
     public double? KlMean { get; init; }
 
+    /// <summary>The method's other statistics by the names <c>engine methods</c> lists (written inline in the JSON).</summary>
     [JsonExtensionData]
     public JsonObject? Statistics { get; init; }
 

@@ -5,7 +5,7 @@ using Engine.Merge.Config;
 namespace Engine.Merge.Execution;
 
 /// <summary>The README.md model card of a merged model: what was merged, how, and the config.</summary>
-public static class ModelCard
+internal static class ModelCard
 {
     public static string Render(MergePlan plan, MergeStage stage, MergeConfig config)
     {

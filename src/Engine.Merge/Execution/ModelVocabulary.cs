@@ -19,6 +19,7 @@ public sealed class ModelVocabulary
         Rows = rows;
     }
 
+    /// <summary>The model's name in the config, for messages and the report.</summary>
     public string Label { get; }
 
     /// <summary>The <c>tokenizer.json</c> read.</summary>
@@ -37,6 +38,7 @@ public sealed class ModelVocabulary
     public IEnumerable<JsonObject> AddedTokens =>
         (Document["added_tokens"] as JsonArray ?? []).OfType<JsonObject>().Where(t => Id(t) < Rows).OrderBy(Id);
 
+    /// <summary>Whether <paramref name="model"/> has a <c>tokenizer.json</c>.</summary>
     public static bool Exists(ModelDirectory model) => File.Exists(System.IO.Path.Combine(model.Path, "tokenizer.json"));
 
     /// <summary>Reads <paramref name="model"/>'s <c>tokenizer.json</c>; a missing or malformed file is a

@@ -26,6 +26,8 @@ public sealed class SliceMap
     /// <summary>Decoder layers of the output: the slices' lengths summed.</summary>
     public int OutputLayers { get; }
 
+    /// <summary>The recipe of output tensor <paramref name="name"/>.</summary>
+    /// <exception cref="InvalidOperationException"><paramref name="name"/> is not an output of the sliced stage.</exception>
     public TensorRecipe Get(string name) =>
         _byName.TryGetValue(name, out var r) ? r : throw new InvalidOperationException($"tensor '{name}' is not an output of the sliced stage");
 

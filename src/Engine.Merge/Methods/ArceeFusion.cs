@@ -19,22 +19,28 @@ namespace Engine.Merge.Methods;
 /// float64 sums unless <c>compute_dtype: bfloat16</c> asks for mergekit's bf16 rounding.</summary>
 public sealed class ArceeFusion : IMergeMethod
 {
+    /// <summary>The <c>lambda</c> when the config gives none: mergekit's fixed 1.5.</summary>
     public const double DefaultLambda = 1.5;
 
     /// <summary>mergekit's sample size for quantile estimates.</summary>
     public const int SampleSize = 1_000_000;
 
+    /// <inheritdoc/>
     public string Name => "arcee_fusion";
 
+    /// <inheritdoc/>
     public string Formula => "importance = |P-B| * KL(softmax(P_row)+eps || softmax(B_row)+eps); merged = importance >= Q50 + lambda*(Q75-Q25) ? P : B";
 
+    /// <inheritdoc/>
     public IReadOnlyList<MethodParameter> Parameters { get; } = new[]
     {
         new MethodParameter("lambda", DefaultLambda, false, "IQR multiplier of the dynamic threshold"),
     };
 
+    /// <inheritdoc/>
     public bool RequiresBase => true;
 
+    /// <inheritdoc/>
     public void Validate(MergeDocument document, string where, ImmutableArray<string>.Builder warnings)
     {
         if (document.BaseModel == null) throw new MergeConfigException($"{where}: arcee_fusion needs 'base_model'");
@@ -47,6 +53,7 @@ public sealed class ArceeFusion : IMergeMethod
             warnings.Add($"{where}: arcee_fusion ignores the parameters of model '{m.Model}'");
     }
 
+    /// <inheritdoc/>
     public JsonObject Merge(TensorMergeInputs inputs, ITensorOutput output, IMergeKernels kernels, CancellationToken cancellation)
     {
         long n = inputs.Base!.Value.Length;

@@ -6,6 +6,7 @@ namespace Engine.Merge.Methods;
 /// differences from mergekit are on <see cref="GeneralizedTaskArithmetic"/>.</summary>
 public sealed class Breadcrumbs : GeneralizedTaskArithmetic
 {
+    /// <summary>The <c>breadcrumbs</c> method.</summary>
     public Breadcrumbs()
         : base("breadcrumbs", "d_i = (M_i - B) without its top gamma and bottom (1 - density - gamma) by |.|; merged = B + lambda * sum_i w_i d_i", SignConsensus.None, Sparsification.MagnitudeOutliers, defaultNormalize: false, defaultRescale: false)
     {

@@ -6,6 +6,7 @@ namespace Engine.Merge.Methods;
 /// differences from mergekit are on <see cref="GeneralizedTaskArithmetic"/>.</summary>
 public sealed class BreadcrumbsTies : GeneralizedTaskArithmetic
 {
+    /// <summary>The <c>breadcrumbs_ties</c> method.</summary>
     public BreadcrumbsTies()
         : base("breadcrumbs_ties", "d_i = breadcrumbs(M_i - B); merged = B + lambda * sum_i m_i w_i d_i (TIES sign election)", SignConsensus.Sum, Sparsification.MagnitudeOutliers, defaultNormalize: false, defaultRescale: false)
     {

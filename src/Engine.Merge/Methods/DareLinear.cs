@@ -6,6 +6,7 @@ namespace Engine.Merge.Methods;
 /// differences from mergekit are on <see cref="GeneralizedTaskArithmetic"/>.</summary>
 public sealed class DareLinear : GeneralizedTaskArithmetic
 {
+    /// <summary>The <c>dare_linear</c> method.</summary>
     public DareLinear()
         : base("dare_linear", "d_i = l1_rescale(bernoulli(density) * (M_i - B)); merged = B + lambda * sum_i w_i d_i", SignConsensus.None, Sparsification.Random, defaultNormalize: false, defaultRescale: true)
     {

@@ -6,6 +6,7 @@ namespace Engine.Merge.Methods;
 /// differences from mergekit are on <see cref="GeneralizedTaskArithmetic"/>.</summary>
 public sealed class DareTies : GeneralizedTaskArithmetic
 {
+    /// <summary>The <c>dare_ties</c> method.</summary>
     public DareTies()
         : base("dare_ties", "d_i = l1_rescale(bernoulli(density) * (M_i - B)); merged = B + lambda * sum_i m_i w_i d_i (TIES sign election)", SignConsensus.Sum, Sparsification.Random, defaultNormalize: false, defaultRescale: true)
     {

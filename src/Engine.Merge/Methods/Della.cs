@@ -6,6 +6,7 @@ namespace Engine.Merge.Methods;
 /// differences from mergekit are on <see cref="GeneralizedTaskArithmetic"/>.</summary>
 public sealed class Della : GeneralizedTaskArithmetic
 {
+    /// <summary>The <c>della</c> method.</summary>
     public Della()
         : base("della", "d_i = l1_rescale(magprune(M_i - B; density +/- epsilon by row rank)); merged = B + lambda * sum_i m_i w_i d_i / sum_i m_i w_i", SignConsensus.Sum, Sparsification.DellaMagprune, defaultNormalize: true, defaultRescale: true)
     {

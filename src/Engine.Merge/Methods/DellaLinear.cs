@@ -6,6 +6,7 @@ namespace Engine.Merge.Methods;
 /// differences from mergekit are on <see cref="GeneralizedTaskArithmetic"/>.</summary>
 public sealed class DellaLinear : GeneralizedTaskArithmetic
 {
+    /// <summary>The <c>della_linear</c> method.</summary>
     public DellaLinear()
         : base("della_linear", "d_i = l1_rescale(magprune(M_i - B; density +/- epsilon by row rank)); merged = B + lambda * sum_i w_i d_i", SignConsensus.None, Sparsification.DellaMagprune, defaultNormalize: false, defaultRescale: true)
     {

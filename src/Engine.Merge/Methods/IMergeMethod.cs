@@ -14,6 +14,8 @@ namespace Engine.Merge.Methods;
 /// merge's <c>parameters</c>), false for the merge's.</param>
 /// <param name="Description">One line for <c>engine methods</c>.</param>
 /// <param name="Required">True when the config must give it.</param>
+/// <param name="Min">The smallest value the config may give (null: no bound); a smaller one is a config error.</param>
+/// <param name="Max">The largest value the config may give (null: no bound); a larger one is a config error.</param>
 public sealed record MethodParameter(string Name, object? Default, bool PerModel, string Description, bool Required = false,
     double? Min = null, double? Max = null);
 
@@ -26,6 +28,7 @@ public interface IMergeMethod
     /// <summary>One-line formula for <c>engine methods</c>.</summary>
     string Formula { get; }
 
+    /// <summary>The parameters the method reads, as <c>engine methods</c> lists them; <c>Validate</c> warns about others.</summary>
     IReadOnlyList<MethodParameter> Parameters { get; }
 
     /// <summary>True when the method needs <c>base_model</c>.</summary>

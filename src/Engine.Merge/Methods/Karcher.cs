@@ -19,20 +19,26 @@ namespace Engine.Merge.Methods;
 /// Runs on the kernel contract: <see cref="IElementwiseKernels.Gram"/>, then <see cref="IElementwiseKernels.LinearCombination"/>.</summary>
 public sealed class Karcher : IMergeMethod
 {
+    /// <inheritdoc/>
     public string Name => "karcher";
+    /// <inheritdoc/>
     public string Formula => "merged = mean_i |M_i| * argmin_u sum_i d_sphere(u, M_i/|M_i|)^2 (Riemannian gradient steps, max_iter, tol)";
 
+    /// <inheritdoc/>
     public IReadOnlyList<MethodParameter> Parameters { get; } = new MethodParameter[]
     {
         new("max_iter", 10.0, false, "most Riemannian gradient steps", Min: 1, Max: 1e6),
         new("tol", 1e-5, false, "stop when the tangent step is shorter; norms at or below it count as zero", Min: 0),
     };
 
+    /// <inheritdoc/>
     public bool RequiresBase => false;
 
+    /// <inheritdoc/>
     public void Validate(MergeDocument document, string where, ImmutableArray<string>.Builder warnings) =>
         MethodRules.CheckParameters(this, document, where, warnings);
 
+    /// <inheritdoc/>
     public JsonObject Merge(TensorMergeInputs inputs, ITensorOutput output, IMergeKernels kernels, CancellationToken cancellation)
     {
         var tensors = new List<RawTensor>();

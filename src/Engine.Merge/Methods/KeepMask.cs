@@ -9,7 +9,7 @@ namespace Engine.Merge.Methods;
 /// <summary>Which elements of a tensor a sparsifier keeps: one bit per element (n / 8 bytes, where a float
 /// mask would take 4n). Blocks of <see cref="ElementwiseOps.BlockElements"/> own whole words, so blocks set
 /// bits in parallel without sharing a word.</summary>
-public sealed class KeepMask
+internal sealed class KeepMask
 {
     private readonly ulong[] _bits;
 

@@ -17,23 +17,29 @@ namespace Engine.Merge.Methods;
 /// Runs on the kernel contract: <see cref="IElementwiseKernels.LinearCombination"/>, float32 sums in model order.</summary>
 public sealed class Linear : IMergeMethod
 {
+    /// <inheritdoc/>
     public string Name => "linear";
+    /// <inheritdoc/>
     public string Formula => "merged = sum_i w_i M_i / sum_i w_i (no division when normalize is false)";
 
+    /// <inheritdoc/>
     public IReadOnlyList<MethodParameter> Parameters { get; } = new MethodParameter[]
     {
         new("normalize", true, false, "divide by the sum of the weights"),
         new("weight", null, true, "the model's weight", Required: true),
     };
 
+    /// <inheritdoc/>
     public bool RequiresBase => false;
 
+    /// <inheritdoc/>
     public void Validate(MergeDocument document, string where, ImmutableArray<string>.Builder warnings)
     {
         MethodRules.RequirePerModel(this, document, where, "weight", includeBase: true);
         MethodRules.CheckParameters(this, document, where, warnings);
     }
 
+    /// <inheritdoc/>
     public JsonObject Merge(TensorMergeInputs inputs, ITensorOutput output, IMergeKernels kernels, CancellationToken cancellation)
     {
         var tensors = new List<RawTensor>();

@@ -28,11 +28,16 @@ public static class MergeMethodRegistry
             new Passthrough(),
         }.ToDictionary(m => m.Name, StringComparer.Ordinal);
 
+    /// <summary>Every method's <c>merge_method</c> name, in ordinal order.</summary>
     public static IEnumerable<string> Names => Methods.Keys.Order(StringComparer.Ordinal);
 
+    /// <summary>Every method, ordered by name.</summary>
     public static IEnumerable<IMergeMethod> All => Names.Select(n => Methods[n]);
 
+    /// <summary>The method named <paramref name="name"/> (case-sensitive, as mergekit), or false.</summary>
     public static bool TryGet(string name, out IMergeMethod method) => Methods.TryGetValue(name, out method!);
 
+    /// <summary>The method named <paramref name="name"/>.</summary>
+    /// <exception cref="KeyNotFoundException">No method has that name; use <see cref="TryGet"/> for config input.</exception>
     public static IMergeMethod Get(string name) => Methods[name];
 }

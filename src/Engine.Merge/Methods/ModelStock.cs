@@ -19,16 +19,21 @@ namespace Engine.Merge.Methods;
 /// <see cref="IElementwiseKernels.SegmentedLinearCombination"/> (one t per row).</summary>
 public sealed class ModelStock : IMergeMethod
 {
+    /// <inheritdoc/>
     public string Name => "model_stock";
+    /// <inheritdoc/>
     public string Formula => "t = N cos / (1 + (N-1) cos), cos = mean pairwise cos(W_i - W0, W_j - W0); merged = t mean_i W_i + (1 - t) W0";
 
+    /// <inheritdoc/>
     public IReadOnlyList<MethodParameter> Parameters { get; } = new MethodParameter[]
     {
         new("filter_wise", false, false, "one t per row of the last dimension instead of one per tensor"),
     };
 
+    /// <inheritdoc/>
     public bool RequiresBase => true;
 
+    /// <inheritdoc/>
     public void Validate(MergeDocument document, string where, ImmutableArray<string>.Builder warnings)
     {
         MethodRules.RequireBase(this, document, where);
@@ -37,6 +42,7 @@ public sealed class ModelStock : IMergeMethod
         MethodRules.CheckParameters(this, document, where, warnings);
     }
 
+    /// <inheritdoc/>
     public JsonObject Merge(TensorMergeInputs inputs, ITensorOutput output, IMergeKernels kernels, CancellationToken cancellation)
     {
         var w0 = inputs.Base!.Value;

@@ -21,9 +21,12 @@ namespace Engine.Merge.Methods;
 /// writes the result.</summary>
 public sealed class MultiSlerp : IMergeMethod
 {
+    /// <inheritdoc/>
     public string Name => "multislerp";
+    /// <inheritdoc/>
     public string Formula => "u_i = v_i/(|v_i|+eps), v_i = M_i [- B]; merged = [B +] (sum_i w_i |v_i|) * normalize(sum_i w_i u_i)";
 
+    /// <inheritdoc/>
     public IReadOnlyList<MethodParameter> Parameters { get; } = new MethodParameter[]
     {
         new("normalize_weights", true, false, "divide the weights by their sum"),
@@ -31,8 +34,10 @@ public sealed class MultiSlerp : IMergeMethod
         new("weight", null, true, "the model's weight", Required: true),
     };
 
+    /// <inheritdoc/>
     public bool RequiresBase => false;
 
+    /// <inheritdoc/>
     public void Validate(MergeDocument document, string where, ImmutableArray<string>.Builder warnings)
     {
         if (MethodRules.OthersCount(document) == 0) throw new MergeConfigException($"{where}: multislerp needs at least one model besides the base");
@@ -40,6 +45,7 @@ public sealed class MultiSlerp : IMergeMethod
         MethodRules.CheckParameters(this, document, where, warnings);
     }
 
+    /// <inheritdoc/>
     public JsonObject Merge(TensorMergeInputs inputs, ITensorOutput output, IMergeKernels kernels, CancellationToken cancellation)
     {
         int k = inputs.Others.Length;

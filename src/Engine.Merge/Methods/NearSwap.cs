@@ -13,16 +13,21 @@ namespace Engine.Merge.Methods;
 /// per output chunk.</summary>
 public sealed class NearSwap : IMergeMethod
 {
+    /// <inheritdoc/>
     public string Name => "nearswap";
+    /// <inheritdoc/>
     public string Formula => "w = clamp(t / max(|B - M|, 1e-6), 0, 1); merged = w M + (1 - w) B";
 
+    /// <inheritdoc/>
     public IReadOnlyList<MethodParameter> Parameters { get; } = new MethodParameter[]
     {
         new("t", null, false, "distance under which M's value is taken", Required: true, Min: 0),
     };
 
+    /// <inheritdoc/>
     public bool RequiresBase => true;
 
+    /// <inheritdoc/>
     public void Validate(MergeDocument document, string where, ImmutableArray<string>.Builder warnings)
     {
         MethodRules.RequireBase(this, document, where);
@@ -32,6 +37,7 @@ public sealed class NearSwap : IMergeMethod
         MethodRules.CheckParameters(this, document, where, warnings);
     }
 
+    /// <inheritdoc/>
     public JsonObject Merge(TensorMergeInputs inputs, ITensorOutput output, IMergeKernels kernels, CancellationToken cancellation)
     {
         var b = inputs.Base!.Value;

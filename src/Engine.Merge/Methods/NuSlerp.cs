@@ -21,9 +21,12 @@ namespace Engine.Merge.Methods;
 /// <see cref="IElementwiseKernels.SlerpBlend"/> per output chunk.</summary>
 public sealed class NuSlerp : IMergeMethod
 {
+    /// <inheritdoc/>
     public string Name => "nuslerp";
+    /// <inheritdoc/>
     public string Formula => "t = w_1/(w_0+w_1); out = [B +] (sin((1-t)theta) v_0 + sin(t theta) v_1)/sin(theta), v_i = M_i [- B], per tensor/row/column";
 
+    /// <inheritdoc/>
     public IReadOnlyList<MethodParameter> Parameters { get; } = new MethodParameter[]
     {
         new("nuslerp_row_wise", false, false, "slerp the vectors along the first dimension (when not flattened)"),
@@ -31,8 +34,10 @@ public sealed class NuSlerp : IMergeMethod
         new("weight", null, true, "the model's weight; t = w_1 / (w_0 + w_1)", Required: true),
     };
 
+    /// <inheritdoc/>
     public bool RequiresBase => false;
 
+    /// <inheritdoc/>
     public void Validate(MergeDocument document, string where, ImmutableArray<string>.Builder warnings)
     {
         int others = MethodRules.OthersCount(document);
@@ -42,6 +47,7 @@ public sealed class NuSlerp : IMergeMethod
         MethodRules.CheckParameters(this, document, where, warnings);
     }
 
+    /// <inheritdoc/>
     public JsonObject Merge(TensorMergeInputs inputs, ITensorOutput output, IMergeKernels kernels, CancellationToken cancellation)
     {
         if (inputs.Others.Length != 2) throw new MergeConfigException($"nuslerp: tensor '{inputs.TensorName}' needs exactly two models besides the base");

@@ -13,16 +13,21 @@ namespace Engine.Merge.Methods;
 /// The scaling runs on the kernel contract (<see cref="IElementwiseKernels.LinearCombination"/> of one input).</summary>
 public sealed class Passthrough : IMergeMethod
 {
+    /// <inheritdoc/>
     public string Name => "passthrough";
+    /// <inheritdoc/>
     public string Formula => "merged = scale * M (exactly one model; M when no scale)";
 
+    /// <inheritdoc/>
     public IReadOnlyList<MethodParameter> Parameters { get; } = new MethodParameter[]
     {
         new("scale", null, true, "factor applied to the model's tensor (optional)"),
     };
 
+    /// <inheritdoc/>
     public bool RequiresBase => false;
 
+    /// <inheritdoc/>
     public void Validate(MergeDocument document, string where, ImmutableArray<string>.Builder warnings)
     {
         int models = MethodRules.OthersCount(document) + (document.BaseModel == null ? 0 : 1);
@@ -30,6 +35,7 @@ public sealed class Passthrough : IMergeMethod
         MethodRules.CheckParameters(this, document, where, warnings);
     }
 
+    /// <inheritdoc/>
     public JsonObject Merge(TensorMergeInputs inputs, ITensorOutput output, IMergeKernels kernels, CancellationToken cancellation)
     {
         bool isBase = inputs.Base.HasValue;

@@ -14,22 +14,28 @@ namespace Engine.Merge.Methods;
 /// contract: <see cref="IElementwiseKernels.CountedAverage"/> per output chunk.</summary>
 public sealed class Ram : IMergeMethod
 {
+    /// <inheritdoc/>
     public string Name => "ram";
+    /// <inheritdoc/>
     public string Formula => "merged = B + sum_i [|d_i| > eps] d_i / max(1, count_i [|d_i| > eps]), d_i = M_i - B";
 
+    /// <inheritdoc/>
     public IReadOnlyList<MethodParameter> Parameters { get; } = new MethodParameter[]
     {
         new("epsilon", 1e-5, false, "magnitude above which a delta counts as a change", Min: 0),
     };
 
+    /// <inheritdoc/>
     public bool RequiresBase => true;
 
+    /// <inheritdoc/>
     public void Validate(MergeDocument document, string where, ImmutableArray<string>.Builder warnings)
     {
         MethodRules.RequireBase(this, document, where);
         MethodRules.CheckParameters(this, document, where, warnings);
     }
 
+    /// <inheritdoc/>
     public JsonObject Merge(TensorMergeInputs inputs, ITensorOutput output, IMergeKernels kernels, CancellationToken cancellation)
     {
         var b = inputs.Base!.Value;

@@ -19,9 +19,12 @@ namespace Engine.Merge.Methods;
 /// the combine on the device, <see cref="IElementwiseKernels.AmplifiedCountedAverage"/> per output chunk.</summary>
 public sealed class RamPlusTensorLocal : IMergeMethod
 {
+    /// <inheritdoc/>
     public string Name => "ramplus_tl";
+    /// <inheritdoc/>
     public string Formula => "merged = B + sum_i [|d_i| > eps] (count == 1 ? (1 + r clamp(shared_i / max(unique_i, eps), 0, alpha)) d_i : d_i / count)";
 
+    /// <inheritdoc/>
     public IReadOnlyList<MethodParameter> Parameters { get; } = new MethodParameter[]
     {
         new("r", 0.1, false, "amplification of a model's unique changes per unit of its shared/unique ratio", Min: 0),
@@ -29,14 +32,17 @@ public sealed class RamPlusTensorLocal : IMergeMethod
         new("epsilon", 1e-5, false, "magnitude above which a delta counts as a change", Min: 0),
     };
 
+    /// <inheritdoc/>
     public bool RequiresBase => true;
 
+    /// <inheritdoc/>
     public void Validate(MergeDocument document, string where, ImmutableArray<string>.Builder warnings)
     {
         MethodRules.RequireBase(this, document, where);
         MethodRules.CheckParameters(this, document, where, warnings);
     }
 
+    /// <inheritdoc/>
     public JsonObject Merge(TensorMergeInputs inputs, ITensorOutput output, IMergeKernels kernels, CancellationToken cancellation)
     {
         var b = inputs.Base!.Value;

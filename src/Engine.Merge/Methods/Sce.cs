@@ -20,23 +20,29 @@ namespace Engine.Merge.Methods;
 /// over the selection and <see cref="IElementwiseKernels.SignElectedMean"/> per output chunk.</summary>
 public sealed class Sce : IMergeMethod
 {
+    /// <inheritdoc/>
     public string Name => "sce";
+    /// <inheritdoc/>
     public string Formula => "d_i = topk_var(M_i - B); w_i = mean(d_i^2)/sum_j mean(d_j^2); merged = B + sum_i m_i w_i d_i / max(sum_i m_i w_i, 1e-6) (sign election)";
 
+    /// <inheritdoc/>
     public IReadOnlyList<MethodParameter> Parameters { get; } = new MethodParameter[]
     {
         new("int8_mask", false, false, "mergekit's mask storage switch; ignored with a warning"),
         new("select_topk", 1.0, false, "fraction of the highest-variance elements kept", Min: 0, Max: 1),
     };
 
+    /// <inheritdoc/>
     public bool RequiresBase => true;
 
+    /// <inheritdoc/>
     public void Validate(MergeDocument document, string where, ImmutableArray<string>.Builder warnings)
     {
         MethodRules.RequireBase(this, document, where);
         MethodRules.CheckParameters(this, document, where, warnings);
     }
 
+    /// <inheritdoc/>
     public JsonObject Merge(TensorMergeInputs inputs, ITensorOutput output, IMergeKernels kernels, CancellationToken cancellation)
     {
         var b = inputs.Base!.Value;

@@ -18,19 +18,26 @@ namespace Engine.Merge.Methods;
 /// pass, the blend one <see cref="IElementwiseKernels.LinearCombination"/> (the lerp as <c>B + t (M - B)</c>).</summary>
 public sealed class Slerp : IMergeMethod
 {
+    /// <summary>Above this <c>|dot|</c> the vectors count as colinear and SLERP falls back to the lerp <c>B + t (M - B)</c> (mergekit's 0.9995).</summary>
     public const double DotThreshold = 0.9995;
+    /// <summary>A norm at or below this is not divided by (the vector is used as is).</summary>
     public const double Epsilon = 1e-8;
 
+    /// <inheritdoc/>
     public string Name => "slerp";
+    /// <inheritdoc/>
     public string Formula => "merged = sin((1-t)theta)/sin(theta) B + sin(t theta)/sin(theta) M, cos(theta) = B.M/(|B||M|); lerp when |cos| > 0.9995";
 
+    /// <inheritdoc/>
     public IReadOnlyList<MethodParameter> Parameters { get; } = new MethodParameter[]
     {
         new("t", null, false, "interpolation position: 0 = base, 1 = the other model", Required: true),
     };
 
+    /// <inheritdoc/>
     public bool RequiresBase => true;
 
+    /// <inheritdoc/>
     public void Validate(MergeDocument document, string where, ImmutableArray<string>.Builder warnings)
     {
         MethodRules.RequireBase(this, document, where);
@@ -40,6 +47,7 @@ public sealed class Slerp : IMergeMethod
         MethodRules.CheckParameters(this, document, where, warnings);
     }
 
+    /// <inheritdoc/>
     public JsonObject Merge(TensorMergeInputs inputs, ITensorOutput output, IMergeKernels kernels, CancellationToken cancellation)
     {
         var b = inputs.Base!.Value;

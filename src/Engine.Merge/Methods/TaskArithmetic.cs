@@ -6,6 +6,7 @@ namespace Engine.Merge.Methods;
 /// differences from mergekit are on <see cref="GeneralizedTaskArithmetic"/>.</summary>
 public sealed class TaskArithmetic : GeneralizedTaskArithmetic
 {
+    /// <summary>The <c>task_arithmetic</c> method.</summary>
     public TaskArithmetic()
         : base("task_arithmetic", "merged = B + lambda * sum_i w_i (M_i - B)", SignConsensus.None, Sparsification.None, defaultNormalize: false, defaultRescale: false)
     {

@@ -22,6 +22,7 @@ public enum SignConsensus
 /// <summary>How each task vector is thinned before merging (mergekit's <c>SparsificationMethod</c>).</summary>
 public enum Sparsification
 {
+    /// <summary>Keep every element.</summary>
     None,
 
     /// <summary>Keep the <c>floor(density n)</c> largest |delta| (TIES).</summary>
@@ -66,6 +67,8 @@ public abstract class GeneralizedTaskArithmetic : IMergeMethod
     private readonly bool _defaultNormalize;
     private readonly bool _defaultRescale;
 
+    /// <summary>A method of the family: <paramref name="name"/> and <paramref name="formula"/> as <c>engine methods</c> lists
+    /// them, its sign consensus and sparsification, and the defaults of <c>normalize</c> and <c>rescale</c>.</summary>
     protected GeneralizedTaskArithmetic(string name, string formula, SignConsensus consensus, Sparsification sparsification, bool defaultNormalize, bool defaultRescale)
     {
         Name = name;
@@ -88,11 +91,16 @@ public abstract class GeneralizedTaskArithmetic : IMergeMethod
         Parameters = parameters;
     }
 
+    /// <inheritdoc/>
     public string Name { get; }
+    /// <inheritdoc/>
     public string Formula { get; }
+    /// <inheritdoc/>
     public IReadOnlyList<MethodParameter> Parameters { get; }
+    /// <inheritdoc/>
     public bool RequiresBase => true;
 
+    /// <inheritdoc/>
     public void Validate(MergeDocument document, string where, ImmutableArray<string>.Builder warnings)
     {
         MethodRules.RequireBase(this, document, where);
@@ -100,6 +108,7 @@ public abstract class GeneralizedTaskArithmetic : IMergeMethod
         MethodRules.CheckParameters(this, document, where, warnings);
     }
 
+    /// <inheritdoc/>
     public JsonObject Merge(TensorMergeInputs inputs, ITensorOutput output, IMergeKernels kernels, CancellationToken cancellation)
     {
         var b = inputs.Base!.Value;

@@ -6,6 +6,7 @@ namespace Engine.Merge.Methods;
 /// differences from mergekit are on <see cref="GeneralizedTaskArithmetic"/>.</summary>
 public sealed class Ties : GeneralizedTaskArithmetic
 {
+    /// <summary>The <c>ties</c> method.</summary>
     public Ties()
         : base("ties", "d_i = topk_density(M_i - B); merged = B + lambda * sum_i m_i w_i d_i / sum_i m_i w_i, m_i = sign(w_i d_i) == sign(sum_j w_j d_j)", SignConsensus.Sum, Sparsification.Magnitude, defaultNormalize: true, defaultRescale: false)
     {

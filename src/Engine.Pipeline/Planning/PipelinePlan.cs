@@ -17,19 +17,26 @@ namespace Engine.Pipeline.Planning;
 /// report gives the tokens each actually trained on.</para></summary>
 public sealed record PipelinePlan(Recipe Recipe, string OutputPath, IReadOnlyList<PlannedModel> Models, IReadOnlyList<PipelineStep> Steps)
 {
+    /// <summary>The id of the plan's last step, the report; <c>--force report</c> redoes only the report.</summary>
     public const string ReportStepId = "report";
 
     /// <summary>Where finished steps live: <c>OUT/steps/ID-KEY</c>.</summary>
     public string StepsPath => Path.Combine(OutputPath, "steps");
 
+    /// <summary>Where <paramref name="step"/>'s finished output lives: <c>OUT/steps/ID-KEY</c>, published there whole
+    /// by a rename from <see cref="PartialPath"/>.</summary>
     public string StepPath(PipelineStep step) => Path.Combine(StepsPath, step.FolderName);
 
     /// <summary>Where a step is built before it is published by a rename (and where a killed SFT resumes).</summary>
     public string PartialPath(PipelineStep step) => Path.Combine(StepsPath, ".partial", step.FolderName);
 
+    /// <summary>The step with id <paramref name="id"/>.</summary>
+    /// <exception cref="Core.EngineException">No step has that id; the message lists the plan's steps.</exception>
     public PipelineStep Step(string id) => Steps.FirstOrDefault(s => s.Id == id)
         ?? throw new Core.EngineException($"no step '{id}' in the plan of {Recipe.Path} (steps: {string.Join(", ", Steps.Select(s => s.Id))})");
 
+    /// <summary>The model named <paramref name="name"/> (<c>base</c>, a domain, <c>mixture</c>, a merge or <c>average</c>).</summary>
+    /// <exception cref="InvalidOperationException">The plan has no model of that name.</exception>
     public PlannedModel Model(string name) => Models.First(m => m.Name == name);
 
     /// <summary>The directory of a model: the backbone's, or the <c>model</c> folder of the step that makes it.</summary>

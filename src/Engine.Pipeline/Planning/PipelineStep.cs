@@ -23,6 +23,7 @@ public sealed record SftStep(string Id, string Key, string Model, IReadOnlyList<
     /// <summary>The train files, in domain order.</summary>
     public IReadOnlyList<string> TrainFiles => Domains.Select(d => d.Train).ToList();
 
+    /// <inheritdoc/>
     public override string Describe() => $"SFT {Model} on the train file{(Domains.Count > 1 ? "s" : "")} of {string.Join(" + ", Domains.Select(d => d.Name))}, {PlannedSteps} steps";
 }
 
@@ -31,6 +32,7 @@ public sealed record SftStep(string Id, string Key, string Model, IReadOnlyList<
 public sealed record MergeStep(string Id, string Key, string Model, IReadOnlyList<string> Inputs, Func<Func<string, string>, string> Render, string Summary,
     IReadOnlyList<string> DependsOnSteps) : PipelineStep(Id, Key, DependsOnSteps)
 {
+    /// <inheritdoc/>
     public override string Describe() => $"merge {Model}: {Summary}";
 }
 
@@ -38,12 +40,14 @@ public sealed record MergeStep(string Id, string Key, string Model, IReadOnlyLis
 public sealed record EvalStep(string Id, string Key, string Model, RecipeDomain Domain, IReadOnlyList<string> DependsOnSteps)
     : PipelineStep(Id, Key, DependsOnSteps)
 {
+    /// <inheritdoc/>
     public override string Describe() => $"eval {Model} on {Domain.Name}";
 }
 
 /// <summary>The report: the table, report.json and the plots, from every other step's output.</summary>
 public sealed record ReportStep(string Id, string Key, IReadOnlyList<string> DependsOnSteps) : PipelineStep(Id, Key, DependsOnSteps)
 {
+    /// <inheritdoc/>
     public override string Describe() => "report: report.md, report.json, plots/";
 }
 
@@ -54,9 +58,19 @@ public sealed record PlannedModel(string Name, ModelRole Role, string? StepId, s
 /// <summary>What a model is in the experiment.</summary>
 public enum ModelRole
 {
+    /// <summary>The backbone every SFT starts from, evaluated as is.</summary>
     Base,
+
+    /// <summary>One domain's SFT branch.</summary>
     Expert,
+
+    /// <summary>The control: one SFT on the union of every domain's train data, as many steps as the experts together.</summary>
     Mixture,
+
+    /// <summary>A merge of experts (or of earlier merges) named in the recipe's <c>merges:</c>.</summary>
     Merge,
+
+    /// <summary>The control: the element-wise linear mean of the experts, <c>(1/n) Σ_i θ_i</c>.</summary>
     Average,
+
 }

@@ -12,15 +12,22 @@ public abstract record MergeOrder
     /// <summary>One domain's expert.</summary>
     public sealed record Leaf(string Domain) : MergeOrder
     {
+        /// <inheritdoc/>
         public override IEnumerable<string> Domains => [Domain];
+
+        /// <summary>The domain name, as written in the short form.</summary>
         public override string ToString() => Domain;
     }
 
     /// <summary><see cref="Other"/> fused into <see cref="Base"/>.</summary>
     public sealed record Fuse(MergeOrder Other, MergeOrder Base) : MergeOrder
     {
+        /// <inheritdoc/>
         public override IEnumerable<string> Domains => Other.Domains.Concat(Base.Domains);
+
+        /// <summary>The short form with every group parenthesised, <c>(other &amp; base)</c>; <see cref="Parse"/> reads it back.</summary>
         public override string ToString() => $"({Other} & {Base})";
+
     }
 
     /// <summary>Parses <paramref name="text"/>; a syntax error is an <see cref="ArgumentException"/> saying where.</summary>

@@ -12,7 +12,11 @@ public static class RecipeReader
 {
     private static readonly string[] TopKeys = ["name", "backbone", "seed", "domains", "sft", "branches", "merges", "controls", "eval"];
 
+    /// <summary>Reads and validates the recipe at <paramref name="path"/>; relative paths in it resolve against its folder.</summary>
+    /// <exception cref="RecipeException">The file cannot be read, is not valid YAML, or a key is unknown, missing or
+    /// of the wrong type; the message names the file and the dotted key.</exception>
     public static Recipe Load(string path)
+
     {
         string full = Path.GetFullPath(path);
         string text;

@@ -32,6 +32,7 @@ public sealed class SftSettings
 
     private SftSettings(ImmutableSortedDictionary<string, string> values) => _values = values;
 
+    /// <summary>No key set: every SFT option takes the trainer's default.</summary>
     public static SftSettings Empty { get; } = new(ImmutableSortedDictionary.Create<string, string>(StringComparer.Ordinal));
 
     /// <summary>Every key a recipe may set.</summary>

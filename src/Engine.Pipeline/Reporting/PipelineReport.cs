@@ -11,8 +11,12 @@ namespace Engine.Pipeline.Reporting;
 /// report.json is written last and carries the report step's key: a report is current when that key matches.</summary>
 public static class PipelineReport
 {
+    /// <summary>The machine-readable report under the output folder, written last; it carries the report step's key.</summary>
     public const string JsonFile = "report.json";
+
+    /// <summary>The report table under the output folder.</summary>
     public const string MarkdownFile = "report.md";
+
 
     private static JsonSerializerOptions Json => StepRecords.Json;
 

@@ -48,6 +48,14 @@ public sealed class PipelineRunner(SftService sft, MergeService merge)
         ? PipelineReport.IsCurrent(plan.OutputPath, step.Key)
         : File.Exists(Path.Combine(plan.StepPath(step), StepRecords.FileName));
 
+    /// <summary>Runs every step of <paramref name="plan"/> that is not finished (or is forced by
+    /// <see cref="PipelineRunOptions.Force"/>), in plan order, and returns each step's state as it was before the run.
+    /// With <see cref="PipelineRunOptions.World"/> set every rank calls this: the ranks run each SFT together, rank 0
+    /// alone runs the merges, evaluations and the report (and deletes forced steps' outputs), and only rank 0 reports
+    /// to <paramref name="progress"/>. Cancellation stops between steps or inside an SFT or a merge; what was finished
+    /// stays published and a later run resumes.</summary>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellation"/> was cancelled.</exception>
+    /// <exception cref="Core.EngineException">A step failed (bad data, a model that cannot be read or merged).</exception>
     public async Task<IReadOnlyList<StepStatus>> RunAsync(PipelinePlan plan, PipelineRunOptions options, IProgress<PipelineEvent>? progress = null,
         CancellationToken cancellation = default)
     {

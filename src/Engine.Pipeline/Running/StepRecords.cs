@@ -20,6 +20,7 @@ public sealed record EvalOutcome(string Key, int Rows, double? Accuracy, double[
 /// <summary>Reads and writes the step records (<c>step.json</c>) in snake_case JSON.</summary>
 public static class StepRecords
 {
+    /// <summary>The record's name in a step folder; a folder without it is not a finished step.</summary>
     public const string FileName = "step.json";
 
     /// <summary>The pipeline's JSON style (step records, report.json): snake_case names and enums, absent values left out.</summary>
@@ -31,8 +32,13 @@ public static class StepRecords
         Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
     };
 
+    /// <summary>Writes <paramref name="record"/> as <c>DIRECTORY/step.json</c>; the step is finished once its folder is
+    /// published with this file in it.</summary>
     public static void Write<T>(string directory, T record) => File.WriteAllText(Path.Combine(directory, FileName), JsonSerializer.Serialize(record, Json));
 
+    /// <summary>Reads <c>DIRECTORY/step.json</c> as <typeparamref name="T"/>.</summary>
+    /// <exception cref="Core.EngineException">The file is missing, unreadable or not a <typeparamref name="T"/>; the
+    /// message names the file.</exception>
     public static T Read<T>(string directory)
     {
         string path = Path.Combine(directory, FileName);
@@ -46,5 +52,6 @@ public static class StepRecords
         }
     }
 
+    /// <summary><paramref name="value"/> in the pipeline's JSON style (snake_case, indented, nulls left out).</summary>
     public static string Serialize<T>(T value) => JsonSerializer.Serialize(value, Json);
 }

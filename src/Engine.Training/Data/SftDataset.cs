@@ -23,6 +23,10 @@ public sealed record LoadedDataset(IReadOnlyList<TokenizedExample> Examples, int
 /// <see cref="DatasetOptions.SkipBadRows"/>, counted in <see cref="LoadedDataset.SkippedRows"/>.</summary>
 public static class SftDataset
 {
+    /// <summary>Reads every row of the JSONL file <paramref name="dataPath"/> into tokenized examples for the model at
+    /// <paramref name="modelPath"/> (whose tokenizer text rows use).</summary>
+    /// <exception cref="DatasetFormatException">A row is malformed (unless <see cref="DatasetOptions.SkipBadRows"/>) or the file
+    /// cannot be read; the message names the file and line.</exception>
     public static LoadedDataset Load(string dataPath, string modelPath, DatasetOptions options)
     {
         int? vocabSize = ModelTokenizer.ReadVocabSize(modelPath);

@@ -17,6 +17,9 @@ public sealed record NcclCheckReport(string Library, string Version, int Ranks, 
 /// expected values; then an all-reduce of <c>elements</c> float64 values is timed.</summary>
 public static unsafe class NcclCheck
 {
+    /// <summary>Runs the check on every rank of <paramref name="world"/>, timing <paramref name="repeat"/> all-reduces of
+    /// <paramref name="elements"/> float64 values.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="elements"/> or <paramref name="repeat"/> is below 1.</exception>
     public static NcclCheckReport Run(TrainingWorld world, long elements, int repeat)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(elements, 1);

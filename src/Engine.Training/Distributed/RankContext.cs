@@ -17,6 +17,7 @@ public sealed class RankContext : IDisposable
         _nccl = nccl;
     }
 
+    /// <summary>This rank's compute context (its device and stream).</summary>
     public ComputeContext Context { get; }
 
     /// <summary>True when the gradients and parameters go over NCCL on the device.</summary>
@@ -80,6 +81,7 @@ public sealed class RankContext : IDisposable
         }
     }
 
+    /// <summary>Frees the context and, on GPU ranks, the NCCL communicator.</summary>
     public void Dispose()
     {
         _nccl?.Dispose();

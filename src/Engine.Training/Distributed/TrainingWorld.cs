@@ -24,7 +24,9 @@ public sealed unsafe class TrainingWorld : IDisposable
         Host = host;
     }
 
+    /// <summary>This process's rank, 0 to <see cref="Size"/> - 1; rank 0 logs and writes outputs.</summary>
     public int Rank => _collectives.Rank;
+    /// <summary>Ranks in the world; 1 for a single process.</summary>
     public int Size => _collectives.Size;
 
     /// <summary>Rank among the processes on this machine (picks the GPU on GPU ranks).</summary>
@@ -33,6 +35,7 @@ public sealed unsafe class TrainingWorld : IDisposable
     /// <summary>Ranks on this machine (they share its memory).</summary>
     public int LocalSize { get; }
 
+    /// <summary>This machine's host name, for the log.</summary>
     public string Host { get; }
 
     /// <summary>How the ranks exchange data, for the log.</summary>
@@ -42,6 +45,7 @@ public sealed unsafe class TrainingWorld : IDisposable
         { } => $"{_hostTransport}; model buffers over their own collectives",
         _ => _hostTransport,
     };
+    /// <summary>True with more than one rank.</summary>
     public bool IsDistributed => Size > 1;
 
     /// <summary>Wall seconds spent inside collectives since the world was created.</summary>
@@ -154,6 +158,7 @@ public sealed unsafe class TrainingWorld : IDisposable
         fixed (double* p = values) _collectives.AllReduceSum(p, values.Length, CollectiveDType.Float64);
     }
 
+    /// <summary>The sum of <paramref name="value"/> over ranks, on every rank.</summary>
     public double AllReduceSum(double value)
     {
         Span<double> one = [value];
@@ -161,6 +166,7 @@ public sealed unsafe class TrainingWorld : IDisposable
         return one[0];
     }
 
+    /// <summary>Returns once every rank has called it.</summary>
     public void Barrier()
     {
         using var _ = Time();
@@ -215,6 +221,7 @@ public sealed unsafe class TrainingWorld : IDisposable
     /// <summary>Ends the whole job (every rank) with <paramref name="code"/>; a one-rank world just exits.</summary>
     public void Abort(int code) => (_model ?? _collectives).Abort(code);
 
+    /// <summary>Frees the collectives: the host ones and, when set up, those of the model buffers (NCCL).</summary>
     public void Dispose()
     {
         _model?.Dispose();

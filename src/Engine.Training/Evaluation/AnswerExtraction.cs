@@ -16,6 +16,7 @@ public static partial class AnswerExtraction
     private const string Boxed = "\\boxed{";
     private const string AnswerMarker = "Answer:";
 
+    /// <summary>The normalised answer of <paramref name="text"/>: <see cref="Normalize"/> of <see cref="Locate"/>.</summary>
     public static string Extract(string text) => Normalize(Locate(text));
 
     /// <summary>The part of <paramref name="text"/> that holds the answer (steps 1 to 3), not normalised.</summary>
@@ -26,6 +27,7 @@ public static partial class AnswerExtraction
         return marker >= 0 ? text[(marker + AnswerMarker.Length)..] : text;
     }
 
+    /// <summary>Step 4 alone: whitespace runs to one space, trimmed, lower-cased (invariant), one trailing period dropped.</summary>
     public static string Normalize(string answer)
     {
         string s = Whitespace().Replace(answer, " ").Trim().ToLowerInvariant();

@@ -5,14 +5,18 @@ public readonly record struct Interval(double Low, double High);
 
 /// <summary>Percentile bootstrap of a ratio over rows: the statistic is <c>sum(values) / sum(weights)</c> (accuracy:
 /// values 0/1 and weights 1; mean token loss: each row's loss sum and its token count). Each of
-/// <paramref name="resamples"/> resamples draws n rows with replacement from <c>new Random(seed)</c>; the interval is
+/// <c>resamples</c> (R) resamples draws n rows with replacement from <c>new Random(seed)</c>; the interval is
 /// the resample statistics of rank <c>floor(p * (R - 1))</c> for p = (1 - confidence) / 2 and 1 - p (the rank rule
 /// of our exact quantiles). Seeded, so the same rows always give the same interval.</summary>
 public static class BootstrapInterval
 {
+    /// <summary>R, the resamples when none is given.</summary>
     public const int DefaultResamples = 1000;
+    /// <summary>The seed when none is given, fixed so reports repeat.</summary>
     public const int DefaultSeed = 20250101;
 
+    /// <summary>The statistic <c>Σ values / Σ weights</c> over every row, with its percentile interval at <paramref name="confidence"/>.</summary>
+    /// <exception cref="ArgumentException">The lists differ in length or are empty.</exception>
     public static Interval OfRatio(IReadOnlyList<double> values, IReadOnlyList<double> weights, double confidence = 0.95,
         int resamples = DefaultResamples, int seed = DefaultSeed)
     {

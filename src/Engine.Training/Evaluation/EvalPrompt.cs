@@ -9,6 +9,7 @@ namespace Engine.Training.Evaluation;
 /// which have no text, only as <see cref="ReferenceTokens"/>, the labelled tokens up to the first stop token.</summary>
 public sealed record EvalPrompt(int Index, int Line, int[] Prompt, string? ReferenceText, int[] ReferenceTokens);
 
+/// <summary>Builds <see cref="EvalPrompt"/>s from a loaded dataset.</summary>
 public static class EvalPrompts
 {
     /// <summary>The prompts of a loaded dataset. A row whose labels are all -100 has nothing to compare with: a

@@ -1,5 +1,6 @@
 namespace Engine.Training.Evaluation;
 
+/// <summary>What an evaluation scores.</summary>
 public enum EvalMetric
 {
     /// <summary>Accuracy of greedy generations' extracted answers (<see cref="ExactMatchEvaluator"/>).</summary>
@@ -14,6 +15,7 @@ public enum EvalMetric
 /// for loss the tokens run through the forward, per second of wall time.</summary>
 public sealed record EvalSummary(EvalMetric Metric, int Count, double Value, Interval Interval, long Tokens, double Seconds)
 {
+    /// <summary><c>Tokens / Seconds</c> (0 when no time was measured).</summary>
     public double TokensPerSecond => Seconds > 0 ? Tokens / Seconds : 0;
 
     /// <summary>The summary of rows scored as <c>values[i] / weights[i]</c> (see <see cref="BootstrapInterval.OfRatio"/>).</summary>

@@ -12,7 +12,14 @@ public sealed record ExactMatchRow(EvalPrompt Prompt, int[] GeneratedTokens, Sto
 /// without assuming a tokenizer, so its continuation's token ids must equal the labelled tokens exactly.</summary>
 public static class ExactMatchEvaluator
 {
+    /// <summary>Scores each of <paramref name="prompts"/>: generates its continuation greedily on <paramref name="model"/>
+    /// with <paramref name="options"/> and compares it with the reference, yielding one row per prompt in prompt order.</summary>
+    /// <param name="model">The model to evaluate.</param>
+    /// <param name="prompts">The rows to score.</param>
     /// <param name="tokenizer">Decodes text rows' continuations; may be null when every row is pre-tokenized.</param>
+    /// <param name="options">Generation limits, batch size and stop tokens.</param>
+    /// <param name="cancellation">Stops between decode steps.</param>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellation"/> was cancelled.</exception>
     public static IEnumerable<ExactMatchRow> Evaluate(Qwen2Model model, IReadOnlyList<EvalPrompt> prompts, ITextTokenizer? tokenizer,
         GenerationOptions options, CancellationToken cancellation = default)
     {

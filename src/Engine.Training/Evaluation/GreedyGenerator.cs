@@ -4,6 +4,8 @@ namespace Engine.Training.Evaluation;
 /// <see cref="BatchSize"/> prompts decoded together, and the tokens that end a reply (EOS, end of turn).</summary>
 public sealed record GenerationOptions
 {
+    /// <summary>Checked options.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxNewTokens"/> or <paramref name="batchSize"/> is below 1.</exception>
     public GenerationOptions(int maxNewTokens, int batchSize, IEnumerable<int> stopTokens)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxNewTokens, 1);
@@ -13,11 +15,15 @@ public sealed record GenerationOptions
         StopTokens = stopTokens.ToHashSet();
     }
 
+    /// <summary>The most tokens generated per prompt, the stop token included.</summary>
     public int MaxNewTokens { get; }
+    /// <summary>Prompts decoded together.</summary>
     public int BatchSize { get; }
+    /// <summary>Token ids that end a reply.</summary>
     public IReadOnlySet<int> StopTokens { get; }
 }
 
+/// <summary>Why a generation ended.</summary>
 public enum StopReason
 {
     /// <summary>The model produced one of the stop tokens.</summary>
@@ -40,6 +46,10 @@ public sealed record Generation(int Index, int[] Tokens, StopReason Stop)
 /// prompt's continuation does not depend on the batch size or on the other prompts.</summary>
 public static class GreedyGenerator
 {
+    /// <summary>Decodes each of <paramref name="prompts"/> greedily on <paramref name="model"/>, yielding the generations in prompt
+    /// order as each batch finishes.</summary>
+    /// <exception cref="NativeTrainerException">A prompt holds a token id outside the vocabulary, or the native decoder fails.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellation"/> was cancelled.</exception>
     public static IEnumerable<Generation> Generate(Qwen2Model model, IReadOnlyList<int[]> prompts, GenerationOptions options,
         CancellationToken cancellation = default)
     {

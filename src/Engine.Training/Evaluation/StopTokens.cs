@@ -8,8 +8,11 @@ namespace Engine.Training.Evaluation;
 /// chat template's end of turn, <c>&lt;|im_end|&gt;</c>, when the tokenizer has it.</summary>
 public static class StopTokens
 {
+    /// <summary>The ChatML end-of-turn token of Qwen's chat template.</summary>
     public const string EndOfTurn = "<|im_end|>";
 
+    /// <summary>The stop token ids of a model: <paramref name="config"/>'s <c>eos_token_id</c> values and, when <paramref name="tokenizer"/>
+    /// knows it, <see cref="EndOfTurn"/>'s id.</summary>
     public static IReadOnlySet<int> Of(ModelConfig config, ITextTokenizer? tokenizer)
     {
         var stops = new HashSet<int>();

@@ -18,6 +18,10 @@ public sealed class BatchSchedule
     private int[]? _order;
     private long _orderEpoch = -1;
 
+    /// <summary>The schedule of this <paramref name="rank"/> of <paramref name="ranks"/>: each epoch shuffles the sequences with
+    /// <paramref name="seed"/> and the epoch, and each optimizer step takes <c>batchSize * gradAccum</c> of them per rank.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="ranks"/> is below 1 or <paramref name="rank"/> is not in [0, ranks).</exception>
+    /// <exception cref="ArgumentException"><paramref name="sequences"/> is empty.</exception>
     public BatchSchedule(IReadOnlyList<TrainingSequence> sequences, int batchSize, int gradAccum, int seed, int ranks, int rank)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(ranks, 1);
@@ -36,6 +40,7 @@ public sealed class BatchSchedule
     /// <summary>Sequences per optimizer step, over all ranks.</summary>
     public int GlobalBatch { get; }
 
+    /// <summary>Optimizer steps of one pass over the data: <c>ceil(sequences / GlobalBatch)</c>.</summary>
     public long StepsPerEpoch { get; }
 
     /// <summary>The batches of optimizer step <paramref name="step"/> (1-based) for this rank.</summary>

@@ -22,6 +22,8 @@ public sealed unsafe class DataParallelOptimizer
     private readonly TrainingWorld _world;
     private readonly bool _collective;
 
+    /// <summary>The optimizer of <paramref name="model"/> across <paramref name="world"/> at ZeRO stage <paramref name="zeroStage"/>.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="zeroStage"/> is not 0 or 1.</exception>
     public DataParallelOptimizer(Qwen2Model model, TrainingWorld world, int zeroStage)
     {
         if (zeroStage is not (0 or 1)) throw new ArgumentOutOfRangeException(nameof(zeroStage), zeroStage, "the zero stage must be 0 or 1");
@@ -44,6 +46,7 @@ public sealed unsafe class DataParallelOptimizer
 
     /// <summary>The part of the flat buffer whose AdamW moments this rank keeps.</summary>
     public long ShardOffset { get; }
+    /// <summary>Elements of that part.</summary>
     public long ShardCount { get; }
 
     /// <summary>Synchronises the gradients and applies AdamW step <paramref name="step"/>; returns the global

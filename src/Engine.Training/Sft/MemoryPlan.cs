@@ -10,8 +10,12 @@ namespace Engine.Training.Sft;
 /// (<see cref="Qwen2Model.WorkingBytes"/>), and ZeRO-1 needs no landing buffer (NCCL sums in place).</summary>
 public sealed record MemoryPlan(long WeightBytes, long GradientBytes, long OptimizerBytes, long ActivationBytes, int ZeroStage, bool Cuda = false)
 {
+    /// <summary>Bytes one rank needs: weights + gradients + optimizer state + activations.</summary>
     public long TotalBytes => WeightBytes + GradientBytes + OptimizerBytes + ActivationBytes;
 
+    /// <summary>The plan for a model of <paramref name="config"/> with <paramref name="parameters"/> elements whose longest
+    /// micro-batch holds <paramref name="longestMicroBatchTokens"/> tokens, at <paramref name="zeroStage"/> over <paramref name="ranks"/> ranks
+    /// (AdamW's m and v divided among them at stage 1); with <paramref name="cuda"/> the figures are device memory.</summary>
     public static MemoryPlan For(Qwen2Config config, long parameters, long longestMicroBatchTokens, int ranks, int zeroStage, bool cuda = false) =>
         new(parameters * sizeof(float), parameters * (sizeof(float) + sizeof(double)),
             cuda ? DeviceStateBytes(parameters, ranks, zeroStage) : DataParallelOptimizer.StateBytes(parameters, ranks, zeroStage),

@@ -7,6 +7,7 @@ namespace Engine.Training.Sft;
 /// tokens_per_s, collective_s), appended as steps finish; written by rank 0 only.</summary>
 public static class MetricsLog
 {
+    /// <summary>The log's name in the output folder: one JSON object per optimizer step.</summary>
     public const string FileName = "metrics.jsonl";
 
     /// <summary>Starts the log of a run: empty for a fresh run; for a resumed one, the lines of the steps up to
@@ -20,6 +21,7 @@ public static class MetricsLog
         return path;
     }
 
+    /// <summary>Appends step <paramref name="m"/> as one JSON line to the log at <paramref name="path"/>.</summary>
     public static void Append(string path, SftStepMetrics m) => File.AppendAllText(path, ToJson(m).ToJsonString() + "\n");
 
     /// <summary>One step as the log and <c>engine sft --json</c> print it (loss null when the step had no labels).</summary>

@@ -29,6 +29,8 @@ public static class RunSettings
 
     private const int ModelSampleBytes = 4096;
 
+    /// <summary>The settings of a run of <paramref name="o"/> on <paramref name="examples"/> from <paramref name="model"/>
+    /// over <paramref name="ranks"/> ranks, as saved in each checkpoint.</summary>
     public static JsonObject Of(SftOptions o, IReadOnlyList<TokenizedExample> examples, ModelDirectory model, int ranks = 1, int zeroStage = 0) => new()
     {
         ["ranks"] = ranks,
@@ -74,6 +76,7 @@ public static class RunSettings
         }
     }
 
+    /// <summary>What setting <paramref name="key"/> is, in the words of the command line, for the message refusing a resume.</summary>
     public static string Describe(string key) => key switch
     {
         "data_examples" => "the number of examples in --data",
@@ -83,6 +86,7 @@ public static class RunSettings
         _ => "--" + key.Replace('_', '-'),
     };
 
+    /// <summary><paramref name="json"/> cut to 20 characters (a JSON string keeps its quotes) for that message.</summary>
     public static string Shorten(string json) => json.Length > 20 && json.StartsWith('"') ? json[..17] + "...\"" : json;
 
     /// <summary>SHA-256 over each example's length, token ids and labels (int32, little-endian as on every

@@ -11,6 +11,7 @@ public sealed record TrainingSequence(int[] Tokens, int[] Labels, int[] Document
 /// examples alone (no randomness).</summary>
 public static class SequencePacker
 {
+    /// <summary>The sequences of <paramref name="examples"/>, each at most <paramref name="seqLen"/> tokens, grouped by <paramref name="packing"/>.</summary>
     public static List<TrainingSequence> Pack(IReadOnlyList<TokenizedExample> examples, int seqLen, PackingMode packing)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(seqLen, 1);

@@ -22,6 +22,7 @@ namespace Engine.Training.Sft;
 /// own range from whichever files hold it, so a run may resume with another rank count or zero stage.</summary>
 public static class SftCheckpoints
 {
+    /// <summary>The trainer state in a checkpoint folder, written last: a checkpoint without it is incomplete.</summary>
     public const string StateFile = "trainer_state.json";
     private const string Prefix = "checkpoint-";
     private const int Piece = 1 << 22;
@@ -36,6 +37,7 @@ public static class SftCheckpoints
     public static string? Newest(string outDir) =>
         List(outDir).Where(c => File.Exists(Path.Combine(c.Dir, StateFile))).OrderByDescending(c => c.Step).Select(c => c.Dir).FirstOrDefault();
 
+    /// <summary>Every <c>checkpoint-STEP</c> folder under <paramref name="outDir"/> with its step, complete or not, in no order.</summary>
     public static IEnumerable<(string Dir, long Step)> List(string outDir)
     {
         if (!Directory.Exists(outDir)) return [];

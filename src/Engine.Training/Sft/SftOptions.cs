@@ -3,8 +3,11 @@ namespace Engine.Training.Sft;
 /// <summary>How the learning rate moves over the run (transformers' schedulers of the same names).</summary>
 public enum LrSchedule
 {
+    /// <summary>The peak rate at every step.</summary>
     Constant,
+    /// <summary>Linear warm-up from 0 over <c>ceil(warmup_ratio * steps)</c> steps, then constant.</summary>
     ConstantWithWarmup,
+    /// <summary>Linear warm-up, then <c>lr * 0.5 (1 + cos(pi * progress))</c> down to 0 at the last step.</summary>
     Cosine,
 }
 
@@ -33,6 +36,8 @@ public enum PackingMode
 /// its token losses over its scored tokens. Validated at construction.</summary>
 public sealed record SftOptions
 {
+    /// <summary>Validated SFT options; defaults are transformers' (except <c>max_grad_norm</c> 1.0 and packing on).</summary>
+    /// <exception cref="ArgumentException">A value is out of range; the message names the <c>engine sft</c> option.</exception>
     public SftOptions(double lr, LrSchedule lrSchedule = LrSchedule.Constant, double warmupRatio = 0, int epochs = 1, long maxSteps = 0,
         int batchSize = 1, int gradAccum = 1, int seqLen = 2048, PackingMode packing = PackingMode.Greedy, double adamBeta1 = 0.9,
         double adamBeta2 = 0.999, double adamEps = 1e-8, double weightDecay = 0, double maxGradNorm = 1.0, int seed = 42,
@@ -57,17 +62,25 @@ public sealed record SftOptions
 
     /// <summary>Peak learning rate, betas, eps, weight decay and clipping.</summary>
     public AdamWOptions AdamW { get; }
+    /// <summary><c>lr_scheduler_type</c>.</summary>
     public LrSchedule LrScheduleKind { get; }
+    /// <summary>Fraction of the run's steps spent warming up, in [0, 1].</summary>
     public double WarmupRatio { get; }
+    /// <summary>Passes over the data when <see cref="MaxSteps"/> is 0.</summary>
     public int Epochs { get; }
 
     /// <summary>0 = <see cref="Epochs"/> passes over the data.</summary>
     public long MaxSteps { get; }
 
+    /// <summary>Sequences per micro-batch (per rank).</summary>
     public int BatchSize { get; }
+    /// <summary>Micro-batches whose gradients are summed into one optimizer step.</summary>
     public int GradAccum { get; }
+    /// <summary>The most tokens in one training sequence; longer examples are truncated.</summary>
     public int SeqLen { get; }
+    /// <summary>How examples are grouped into sequences.</summary>
     public PackingMode Packing { get; }
+    /// <summary>Seed of the data shuffle (and of anything else random in the run), so a run repeats exactly.</summary>
     public int Seed { get; }
 
     /// <summary>0 = a checkpoint only at the end.</summary>
@@ -113,6 +126,8 @@ public sealed record SftOptions
 /// spellings for the schedules).</summary>
 public static class SftOptionNames
 {
+    /// <summary>The command-line spelling of <paramref name="schedule"/> (transformers': <c>constant</c>,
+    /// <c>constant_with_warmup</c>, <c>cosine</c>).</summary>
     public static string Of(LrSchedule schedule) => schedule switch
     {
         LrSchedule.Constant => "constant",
@@ -121,6 +136,7 @@ public static class SftOptionNames
         _ => throw new ArgumentOutOfRangeException(nameof(schedule), schedule, null),
     };
 
+    /// <summary>The command-line spelling of <paramref name="packing"/>: <c>none</c>, <c>greedy</c>, <c>neat</c>.</summary>
     public static string Of(PackingMode packing) => packing switch
     {
         PackingMode.None => "none",
@@ -129,12 +145,16 @@ public static class SftOptionNames
         _ => throw new ArgumentOutOfRangeException(nameof(packing), packing, null),
     };
 
+    /// <summary>The schedule spelled <paramref name="name"/>.</summary>
+    /// <exception cref="ArgumentException">No schedule is spelled so.</exception>
     public static LrSchedule ParseLrSchedule(string name)
     {
         foreach (var schedule in Enum.GetValues<LrSchedule>()) if (Of(schedule) == name) return schedule;
         throw new ArgumentException($"--lr-schedule must be constant, constant_with_warmup or cosine, got '{name}'");
     }
 
+    /// <summary>The packing mode spelled <paramref name="name"/>.</summary>
+    /// <exception cref="ArgumentException">No mode is spelled so.</exception>
     public static PackingMode ParsePacking(string name)
     {
         foreach (var packing in Enum.GetValues<PackingMode>()) if (Of(packing) == name) return packing;

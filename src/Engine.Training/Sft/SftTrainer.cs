@@ -27,7 +27,9 @@ public sealed record SftResult(long Steps, string FinalCheckpoint, long ResumedF
 /// model, the metrics log and reports progress.</summary>
 public static class SftTrainer
 {
+    /// <summary>The trainer state file of a checkpoint (<see cref="SftCheckpoints.StateFile"/>).</summary>
     public const string StateFile = SftCheckpoints.StateFile;
+    /// <summary>The metrics log under the output folder (<see cref="MetricsLog.FileName"/>).</summary>
     public const string MetricsFile = MetricsLog.FileName;
 
     /// <summary>Trains and checkpoints under <paramref name="outDir"/>. With <paramref name="resume"/>, continues

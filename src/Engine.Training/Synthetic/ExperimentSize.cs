@@ -82,6 +82,7 @@ public sealed record ExperimentSize(string Name, int HiddenSize, int Intermediat
         _ => throw new ArgumentException($"no domain '{domain}' in the embedded experiment", nameof(domain)),
     };
 
+    /// <summary>One line for logs: the name, the shape and the row counts.</summary>
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
         $"{Name} (hidden {HiddenSize}, {Layers} layers, {PretrainRows} pre-training rows, {MathTrainRows}/{CodingTrainRows}/{ScienceTrainRows} math/coding/science training rows, {EvalRows} held-out rows per domain)");
 }

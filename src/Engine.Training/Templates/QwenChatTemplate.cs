@@ -40,6 +40,7 @@ public sealed class QwenChatTemplate : IChatTemplate
         _defaultSystem = defaultSystem;
     }
 
+    /// <inheritdoc/>
     public TokenizedExample Apply(Conversation conversation, int line)
     {
         var ids = new List<int>();

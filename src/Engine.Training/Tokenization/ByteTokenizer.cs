@@ -18,12 +18,16 @@ public sealed class ByteTokenizer : ITextTokenizer
 
     private readonly AddedTokenSplitter _splitter = new(AddedTokens);
 
+    /// <inheritdoc/>
     public string Description => $"byte-level ({IdLimit} ids: 256 bytes + {string.Join(", ", AddedTokens.Keys)})";
 
+    /// <inheritdoc/>
     public int IdLimit => 256 + AddedTokens.Count;
 
+    /// <inheritdoc/>
     public int? FindAddedToken(string content) => AddedTokens.TryGetValue(content, out int id) ? id : null;
 
+    /// <inheritdoc/>
     public int[] Encode(string text)
     {
         var ids = new List<int>(text.Length + 8);
@@ -34,9 +38,11 @@ public sealed class ByteTokenizer : ITextTokenizer
         return ids.ToArray();
     }
 
+    /// <inheritdoc/>
     public byte[] TokenBytes(int id) => id is >= 0 and < 256 ? [(byte)id]
         : Encoding.UTF8.GetBytes(AddedTokens.FirstOrDefault(t => t.Value == id).Key ?? throw NotAnId(id));
 
+    /// <inheritdoc/>
     public string Decode(IEnumerable<int> ids)
     {
         var text = new StringBuilder();

@@ -37,8 +37,10 @@ public sealed class HuggingFaceTokenizer : ITextTokenizer
             + (json.Nfc ? ", NFC" : "") + ")";
     }
 
+    /// <inheritdoc/>
     public string Description { get; }
 
+    /// <inheritdoc/>
     public int IdLimit { get; }
 
     /// <summary>Reads <paramref name="path"/> (a <c>tokenizer.json</c>); throws <see cref="TokenizerException"/>
@@ -58,6 +60,7 @@ public sealed class HuggingFaceTokenizer : ITextTokenizer
         }
     }
 
+    /// <inheritdoc/>
     public int? FindAddedToken(string content)
     {
         foreach (var (id, text) in _addedById)
@@ -65,6 +68,7 @@ public sealed class HuggingFaceTokenizer : ITextTokenizer
         return null;
     }
 
+    /// <inheritdoc/>
     public int[] Encode(string text)
     {
         var ids = new List<int>();
@@ -72,6 +76,7 @@ public sealed class HuggingFaceTokenizer : ITextTokenizer
         return ids.ToArray();
     }
 
+    /// <inheritdoc/>
     public byte[] TokenBytes(int id)
     {
         if (_addedById.TryGetValue(id, out var added)) return Encoding.UTF8.GetBytes(added);
@@ -79,6 +84,7 @@ public sealed class HuggingFaceTokenizer : ITextTokenizer
             : throw new ArgumentOutOfRangeException(nameof(id), id, "not an id of this tokenizer");
     }
 
+    /// <inheritdoc/>
     public string Decode(IEnumerable<int> ids)
     {
         var text = new StringBuilder();

@@ -14,6 +14,7 @@ public interface ITextTokenizer
     /// <summary>The id of an added (special) token, or null when the tokenizer has no such token.</summary>
     int? FindAddedToken(string content);
 
+    /// <summary>The ids of <paramref name="text"/>, added tokens matched whole, nothing added around it.</summary>
     int[] Encode(string text);
 
     /// <summary>The text of a sequence of ids (added tokens written out as their content).</summary>

@@ -9,6 +9,7 @@ namespace Engine.Training.Tokenization;
 /// tokenizer files (no <c>config.json</c>) has no vocabulary bound: <c>engine tokenize</c> reads such folders.</summary>
 public static class ModelTokenizer
 {
+    /// <summary>The Hugging Face tokenizer file of a model directory.</summary>
     public const string FileName = "tokenizer.json";
 
     /// <summary>The <c>vocab_size</c> of <paramref name="modelPath"/>'s <c>config.json</c>, or null when the folder

@@ -8,8 +8,11 @@ namespace Engine.Kernels.Ilgpu;
 /// two of at most <see cref="MaxGroup"/>.</summary>
 public static class IlgpuKernels
 {
+    /// <summary>The largest work-group size the kernels are written for (shared-memory arrays are sized by it).</summary>
     public const int MaxGroup = 256;
+    /// <summary>Radix-select histogram bins per pass (<see cref="Device.DeviceRadixSelect.Bins"/>).</summary>
     public const int Bins = Device.DeviceRadixSelect.Bins;
+    /// <summary>Most rank prefixes one radix-select pass resolves (<see cref="Device.DeviceRadixSelect.MaxPrefixes"/>).</summary>
     public const int MaxPrefixes = Device.DeviceRadixSelect.MaxPrefixes;
 
     /// <summary>Arcee Fusion importance, one group per row (reference: RowImportanceCpu.Float32).

@@ -73,10 +73,13 @@ public static class IlgpuMath
         return r;
     }
 
+    /// <summary>Not NaN or ±infinity: the exponent bits are not all ones.</summary>
     public static bool IsFinite(float v) => (Bits.FloatAsInt(v) & 0x7F80_0000u) != 0x7F80_0000u;
 
+    /// <summary>NaN: exponent all ones and a non-zero mantissa.</summary>
     public static bool IsNaN(float v) => (Bits.FloatAsInt(v) & 0x7FFF_FFFFu) > 0x7F80_0000u;
 
+    /// <summary><c>|v|</c> by clearing the sign bit (NaN stays NaN).</summary>
     public static float Abs(float v) => Bits.IntAsFloat(Bits.FloatAsInt(v) & 0x7FFF_FFFFu);
 
     /// <summary>float32 to bf16 bits, round to nearest even, NaN kept NaN.</summary>

@@ -7,9 +7,14 @@ namespace Engine.Training.Data.Formats;
 /// <c>instruction</c> = Alpaca. A row with none of these keys, or with more than one, is an error.</summary>
 public enum RowFormat
 {
+    /// <summary><c>input_ids</c> (and optional <c>labels</c>): token ids taken as they are, no template.</summary>
     PreTokenized,
+    /// <summary><c>messages</c>: a list of <c>{role, content}</c> with roles system, user, assistant.</summary>
     Messages,
+    /// <summary><c>conversations</c>: a list of <c>{from, value}</c> with from system, human, gpt.</summary>
     ShareGpt,
+    /// <summary><c>instruction</c> with optional <c>input</c> and <c>output</c>: one user turn (the instruction, then a non-empty
+    /// <c>input</c> after a newline, as LLaMA-Factory joins them) and one assistant turn (<c>output</c>).</summary>
     Alpaca,
 }
 
