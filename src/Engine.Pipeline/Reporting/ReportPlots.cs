@@ -80,7 +80,8 @@ public static partial class ReportPlots
         if (accuracy) plot.Axes.SetLimitsY(0, 1.05);
         plot.Title(accuracy ? "Exact-match accuracy per domain (95% interval)" : "Held-out loss per domain (95% interval)");
         plot.YLabel(accuracy ? "accuracy" : "mean token loss");
-        plot.ShowLegend();
+        // Outside the data area: inside, it hid the last model's bars.
+        plot.ShowLegend(Edge.Right);
         plot.SavePng(path, Width, Height);
         return path;
     }
