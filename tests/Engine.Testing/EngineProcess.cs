@@ -42,8 +42,12 @@ public static class EngineProcess
         start.UseShellExecute = false;
         using var process = Process.Start(start)!;
         process.StandardInput.Close();
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = Task.Run(() =>
+        // Both pipes are read on threads of their own, not the thread pool: with the other test classes blocking pool
+        // threads, a pool reader could start seconds late, and a kill meant for a line would land after the child
+        // had long finished the work the test wanted to interrupt.
+        string stdoutText = "", stderrText = "";
+        var stdoutReader = new Thread(() => stdoutText = process.StandardOutput.ReadToEnd()) { IsBackground = true };
+        var stderrReader = new Thread(() =>
         {
             var text = new System.Text.StringBuilder();
             while (process.StandardError.ReadLine() is { } line)
@@ -51,13 +55,17 @@ public static class EngineProcess
                 text.AppendLine(line);
                 onLine?.Invoke(line, process);
             }
-            return text.ToString();
-        });
+            stderrText = text.ToString();
+        }) { IsBackground = true };
+        stdoutReader.Start();
+        stderrReader.Start();
         if (!process.WaitForExit(120_000))
         {
             process.Kill(entireProcessTree: true);
             throw new TimeoutException($"{start.FileName} {string.Join(' ', start.ArgumentList)} did not finish in 120 s");
         }
-        return new Result(process.ExitCode, stdout.Result, stderr.Result);
+        stdoutReader.Join();
+        stderrReader.Join();
+        return new Result(process.ExitCode, stdoutText, stderrText);
     }
 }
