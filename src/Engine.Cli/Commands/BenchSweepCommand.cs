@@ -32,6 +32,10 @@ public static class BenchSweepCommand
             ["batch_seconds"] = Math.Round(r.BatchSeconds, 3),
             ["batch_over_single"] = Math.Round(r.Ratio, 3),
             ["importances_reused"] = r.Importances,
+            ["single_floor_seconds"] = Math.Round(r.SingleFloorSeconds, 3),
+            ["batch_floor_seconds"] = Math.Round(r.BatchFloorSeconds, 3),
+            ["batch_floor_over_single_floor"] = Math.Round(r.FloorRatio, 3),
+            ["batch_over_batch_floor"] = Math.Round(r.BatchOverFloor, 3),
         };
         if (json)
         {
@@ -41,5 +45,7 @@ public static class BenchSweepCommand
         AnsiConsole.MarkupLine(Markup.Escape($"arcee_fusion: {r.ElementsPerModel:N0} elements per model, {r.Threads} threads on {r.Device}"));
         AnsiConsole.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
             $"one merge {r.SingleSeconds:F3} s, batch of {r.Lambdas.Count} lambdas ({string.Join(", ", r.Lambdas)}) {r.BatchSeconds:F3} s: batch/single = {r.Ratio:F3} ({r.Importances} importances reused)")));
+        AnsiConsole.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
+            $"I/O floors (same reads and writes, no merge math): one merge {r.SingleFloorSeconds:F3} s, batch {r.BatchFloorSeconds:F3} s: floor ratio {r.FloorRatio:F3}; the batch is {r.BatchOverFloor:F2}x its floor")));
     }
 }

@@ -32,6 +32,9 @@ public sealed record BatchOptions(string Root)
 
     /// <summary>Where an output shard is cut: a shard holds at most this many bytes of tensor data (a larger single tensor gets a shard of its own).</summary>
     public long MaxShardBytes { get; init; } = ShardWriterOptions.DefaultMaxShardBytes;
+
+    /// <summary>The method every stage runs instead of its own (benchmarks time a batch's I/O floor with it).</summary>
+    internal Func<Config.MergeDocument, Methods.IMergeMethod>? MethodOverride { get; init; }
 }
 
 /// <summary>A progress event of a batch (<c>--json</c> prints each as one line).</summary>

@@ -91,7 +91,7 @@ public sealed class BatchPlan : IDisposable
             for (int i = 0; i < jobs.Count; i++)
             {
                 var job = jobs[i];
-                var plan = MergePlan.Create(job.Config);
+                var plan = MergePlan.Create(job.Config, options.MethodOverride);
                 try
                 {
                     string key = BatchLog.KeyOf(job, options.MaxShardBytes);

@@ -31,17 +31,18 @@ public static class BenchTiming
 
     /// <summary>Runs each side once to warm up, then the two in turn <paramref name="repeat"/> times (so that load
     /// changes during the run hit both alike); the median of each side's timed runs, as each run reports its seconds.</summary>
-    public static (double First, double Second) AlternatingMedians(int repeat, Func<double> first, Func<double> second)
+    public static (double First, double Second) AlternatingMedians(int repeat, Func<double> first, Func<double> second) =>
+        AlternatingMedians(repeat, [first, second]) is [var a, var b] ? (a, b) : throw new InvalidOperationException();
+
+    /// <summary>As the two-sided overload, for any number of sides run in turn: the median of each, in order.</summary>
+    public static double[] AlternatingMedians(int repeat, IReadOnlyList<Func<double>> sides)
     {
-        first();
-        second();
-        var a = new List<double>();
-        var b = new List<double>();
+        foreach (var side in sides) side();
+        var samples = sides.Select(_ => new List<double>()).ToArray();
         for (int r = 0; r < repeat; r++)
         {
-            a.Add(first());
-            b.Add(second());
+            for (int i = 0; i < sides.Count; i++) samples[i].Add(sides[i]());
         }
-        return (Median(a), Median(b));
+        return samples.Select(Median).ToArray();
     }
 }

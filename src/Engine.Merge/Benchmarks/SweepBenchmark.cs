@@ -6,6 +6,7 @@ using Engine.Kernels;
 using Engine.Merge.Batch;
 using Engine.Merge.Config;
 using Engine.Merge.Execution;
+using Engine.Merge.Methods;
 
 namespace Engine.Merge.Benchmarks;
 
@@ -18,17 +19,29 @@ namespace Engine.Merge.Benchmarks;
 /// <param name="SingleSeconds">Median time of one Arcee Fusion merge (lambda 1.5) alone.</param>
 /// <param name="BatchSeconds">Median time of the batch of every lambda over the same pair.</param>
 /// <param name="Importances">Importances (and quartiles) the batch reused instead of computing (per run).</param>
+/// <param name="SingleFloorSeconds">Median I/O floor of the one merge: its reads, conversions and one output written
+/// and flushed, with no merge math.</param>
+/// <param name="BatchFloorSeconds">Median I/O floor of the batch: the same reads once, and one output per lambda
+/// written and flushed, with no merge math.</param>
 public sealed record SweepBenchResult(string Device, int Threads, long ElementsPerModel, int Repeat, IReadOnlyList<double> Lambdas,
-    double SingleSeconds, double BatchSeconds, int Importances)
+    double SingleSeconds, double BatchSeconds, int Importances, double SingleFloorSeconds, double BatchFloorSeconds)
 {
     /// <summary>Batch time over one merge's: the goal is at most 1.4 for three lambdas.</summary>
     public double Ratio => BatchSeconds / SingleSeconds;
+
+    /// <summary>The batch's floor over the one merge's: the ratio the batch would have if the merge math cost
+    /// nothing, so where writing the extra outputs dominates, no batch gets below it.</summary>
+    public double FloorRatio => BatchFloorSeconds / SingleFloorSeconds;
+
+    /// <summary>The batch's time over its own floor: how much the batch spends beyond reading once and writing N outputs.</summary>
+    public double BatchOverFloor => BatchSeconds / BatchFloorSeconds;
 }
 
 /// <summary>The measurement of <c>engine bench merge --sweep N</c>: one Arcee Fusion merge of the generated pair against a
 /// batch of N lambdas (1.0, 1.5, 2.0, ... in steps of 0.5) over the same pair, alternated run by run after a warm-up of
 /// each, on the same backend. The batch reads each input once, computes each tensor's importance and quartiles once
-/// and writes N outputs; the merge writes one.</summary>
+/// and writes N outputs; the merge writes one. The I/O floor of each side (the same reads and writes, no merge math) is
+/// timed in the same rounds, so that a ratio bound by the extra outputs' writes shows as such.</summary>
 public static class SweepBenchmark
 {
     /// <summary>Generates the pair described by <paramref name="spec"/> under <paramref name="root"/>, then times one Arcee
@@ -52,26 +65,31 @@ public static class SweepBenchmark
         var batch = new BatchExecutor([kernels]);
         int importances = 0;
 
-        double One()
+        Func<MergeDocument, IMergeMethod> floor = _ => new IoFloorMethod();
+
+        double One(bool ioFloor)
         {
             var clock = Stopwatch.StartNew();
-            executor.Run(config, new MergeRunOptions(single) { Overwrite = true }, null, cancellation);
+            executor.Run(config, new MergeRunOptions(single) { Overwrite = true }, ioFloor ? floor : null, null, cancellation);
             double s = clock.Elapsed.TotalSeconds;
             Directory.Delete(single, recursive: true);
             return s;
         }
 
-        double Batch()
+        double Batch(bool ioFloor)
         {
             var clock = Stopwatch.StartNew();
-            using (var plan = BatchPlan.Create(jobs, new BatchOptions(batchRoot) { Overwrite = true }))
-                importances = batch.Run(plan, null, cancellation).Sharing.Importances;
+            using (var plan = BatchPlan.Create(jobs, new BatchOptions(batchRoot) { Overwrite = true, MethodOverride = ioFloor ? floor : null }))
+            {
+                int reused = batch.Run(plan, null, cancellation).Sharing.Importances;
+                if (!ioFloor) importances = reused;
+            }
             double s = clock.Elapsed.TotalSeconds;
             Directory.Delete(batchRoot, recursive: true);
             return s;
         }
 
-        var (one, all) = BenchTiming.AlternatingMedians(repeat, One, Batch);
-        return new SweepBenchResult(kernels.Device, threads, spec.Parameters, repeat, values, one, all, importances);
+        var medians = BenchTiming.AlternatingMedians(repeat, [() => One(false), () => Batch(false), () => One(true), () => Batch(true)]);
+        return new SweepBenchResult(kernels.Device, threads, spec.Parameters, repeat, values, medians[0], medians[1], importances, medians[2], medians[3]);
     }
 }
