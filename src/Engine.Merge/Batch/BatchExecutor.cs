@@ -35,6 +35,49 @@ public sealed class BatchExecutor
     {
         var clock = Stopwatch.StartNew();
         var options = plan.Options;
+        // Every pass's devices are opened before anything is written, so that a device this machine lacks fails the
+        // batch before its first job runs, not after earlier passes have published theirs.
+        var owned = _devices is null ? OpenDevices(plan) : [];
+        try
+        {
+            return Run(plan, owned, clock, events, cancellation);
+        }
+        finally
+        {
+            foreach (var d in owned) d?.Dispose();
+        }
+    }
+
+    private KernelDevices?[] OpenDevices(BatchPlan plan)
+    {
+        var opened = new KernelDevices?[plan.Clusters.Count];
+        try
+        {
+            for (int c = 0; c < opened.Length; c++)
+            {
+                var cluster = plan.Clusters[c];
+                try
+                {
+                    opened[c] = _kernels!.CreateDevices(cluster.Device, plan.Options.Threads);
+                }
+                catch (EngineException e)
+                {
+                    var job = plan.Jobs[cluster.Jobs[0]].Job;
+                    throw new EngineException($"{job.Origin}: job '{job.Name}': {e.Message}", e);
+                }
+            }
+            return opened;
+        }
+        catch
+        {
+            foreach (var d in opened) d?.Dispose();
+            throw;
+        }
+    }
+
+    private BatchResult Run(BatchPlan plan, KernelDevices?[] owned, Stopwatch clock, IProgress<BatchEvent>? events, CancellationToken cancellation)
+    {
+        var options = plan.Options;
         using var log = OpenLog(options.Root);
         log.Append(new JsonObject { ["event"] = "batch", ["time"] = DateTimeOffset.UtcNow.ToString("O"), ["pid"] = Environment.ProcessId, ["jobs"] = plan.Jobs.Count, ["resume"] = options.Resume });
         var reports = new Execution.MergeReport?[plan.Jobs.Count];
@@ -47,10 +90,10 @@ public sealed class BatchExecutor
         try
         {
             foreach (var job in plan.Jobs.Where(j => !j.Skip)) locks.Add(OutputLock.Acquire(job.Output));
-            foreach (var cluster in plan.Clusters)
+            for (int c = 0; c < plan.Clusters.Count; c++)
             {
-                using var owned = _devices is null ? _kernels!.CreateDevices(cluster.Device, options.Threads) : null;
-                var pass = new ClusterRun(plan, cluster, _devices ?? owned!.Devices, log, events, reports);
+                var cluster = plan.Clusters[c];
+                var pass = new ClusterRun(plan, cluster, _devices ?? owned[c]!.Devices, log, events, reports);
                 try
                 {
                     pass.Execute(cancellation);

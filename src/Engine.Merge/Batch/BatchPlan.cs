@@ -80,6 +80,12 @@ public sealed class BatchPlan : IDisposable
             string real = OutputPaths.Real(output);
             if (outputs.TryGetValue(real, out other))
                 throw new MergeConfigException($"{job.Origin}: output {output} is also the output of job '{other.Name}' ({other.Origin})");
+            // One output inside another would be swept away when the outer one is published (or block it).
+            foreach (var (path, owner) in outputs)
+            {
+                if (OutputPaths.Overlap(real, path))
+                    throw new MergeConfigException($"{job.Origin}: output {output} of job '{job.Name}' is nested with output {path} of job '{owner.Name}' ({owner.Origin}); give each job a separate folder");
+            }
             outputs[real] = job;
             resolved.Add(output);
         }
