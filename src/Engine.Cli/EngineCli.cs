@@ -1,4 +1,7 @@
 using System.CommandLine;
+using System.CommandLine.Invocation;
+using System.CommandLine.Parsing;
+using System.Text.RegularExpressions;
 using Engine.Cli.Commands;
 using Engine.Core;
 using Engine.Merge;
@@ -10,8 +13,9 @@ using Microsoft.Extensions.Logging;
 namespace Engine.Cli;
 
 /// <summary>The <c>engine</c> command: a generic host with the engine's services, and one System.CommandLine
-/// verb per job. Every <see cref="EngineException"/> becomes one line on stderr and a non-zero exit code.</summary>
-public static class EngineCli
+/// verb per job. Every <see cref="EngineException"/>, and every command-line parse error, becomes one line on stderr
+/// and a non-zero exit code.</summary>
+public static partial class EngineCli
 {
     /// <summary>Exit code for bad input (files, configs, options).</summary>
     public const int ExitInputError = 1;
@@ -48,8 +52,44 @@ public static class EngineCli
         root.Subcommands.Add(TokenizeCommand.Create());
         root.Subcommands.Add(EvalCommand.Create(host.Services));
         root.Subcommands.Add(PipelineCommand.Create(host.Services));
-        return await root.Parse(args).InvokeAsync();
+        var parse = root.Parse(args);
+        // System.CommandLine's own error action prints each error and then the verb's whole help; the house rule is
+        // one line. --help (and other actions that clear parse errors) never reach here as errors.
+        if (parse.Action is ParseErrorAction) return Report(new EngineException(ParseErrorLine(parse)), "");
+        return await parse.InvokeAsync();
     }
+
+    /// <summary>The parse errors of a command line as one line: every error (a missing required option names it, a
+    /// value that does not parse names the option and the value), and where to read the verb's options.</summary>
+    public static string ParseErrorLine(ParseResult parse)
+    {
+        var errors = parse.Errors.Select(e => LowerFirst(ClrTypeName().Replace(e.Message.Trim().TrimEnd('.'), m => FriendlyType(m.Groups[1].Value))))
+            .Distinct().ToList();
+        var verbs = new List<string>();
+        for (var r = parse.CommandResult; r.Parent is CommandResult parent; r = parent) verbs.Insert(0, r.Command.Name);
+        string command = string.Join(' ', ["engine", .. verbs]);
+        return $"{string.Join("; ", errors)} ({command} --help lists the options)";
+    }
+
+    /// <summary>The parser's sentences ("Option '--out' is required") read as the house's clauses after "error: ".</summary>
+    private static string LowerFirst(string message) =>
+        message.Length > 1 && char.IsUpper(message[0]) && !char.IsUpper(message[1]) ? char.ToLowerInvariant(message[0]) + message[1..] : message;
+
+    /// <summary>A value that does not parse is reported with the CLR type it was to be ('System.Int32'); a user reads
+    /// the C# keyword better.</summary>
+    private static string FriendlyType(string clrName) => clrName switch
+    {
+        "Int32" => "'int'",
+        "Int64" => "'long'",
+        "Single" => "'float'",
+        "Double" => "'double'",
+        "Boolean" => "'bool'",
+        "String" => "'string'",
+        _ => $"'System.{clrName}'",
+    };
+
+    [GeneratedRegex(@"'System\.(\w+)'")]
+    private static partial Regex ClrTypeName();
 
     /// <summary>Runs a verb's body with the house error policy: one line on stderr, no stack trace.</summary>
     public static async Task<int> Guard(Func<Task<int>> body)

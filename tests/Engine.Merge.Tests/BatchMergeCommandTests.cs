@@ -83,6 +83,24 @@ public sealed class BatchMergeCommandTests : IDisposable
         Assert.False(Directory.Exists(root));
     }
 
+    [Theory]
+    [InlineData("")]
+    [InlineData("--dry-run")]
+    [InlineData("--out")]
+    public void AJobFileThatIsNotValidYamlIsReportedAsSuchNotAsAMissingOut(string option)
+    {
+        // Neither a job file nor a config can be told from a file that does not parse: its YAML error is the one
+        // to report, whatever the rest of the command line would have needed.
+        Config("linear");
+        string jobs = _dir.Combine("jobs.yml");
+        File.WriteAllText(jobs, "jobs:\n  - config: [linear.yml\n");
+        string[] extra = option switch { "" => [], "--out" => ["--out", _dir.Combine("o")], _ => [option] };
+        var result = EngineProcess.Run(["merge", jobs, .. extra]);
+        AssertOneLineError(result, $"engine: error: {jobs}: invalid YAML at line 3");
+        Assert.DoesNotContain("--out", result.Stderr);
+        Assert.False(Directory.Exists(_dir.Combine("o")));
+    }
+
     [Fact]
     public void BatchKilledMidWayResumesWithoutRedoingFinishedJobsOrTrustingTheUnfinishedOne()
     {

@@ -216,6 +216,26 @@ public sealed class BatchMergeTests : IDisposable
         Assert.Equal(2, plan.Clusters.Count);
     }
 
+    [Fact]
+    public void AMergeInputIsAJobFileOrAConfigAndMalformedYamlIsNeither()
+    {
+        Job("linear", Families()["linear"], _dir.Combine("unused"));
+        string file = _dir.Combine("jobs.yml");
+        File.WriteAllText(file, "jobs:\n  - config: linear.yml\n");
+        var jobs = MergeInput.Load(file);
+        Assert.Null(jobs.Config);
+        Assert.Equal(["linear"], jobs.JobFile!.Jobs.Select(j => j.Name));
+
+        var config = MergeInput.Load(_dir.Combine("linear.yml"));
+        Assert.Null(config.JobFile);
+        Assert.Equal(_dir.Combine("linear.yml"), config.Config!.Path);
+
+        File.WriteAllText(file, "jobs:\n  - config: [linear.yml\n");
+        var e = Assert.Throws<MergeConfigException>(() => MergeInput.Load(file));
+        Assert.StartsWith($"{file}: invalid YAML at line 3", e.Message);
+        Assert.False(JobFile.IsJobFile(file));
+    }
+
     [Theory]
     [InlineData("jobs: []\n", "'jobs' must be a non-empty list")]
     [InlineData("jobs:\n  - out: x\n", "jobs[0]: 'config' is required")]

@@ -14,13 +14,15 @@ namespace Engine.Cli.Commands;
 /// finished job on stderr (with <c>--json</c>: one JSON event per line on stdout) and ends with a table of the jobs.</summary>
 public static class BatchMergeCommand
 {
-    /// <summary>What the batch form takes from the command line.</summary>
-    public sealed record Request(IReadOnlyList<string> Configs, string? OutRoot, IReadOnlyList<string> Sweeps, string Device, int Threads,
+    /// <summary>What the batch form takes from the command line; <paramref name="Single"/> is the one file given,
+    /// already loaded, when only one was.</summary>
+    public sealed record Request(IReadOnlyList<string> Configs, MergeInput? Single, string? OutRoot, IReadOnlyList<string> Sweeps, string Device, int Threads,
         bool Overwrite, bool Resume, long MaxShardBytes, bool DryRun, bool Json);
 
-    /// <summary>Whether the command line asks for a batch rather than today's one merge into <c>--out</c>.</summary>
-    public static bool IsBatch(IReadOnlyList<string> configs, string? outRoot, IReadOnlyList<string> sweeps, bool resume) =>
-        configs.Count > 1 || outRoot != null || sweeps.Count > 0 || resume || JobFile.IsJobFile(configs[0]);
+    /// <summary>Whether the command line asks for a batch rather than one merge into <c>--out</c>: several configs,
+    /// batch options, or a single file (<paramref name="single"/>, loaded) that is a job file.</summary>
+    public static bool IsBatch(int configs, MergeInput? single, string? outRoot, IReadOnlyList<string> sweeps, bool resume) =>
+        configs > 1 || outRoot != null || sweeps.Count > 0 || resume || single?.JobFile != null;
 
     public static int Run(IServiceProvider services, Request request, CancellationToken cancellation)
     {
@@ -61,10 +63,9 @@ public static class BatchMergeCommand
     {
         var sweeps = request.Sweeps.Select(ParameterSweep.Parse).ToList();
         if (sweeps.Select(s => s.Name).Distinct().Count() != sweeps.Count) throw new MergeConfigException("--sweep: a parameter is swept twice");
-        if (request.Configs.Count == 1 && JobFile.IsJobFile(request.Configs[0]))
+        if (request.Single?.JobFile is { } file)
         {
             if (request.OutRoot != null) throw new MergeConfigException($"{request.Configs[0]}: a job file gives its outputs (and out_root) itself; drop --out-root");
-            var file = JobFile.Load(request.Configs[0]);
             return (file.Jobs.SelectMany(j => ParameterSweep.Expand(j, sweeps)).ToList(), file.Root);
         }
         string root = request.OutRoot is { } r ? Path.GetFullPath(r)
@@ -72,12 +73,17 @@ public static class BatchMergeCommand
         var jobs = new List<BatchJob>();
         foreach (var path in request.Configs)
         {
-            if (JobFile.IsJobFile(path)) throw new MergeConfigException($"{path}: a job file is given alone (engine merge {path}), not among configs");
+            var config = request.Single?.Config ?? LoadAmongConfigs(path);
             string name = JobFile.DefaultName(path);
-            jobs.AddRange(ParameterSweep.Expand(new BatchJob(name, MergeConfigReader.Load(path), Path.Combine(root, name)), sweeps));
+            jobs.AddRange(ParameterSweep.Expand(new BatchJob(name, config, Path.Combine(root, name)), sweeps));
         }
         return (jobs, root);
     }
+
+    /// <summary>One of several configs given together; a job file among them is refused before its jobs are loaded.</summary>
+    private static MergeConfig LoadAmongConfigs(string path) => JobFile.IsJobFile(path)
+        ? throw new MergeConfigException($"{path}: a job file is given alone (engine merge {path}), not among configs")
+        : MergeConfigReader.Load(path);
 
     private static void PrintSummary(BatchResult result)
     {

@@ -6,6 +6,7 @@ using Engine.Core;
 using Engine.Core.Diagnostics;
 using Engine.Kernels;
 using Engine.Merge;
+using Engine.Merge.Batch;
 using Engine.Merge.Config;
 using Engine.Merge.Execution;
 using Microsoft.Extensions.DependencyInjection;
@@ -23,6 +24,16 @@ public static class MergeCommand
             Description = "mergekit YAML (one document, or several for a multi-stage plan); several configs, or one job file (jobs: [...]), make a batch",
             Arity = ArgumentArity.OneOrMore,
         };
+        // The list of configs takes any token, so a mistyped option (--ovewrite) would otherwise be read as one more
+        // config and turn the merge into a batch that then complains about --out-root.
+        config.Validators.Add(r =>
+        {
+            foreach (var token in r.Tokens)
+            {
+                if (token.Value.Length > 1 && token.Value[0] == '-' && !File.Exists(token.Value))
+                    r.AddError($"Unrecognized option '{token.Value}'");
+            }
+        });
         var output = new Option<string?>("--out", "-o") { Description = "output model directory (required unless --dry-run)" };
         var dryRun = new Option<bool>("--dry-run") { Description = "check the config and every input, print the output layer map (output layer <- source model and layer, method, parameters) and write nothing" };
         var options = new CommonOptions();
@@ -39,19 +50,22 @@ public static class MergeCommand
         command.SetAction((parse, cancellation) => EngineCli.Guard(async () =>
         {
             var configs = parse.GetValue(config)!;
-            if (BatchMergeCommand.IsBatch(configs, parse.GetValue(outRoot), parse.GetValue(sweep)!, parse.GetValue(resume)))
+            // A single file is read and parsed once, here: whether it is a job file takes the parse, and a file that
+            // is not valid YAML is reported as such, not by the options a config or a job file would have needed.
+            var single = configs.Length == 1 ? MergeInput.Load(configs[0]) : null;
+            if (BatchMergeCommand.IsBatch(configs.Length, single, parse.GetValue(outRoot), parse.GetValue(sweep)!, parse.GetValue(resume)))
             {
                 if (parse.GetValue(output) != null) throw new EngineException("merge: --out names the output of one merge; a batch takes --out-root DIR (or its job file's outputs)");
                 if (parse.GetValue(keep) != null || parse.GetValue(profile) != null)
                     throw new EngineException("merge: --keep-intermediates and --profile apply to one merge; run that config alone with --out");
-                var request = new BatchMergeCommand.Request(configs, parse.GetValue(outRoot), parse.GetValue(sweep)!, options.Device(parse), options.Threads(parse),
+                var request = new BatchMergeCommand.Request(configs, single, parse.GetValue(outRoot), parse.GetValue(sweep)!, options.Device(parse), options.Threads(parse),
                     parse.GetValue(overwrite), parse.GetValue(resume), ParseBytes(parse.GetValue(shardSize)!), parse.GetValue(dryRun), parse.GetValue(options.Json));
                 return await Task.Run(() => BatchMergeCommand.Run(services, request, cancellation), cancellation);
             }
-            string configPath = configs[0];
+            var mergeConfig = single!.Config!;
             if (parse.GetValue(dryRun))
             {
-                PrintLayerMap(configPath, parse.GetValue(options.Json));
+                PrintLayerMap(mergeConfig, parse.GetValue(options.Json));
                 return 0;
             }
             var outPath = parse.GetValue(output) ?? throw new EngineException("merge: --out DIR is required (or use --dry-run to only check the config)");
@@ -62,7 +76,7 @@ public static class MergeCommand
                 KeepIntermediatesPath = parse.GetValue(keep),
                 Trace = parse.GetValue(profile) is null ? null : new ProfileTrace(),
             };
-            var result = await RunAsync(services, configPath, run, options.Device(parse), options.Threads(parse), parse.GetValue(options.Json), cancellation);
+            var result = await RunAsync(services, mergeConfig, run, options.Device(parse), options.Threads(parse), parse.GetValue(options.Json), cancellation);
             bool json = parse.GetValue(options.Json);
             if (parse.GetValue(profile) is not { } tracePath)
             {
@@ -79,10 +93,9 @@ public static class MergeCommand
     }
 
     /// <summary>Runs a merge with a progress bar on stderr when it is a terminal.</summary>
-    public static async Task<MergeResult> RunAsync(IServiceProvider services, string configPath, MergeRunOptions run, string device, int threads, bool quiet, CancellationToken cancellation)
+    public static async Task<MergeResult> RunAsync(IServiceProvider services, MergeConfig config, MergeRunOptions run, string device, int threads, bool quiet, CancellationToken cancellation)
     {
         var merger = services.GetRequiredService<MergeService>();
-        var config = MergeConfigReader.Load(configPath);
         foreach (var warning in config.Warnings) Console.Error.WriteLine($"engine: warning: {warning}");
         if (quiet || Console.IsErrorRedirected) return await merger.RunAsync(config, run, device, threads, null, cancellation);
 
@@ -106,9 +119,8 @@ public static class MergeCommand
 
     /// <summary><c>--dry-run</c>: plans the merge (opening and checking every input, reading no weights) and
     /// prints its layer map.</summary>
-    private static void PrintLayerMap(string configPath, bool json)
+    private static void PrintLayerMap(MergeConfig config, bool json)
     {
-        var config = MergeConfigReader.Load(configPath);
         foreach (var warning in config.Warnings) Console.Error.WriteLine($"engine: warning: {warning}");
         using var plan = MergePlan.Create(config);
         var map = LayerMap.Build(plan);

@@ -28,8 +28,7 @@ public sealed record JobFile(string Path, string Root, string? Device, IReadOnly
     {
         try
         {
-            var stream = YamlLimits.Load(path, YamlLimits.ReadFile(path, "job file"));
-            return stream.Documents.Count == 1 && stream.Documents[0].RootNode is YamlMappingNode map && MergeConfigReader.Get(map, "jobs") != null;
+            return IsJobFile(YamlLimits.Load(path, YamlLimits.ReadFile(path, "job file")));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or Core.EngineException || YamlLimits.IsParseError(e))
         {
@@ -37,10 +36,16 @@ public sealed record JobFile(string Path, string Root, string? Device, IReadOnly
         }
     }
 
+    /// <summary>Whether the parsed YAML is a job file: one mapping with <c>jobs:</c>.</summary>
+    internal static bool IsJobFile(YamlStream stream) =>
+        stream.Documents.Count == 1 && stream.Documents[0].RootNode is YamlMappingNode map && MergeConfigReader.Get(map, "jobs") != null;
+
     /// <summary>Reads the job file and loads every config it lists (each config's own errors name that config).</summary>
-    public static JobFile Load(string path)
+    public static JobFile Load(string path) => Load(path, YamlLimits.Load(path, YamlLimits.ReadFile(path, "job file")));
+
+    /// <summary>Loads the job file at <paramref name="path"/> from its parsed YAML.</summary>
+    internal static JobFile Load(string path, YamlStream stream)
     {
-        var stream = YamlLimits.Load(path, YamlLimits.ReadFile(path, "job file"));
         if (stream.Documents.Count != 1 || stream.Documents[0].RootNode is not YamlMappingNode map)
             throw new MergeConfigException($"{path}: a job file is one mapping with a 'jobs' list");
         CheckKeys(path, map, TopKeys);

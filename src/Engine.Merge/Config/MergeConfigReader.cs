@@ -28,9 +28,12 @@ public static class MergeConfigReader
     /// <summary>Parses <paramref name="text"/> as the config at <paramref name="path"/> (relative model paths resolve against
     /// its folder; <paramref name="path"/> also names the file in errors).</summary>
     /// <exception cref="MergeConfigException">The text is not a valid config; the message names the file and the key.</exception>
-    public static MergeConfig Parse(string path, string text)
+    public static MergeConfig Parse(string path, string text) => Parse(path, text, YamlLimits.Load(path, text));
+
+    /// <summary>Reads the config from <paramref name="stream"/>, the already parsed (and <see cref="YamlLimits">checked</see>)
+    /// <paramref name="text"/>, so that a file read once to tell a job file from a config is not parsed again.</summary>
+    internal static MergeConfig Parse(string path, string text, YamlStream stream)
     {
-        var stream = YamlLimits.Load(path, text);
         var roots = stream.Documents.Select(d => d.RootNode).Where(n => n is not YamlScalarNode { Value: null or "" }).ToList();
         if (roots.Count == 0) throw new MergeConfigException($"{path}: config is empty");
         var warnings = ImmutableArray.CreateBuilder<string>();
