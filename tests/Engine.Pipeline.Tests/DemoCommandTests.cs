@@ -26,9 +26,14 @@ public sealed class DemoCommandTests
         using var dir = new TempDirectory();
         var first = EngineProcess.Run("demo", "--dir", dir.Path, "--size", "test", "--threads", "1", "--json");
         Assert.True(first.ExitCode == 0, first.Stderr);
-        var events = JsonLines(first.Stdout);
+        var lines = JsonLines(first.Stdout);
+        // The plan first, one line per step, pre-training (step "backbone") first.
+        var planned = lines.TakeWhile(e => Event(e) == "plan").ToList();
+        Assert.Equal("backbone", Step(planned[0]));
+        Assert.All(planned, e => Assert.Equal("to run", e["state"]!.GetValue<string>()));
+        var events = lines.Skip(planned.Count).ToList();
 
-        // Pre-training shows its progress as step "backbone", before any pipeline step starts.
+        // Pre-training shows its progress as step "backbone", before any other step starts.
         Assert.Equal(("backbone", "started"), (Step(events[0]), Event(events[0])));
         Assert.Contains(events, e => Step(e) == "backbone" && Event(e) == "progress" && e["detail"]!.GetValue<string>().StartsWith("step 1/", StringComparison.Ordinal));
         int backboneDone = events.FindIndex(e => Step(e) == "backbone" && Event(e) == "finished");
@@ -36,7 +41,7 @@ public sealed class DemoCommandTests
         Assert.DoesNotContain(events, e => Event(e) == "cached");
         string runPath = dir.Combine("test-1234");
         Assert.Equal(Path.Combine(runPath, PipelineReport.MarkdownFile), events[^1]["markdown"]!.GetValue<string>());
-        Assert.True(File.Exists(dir.Combine("models", "backbone-test-1234", "config.json")));
+        Assert.True(File.Exists(Path.Combine(runPath, "models", "backbone-test-1234", "config.json")));
         Assert.True(File.Exists(Path.Combine(runPath, "recipe.yml")));
 
         // Every model of Table 2's shape, in plan order, each evaluated on every domain.
@@ -64,8 +69,9 @@ public sealed class DemoCommandTests
 
         var third = EngineProcess.Run("demo", "--dir", dir.Path, "--size", "test", "--json");
         Assert.True(third.ExitCode == 0, third.Stderr);
-        var again = JsonLines(third.Stdout);
-        Assert.Equal(events.Count(e => Event(e) == "finished"), again.Count(e => Event(e) == "cached"));
+        var again = JsonLines(third.Stdout).SkipWhile(e => Event(e) == "plan").ToList();
+        Assert.Equal(planned.Count, events.Count(e => Event(e) == "finished"));
+        Assert.Equal(planned.Count, again.Count(e => Event(e) == "cached"));
         Assert.All(again.SkipLast(1), e => Assert.Equal("cached", Event(e)));
     }
 
@@ -76,7 +82,7 @@ public sealed class DemoCommandTests
         // SIGKILL at the first logged pre-training step: no cleanup runs, as in a crash.
         var killed = EngineProcess.Run(line => line.Contains("backbone: step 1/", StringComparison.Ordinal), "demo", "--dir", dir.Path, "--size", "test", "--threads", "1");
         Assert.NotEqual(0, killed.ExitCode);
-        Assert.False(Directory.Exists(dir.Combine("models", "backbone-test-1234")));
+        Assert.False(Directory.Exists(dir.Combine("test-1234", "models", "backbone-test-1234")));
 
         var rerun = EngineProcess.Run("demo", "--dir", dir.Path, "--size", "test", "--threads", "1");
         Assert.True(rerun.ExitCode == 0, rerun.Stderr);

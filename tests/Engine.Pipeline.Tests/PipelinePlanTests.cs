@@ -99,7 +99,7 @@ public sealed class PipelinePlanTests
         Assert.Equal(["base", "words"], step.Inputs);
         Assert.Equal(["sft-words"], step.DependsOn);
         var config = Merge.Config.MergeConfigReader.Parse("custom.yml", step.Render(plan.ModelPath));
-        Assert.Equal(x.Recipe().Backbone, config.Documents[0].BaseModel);
+        Assert.Equal(plan.BackbonePath, config.Documents[0].BaseModel);
         Assert.Contains(config.Documents[0].Models, m => m.Model == plan.ModelPath("words"));
         Assert.Contains("eval-custom-on-math", plan.Steps.Select(s => s.Id));
 

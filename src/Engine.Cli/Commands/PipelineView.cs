@@ -33,13 +33,15 @@ public static class PipelineView
             $"{statuses.Count} steps: {statuses.Count(s => s.Cached)} cached, {statuses.Count(s => !s.Cached)} to run; output {plan.OutputPath} (dry run: nothing was run or written)")));
     }
 
-    /// <summary>Runs <paramref name="run"/> with the view: JSON lines on stdout (<paramref name="json"/>), nothing
-    /// (<paramref name="quiet"/> without json: another rank), a live table on a terminal, else plain lines on stderr
-    /// prefixed <c>engine COMMAND:</c> (<paramref name="command"/>: pipeline or demo).</summary>
-    public static void Run(string command, bool quiet, Action<IProgress<PipelineEvent>?> run, bool json)
+    /// <summary>Runs <paramref name="run"/> (a run of <paramref name="plan"/> with <paramref name="force"/>) with the
+    /// view: JSON lines on stdout (<paramref name="json"/>: first the plan, one line per step as <c>--dry-run --json</c>
+    /// prints it, then every event), nothing (<paramref name="quiet"/> without json: another rank), a live table on a
+    /// terminal, else plain lines on stderr prefixed <c>engine COMMAND:</c> (<paramref name="command"/>: pipeline or demo).</summary>
+    public static void Run(string command, PipelinePlan plan, IReadOnlyList<string> force, bool quiet, bool json, Action<IProgress<PipelineEvent>?> run)
     {
         if (json)
         {
+            PrintPlan(plan, PipelineRunner.Status(plan, force), json: true);
             run(new SynchronousProgress<PipelineEvent>(e => Console.Out.WriteLine(PipelineCommand.EventJson(e).ToJsonString())));
             return;
         }
