@@ -63,6 +63,29 @@ public sealed class PipelineCommandTests
     }
 
     [Fact]
+    public void ABadEvalRowOrMergeFileStopsTheRunBeforeAnyStep()
+    {
+        using var x = new TinyExperiment(extraMerges: "  - name: custom\n    config: custom.yml");
+        string merge = x.Combine("custom.yml");
+        File.WriteAllText(merge, "merge_method: linear\nmodels:\n  - model: math\n  - model: wrods\n");
+        var badMerge = EngineProcess.Run("pipeline", x.RecipePath, "--out", x.OutputPath, "--threads", "1");
+        Assert.Equal(1, badMerge.ExitCode);
+        Assert.StartsWith($"engine: error: {merge}:4: merge 'custom': model 'wrods' is not a model of the recipe", badMerge.Stderr.Trim());
+        Assert.Single(badMerge.Stderr.Trim().Split('\n'));
+        Assert.False(Directory.Exists(x.OutputPath));
+
+        File.WriteAllText(merge, "merge_method: linear\nparameters: {weight: 1.0}\nmodels:\n  - model: math\n  - model: words\n");
+        string eval = x.Combine("data", "words", "eval.jsonl");
+        File.AppendAllText(eval, "{\"messages\": 3}\n");
+        var badEval = EngineProcess.Run("pipeline", x.RecipePath, "--out", x.OutputPath, "--threads", "1");
+        Assert.Equal(1, badEval.ExitCode);
+        Assert.StartsWith($"engine: error: {eval}:5: ", badEval.Stderr.Trim());
+        Assert.Single(badEval.Stderr.Trim().Split('\n'));
+        Assert.Equal("", badEval.Stdout);
+        Assert.False(Directory.Exists(x.OutputPath));
+    }
+
+    [Fact]
     public async Task AKilledRunResumesTheSftItWasIn()
     {
         using var x = new TinyExperiment(extraSft: "  save_steps: 1");
