@@ -104,14 +104,14 @@ public static class PipelineView
         var report = PipelineReport.Read(plan.OutputPath);
         var table = new Table().AddColumn("model");
         foreach (var d in report.Domains) table.AddColumn(Markup.Escape(d));
-        table.AddColumns("SFT tokens", "SFT s", "merge s");
+        table.AddColumns("SFT tokens", "SFT wall s", "SFT train s", "merge s");
         var c = CultureInfo.InvariantCulture;
         foreach (var row in report.Rows)
         {
             var cells = row.Cells.Select(x => x.Accuracy is { } a
                 ? string.Create(c, $"{a:F3} [{x.AccuracyCi95![0]:F3}, {x.AccuracyCi95[1]:F3}] loss {x.Loss:F3}")
                 : string.Create(c, $"loss {x.Loss:F3} [{x.LossCi95[0]:F3}, {x.LossCi95[1]:F3}]"));
-            table.AddRow([Markup.Escape(row.Model), .. cells.Select(Markup.Escape), row.SftTokens.ToString(c), row.SftSeconds.ToString("F1", c), row.MergeSeconds?.ToString("F1", c) ?? "-"]);
+            table.AddRow([Markup.Escape(row.Model), .. cells.Select(Markup.Escape), .. PipelineReport.Costs(row)]);
         }
         AnsiConsole.Write(table);
         AnsiConsole.MarkupLine(Markup.Escape($"report: {md} (and {PipelineReport.JsonFile}, plots/ beside it)"));
