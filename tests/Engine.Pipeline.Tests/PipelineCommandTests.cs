@@ -28,7 +28,11 @@ public sealed class PipelineCommandTests
 
         var run = EngineProcess.Run("pipeline", x.RecipePath, "--out", x.OutputPath, "--json", "--threads", "1");
         Assert.True(run.ExitCode == 0, run.Stderr);
-        var events = JsonLines(run.Stdout);
+        var lines = JsonLines(run.Stdout);
+        // The plan first, as --dry-run --json prints it, then the events.
+        Assert.Equal(plan.Select(p => p.ToJsonString()), lines.Take(steps).Select(p => p.ToJsonString()));
+        var events = lines.Skip(steps).ToList();
+        Assert.DoesNotContain(events, e => e["event"]!.GetValue<string>() == "plan");
         Assert.Equal(steps, events.Count(e => e["event"]!.GetValue<string>() == "finished"));
         Assert.Contains(events, e => e["event"]!.GetValue<string>() == "progress" && e["step"]!.GetValue<string>() == "sft-math");
         Assert.Equal(Path.Combine(x.OutputPath, PipelineReport.MarkdownFile), events[^1]["markdown"]!.GetValue<string>());
@@ -83,6 +87,24 @@ public sealed class PipelineCommandTests
         Assert.Single(badEval.Stderr.Trim().Split('\n'));
         Assert.Equal("", badEval.Stdout);
         Assert.False(Directory.Exists(x.OutputPath));
+    }
+
+    [Fact]
+    public void AStepThatFailsLeavesNoPartialFolderAndKeepsWhatWasFinished()
+    {
+        // A directory that exists but holds no model passes the plan and fails the merge step itself.
+        using var x = new TinyExperiment(extraMerges: "  - name: custom\n    config: custom.yml");
+        Directory.CreateDirectory(x.Combine("models", "empty"));
+        File.WriteAllText(x.Combine("custom.yml"), "merge_method: linear\nparameters: {weight: 1.0}\nmodels:\n  - model: math\n  - model: models/empty\n");
+        var plan = x.Plan();
+        var failed = EngineProcess.Run("pipeline", x.RecipePath, "--out", x.OutputPath, "--threads", "1");
+        Assert.Equal(1, failed.ExitCode);
+        Assert.Single(failed.Stderr.Trim().Split('\n'), l => l.StartsWith("engine: error: ", StringComparison.Ordinal));
+        Assert.Contains(x.Combine("models", "empty"), failed.Stderr);
+        Assert.False(Directory.Exists(plan.PartialPath(plan.Step("merge-custom"))));
+        Assert.False(Directory.Exists(Path.Combine(plan.StepsPath, ".partial")));
+        Assert.All(plan.Steps.OfType<SftStep>(), s => Assert.True(File.Exists(Path.Combine(plan.StepPath(s), StepRecords.FileName)), s.Id));
+        Assert.True(File.Exists(Path.Combine(plan.StepPath(plan.Step("merge-mw")), StepRecords.FileName)));
     }
 
     [Fact]

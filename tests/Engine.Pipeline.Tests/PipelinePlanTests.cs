@@ -136,6 +136,10 @@ public sealed class PipelinePlanTests
             Assert.StartsWith($"{file}:{line}: merge 'custom': {wrong} is not a model of the recipe (base, math, words, mixture), an earlier stage's name", message);
             Assert.DoesNotContain("\n", message);
         }
+
+        // Methods and parameters are checked by the merge reader now, not when the merge step runs.
+        File.WriteAllText(file, "merge_method: linear\nmodels:\n  - model: math\n  - model: words\n");
+        Assert.StartsWith($"{file}: linear needs parameter 'weight' for model 'math'", Assert.Throws<Merge.Config.MergeConfigException>(() => x.Plan()).Message);
     }
 
     [Fact]

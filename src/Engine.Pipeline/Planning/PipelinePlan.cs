@@ -1,4 +1,5 @@
 using System.Globalization;
+using Engine.Merge.Config;
 using Engine.Pipeline.Recipes;
 using Engine.Training;
 using Engine.Training.Data;
@@ -70,7 +71,8 @@ public sealed record PipelinePlan(Recipe Recipe, string OutputPath, IReadOnlyLis
     /// ranks. Reads the backbone and the data files (to hash them, and to count the experts' steps for the mixture),
     /// and checks every train and eval file as the steps will read it, so a bad row fails here, before anything runs.</summary>
     /// <exception cref="Core.EngineException">A file is missing or a row is malformed (the message names the file and
-    /// line), or a merge file names a model that is none of the recipe's (<see cref="RecipeException"/>).</exception>
+    /// line), a merge file names a model that is none of the recipe's (<see cref="RecipeException"/>), or its methods or
+    /// parameters are wrong (<see cref="MergeConfigException"/> naming the file).</exception>
     public static PipelinePlan Create(Recipe recipe, string outputPath, int ranks = 1)
     {
         var steps = new List<PipelineStep>();
@@ -146,6 +148,9 @@ public sealed record PipelinePlan(Recipe Recipe, string OutputPath, IReadOnlyLis
         {
             var names = trained.Keys.ToHashSet(StringComparer.Ordinal);
             var (_, inputs) = MergeConfigs.FromFile(f, names, KeyOf);
+            // Methods and parameters are checked now, with the inputs' names standing in for their directories (the
+            // reader does not open them), and errors name the user's file and models: not after every SFT has run.
+            MergeConfigReader.Parse(f.ConfigPath, MergeConfigs.FromFile(f, names, name => name).Text);
             return MergeOf($"merge-{f.Name}", f.Name, inputs, refer => MergeConfigs.FromFile(f, names, refer).Text, $"{Path.GetFileName(f.ConfigPath)} ({string.Join(", ", inputs)})");
         }
     }
