@@ -122,6 +122,15 @@ public sealed class PipelinePlanTests
         var config = Merge.Config.MergeConfigReader.Parse(file, step.Render(plan.ModelPath));
         Assert.Contains(config.Documents[0].Models, m => m.Model == x.Combine("models", "backbone"));
         Assert.Contains(config.Documents[1].Models, m => m.Model == "first");
+        // A directory is an input: its content is part of the step's key (and nothing else changes).
+        Directory.CreateDirectory(x.Combine("models", "other"));
+        File.WriteAllText(x.Combine("models", "other", "config.json"), "{}");
+        File.WriteAllText(file, File.ReadAllText(file).Replace("../models/backbone", "../models/other"));
+        var before = x.Plan();
+        File.WriteAllText(x.Combine("models", "other", "config.json"), "{\"changed\": 1}");
+        var after = x.Plan();
+        Assert.NotEqual(before.Step("merge-custom").Key, after.Step("merge-custom").Key);
+        Assert.Equal(before.Step("merge-mw").Key, after.Step("merge-mw").Key);
 
         // A typo, a stage named before it is made, a directory that is not there: one line naming the user's file and line.
         foreach (var (text, wrong, line) in new[]

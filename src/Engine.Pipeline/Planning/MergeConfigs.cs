@@ -49,10 +49,11 @@ public static class MergeConfigs
     /// <summary>A mergekit file whose <c>model</c>, <c>base_model</c> and <c>tokenizer_source</c> values name
     /// domains (or <c>base</c>, the backbone): those values are replaced through <paramref name="refer"/>. Every other
     /// <c>model</c> or <c>base_model</c> must be an earlier stage's <c>name:</c> (it stays) or an existing directory
-    /// (a relative one, relative to the merge file, is written as its full path); anything else is a
-    /// <see cref="RecipeException"/> naming the merge file, so a typo fails when the plan is made, not after the SFTs.
-    /// Returns the text and the models it uses.</summary>
-    public static (string Text, IReadOnlyList<string> Models) FromFile(FileMerge merge, IReadOnlySet<string> models, Func<string, string> refer)
+    /// (a relative one, relative to the merge file, is written as its full path, or through
+    /// <paramref name="referDirectory"/> when given); anything else is a <see cref="RecipeException"/> naming the merge
+    /// file, so a typo fails when the plan is made, not after the SFTs. Returns the text and the models it uses.</summary>
+    public static (string Text, IReadOnlyList<string> Models) FromFile(FileMerge merge, IReadOnlySet<string> models, Func<string, string> refer,
+        Func<string, string>? referDirectory = null)
     {
         string text;
         var stream = new YamlStream();
@@ -90,7 +91,7 @@ public static class MergeConfigs
                                 throw new RecipeException($"{merge.ConfigPath}:{modelKey.Start.Line}: merge '{merge.Name}': {modelKey.Value} '{other}' is not a model of the recipe " +
                                     $"({string.Join(", ", models)}), an earlier stage's name{(stages.Count > 0 ? $" ({string.Join(", ", stages)})" : "")} or a directory");
                             }
-                            map.Children[key] = new YamlScalarNode(directory) { Style = YamlDotNet.Core.ScalarStyle.SingleQuoted };
+                            map.Children[key] = new YamlScalarNode(referDirectory?.Invoke(directory) ?? directory) { Style = YamlDotNet.Core.ScalarStyle.SingleQuoted };
                         }
                         else
                         {

@@ -141,17 +141,19 @@ public sealed record PipelinePlan(Recipe Recipe, string OutputPath, IReadOnlyLis
             reportInputs.Select(s => s.Id).ToList()));
         return new PipelinePlan(recipe, Path.GetFullPath(outputPath), models, steps);
 
-        MergeStep MergeOf(string id, string name, IReadOnlyList<string> inputs, Func<Func<string, string>, string> render, string summary) =>
-            new(id, ContentHash.OfParts("merge", render(KeyOf)), name, inputs, render, summary, StepsOf(inputs));
+        MergeStep MergeOf(string id, string name, IReadOnlyList<string> inputs, Func<Func<string, string>, string> render, string summary, string? keyText = null) =>
+            new(id, ContentHash.OfParts("merge", keyText ?? render(KeyOf)), name, inputs, render, summary, StepsOf(inputs));
 
         MergeStep FileMergeOf(FileMerge f)
         {
             var names = trained.Keys.ToHashSet(StringComparer.Ordinal);
-            var (_, inputs) = MergeConfigs.FromFile(f, names, KeyOf);
+            // A directory the file names is keyed by its content, as the backbone is.
+            var (keyText, inputs) = MergeConfigs.FromFile(f, names, KeyOf, directory => "dir:" + ContentHash.OfDirectory(directory));
             // Methods and parameters are checked now, with the inputs' names standing in for their directories (the
             // reader does not open them), and errors name the user's file and models: not after every SFT has run.
             MergeConfigReader.Parse(f.ConfigPath, MergeConfigs.FromFile(f, names, name => name).Text);
-            return MergeOf($"merge-{f.Name}", f.Name, inputs, refer => MergeConfigs.FromFile(f, names, refer).Text, $"{Path.GetFileName(f.ConfigPath)} ({string.Join(", ", inputs)})");
+            return MergeOf($"merge-{f.Name}", f.Name, inputs, refer => MergeConfigs.FromFile(f, names, refer).Text, $"{Path.GetFileName(f.ConfigPath)} ({string.Join(", ", inputs)})",
+                keyText);
         }
     }
 
