@@ -1,4 +1,4 @@
-using System.Text.Json.Nodes;
+using static Engine.Pipeline.Tests.JsonEvents;
 using Engine.Pipeline.Reporting;
 using Engine.Testing;
 
@@ -13,20 +13,13 @@ public sealed class DemoCommandTests
     private static readonly string[] Models = ["base", "math", "coding", "science", "mixture", "ms-then-c", "mc-then-s", "average"];
     private static readonly string[] Domains = ["math", "coding", "science"];
 
-    private static List<JsonObject> JsonLines(string stdout) =>
-        stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonNode.Parse(l)!.AsObject()).ToList();
-
-    private static string Event(JsonObject e) => e["event"]!.GetValue<string>();
-
-    private static string Step(JsonObject e) => e["step"]!.GetValue<string>();
-
     [Fact]
     public void FirstRunPretrainsAndRunsEveryStepThenASecondRunReusesThemAll()
     {
         using var dir = new TempDirectory();
         var first = EngineProcess.Run("demo", "--dir", dir.Path, "--size", "test", "--threads", "1", "--json");
         Assert.True(first.ExitCode == 0, first.Stderr);
-        var lines = JsonLines(first.Stdout);
+        var lines = Lines(first.Stdout);
         // The plan first, one line per step, pre-training (step "backbone") first.
         var planned = lines.TakeWhile(e => Event(e) == "plan").ToList();
         Assert.Equal("backbone", Step(planned[0]));
@@ -69,7 +62,7 @@ public sealed class DemoCommandTests
 
         var third = EngineProcess.Run("demo", "--dir", dir.Path, "--size", "test", "--json");
         Assert.True(third.ExitCode == 0, third.Stderr);
-        var again = JsonLines(third.Stdout).SkipWhile(e => Event(e) == "plan").ToList();
+        var again = Lines(third.Stdout).SkipWhile(e => Event(e) == "plan").ToList();
         Assert.Equal(planned.Count, events.Count(e => Event(e) == "finished"));
         Assert.Equal(planned.Count, again.Count(e => Event(e) == "cached"));
         Assert.All(again.SkipLast(1), e => Assert.Equal("cached", Event(e)));

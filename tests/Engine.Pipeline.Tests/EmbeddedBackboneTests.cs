@@ -1,5 +1,5 @@
 using System.Globalization;
-using System.Text.Json.Nodes;
+using static Engine.Pipeline.Tests.JsonEvents;
 using System.Text.RegularExpressions;
 using Engine.Pipeline.Planning;
 using Engine.Pipeline.Reporting;
@@ -13,13 +13,6 @@ namespace Engine.Pipeline.Tests;
 /// reuses it, and a run killed in pre-training resumes.</summary>
 public sealed class EmbeddedBackboneTests
 {
-    private static List<JsonObject> JsonLines(string stdout) =>
-        stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonNode.Parse(l)!.AsObject()).ToList();
-
-    private static string Event(JsonObject e) => e["event"]!.GetValue<string>();
-
-    private static string Step(JsonObject e) => e["step"]!.GetValue<string>();
-
     /// <summary>The optimizer step of a logged pre-training progress line (<c>engine pipeline: backbone: step N/T ...</c>), else 0.</summary>
     private static int BackboneStepOf(string line) =>
         Regex.Match(line, @"backbone: step (\d+)/") is { Success: true } m ? int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) : 0;
@@ -61,7 +54,7 @@ public sealed class EmbeddedBackboneTests
         using var x = new TinyExperiment(backbone: "embedded:test");
         var first = EngineProcess.Run("pipeline", x.RecipePath, "--out", x.OutputPath, "--json", "--threads", "1");
         Assert.True(first.ExitCode == 0, first.Stderr);
-        var events = JsonLines(first.Stdout);
+        var events = Lines(first.Stdout);
         var plan = x.Plan();
         // The plan first (one line per step, the backbone first), then the backbone's pre-training before any other step.
         Assert.Equal(plan.Steps.Select(s => s.Id), events.TakeWhile(e => Event(e) == "plan").Select(Step));

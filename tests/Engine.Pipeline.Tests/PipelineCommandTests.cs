@@ -1,4 +1,4 @@
-using System.Text.Json.Nodes;
+using static Engine.Pipeline.Tests.JsonEvents;
 using Engine.Pipeline.Planning;
 using Engine.Pipeline.Reporting;
 using Engine.Pipeline.Running;
@@ -10,9 +10,6 @@ namespace Engine.Pipeline.Tests;
 /// and under mpirun the SFT steps on every rank.</summary>
 public sealed class PipelineCommandTests
 {
-    private static List<JsonObject> JsonLines(string stdout) =>
-        stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonNode.Parse(l)!.AsObject()).ToList();
-
     [Fact]
     public void DryRunPrintsThePlanAndWritesNothingThenARunReportsEveryStepAsJson()
     {
@@ -20,21 +17,21 @@ public sealed class PipelineCommandTests
         int steps = x.Plan().Steps.Count;
         var dry = EngineProcess.Run("pipeline", x.RecipePath, "--out", x.OutputPath, "--dry-run", "--json");
         Assert.True(dry.ExitCode == 0, dry.Stderr);
-        var plan = JsonLines(dry.Stdout);
+        var plan = Lines(dry.Stdout);
         Assert.Equal(steps, plan.Count);
-        Assert.All(plan, p => Assert.Equal(("plan", "to run"), (p["event"]!.GetValue<string>(), p["state"]!.GetValue<string>())));
-        Assert.Equal(["sft-math", "sft-words"], plan.Single(p => p["step"]!.GetValue<string>() == "merge-mw")["depends_on"]!.AsArray().Select(d => d!.GetValue<string>()));
+        Assert.All(plan, p => Assert.Equal(("plan", "to run"), (Event(p), p["state"]!.GetValue<string>())));
+        Assert.Equal(["sft-math", "sft-words"], plan.Single(p => Step(p) == "merge-mw")["depends_on"]!.AsArray().Select(d => d!.GetValue<string>()));
         Assert.False(Directory.Exists(x.OutputPath));
 
         var run = EngineProcess.Run("pipeline", x.RecipePath, "--out", x.OutputPath, "--json", "--threads", "1");
         Assert.True(run.ExitCode == 0, run.Stderr);
-        var lines = JsonLines(run.Stdout);
+        var lines = Lines(run.Stdout);
         // The plan first, as --dry-run --json prints it, then the events.
         Assert.Equal(plan.Select(p => p.ToJsonString()), lines.Take(steps).Select(p => p.ToJsonString()));
         var events = lines.Skip(steps).ToList();
-        Assert.DoesNotContain(events, e => e["event"]!.GetValue<string>() == "plan");
-        Assert.Equal(steps, events.Count(e => e["event"]!.GetValue<string>() == "finished"));
-        Assert.Contains(events, e => e["event"]!.GetValue<string>() == "progress" && e["step"]!.GetValue<string>() == "sft-math");
+        Assert.DoesNotContain(events, e => Event(e) == "plan");
+        Assert.Equal(steps, events.Count(e => Event(e) == "finished"));
+        Assert.Contains(events, e => Event(e) == "progress" && Step(e) == "sft-math");
         Assert.Equal(Path.Combine(x.OutputPath, PipelineReport.MarkdownFile), events[^1]["markdown"]!.GetValue<string>());
 
         var again = EngineProcess.Run("pipeline", x.RecipePath, "--out", x.OutputPath, "--dry-run");
@@ -140,7 +137,7 @@ public sealed class PipelineCommandTests
         Assert.True(run.ExitCode == 0, run.Stderr);
         // Rank 0 alone prints: one finished event per step.
         var plan = PipelinePlan.Create(x.Recipe(), x.OutputPath, ranks: 2);
-        Assert.Equal(plan.Steps.Count, JsonLines(run.Stdout).Count(e => e["event"]!.GetValue<string>() == "finished"));
+        Assert.Equal(plan.Steps.Count, Lines(run.Stdout).Count(e => Event(e) == "finished"));
         // Two ranks double the global batch: half the steps of a one-process run, on the same examples.
         var math = (SftStep)plan.Step("sft-math");
         Assert.Equal(4, math.PlannedSteps);
