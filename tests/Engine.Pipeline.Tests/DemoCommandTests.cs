@@ -60,6 +60,11 @@ public sealed class DemoCommandTests
         Assert.All(Models, m => Assert.Single(tableLines, l => l.StartsWith($"│ {m} ", StringComparison.Ordinal)));
         Assert.Contains($"report: {Path.Combine(runPath, PipelineReport.MarkdownFile)} (and {PipelineReport.JsonFile}, plots/ beside it)", second.Stdout);
 
+        // The demo's recipe is an engine pipeline recipe whose every step (the backbone's included) is the demo's.
+        var pipeline = EngineProcess.Run("pipeline", Path.Combine(runPath, "recipe.yml"), "--out", runPath, "--dry-run");
+        Assert.True(pipeline.ExitCode == 0, pipeline.Stderr);
+        Assert.Contains($"{planned.Count} steps: {planned.Count} cached, 0 to run", pipeline.Stdout);
+
         var third = EngineProcess.Run("demo", "--dir", dir.Path, "--size", "test", "--json");
         Assert.True(third.ExitCode == 0, third.Stderr);
         var again = Lines(third.Stdout).SkipWhile(e => Event(e) == "plan").ToList();
