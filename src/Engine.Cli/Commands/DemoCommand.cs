@@ -12,8 +12,9 @@ namespace Engine.Cli.Commands;
 /// Branch-Merge experiment (<see cref="SyntheticExperiment"/>, docs/experiment.md) as one job. It generates the three
 /// domains, writes the recipe (<c>backbone: embedded:SIZE</c>) and runs it with <see cref="PipelineRunner"/>: the
 /// pipeline's <c>backbone</c> step pre-trains the tiny backbone (cached in <c>DIR/SIZE-SEED/models/backbone-SIZE-SEED</c>),
-/// then SFT of the math, coding and science experts and of the mixture control, both TinyR1 merge orders with Arcee Fusion, the average control, every model evaluated on every domain,
-/// then the report. Every finished step is reused by a later run; a killed run resumes the step it was in.</summary>
+/// then SFT of the math, coding and science experts and of the mixture control, both TinyR1 merge orders with Arcee
+/// Fusion, the average control, every model evaluated on every domain, then the report. Every finished step is reused
+/// by a later run; a killed run resumes the step it was in.</summary>
 public static class DemoCommand
 {
     /// <summary>The seed of the domains, the backbone and every SFT unless <c>--seed</c> says otherwise.</summary>
