@@ -1,4 +1,4 @@
-using System.Text.Json.Nodes;
+using static Engine.Pipeline.Tests.JsonEvents;
 using Engine.Pipeline.Reporting;
 using Engine.Testing;
 
@@ -13,22 +13,20 @@ public sealed class DemoCommandTests
     private static readonly string[] Models = ["base", "math", "coding", "science", "mixture", "ms-then-c", "mc-then-s", "average"];
     private static readonly string[] Domains = ["math", "coding", "science"];
 
-    private static List<JsonObject> JsonLines(string stdout) =>
-        stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonNode.Parse(l)!.AsObject()).ToList();
-
-    private static string Event(JsonObject e) => e["event"]!.GetValue<string>();
-
-    private static string Step(JsonObject e) => e["step"]!.GetValue<string>();
-
     [Fact]
     public void FirstRunPretrainsAndRunsEveryStepThenASecondRunReusesThemAll()
     {
         using var dir = new TempDirectory();
         var first = EngineProcess.Run("demo", "--dir", dir.Path, "--size", "test", "--threads", "1", "--json");
         Assert.True(first.ExitCode == 0, first.Stderr);
-        var events = JsonLines(first.Stdout);
+        var lines = Lines(first.Stdout);
+        // The plan first, one line per step, pre-training (step "backbone") first.
+        var planned = lines.TakeWhile(e => Event(e) == "plan").ToList();
+        Assert.Equal("backbone", Step(planned[0]));
+        Assert.All(planned, e => Assert.Equal("to run", e["state"]!.GetValue<string>()));
+        var events = lines.Skip(planned.Count).ToList();
 
-        // Pre-training shows its progress as step "backbone", before any pipeline step starts.
+        // Pre-training shows its progress as step "backbone", before any other step starts.
         Assert.Equal(("backbone", "started"), (Step(events[0]), Event(events[0])));
         Assert.Contains(events, e => Step(e) == "backbone" && Event(e) == "progress" && e["detail"]!.GetValue<string>().StartsWith("step 1/", StringComparison.Ordinal));
         int backboneDone = events.FindIndex(e => Step(e) == "backbone" && Event(e) == "finished");
@@ -36,7 +34,7 @@ public sealed class DemoCommandTests
         Assert.DoesNotContain(events, e => Event(e) == "cached");
         string runPath = dir.Combine("test-1234");
         Assert.Equal(Path.Combine(runPath, PipelineReport.MarkdownFile), events[^1]["markdown"]!.GetValue<string>());
-        Assert.True(File.Exists(dir.Combine("models", "backbone-test-1234", "config.json")));
+        Assert.True(File.Exists(Path.Combine(runPath, "models", "backbone-test-1234", "config.json")));
         Assert.True(File.Exists(Path.Combine(runPath, "recipe.yml")));
 
         // Every model of Table 2's shape, in plan order, each evaluated on every domain.
@@ -62,10 +60,16 @@ public sealed class DemoCommandTests
         Assert.All(Models, m => Assert.Single(tableLines, l => l.StartsWith($"│ {m} ", StringComparison.Ordinal)));
         Assert.Contains($"report: {Path.Combine(runPath, PipelineReport.MarkdownFile)} (and {PipelineReport.JsonFile}, plots/ beside it)", second.Stdout);
 
+        // The demo's recipe is an engine pipeline recipe whose every step (the backbone's included) is the demo's.
+        var pipeline = EngineProcess.Run("pipeline", Path.Combine(runPath, "recipe.yml"), "--out", runPath, "--dry-run");
+        Assert.True(pipeline.ExitCode == 0, pipeline.Stderr);
+        Assert.Contains($"{planned.Count} steps: {planned.Count} cached, 0 to run", pipeline.Stdout);
+
         var third = EngineProcess.Run("demo", "--dir", dir.Path, "--size", "test", "--json");
         Assert.True(third.ExitCode == 0, third.Stderr);
-        var again = JsonLines(third.Stdout);
-        Assert.Equal(events.Count(e => Event(e) == "finished"), again.Count(e => Event(e) == "cached"));
+        var again = Lines(third.Stdout).SkipWhile(e => Event(e) == "plan").ToList();
+        Assert.Equal(planned.Count, events.Count(e => Event(e) == "finished"));
+        Assert.Equal(planned.Count, again.Count(e => Event(e) == "cached"));
         Assert.All(again.SkipLast(1), e => Assert.Equal("cached", Event(e)));
     }
 
@@ -76,7 +80,7 @@ public sealed class DemoCommandTests
         // SIGKILL at the first logged pre-training step: no cleanup runs, as in a crash.
         var killed = EngineProcess.Run(line => line.Contains("backbone: step 1/", StringComparison.Ordinal), "demo", "--dir", dir.Path, "--size", "test", "--threads", "1");
         Assert.NotEqual(0, killed.ExitCode);
-        Assert.False(Directory.Exists(dir.Combine("models", "backbone-test-1234")));
+        Assert.False(Directory.Exists(dir.Combine("test-1234", "models", "backbone-test-1234")));
 
         var rerun = EngineProcess.Run("demo", "--dir", dir.Path, "--size", "test", "--threads", "1");
         Assert.True(rerun.ExitCode == 0, rerun.Stderr);

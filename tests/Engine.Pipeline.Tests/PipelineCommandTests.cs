@@ -1,4 +1,4 @@
-using System.Text.Json.Nodes;
+using static Engine.Pipeline.Tests.JsonEvents;
 using Engine.Pipeline.Planning;
 using Engine.Pipeline.Reporting;
 using Engine.Pipeline.Running;
@@ -10,9 +10,6 @@ namespace Engine.Pipeline.Tests;
 /// and under mpirun the SFT steps on every rank.</summary>
 public sealed class PipelineCommandTests
 {
-    private static List<JsonObject> JsonLines(string stdout) =>
-        stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonNode.Parse(l)!.AsObject()).ToList();
-
     [Fact]
     public void DryRunPrintsThePlanAndWritesNothingThenARunReportsEveryStepAsJson()
     {
@@ -20,17 +17,21 @@ public sealed class PipelineCommandTests
         int steps = x.Plan().Steps.Count;
         var dry = EngineProcess.Run("pipeline", x.RecipePath, "--out", x.OutputPath, "--dry-run", "--json");
         Assert.True(dry.ExitCode == 0, dry.Stderr);
-        var plan = JsonLines(dry.Stdout);
+        var plan = Lines(dry.Stdout);
         Assert.Equal(steps, plan.Count);
-        Assert.All(plan, p => Assert.Equal(("plan", "to run"), (p["event"]!.GetValue<string>(), p["state"]!.GetValue<string>())));
-        Assert.Equal(["sft-math", "sft-words"], plan.Single(p => p["step"]!.GetValue<string>() == "merge-mw")["depends_on"]!.AsArray().Select(d => d!.GetValue<string>()));
+        Assert.All(plan, p => Assert.Equal(("plan", "to run"), (Event(p), p["state"]!.GetValue<string>())));
+        Assert.Equal(["sft-math", "sft-words"], plan.Single(p => Step(p) == "merge-mw")["depends_on"]!.AsArray().Select(d => d!.GetValue<string>()));
         Assert.False(Directory.Exists(x.OutputPath));
 
         var run = EngineProcess.Run("pipeline", x.RecipePath, "--out", x.OutputPath, "--json", "--threads", "1");
         Assert.True(run.ExitCode == 0, run.Stderr);
-        var events = JsonLines(run.Stdout);
-        Assert.Equal(steps, events.Count(e => e["event"]!.GetValue<string>() == "finished"));
-        Assert.Contains(events, e => e["event"]!.GetValue<string>() == "progress" && e["step"]!.GetValue<string>() == "sft-math");
+        var lines = Lines(run.Stdout);
+        // The plan first, as --dry-run --json prints it, then the events.
+        Assert.Equal(plan.Select(p => p.ToJsonString()), lines.Take(steps).Select(p => p.ToJsonString()));
+        var events = lines.Skip(steps).ToList();
+        Assert.DoesNotContain(events, e => Event(e) == "plan");
+        Assert.Equal(steps, events.Count(e => Event(e) == "finished"));
+        Assert.Contains(events, e => Event(e) == "progress" && Step(e) == "sft-math");
         Assert.Equal(Path.Combine(x.OutputPath, PipelineReport.MarkdownFile), events[^1]["markdown"]!.GetValue<string>());
 
         var again = EngineProcess.Run("pipeline", x.RecipePath, "--out", x.OutputPath, "--dry-run");
@@ -60,6 +61,47 @@ public sealed class PipelineCommandTests
         Assert.Equal(1, missing.ExitCode);
         Assert.Contains(y.Combine("data", "math", "eval.jsonl"), missing.Stderr);
         Assert.False(Directory.Exists(y.OutputPath));
+    }
+
+    [Fact]
+    public void ABadEvalRowOrMergeFileStopsTheRunBeforeAnyStep()
+    {
+        using var x = new TinyExperiment(extraMerges: "  - name: custom\n    config: custom.yml");
+        string merge = x.Combine("custom.yml");
+        File.WriteAllText(merge, "merge_method: linear\nmodels:\n  - model: math\n  - model: wrods\n");
+        var badMerge = EngineProcess.Run("pipeline", x.RecipePath, "--out", x.OutputPath, "--threads", "1");
+        Assert.Equal(1, badMerge.ExitCode);
+        Assert.StartsWith($"engine: error: {merge}:4: merge 'custom': model 'wrods' is not a model of the recipe", badMerge.Stderr.Trim());
+        Assert.Single(badMerge.Stderr.Trim().Split('\n'));
+        Assert.False(Directory.Exists(x.OutputPath));
+
+        File.WriteAllText(merge, "merge_method: linear\nparameters: {weight: 1.0}\nmodels:\n  - model: math\n  - model: words\n");
+        string eval = x.Combine("data", "words", "eval.jsonl");
+        File.AppendAllText(eval, "{\"messages\": 3}\n");
+        var badEval = EngineProcess.Run("pipeline", x.RecipePath, "--out", x.OutputPath, "--threads", "1");
+        Assert.Equal(1, badEval.ExitCode);
+        Assert.StartsWith($"engine: error: {eval}:5: ", badEval.Stderr.Trim());
+        Assert.Single(badEval.Stderr.Trim().Split('\n'));
+        Assert.Equal("", badEval.Stdout);
+        Assert.False(Directory.Exists(x.OutputPath));
+    }
+
+    [Fact]
+    public void AStepThatFailsLeavesNoPartialFolderAndKeepsWhatWasFinished()
+    {
+        // A directory that exists but holds no model passes the plan and fails the merge step itself.
+        using var x = new TinyExperiment(extraMerges: "  - name: custom\n    config: custom.yml");
+        Directory.CreateDirectory(x.Combine("models", "empty"));
+        File.WriteAllText(x.Combine("custom.yml"), "merge_method: linear\nparameters: {weight: 1.0}\nmodels:\n  - model: math\n  - model: models/empty\n");
+        var plan = x.Plan();
+        var failed = EngineProcess.Run("pipeline", x.RecipePath, "--out", x.OutputPath, "--threads", "1");
+        Assert.Equal(1, failed.ExitCode);
+        Assert.Single(failed.Stderr.Trim().Split('\n'), l => l.StartsWith("engine: error: ", StringComparison.Ordinal));
+        Assert.Contains(x.Combine("models", "empty"), failed.Stderr);
+        Assert.False(Directory.Exists(plan.PartialPath(plan.Step("merge-custom"))));
+        Assert.False(Directory.Exists(Path.Combine(plan.StepsPath, ".partial")));
+        Assert.All(plan.Steps.OfType<SftStep>(), s => Assert.True(File.Exists(Path.Combine(plan.StepPath(s), StepRecords.FileName)), s.Id));
+        Assert.True(File.Exists(Path.Combine(plan.StepPath(plan.Step("merge-mw")), StepRecords.FileName)));
     }
 
     [Fact]
@@ -95,7 +137,7 @@ public sealed class PipelineCommandTests
         Assert.True(run.ExitCode == 0, run.Stderr);
         // Rank 0 alone prints: one finished event per step.
         var plan = PipelinePlan.Create(x.Recipe(), x.OutputPath, ranks: 2);
-        Assert.Equal(plan.Steps.Count, JsonLines(run.Stdout).Count(e => e["event"]!.GetValue<string>() == "finished"));
+        Assert.Equal(plan.Steps.Count, Lines(run.Stdout).Count(e => Event(e) == "finished"));
         // Two ranks double the global batch: half the steps of a one-process run, on the same examples.
         var math = (SftStep)plan.Step("sft-math");
         Assert.Equal(4, math.PlannedSteps);

@@ -99,11 +99,69 @@ public sealed class PipelinePlanTests
         Assert.Equal(["base", "words"], step.Inputs);
         Assert.Equal(["sft-words"], step.DependsOn);
         var config = Merge.Config.MergeConfigReader.Parse("custom.yml", step.Render(plan.ModelPath));
-        Assert.Equal(x.Recipe().Backbone, config.Documents[0].BaseModel);
+        Assert.Equal(plan.BackbonePath, config.Documents[0].BaseModel);
         Assert.Contains(config.Documents[0].Models, m => m.Model == plan.ModelPath("words"));
         Assert.Contains("eval-custom-on-math", plan.Steps.Select(s => s.Id));
 
-        File.WriteAllText(x.Combine("custom.yml"), "merge_method: linear\nmodels:\n  - model: /elsewhere\n");
+        File.WriteAllText(x.Combine("custom.yml"), $"merge_method: linear\nmodels:\n  - model: {x.Combine("models", "backbone")}\n");
         Assert.Contains("names no domain as a model", Assert.Throws<Recipes.RecipeException>(() => x.Plan()).Message);
+    }
+
+    [Fact]
+    public void AFileMergeMayNameEarlierStagesAndDirectoriesButNothingElse()
+    {
+        using var x = new TinyExperiment(extraMerges: "  - name: custom\n    config: merges/custom.yml");
+        Directory.CreateDirectory(x.Combine("merges"));
+        string file = x.Combine("merges", "custom.yml");
+        // A relative directory is relative to the merge file, and the generated copy names it in full.
+        File.WriteAllText(file, "name: first\nmerge_method: arcee_fusion\nbase_model: math\nmodels:\n  - model: ../models/backbone\n---\n" +
+            "merge_method: linear\nparameters: {weight: 1.0}\nmodels:\n  - model: first\n  - model: words\n");
+        var plan = x.Plan();
+        var step = Assert.IsType<MergeStep>(plan.Step("merge-custom"));
+        Assert.Equal(["math", "words"], step.Inputs);
+        var config = Merge.Config.MergeConfigReader.Parse(file, step.Render(plan.ModelPath));
+        Assert.Contains(config.Documents[0].Models, m => m.Model == x.Combine("models", "backbone"));
+        Assert.Contains(config.Documents[1].Models, m => m.Model == "first");
+        // A directory is an input: its content is part of the step's key (and nothing else changes).
+        Directory.CreateDirectory(x.Combine("models", "other"));
+        File.WriteAllText(x.Combine("models", "other", "config.json"), "{}");
+        File.WriteAllText(file, File.ReadAllText(file).Replace("../models/backbone", "../models/other"));
+        var before = x.Plan();
+        File.WriteAllText(x.Combine("models", "other", "config.json"), "{\"changed\": 1}");
+        var after = x.Plan();
+        Assert.NotEqual(before.Step("merge-custom").Key, after.Step("merge-custom").Key);
+        Assert.Equal(before.Step("merge-mw").Key, after.Step("merge-mw").Key);
+
+        // A typo, a stage named before it is made, a directory that is not there: one line naming the user's file and line.
+        foreach (var (text, wrong, line) in new[]
+        {
+            ("merge_method: arcee_fusion\nbase_model: maths\nmodels:\n  - model: words\n", "base_model 'maths'", 2),
+            ("merge_method: linear\nmodels:\n  - model: later\n  - model: words\n---\nname: later\nmerge_method: linear\nmodels:\n  - model: math\n", "model 'later'", 3),
+            ("merge_method: linear\nmodels:\n  - model: math\n  - model: ../models/nope\n", "model '../models/nope'", 4),
+        })
+        {
+            File.WriteAllText(file, text);
+            string message = Assert.Throws<Recipes.RecipeException>(() => x.Plan()).Message;
+            Assert.StartsWith($"{file}:{line}: merge 'custom': {wrong} is not a model of the recipe (base, math, words, mixture), an earlier stage's name", message);
+            Assert.DoesNotContain("\n", message);
+        }
+
+        // Methods and parameters are checked by the merge reader now, not when the merge step runs.
+        File.WriteAllText(file, "merge_method: linear\nmodels:\n  - model: math\n  - model: words\n");
+        Assert.StartsWith($"{file}: linear needs parameter 'weight' for model 'math'", Assert.Throws<Merge.Config.MergeConfigException>(() => x.Plan()).Message);
+    }
+
+    [Fact]
+    public void EveryEvalFileIsCheckedWhenThePlanIsMade()
+    {
+        using var x = new TinyExperiment();
+        string eval = x.Combine("data", "words", "eval.jsonl");
+        string good = File.ReadAllText(eval);
+        File.AppendAllText(eval, "{\"messages\": [\n");
+        Assert.StartsWith($"{eval}:5: ", Assert.Throws<Training.Data.DatasetFormatException>(() => x.Plan()).Message);
+
+        // Exact match needs a reference reply in every row.
+        File.WriteAllText(eval, good + "{\"messages\": [{\"role\": \"user\", \"content\": \"1+1=?\"}]}\n");
+        Assert.StartsWith($"{eval}:5: ", Assert.Throws<Training.Data.DatasetFormatException>(() => x.Plan()).Message);
     }
 }

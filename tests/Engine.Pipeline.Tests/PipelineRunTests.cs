@@ -33,18 +33,25 @@ public sealed class PipelineRunTests
             Assert.True(c.Loss > 0);
         });
         var rows = table.Rows.ToDictionary(r => r.Model);
-        Assert.Equal(0, rows["base"].SftTokens);
+        var outcomes = plan.Steps.OfType<SftStep>().ToDictionary(s => s.Model, s => StepRecords.Read<SftOutcome>(plan.StepPath(s)));
+        // No SFT made the base: its SFT figures are absent (shown as '-'), not zero.
+        Assert.Equal((null, null, null), (rows["base"].SftTokens, rows["base"].SftWallSeconds, rows["base"].SftTrainSeconds));
         Assert.True(rows["math"].SftTokens > 0 && rows["words"].SftTokens > 0);
         Assert.Equal(rows["math"].SftTokens + rows["words"].SftTokens, rows["mw"].SftTokens);
         Assert.Equal(rows["math"].SftTokens + rows["words"].SftTokens, rows["average"].SftTokens);
+        // The SFT wall time is the steps' own wall time (step.json), which includes and exceeds their optimizer steps' time.
+        Assert.Equal(outcomes["math"].WallSeconds, rows["math"].SftWallSeconds);
+        Assert.Equal(outcomes["math"].WallSeconds + outcomes["words"].WallSeconds, rows["mw"].SftWallSeconds!.Value, 9);
+        Assert.All(new[] { "math", "words", "mixture" }, m => Assert.True(rows[m].SftWallSeconds > rows[m].SftTrainSeconds && rows[m].SftTrainSeconds > 0,
+            $"{m}: wall {rows[m].SftWallSeconds}, train {rows[m].SftTrainSeconds}"));
         Assert.NotNull(rows["mw"].MergeSeconds);
 
         // The mixture takes exactly the experts' optimizer steps together.
-        var outcomes = plan.Steps.OfType<SftStep>().ToDictionary(s => s.Model, s => StepRecords.Read<SftOutcome>(plan.StepPath(s)));
         Assert.Equal(outcomes["math"].Steps + outcomes["words"].Steps, outcomes["mixture"].Steps);
 
         string markdown = File.ReadAllText(Path.Combine(x.OutputPath, PipelineReport.MarkdownFile));
-        Assert.Contains("| model | math | words | SFT tokens | SFT time (s) | merge time (s) |", markdown);
+        Assert.Contains("| model | math | words | SFT tokens | SFT wall (s) | SFT train (s) | merge wall (s) |", markdown);
+        Assert.EndsWith(" | - | - | - | - |", markdown.Split('\n').Single(l => l.StartsWith("| base (base) |", StringComparison.Ordinal)));
         foreach (var model in table.Rows) Assert.Contains($"| {model.Model} (", markdown);
         Assert.Equal(["plots/sft-loss.png", "plots/accuracy.png", "plots/kept-fraction-mw.png"], table.Plots);
         foreach (var plot in table.Plots)

@@ -2,6 +2,7 @@ using Engine.Pipeline.Recipes;
 using Engine.Testing;
 using Engine.Training.Evaluation;
 using Engine.Training.Sft;
+using Engine.Training.Synthetic;
 
 namespace Engine.Pipeline.Tests;
 
@@ -49,7 +50,7 @@ public sealed class RecipeReaderTests
     {
         var r = Parse(Valid);
         Assert.Equal("recipe", r.Name);
-        Assert.Equal("/r/models/backbone", r.Backbone);
+        Assert.Equal(new DirectoryBackbone("/r/models/backbone"), r.Backbone);
         Assert.Equal(1234, r.Seed);
         Assert.Equal(["math", "coding", "science"], r.Domains.Select(d => d.Name));
         Assert.Equal("/r/data/coding/eval.jsonl", r.Domains[1].Eval);
@@ -67,6 +68,19 @@ public sealed class RecipeReaderTests
         Assert.Equal("/r/merges/custom.yml", Assert.IsType<FileMerge>(r.Merges[2]).ConfigPath);
         Assert.True(r.Mixture && r.Average);
         Assert.Equal(new RecipeEval(EvalMetric.ExactMatch, 64, 32), r.Eval);
+    }
+
+    [Theory]
+    [InlineData("embedded", "default")]
+    [InlineData("embedded:default", "default")]
+    [InlineData("embedded:small", "small")]
+    [InlineData("embedded:test", "test")]
+    public void TheEmbeddedBackboneIsNamedWithItsSize(string value, string size)
+    {
+        var r = Parse(Valid.Replace("backbone: models/backbone", $"backbone: {value}"));
+        Assert.Equal(new EmbeddedBackbone(ExperimentSize.Parse(size)), r.Backbone);
+        // A directory of that name is still reachable as a path.
+        Assert.Equal(new DirectoryBackbone("/r/embedded"), Parse(Valid.Replace("backbone: models/backbone", "backbone: ./embedded")).Backbone);
     }
 
     [Fact]
@@ -87,6 +101,7 @@ public sealed class RecipeReaderTests
     [InlineData("coding: { lr: 2.0e-4 }", "coding: { lr: -1 }", "branches.coding: ")]
     [InlineData("coding: { lr: 2.0e-4 }", "physics: { lr: 2.0e-4 }", "branches.physics: is not a domain")]
     [InlineData("backbone: models/backbone", "", "backbone: is required")]
+    [InlineData("backbone: models/backbone", "backbone: embedded:huge", "backbone: 'embedded:huge': the embedded experiment size must be default or small, got 'huge'")]
     [InlineData("(math & science) & coding", "(math & biology) & coding", "merges[0].order: 'biology' is not a domain")]
     [InlineData("(math & science) & coding", "(math & science & coding", "merges[0].order: '(math & science & coding': ')' expected")]
     [InlineData("(math & science) & coding", "math", "merges[0].order: 'math': an order needs at least two domains")]

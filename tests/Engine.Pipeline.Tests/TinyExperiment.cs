@@ -13,12 +13,13 @@ namespace Engine.Pipeline.Tests;
 
 /// <summary>A small experiment written into a temporary folder: a 1-layer random Qwen2 backbone (byte-level
 /// tokenizer), two domains with a few generated question/answer rows each, and a recipe with one Arcee Fusion
-/// merge and both controls. Each SFT takes a few optimizer steps, so a whole run takes seconds.</summary>
+/// merge and both controls. Each SFT takes a few optimizer steps, so a whole run takes seconds. <c>backbone</c>
+/// replaces the recipe's backbone (say, <c>embedded:test</c>).</summary>
 public sealed class TinyExperiment : IDisposable
 {
     private readonly TempDirectory _temp = new();
 
-    public TinyExperiment(string? extraSft = null, string? extraRecipe = null, string? extraMerges = null)
+    public TinyExperiment(string? extraSft = null, string? extraRecipe = null, string? extraMerges = null, string backbone = "models/backbone")
     {
         SyntheticCheckpoint.Write(Combine("models", "backbone"), SyntheticModelSpec.Tiny with { DType = DType.F32, Layers = 1 }, 7, null);
         WriteDomain("math", (a, b) => ($"{a}+{b}=?", $"Answer: {a + b}"));
@@ -26,7 +27,7 @@ public sealed class TinyExperiment : IDisposable
         RecipePath = Combine("recipe.yml");
         File.WriteAllText(RecipePath, $$"""
             name: tiny
-            backbone: models/backbone
+            backbone: {{backbone}}
             seed: 3
             domains:
               math:  { train: data/math/train.jsonl,  eval: data/math/eval.jsonl }

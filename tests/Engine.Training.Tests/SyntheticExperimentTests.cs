@@ -128,14 +128,14 @@ public sealed class SyntheticExperimentTests
     {
         using var temp = new TempDirectory();
         var domains = SyntheticExperiment.WriteDomains(temp.Combine("data"), Micro, seed: 9);
-        string path = SyntheticExperiment.WriteRecipe(temp.Path, temp.Combine("models", "backbone dir"), domains, ExperimentSize.Default, seed: 9);
+        string path = SyntheticExperiment.WriteRecipe(temp.Path, domains, ExperimentSize.Default, seed: 9);
 
         Assert.Equal(temp.Combine("recipe.yml"), path);
         var yaml = new YamlStream();
         using (var reader = new StreamReader(path)) yaml.Load(reader);
         var root = (YamlMappingNode)yaml.Documents[0].RootNode;
         Assert.Equal(["name", "backbone", "seed", "domains", "sft", "merges", "controls", "eval"], Keys(root));
-        Assert.Equal("models/backbone dir", Scalar(root, "backbone"));
+        Assert.Equal("embedded:default", Scalar(root, "backbone"));
         Assert.Equal("9", Scalar(root, "seed"));
 
         var domainNodes = (YamlMappingNode)root["domains"];
@@ -175,7 +175,7 @@ public sealed class SyntheticExperimentTests
     {
         using var temp = new TempDirectory();
         var math = SyntheticExperiment.WriteDomains(temp.Combine("data"), Micro, seed: 9).Take(1).ToList();
-        var e = Assert.Throws<ArgumentException>(() => SyntheticExperiment.WriteRecipe(temp.Path, temp.Combine("backbone"), math, Micro, seed: 9));
+        var e = Assert.Throws<ArgumentException>(() => SyntheticExperiment.WriteRecipe(temp.Path, math, Micro, seed: 9));
         Assert.Contains("science", e.Message);
     }
 

@@ -1,11 +1,8 @@
 using System.CommandLine;
-using System.Diagnostics;
-using System.Globalization;
 using Engine.Core;
 using Engine.Pipeline.Planning;
 using Engine.Pipeline.Recipes;
 using Engine.Pipeline.Running;
-using Engine.Training.Sft;
 using Engine.Training.Synthetic;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -13,10 +10,11 @@ namespace Engine.Cli.Commands;
 
 /// <summary><c>engine demo [--dir DIR] [--size default|small] [--seed N] [--threads N] [--json]</c>: the embedded
 /// Branch-Merge experiment (<see cref="SyntheticExperiment"/>, docs/experiment.md) as one job. It generates the three
-/// domains, pre-trains the tiny backbone (cached per size and seed in <c>DIR/models/backbone-SIZE-SEED</c>), writes the
-/// recipe and runs it with <see cref="PipelineRunner"/>: SFT of the math, coding and science experts and of the mixture
-/// control, both TinyR1 merge orders with Arcee Fusion, the average control, every model evaluated on every domain,
-/// then the report. Every finished step is reused by a later run; a killed run resumes the step it was in.</summary>
+/// domains, writes the recipe (<c>backbone: embedded:SIZE</c>) and runs it with <see cref="PipelineRunner"/>: the
+/// pipeline's <c>backbone</c> step pre-trains the tiny backbone (cached in <c>DIR/SIZE-SEED/models/backbone-SIZE-SEED</c>),
+/// then SFT of the math, coding and science experts and of the mixture control, both TinyR1 merge orders with Arcee
+/// Fusion, the average control, every model evaluated on every domain, then the report. Every finished step is reused
+/// by a later run; a killed run resumes the step it was in.</summary>
 public static class DemoCommand
 {
     /// <summary>The seed of the domains, the backbone and every SFT unless <c>--seed</c> says otherwise.</summary>
@@ -26,9 +24,6 @@ public static class DemoCommand
     /// small (hidden 64 to 96) that a second OpenMP thread gains little on an idle 2-core machine and loses badly when
     /// the cores are shared (docs/experiment.md, "Threads").</summary>
     public const int DefaultThreads = 1;
-
-    /// <summary>The step id pre-training reports its events under, beside the pipeline's own steps.</summary>
-    public const string BackboneStep = "backbone";
 
     public static Command Create(IServiceProvider services)
     {
@@ -48,47 +43,29 @@ public static class DemoCommand
             if (threadCount < 0) throw new EngineException($"--threads must be >= 0 (0 = all cores), got {threadCount}");
             bool asJson = parse.GetValue(json);
             var runner = services.GetRequiredService<PipelineRunner>();
-            PipelinePlan? plan = null;
+            var plan = Prepare(layout);
             try
             {
-                PipelineView.Run("demo", quiet: false, progress =>
-                {
-                    plan = Prepare(layout, threadCount, progress, cancellation);
-                    runner.RunAsync(plan, new PipelineRunOptions { Threads = threadCount }, progress, cancellation).GetAwaiter().GetResult();
-                }, asJson);
+                PipelineView.Run("demo", plan, [], quiet: false, asJson,
+                    progress => runner.RunAsync(plan, new PipelineRunOptions { Threads = threadCount }, progress, cancellation).GetAwaiter().GetResult());
             }
             catch (OperationCanceledException)
             {
                 Console.Error.WriteLine("engine demo: cancelled; finished steps (and the backbone, once pre-trained) are kept, and a rerun resumes the step it was in");
                 return Task.FromResult(EngineCli.ExitCancelled);
             }
-            PipelineView.PrintReport(plan!, asJson);
-            if (!asJson) Console.Out.WriteLine($"experiment: {layout.RunPath} (recipe.yml, data/, steps/); backbone: {layout.BackbonePath}");
+            PipelineView.PrintReport(plan, asJson);
+            if (!asJson) Console.Out.WriteLine($"experiment: {layout.RunPath} (recipe.yml, data/, steps/); backbone: {plan.BackbonePath}");
             return Task.FromResult(0);
         }));
         return command;
     }
 
-    /// <summary>The steps before the pipeline: the domains' files, the backbone (reported as step
-    /// <see cref="BackboneStep"/>: cached, or started with progress per optimizer step), the recipe; then the plan.</summary>
-    private static PipelinePlan Prepare(DemoLayout layout, int threads, IProgress<PipelineEvent>? progress, CancellationToken cancellation)
+    /// <summary>Writes the domains' files and the recipe, and plans it (the backbone is the plan's first step).</summary>
+    private static PipelinePlan Prepare(DemoLayout layout)
     {
         var domains = SyntheticExperiment.WriteDomains(layout.DataPath, layout.Size, layout.Seed);
-        string what = $"pre-train the {layout.Size.Name} backbone (seed {layout.Seed}) on the general mixture";
-        if (SyntheticExperiment.IsBackboneCached(layout.BackbonePath, layout.Size, layout.Seed))
-        {
-            progress?.Report(new PipelineEvent(PipelineEventKind.Cached, BackboneStep, what));
-        }
-        else
-        {
-            progress?.Report(new PipelineEvent(PipelineEventKind.Started, BackboneStep, what));
-            var clock = Stopwatch.StartNew();
-            var steps = progress is null ? null : new SynchronousProgress<SftStepMetrics>(m => progress.Report(new PipelineEvent(PipelineEventKind.Progress, BackboneStep, what,
-                (double)m.Step / m.TotalSteps, string.Create(CultureInfo.InvariantCulture, $"step {m.Step}/{m.TotalSteps} loss {m.Loss:F4}, {m.Remaining:m\\:ss} left"))));
-            SyntheticExperiment.PretrainBackboneAsync(layout.BackbonePath, layout.Size, layout.Seed, threads, steps, cancellation).GetAwaiter().GetResult();
-            progress?.Report(new PipelineEvent(PipelineEventKind.Finished, BackboneStep, what, 1, layout.BackbonePath, clock.Elapsed.TotalSeconds));
-        }
-        string recipe = SyntheticExperiment.WriteRecipe(layout.RunPath, layout.BackbonePath, domains, layout.Size, layout.Seed);
+        string recipe = SyntheticExperiment.WriteRecipe(layout.RunPath, domains, layout.Size, layout.Seed);
         return PipelinePlan.Create(RecipeReader.Load(recipe), layout.RunPath);
     }
 

@@ -4,14 +4,12 @@ using Engine.Training.Synthetic;
 
 namespace Engine.Cli.Commands;
 
-/// <summary>Where one demo run keeps its files under <c>--dir</c>: the backbone in <c>models/backbone-SIZE-SEED</c>
-/// (shared by every run of that size and seed), and the run in <c>SIZE-SEED/</c>: <c>data/</c> (the domains),
-/// <c>recipe.yml</c>, and the pipeline's output (<c>steps/</c>, <c>report.md</c>, <c>report.json</c>, <c>plots/</c>).</summary>
+/// <summary>Where one demo run keeps its files under <c>--dir</c>: <c>SIZE-SEED/</c> holds <c>data/</c> (the domains),
+/// <c>recipe.yml</c>, and the pipeline's output (<c>models/backbone-SIZE-SEED</c>, the pre-trained backbone;
+/// <c>steps/</c>, <c>report.md</c>, <c>report.json</c>, <c>plots/</c>): <c>engine pipeline recipe.yml --out SIZE-SEED</c>
+/// reuses every step of it.</summary>
 public sealed record DemoLayout(string Root, ExperimentSize Size, int Seed)
 {
-    /// <summary>The pre-trained backbone of this size and seed.</summary>
-    public string BackbonePath => Path.Combine(Root, "models", $"backbone-{Key}");
-
     /// <summary>The recipe and the pipeline's output folder.</summary>
     public string RunPath => Path.Combine(Root, Key);
 

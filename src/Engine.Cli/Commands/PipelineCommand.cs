@@ -43,7 +43,7 @@ public static class PipelineCommand
                 var options = new PipelineRunOptions { Force = forced, Threads = parse.GetValue(threads), World = world.IsDistributed ? world : null };
                 try
                 {
-                    PipelineView.Run("pipeline", asJson || !lead, progress => runner.RunAsync(plan, options, progress, cancellation).GetAwaiter().GetResult(), asJson && lead);
+                    PipelineView.Run("pipeline", plan, forced, asJson || !lead, asJson && lead, progress => runner.RunAsync(plan, options, progress, cancellation).GetAwaiter().GetResult());
                 }
                 catch (OperationCanceledException)
                 {

@@ -33,13 +33,15 @@ public static class PipelineView
             $"{statuses.Count} steps: {statuses.Count(s => s.Cached)} cached, {statuses.Count(s => !s.Cached)} to run; output {plan.OutputPath} (dry run: nothing was run or written)")));
     }
 
-    /// <summary>Runs <paramref name="run"/> with the view: JSON lines on stdout (<paramref name="json"/>), nothing
-    /// (<paramref name="quiet"/> without json: another rank), a live table on a terminal, else plain lines on stderr
-    /// prefixed <c>engine COMMAND:</c> (<paramref name="command"/>: pipeline or demo).</summary>
-    public static void Run(string command, bool quiet, Action<IProgress<PipelineEvent>?> run, bool json)
+    /// <summary>Runs <paramref name="run"/> (a run of <paramref name="plan"/> with <paramref name="force"/>) with the
+    /// view: JSON lines on stdout (<paramref name="json"/>: first the plan, one line per step as <c>--dry-run --json</c>
+    /// prints it, then every event), nothing (<paramref name="quiet"/> without json: another rank), a live table on a
+    /// terminal, else plain lines on stderr prefixed <c>engine COMMAND:</c> (<paramref name="command"/>: pipeline or demo).</summary>
+    public static void Run(string command, PipelinePlan plan, IReadOnlyList<string> force, bool quiet, bool json, Action<IProgress<PipelineEvent>?> run)
     {
         if (json)
         {
+            PrintPlan(plan, PipelineRunner.Status(plan, force), json: true);
             run(new SynchronousProgress<PipelineEvent>(e => Console.Out.WriteLine(PipelineCommand.EventJson(e).ToJsonString())));
             return;
         }
@@ -102,14 +104,14 @@ public static class PipelineView
         var report = PipelineReport.Read(plan.OutputPath);
         var table = new Table().AddColumn("model");
         foreach (var d in report.Domains) table.AddColumn(Markup.Escape(d));
-        table.AddColumns("SFT tokens", "SFT s", "merge s");
+        table.AddColumns("SFT tokens", "SFT wall s", "SFT train s", "merge s");
         var c = CultureInfo.InvariantCulture;
         foreach (var row in report.Rows)
         {
             var cells = row.Cells.Select(x => x.Accuracy is { } a
                 ? string.Create(c, $"{a:F3} [{x.AccuracyCi95![0]:F3}, {x.AccuracyCi95[1]:F3}] loss {x.Loss:F3}")
                 : string.Create(c, $"loss {x.Loss:F3} [{x.LossCi95[0]:F3}, {x.LossCi95[1]:F3}]"));
-            table.AddRow([Markup.Escape(row.Model), .. cells.Select(Markup.Escape), row.SftTokens.ToString(c), row.SftSeconds.ToString("F1", c), row.MergeSeconds?.ToString("F1", c) ?? "-"]);
+            table.AddRow([Markup.Escape(row.Model), .. cells.Select(Markup.Escape), .. PipelineReport.Costs(row)]);
         }
         AnsiConsole.Write(table);
         AnsiConsole.MarkupLine(Markup.Escape($"report: {md} (and {PipelineReport.JsonFile}, plots/ beside it)"));

@@ -47,9 +47,13 @@ public static class MergeConfigs
     }
 
     /// <summary>A mergekit file whose <c>model</c>, <c>base_model</c> and <c>tokenizer_source</c> values name
-    /// domains (or <c>base</c>, the backbone): those values are replaced through <paramref name="refer"/>, other
-    /// names (earlier stages) stay. Returns the text and the models it uses.</summary>
-    public static (string Text, IReadOnlyList<string> Models) FromFile(FileMerge merge, IReadOnlySet<string> models, Func<string, string> refer)
+    /// domains (or <c>base</c>, the backbone): those values are replaced through <paramref name="refer"/>. Every other
+    /// <c>model</c> or <c>base_model</c> must be an earlier stage's <c>name:</c> (it stays) or an existing directory
+    /// (a relative one, relative to the merge file, is written as its full path, or through
+    /// <paramref name="referDirectory"/> when given); anything else is a <see cref="RecipeException"/> naming the merge
+    /// file, so a typo fails when the plan is made, not after the SFTs. Returns the text and the models it uses.</summary>
+    public static (string Text, IReadOnlyList<string> Models) FromFile(FileMerge merge, IReadOnlySet<string> models, Func<string, string> refer,
+        Func<string, string>? referDirectory = null)
     {
         string text;
         var stream = new YamlStream();
@@ -63,6 +67,8 @@ public static class MergeConfigs
             throw new RecipeException($"{merge.ConfigPath}: cannot read merge '{merge.Name}': {e.Message}", e);
         }
         var used = new List<string>();
+        var stages = new HashSet<string>(StringComparer.Ordinal);
+        string folder = Path.GetDirectoryName(merge.ConfigPath)!;
         void Visit(YamlNode node)
         {
             switch (node)
@@ -75,6 +81,17 @@ public static class MergeConfigs
                         {
                             if (!used.Contains(name)) used.Add(name);
                             map.Children[key] = new YamlScalarNode(refer(name)) { Style = YamlDotNet.Core.ScalarStyle.SingleQuoted };
+                        }
+                        else if (key is YamlScalarNode { Value: "model" or "base_model" } modelKey && value is YamlScalarNode { Value: { } other })
+                        {
+                            if (stages.Contains(other)) continue;
+                            string directory = Path.GetFullPath(Path.Combine(folder, other));
+                            if (!Directory.Exists(directory))
+                            {
+                                throw new RecipeException($"{merge.ConfigPath}:{modelKey.Start.Line}: merge '{merge.Name}': {modelKey.Value} '{other}' is not a model of the recipe " +
+                                    $"({string.Join(", ", models)}), an earlier stage's name{(stages.Count > 0 ? $" ({string.Join(", ", stages)})" : "")} or a directory");
+                            }
+                            map.Children[key] = new YamlScalarNode(referDirectory?.Invoke(directory) ?? directory) { Style = YamlDotNet.Core.ScalarStyle.SingleQuoted };
                         }
                         else
                         {
@@ -91,6 +108,9 @@ public static class MergeConfigs
         foreach (var doc in stream.Documents)
         {
             Visit(doc.RootNode);
+            // A stage's name is a model of the stages after it (mergekit-multi), not of its own.
+            if (doc.RootNode is YamlMappingNode root && root.Children.TryGetValue(new YamlScalarNode("name"), out var stage) && stage is YamlScalarNode { Value: { Length: > 0 } n })
+                stages.Add(n);
             var writer = new StringWriter();
             new YamlStream(new YamlDocument(doc.RootNode)).Save(writer, assignAnchors: false);
             parts.Add(writer.ToString().Replace("\n...\n", "\n").TrimEnd('.', '\n', '\r') + "\n");

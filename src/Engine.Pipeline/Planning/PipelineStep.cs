@@ -14,11 +14,21 @@ public abstract record PipelineStep(string Id, string Key, IReadOnlyList<string>
     public abstract string Describe();
 }
 
+/// <summary>Pre-training of the embedded backbone (<c>backbone: embedded[:SIZE]</c>) from the recipe's seed, as
+/// <c>engine demo</c> does; the plan's first step when the recipe names it. Its output is
+/// <see cref="PipelinePlan.BackbonePath"/>, not a folder under <c>steps/</c>: the backbone's own cache (a marker
+/// names its size and seed; a killed run resumes from its newest checkpoint in <c>BACKBONE.work/</c>).</summary>
+public sealed record BackboneStep(string Id, string Key, Recipes.EmbeddedBackbone Backbone, int Seed) : PipelineStep(Id, Key, [])
+{
+    /// <inheritdoc/>
+    public override string Describe() => $"pre-train the embedded {Backbone.Size.Name} backbone (seed {Seed}) on the general mixture";
+}
+
 /// <summary>SFT of <see cref="Model"/> (an expert, or the mixture) from the backbone on the train files.
 /// <see cref="MaxSteps"/>: the mixture's step count (the experts' steps together), null for an expert (its
 /// settings decide); <see cref="PlannedSteps"/>: the steps the run will take.</summary>
-public sealed record SftStep(string Id, string Key, string Model, IReadOnlyList<RecipeDomain> Domains, SftSettings Settings, long? MaxSteps, long PlannedSteps)
-    : PipelineStep(Id, Key, [])
+public sealed record SftStep(string Id, string Key, string Model, IReadOnlyList<RecipeDomain> Domains, SftSettings Settings, long? MaxSteps, long PlannedSteps,
+    IReadOnlyList<string> DependsOnSteps) : PipelineStep(Id, Key, DependsOnSteps)
 {
     /// <summary>The train files, in domain order.</summary>
     public IReadOnlyList<string> TrainFiles => Domains.Select(d => d.Train).ToList();
@@ -52,7 +62,8 @@ public sealed record ReportStep(string Id, string Key, IReadOnlyList<string> Dep
 }
 
 /// <summary>A model of the experiment (a row of the report): the backbone, an expert, the mixture, a merge or
-/// the average. <see cref="StepId"/> is the step that makes it (null for the backbone); <see cref="Key"/> its hash.</summary>
+/// the average. <see cref="StepId"/> is the step that makes it (for the base: the embedded backbone's pre-training, or
+/// null for a backbone directory); <see cref="Key"/> its hash.</summary>
 public sealed record PlannedModel(string Name, ModelRole Role, string? StepId, string Key);
 
 /// <summary>What a model is in the experiment.</summary>

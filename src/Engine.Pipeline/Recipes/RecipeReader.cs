@@ -1,5 +1,6 @@
 using System.Globalization;
 using Engine.Training.Evaluation;
+using Engine.Training.Synthetic;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
@@ -52,7 +53,7 @@ public static class RecipeReader
         string Resolve(string p) => Path.GetFullPath(Path.Combine(folder, p));
 
         string name = reader.OptionalString(root, "name", "") is { Length: > 0 } n ? n : Path.GetFileNameWithoutExtension(path);
-        string backbone = Resolve(reader.RequiredString(root, "backbone", ""));
+        var backbone = reader.Backbone(reader.RequiredString(root, "backbone", ""), Resolve);
         int seed = (int)reader.Integer(root, "seed", "", 42, int.MinValue, int.MaxValue);
 
         var domainsNode = reader.Map(root, "domains", "") ?? throw reader.Error("domains", "is required: the domains with their train and eval files");
@@ -192,6 +193,23 @@ public static class RecipeReader
             "false" or "False" or "no" => false,
             var other => throw Error(Join(parent, key), $"'{other}' is not true or false"),
         };
+
+        /// <summary><c>embedded</c>, <c>embedded:SIZE</c>, or a model directory (resolved against the recipe's folder;
+        /// write <c>./embedded</c> for a directory of that name).</summary>
+        public RecipeBackbone Backbone(string value, Func<string, string> resolve)
+        {
+            const string word = EmbeddedBackbone.Word;
+            if (value == word) return new EmbeddedBackbone(ExperimentSize.Default);
+            if (!value.StartsWith(word + ":", StringComparison.Ordinal)) return new DirectoryBackbone(resolve(value));
+            try
+            {
+                return new EmbeddedBackbone(ExperimentSize.Parse(value[(word.Length + 1)..]));
+            }
+            catch (ArgumentException e)
+            {
+                throw Error("backbone", $"'{value}': the embedded {e.Message}");
+            }
+        }
 
         public SftSettings Settings(YamlMappingNode? map, string where)
         {

@@ -60,7 +60,9 @@ public static class PipelineReport
                 var e = StepRecords.Read<EvalOutcome>(plan.StepPath(plan.Step($"eval-{model.Name}-on-{d.Name}")));
                 return new ReportCell(d.Name, e.Rows, e.Accuracy, e.AccuracyCi95, e.Loss, e.LossCi95);
             }).ToList();
-            rows.Add(new ReportRow(model.Name, model.Role, sfts.Sum(s => s.Tokens), sfts.Sum(s => s.TrainSeconds), mergeSeconds, cells));
+            rows.Add(sfts.Count == 0
+                ? new ReportRow(model.Name, model.Role, null, null, null, mergeSeconds, cells)
+                : new ReportRow(model.Name, model.Role, sfts.Sum(s => s.Tokens), sfts.Sum(s => s.WallSeconds), sfts.Sum(s => s.TrainSeconds), mergeSeconds, cells));
         }
 
         Directory.CreateDirectory(plan.OutputPath);
@@ -74,6 +76,15 @@ public static class PipelineReport
         return (table, $"{rows.Count} models x {recipe.Domains.Count} domains, {plots.Count} plots");
     }
 
+    /// <summary>A row's SFT tokens, SFT wall and train seconds and merge seconds as table cells (<c>-</c> where it has none),
+    /// for report.md and the table the CLI prints.</summary>
+    public static IReadOnlyList<string> Costs(ReportRow row)
+    {
+        var c = CultureInfo.InvariantCulture;
+        static string Or(string? value) => value ?? "-";
+        return [Or(row.SftTokens?.ToString(c)), Or(row.SftWallSeconds?.ToString("F1", c)), Or(row.SftTrainSeconds?.ToString("F1", c)), Or(row.MergeSeconds?.ToString("F1", c))];
+    }
+
     /// <summary>The table as Markdown: cells <c>accuracy [low, high] · loss L</c> (loss metric: <c>loss L [low, high]</c>).</summary>
     public static string Markdown(ReportTable table)
     {
@@ -84,8 +95,8 @@ public static class PipelineReport
         text.Append(table.Metric == "exact_match"
             ? string.Create(c, $"Cells: exact-match accuracy on each domain's held-out file (greedy decoding, at most {table.MaxNewTokens} new tokens) with its 95% bootstrap interval, then the held-out loss (mean token loss on the reference answers).\n\n")
             : "Cells: held-out loss (mean token loss on the reference answers) with its 95% bootstrap interval.\n\n");
-        text.Append("| model | ").Append(string.Join(" | ", table.Domains)).Append(" | SFT tokens | SFT time (s) | merge time (s) |\n");
-        text.Append("|---|").Append(string.Concat(table.Domains.Select(_ => "---|"))).Append("---:|---:|---:|\n");
+        text.Append("| model | ").Append(string.Join(" | ", table.Domains)).Append(" | SFT tokens | SFT wall (s) | SFT train (s) | merge wall (s) |\n");
+        text.Append("|---|").Append(string.Concat(table.Domains.Select(_ => "---|"))).Append("---:|---:|---:|---:|\n");
         foreach (var row in table.Rows)
         {
             text.Append(c, $"| {row.Model} ({row.Role.ToString().ToLowerInvariant()}) | ");
@@ -96,10 +107,12 @@ public static class PipelineReport
                     : string.Create(c, $"loss {cell.Loss:F3} [{cell.LossCi95[0]:F3}, {cell.LossCi95[1]:F3}]"));
                 text.Append(" | ");
             }
-            text.Append(c, $"{row.SftTokens} | {row.SftSeconds:F1} | {(row.MergeSeconds is { } s ? s.ToString("F1", c) : "-")} |\n");
+            text.Append(string.Join(" | ", Costs(row))).Append(" |\n");
         }
         text.Append(c, $"\nRows per domain: {string.Join(", ", table.Rows.FirstOrDefault()?.Cells.Select(x => $"{x.Domain} {x.Rows}") ?? [])}. ");
-        text.Append("SFT tokens and time: of the SFT runs that made the model (a merge counts its experts'); time is the sum of the optimizer steps' times.\n\n");
+        text.Append("SFT tokens and times: of the SFT runs that made the model (a merge counts its experts'; `-`: none, the backbone as it is). ");
+        text.Append("SFT wall: the SFT steps' wall time (data and model loading, training, checkpoints; a resumed SFT: the attempt that finished it); ");
+        text.Append("SFT train: the optimizer steps' time alone. Merge wall: the merge step's wall time.\n\n");
         foreach (var plot in table.Plots) text.Append(c, $"![{Path.GetFileNameWithoutExtension(plot)}]({plot})\n\n");
         return text.ToString();
     }

@@ -14,9 +14,13 @@ namespace Engine.Pipeline.Reporting;
 public sealed record ReportTable(string Key, string Name, string Recipe, string Metric, int MaxNewTokens, IReadOnlyList<string> Domains, IReadOnlyList<ReportRow> Rows,
     IReadOnlyList<string> Plots);
 
-/// <summary>One model. <see cref="SftTokens"/> and <see cref="SftSeconds"/>: the tokens and training time of the SFT runs
-/// that made it (a merge counts its experts'; the base none); <see cref="MergeSeconds"/>: its merge's wall time.</summary>
-public sealed record ReportRow(string Model, ModelRole Role, long SftTokens, double SftSeconds, double? MergeSeconds, IReadOnlyList<ReportCell> Cells);
+/// <summary>One model, with the cost of the SFT runs that made it (a merge counts its experts'; null for the base,
+/// which no SFT made): <see cref="SftTokens"/>, the tokens trained on; <see cref="SftWallSeconds"/>, the SFT steps'
+/// wall time (their <c>step.json</c>'s <c>wall_seconds</c>: loading the data and the model, training, checkpoints,
+/// publishing; for a resumed SFT, the attempt that finished it); <see cref="SftTrainSeconds"/>, the time of the
+/// optimizer steps alone (from <c>metrics.jsonl</c>, every attempt). <see cref="MergeSeconds"/>: its merge's wall time.</summary>
+public sealed record ReportRow(string Model, ModelRole Role, long? SftTokens, double? SftWallSeconds, double? SftTrainSeconds, double? MergeSeconds,
+    IReadOnlyList<ReportCell> Cells);
 
 /// <summary>A model on one domain: accuracy (null under the loss metric) and held-out loss with their 95% intervals.</summary>
 public sealed record ReportCell(string Domain, int Rows, double? Accuracy, double[]? AccuracyCi95, double Loss, double[] LossCi95);

@@ -13,6 +13,7 @@ using Engine.Training.Data;
 using Engine.Training.Distributed;
 using Engine.Training.Evaluation;
 using Engine.Training.Sft;
+using Engine.Training.Synthetic;
 
 namespace Engine.Pipeline.Running;
 
@@ -32,8 +33,10 @@ public sealed record PipelineRunOptions
 
 /// <summary>Runs a <see cref="PipelinePlan"/> through the libraries (never the CLI): each step not finished
 /// before is built in <c>steps/.partial/ID-KEY</c> and published by renaming it to <c>steps/ID-KEY</c> once
-/// complete, so a step folder is there whole or not at all. A killed run resumes at the step it was in: an SFT
-/// from its newest checkpoint (the partial folder keeps them), any other step from its start.</summary>
+/// complete, so a step folder is there whole or not at all (the embedded backbone is published the same way, by
+/// its own cache, into <see cref="PipelinePlan.BackbonePath"/>). A killed run resumes at the step it was in: an SFT
+/// or the backbone's pre-training from its newest checkpoint (the partial or work folder keeps them), any other step
+/// from its start. A step that fails leaves no partial folder behind unless it holds a checkpoint to resume from.</summary>
 public sealed class PipelineRunner(SftService sft, MergeService merge)
 {
     /// <summary>Each step's state before a run, with <paramref name="force"/> applied (no file is touched).</summary>
@@ -44,9 +47,18 @@ public sealed class PipelineRunner(SftService sft, MergeService merge)
         return plan.Steps.Select(s => new StepStatus(s, !forced.Contains(s.Id) && IsFinished(plan, s), forced.Contains(s.Id))).ToList();
     }
 
-    private static bool IsFinished(PipelinePlan plan, PipelineStep step) => step is ReportStep
-        ? PipelineReport.IsCurrent(plan.OutputPath, step.Key)
-        : File.Exists(Path.Combine(plan.StepPath(step), StepRecords.FileName));
+    private static bool IsFinished(PipelinePlan plan, PipelineStep step) => step switch
+    {
+        ReportStep => PipelineReport.IsCurrent(plan.OutputPath, step.Key),
+        BackboneStep b => SyntheticExperiment.IsBackboneCached(plan.BackbonePath, b.Backbone.Size, b.Seed),
+        _ => File.Exists(Path.Combine(plan.StepPath(step), StepRecords.FileName)),
+    };
+
+    /// <summary>Every folder a step writes: its published and partial folders (the backbone: its directory and the
+    /// work and staging folders beside it).</summary>
+    private static IEnumerable<string> Outputs(PipelinePlan plan, PipelineStep step) => step is BackboneStep
+        ? [plan.BackbonePath, plan.BackbonePath + ".work", plan.BackbonePath + ".staging"]
+        : [plan.StepPath(step), plan.PartialPath(step)];
 
     /// <summary>Runs every step of <paramref name="plan"/> that is not finished (or is forced by
     /// <see cref="PipelineRunOptions.Force"/>), in plan order, and returns each step's state as it was before the run.
@@ -68,10 +80,7 @@ public sealed class PipelineRunner(SftService sft, MergeService merge)
         if (lead)
         {
             foreach (var s in statuses.Where(s => s.Forced))
-            {
-                DeleteIfPresent(plan.StepPath(s.Step));
-                DeleteIfPresent(plan.PartialPath(s.Step));
-            }
+                foreach (var folder in Outputs(plan, s.Step)) DeleteIfPresent(folder);
         }
         foreach (var status in statuses)
         {
@@ -85,13 +94,17 @@ public sealed class PipelineRunner(SftService sft, MergeService merge)
             progress?.Report(new PipelineEvent(PipelineEventKind.Started, step.Id, step.Describe()));
             var clock = Stopwatch.StartNew();
             string detail;
-            if (step is SftStep sftStep)
+            try
             {
-                detail = await RunSftAsync(plan, sftStep, options, world, progress, clock, cancellation);
+                if (step is SftStep sftStep)
+                    detail = await RunSftAsync(plan, sftStep, options, world, progress, clock, cancellation);
+                else
+                    detail = lead ? await RunOnLeadAsync(plan, step, options, progress, clock, cancellation) : "";
             }
-            else
+            catch when (lead)
             {
-                detail = lead ? await RunOnLeadAsync(plan, step, options, progress, clock, cancellation) : "";
+                RemoveUnresumablePartial(plan, step);
+                throw;
             }
             world?.Barrier();
             progress?.Report(new PipelineEvent(PipelineEventKind.Finished, step.Id, step.Describe(), 1, detail, clock.Elapsed.TotalSeconds));
@@ -102,6 +115,7 @@ public sealed class PipelineRunner(SftService sft, MergeService merge)
     private Task<string> RunOnLeadAsync(PipelinePlan plan, PipelineStep step, PipelineRunOptions options, IProgress<PipelineEvent>? progress, Stopwatch clock,
         CancellationToken cancellation) => step switch
         {
+            BackboneStep b => RunBackboneAsync(plan, b, options, progress, cancellation),
             MergeStep m => RunMergeAsync(plan, m, options, progress, clock, cancellation),
             EvalStep e => Task.Run(() => RunEval(plan, e, options, clock, cancellation), cancellation),
             ReportStep r => Task.Run(() => PipelineReport.Write(plan, r.Key).Summary, cancellation),
@@ -117,10 +131,8 @@ public sealed class PipelineRunner(SftService sft, MergeService merge)
         var examples = PipelinePlan.LoadExamples(recipe.Backbone, step.TrainFiles, step.Settings.ToDatasetOptions());
         var sftOptions = step.Settings.ToOptions(recipe.Seed, step.MaxSteps);
         if (sftOptions.Threads == 0 && options.Threads > 0) sftOptions = step.Settings.Set("threads", options.Threads.ToString(CultureInfo.InvariantCulture)).ToOptions(recipe.Seed, step.MaxSteps);
-        var request = new SftRequest(recipe.Backbone, examples, partial, sftOptions) { Resume = true, World = world };
-        var stepProgress = progress is null ? null : new SynchronousProgress<SftStepMetrics>(m => progress.Report(new PipelineEvent(PipelineEventKind.Progress,
-            step.Id, step.Describe(), (double)m.Step / m.TotalSteps, string.Create(CultureInfo.InvariantCulture, $"step {m.Step}/{m.TotalSteps} loss {m.Loss:F4}"))));
-        var result = await sft.RunAsync(request, stepProgress, cancellation);
+        var request = new SftRequest(plan.BackbonePath, examples, partial, sftOptions) { Resume = true, World = world };
+        var result = await sft.RunAsync(request, TrainingProgress(step, progress), cancellation);
         if (world is not null && world.Rank != 0) return "";
 
         // Publish only the final model: the checkpoints were there to resume a killed run.
@@ -134,6 +146,20 @@ public sealed class PipelineRunner(SftService sft, MergeService merge)
         Publish(plan, step);
         return $"{result.Steps} steps{(result.ResumedFromStep > 0 ? $" (resumed at {result.ResumedFromStep})" : "")}, {tokens} tokens";
     }
+
+    /// <summary>Pre-trains the embedded backbone into <see cref="PipelinePlan.BackbonePath"/> (resuming a killed
+    /// pre-training from its newest checkpoint), with the trainer threads of the shared <c>sft:</c> settings or the run's.</summary>
+    private static async Task<string> RunBackboneAsync(PipelinePlan plan, BackboneStep step, PipelineRunOptions options, IProgress<PipelineEvent>? progress,
+        CancellationToken cancellation)
+    {
+        int threads = plan.Recipe.Sft.ToOptions(plan.Recipe.Seed).Threads is > 0 and var own ? own : options.Threads;
+        return await SyntheticExperiment.PretrainBackboneAsync(plan.BackbonePath, step.Backbone.Size, step.Seed, threads, TrainingProgress(step, progress), cancellation);
+    }
+
+    /// <summary>A training run's optimizer steps as progress events of <paramref name="step"/>.</summary>
+    private static SynchronousProgress<SftStepMetrics>? TrainingProgress(PipelineStep step, IProgress<PipelineEvent>? progress) =>
+        progress is null ? null : new SynchronousProgress<SftStepMetrics>(m => progress.Report(new PipelineEvent(PipelineEventKind.Progress, step.Id, step.Describe(),
+            (double)m.Step / m.TotalSteps, string.Create(CultureInfo.InvariantCulture, $"step {m.Step}/{m.TotalSteps} loss {m.Loss:F4}, {(int)m.Remaining.TotalMinutes}:{m.Remaining.Seconds:D2} left"))));
 
     private async Task<string> RunMergeAsync(PipelinePlan plan, MergeStep step, PipelineRunOptions options, IProgress<PipelineEvent>? progress, Stopwatch clock,
         CancellationToken cancellation)
@@ -186,6 +212,19 @@ public sealed class PipelineRunner(SftService sft, MergeService merge)
             if (rate > 0) seconds += t / rate;
         }
         return (tokens, seconds);
+    }
+
+    /// <summary>After a step failed or was cancelled: its partial folder goes unless it holds an SFT checkpoint that a
+    /// rerun resumes from (a merge, an evaluation or the report always starts afresh), and <c>steps/.partial</c> and
+    /// <c>steps</c> go when that leaves them empty. The backbone's work folder is its pre-training's to keep.</summary>
+    private static void RemoveUnresumablePartial(PipelinePlan plan, PipelineStep step)
+    {
+        if (step is BackboneStep) return;
+        string partial = plan.PartialPath(step);
+        if (step is SftStep && Directory.Exists(partial) && SftCheckpoints.Newest(partial) is not null) return;
+        DeleteIfPresent(partial);
+        foreach (var folder in new[] { Path.GetDirectoryName(partial)!, plan.StepsPath })
+            if (Directory.Exists(folder) && !Directory.EnumerateFileSystemEntries(folder).Any()) Directory.Delete(folder);
     }
 
     /// <summary>A step that cannot resume starts from an empty partial folder.</summary>

@@ -2,7 +2,7 @@ using Engine.Training.Templates;
 
 namespace Engine.Training.Data;
 
-/// <summary>How <see cref="SftDataset.Load"/> turns rows into examples.</summary>
+/// <summary>How <see cref="SftDataset"/>.Load turns rows into examples.</summary>
 /// <param name="Template">The chat template for text rows.</param>
 /// <param name="SystemPrompt">The system prompt for conversations without one: null = the template's default,
 /// "" = no system block. A row's own system prompt always wins.</param>

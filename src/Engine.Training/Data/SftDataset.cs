@@ -30,6 +30,18 @@ public static class SftDataset
     public static LoadedDataset Load(string dataPath, string modelPath, DatasetOptions options)
     {
         int? vocabSize = ModelTokenizer.ReadVocabSize(modelPath);
+        return Load(dataPath, vocabSize, () => ModelTokenizer.Load(modelPath, vocabSize), options);
+    }
+
+    /// <summary>Reads every row of <paramref name="dataPath"/> with <paramref name="tokenizer"/> for a model whose
+    /// vocabulary has <paramref name="vocabSize"/> ids (null: pre-tokenized ids are not bounded): for a model that does
+    /// not exist yet, such as a backbone still to be pre-trained, whose tokenizer is known.</summary>
+    /// <exception cref="DatasetFormatException">As for <see cref="Load(string, string, DatasetOptions)"/>.</exception>
+    public static LoadedDataset Load(string dataPath, ITextTokenizer tokenizer, int? vocabSize, DatasetOptions options) =>
+        Load(dataPath, vocabSize, () => tokenizer, options);
+
+    private static LoadedDataset Load(string dataPath, int? vocabSize, Func<ITextTokenizer> loadTokenizer, DatasetOptions options)
+    {
         ITextTokenizer? tokenizer = null;
         IChatTemplate? template = null;
         var examples = new List<TokenizedExample>();
@@ -52,7 +64,7 @@ public static class SftDataset
                     continue;
                 }
                 var conversation = RowFormats.ReadConversation(doc.RootElement, format);
-                tokenizer ??= ModelTokenizer.Load(modelPath, vocabSize);
+                tokenizer ??= loadTokenizer();
                 template ??= ChatTemplates.Create(options.Template, tokenizer, options.SystemPrompt);
                 examples.Add(template.Apply(conversation, lineNumber));
                 conversations.Add(conversation);

@@ -4,7 +4,8 @@ using Engine.Training.Sft;
 
 namespace Engine.Training.Synthetic;
 
-/// <summary>Writes the embedded experiment's <c>recipe.yml</c> in the format <c>engine pipeline</c> reads: the backbone,
+/// <summary>Writes the embedded experiment's <c>recipe.yml</c> in the format <c>engine pipeline</c> reads: the backbone
+/// (<c>embedded:SIZE</c>: the pipeline pre-trains it from the recipe's seed as its first step),
 /// the domains in column order, the SFT settings tuned for the size (named as <c>engine sft</c>'s options, dashes
 /// as underscores), both merge orders of the paper's Table 2 with Arcee Fusion at lambda 1.5 (TinyR1-32B-Preview's
 /// <c>(math &amp; science) &amp; coding</c> and the ablation's <c>(math &amp; coding) &amp; science</c>; <c>a &amp; b</c>
@@ -16,18 +17,20 @@ internal static class ExperimentRecipe
     /// <summary>Long enough for the longest reply of any domain (a 3-digit sum's trace is about 50 bytes).</summary>
     public const int MaxNewTokens = 64;
 
-    public static string Write(string dir, string backboneDir, IReadOnlyList<SyntheticDomain> domains, ExperimentSize size, int seed)
+    public static string Write(string dir, IReadOnlyList<SyntheticDomain> domains, ExperimentSize size, int seed)
     {
         var missing = TinyR1Domains.Where(n => domains.All(d => d.Name != n)).ToList();
         if (missing.Count > 0)
             throw new ArgumentException($"the experiment's merges need the domains {string.Join(", ", TinyR1Domains)}; missing: {string.Join(", ", missing)}", nameof(domains));
+        if (ExperimentSize.All.Append(ExperimentSize.Test).All(named => named != size))
+            throw new ArgumentException($"the recipe names its backbone by size, and {size} is not one of the named sizes", nameof(size));
         Directory.CreateDirectory(dir);
         string Relative(string path) => Quote(Path.GetRelativePath(Path.GetFullPath(dir), Path.GetFullPath(path)).Replace('\\', '/'));
         var o = size.BranchOptions(seed);
         var y = new StringBuilder();
         y.AppendLine(CultureInfo.InvariantCulture, $"# The embedded Branch-Merge experiment, size {size.Name}, seed {seed}; paths are relative to this file.");
         y.AppendLine(CultureInfo.InvariantCulture, $"name: tinyr1-demo-{size.Name}");
-        y.AppendLine(CultureInfo.InvariantCulture, $"backbone: {Relative(backboneDir)}");
+        y.AppendLine(CultureInfo.InvariantCulture, $"backbone: embedded:{size.Name}");
         y.AppendLine(CultureInfo.InvariantCulture, $"seed: {seed}");
         y.AppendLine("domains:");
         foreach (var d in domains)

@@ -1,4 +1,5 @@
 using Engine.Training.Sft;
+using Engine.Training.Tokenization;
 
 namespace Engine.Training.Synthetic;
 
@@ -37,9 +38,18 @@ public static class SyntheticExperiment
     /// holding anything else is an <see cref="Core.EngineException"/> naming it).</summary>
     public static bool IsBackboneCached(string modelDir, ExperimentSize size, int seed) => SyntheticBackbone.IsFinished(modelDir, size, seed);
 
-    /// <summary>Writes <c>DIR/recipe.yml</c> (paths relative to it) and returns its path: see <see cref="ExperimentRecipe"/>.</summary>
-    public static string WriteRecipe(string dir, string backboneDir, IReadOnlyList<SyntheticDomain> domains, ExperimentSize size, int seed) =>
-        ExperimentRecipe.Write(dir, backboneDir, domains, size, seed);
+    /// <summary>What a finished backbone of this size and seed is built from (the JSON its marker holds): a cached
+    /// backbone is reused only when this matches, and a pipeline keys the steps that start from it on this.</summary>
+    public static string BackboneKey(ExperimentSize size, int seed) => SyntheticBackbone.Key(size, seed).ToJsonString();
+
+    /// <summary>The backbone's tokenizer (byte-level) and its vocabulary size: a data file can be read for the backbone
+    /// before it is pre-trained.</summary>
+    public static (ITextTokenizer Tokenizer, int VocabSize) BackboneTokenizer() => (new ByteTokenizer(), ExperimentSize.VocabSize);
+
+    /// <summary>Writes <c>DIR/recipe.yml</c> (paths relative to it; the backbone as <c>embedded:SIZE</c>, which the
+    /// pipeline pre-trains as its first step) and returns its path: see <see cref="ExperimentRecipe"/>.</summary>
+    public static string WriteRecipe(string dir, IReadOnlyList<SyntheticDomain> domains, ExperimentSize size, int seed) =>
+        ExperimentRecipe.Write(dir, domains, size, seed);
 
     /// <summary>The domain generators in column order; the science table is drawn from the seed too.</summary>
     internal static IReadOnlyList<IExampleGenerator> Generators(ExperimentSize size, int seed) =>
