@@ -79,6 +79,26 @@ public sealed class SftTrainerTests
     }
 
     [Fact]
+    public void ARunStartedFromAnotherRunsCheckpointSavesItsOwnState()
+    {
+        // Continuing SFT from a finished run's checkpoint (which holds that run's trainer_state.json): the new run's
+        // checkpoint holds the new run's state, not a copy of the old one, and the save does not fail.
+        var f = Qwen2Fixture.Load("tied_mqa");
+        using var temp = new TempDirectory();
+        string model = WriteModel(temp, f, DType.F32);
+        var first = SftTrainer.Run(model, Documents(f), temp.Combine("first"), new SftOptions(1e-3, maxSteps: 3, seqLen: 64, threads: 1));
+        Assert.True(File.Exists(Path.Combine(first.FinalCheckpoint, SftCheckpoints.StateFile)));
+
+        var second = SftTrainer.Run(first.FinalCheckpoint, Documents(f), temp.Combine("second"), new SftOptions(1e-3, maxSteps: 2, seqLen: 64, threads: 1));
+
+        Assert.Equal(Path.Combine(temp.Combine("second"), "checkpoint-2"), second.FinalCheckpoint);
+        var state = JsonNode.Parse(File.ReadAllText(Path.Combine(second.FinalCheckpoint, SftCheckpoints.StateFile)))!;
+        Assert.Equal(2, (long)state["step"]!);
+        Assert.Equal(2, (long)state["total_steps"]!);
+        Assert.True(File.Exists(Path.Combine(second.FinalCheckpoint, "tokenizer.json")));
+    }
+
+    [Fact]
     public void ResumeAfterCrashIsBitIdentical()
     {
         var f = Qwen2Fixture.Load("untied_gqa");

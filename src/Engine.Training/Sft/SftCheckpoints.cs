@@ -153,7 +153,8 @@ public static class SftCheckpoints
             }
             var config = source.Config?.WithDType(dtype) ?? throw new ModelDirectoryException($"{source.Path}: no config.json");
             writer.WriteFile("config.json", Encoding.UTF8.GetBytes(config.ToJsonString(new JsonSerializerOptions { WriteIndented = true })));
-            foreach (var file in source.OtherFiles) writer.CopyFile(Path.Combine(source.Path, file), file);
+            // A model that is itself a checkpoint of another run carries that run's trainer state: this run writes its own.
+            foreach (var file in source.OtherFiles.Where(f => f != StateFile)) writer.CopyFile(Path.Combine(source.Path, file), file);
             return writer;
         }
         catch
