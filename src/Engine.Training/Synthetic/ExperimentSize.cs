@@ -66,10 +66,17 @@ public sealed record ExperimentSize(string Name, int HiddenSize, int Intermediat
     public SftOptions BranchOptions(int seed) => new(SftLr, LrSchedule.Cosine, WarmupRatio, epochs: SftEpochs, batchSize: BatchSize,
         seqLen: SeqLen, packing: PackingMode.Greedy, seed: seed);
 
-    /// <summary>The backbone's pre-training options: one epoch of the general mixture, with a checkpoint every
-    /// <see cref="PretrainSaveSteps"/> steps so that a killed run resumes near where it stopped.</summary>
+    /// <summary>The backbone's pre-training options: one epoch of the general mixture with weight decay
+    /// <see cref="PretrainWeightDecay"/>, with a checkpoint every <see cref="PretrainSaveSteps"/> steps so that a killed
+    /// run resumes near where it stopped.</summary>
     internal SftOptions PretrainOptions(int seed, int threads = 0) => new(PretrainLr, LrSchedule.Cosine, WarmupRatio, epochs: 1,
-        batchSize: BatchSize, seqLen: SeqLen, packing: PackingMode.Greedy, seed: seed, saveSteps: PretrainSaveSteps, threads: threads);
+        batchSize: BatchSize, seqLen: SeqLen, packing: PackingMode.Greedy, weightDecay: PretrainWeightDecay, seed: seed, saveSteps: PretrainSaveSteps,
+        threads: threads);
+
+    /// <summary>Pre-training's AdamW weight decay. Measured (docs/experiment.md): without it the small backbone pre-trained
+    /// at seed 1234 answered 21% of the general mixture and its math expert reached 1.7% exact match after 1,500 SFT
+    /// steps; with 0.1 the same run answers 64% and the same SFT reaches 96%.</summary>
+    public const double PretrainWeightDecay = 0.1;
 
     private const int PretrainSaveSteps = 50;
 

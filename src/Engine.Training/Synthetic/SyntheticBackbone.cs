@@ -19,7 +19,7 @@ internal static class SyntheticBackbone
     public const string MarkerFile = "synthetic_backbone.json";
 
     /// <summary>Bumped whenever the init, the mixture or the pre-training change, so stale caches are not reused.</summary>
-    private const int Version = 1;
+    private const int Version = 2;
 
     public static string Pretrain(string modelDir, ExperimentSize size, int seed, int threads, IProgress<SftStepMetrics>? progress, CancellationToken cancellation)
     {
@@ -86,6 +86,7 @@ internal static class SyntheticBackbone
         ["shape"] = $"{size.HiddenSize}x{size.IntermediateSize}x{size.Layers}/{size.Heads}/{size.KeyValueHeads}",
         ["pretrain_rows"] = size.PretrainRows,
         ["pretrain_lr"] = size.PretrainLr,
+        ["pretrain_weight_decay"] = ExperimentSize.PretrainWeightDecay,
     };
 
     /// <summary>The seeded random init (normal weights of std 0.02, norms near 1: <see cref="SyntheticCheckpoint"/>) in
