@@ -133,6 +133,8 @@ public sealed class BatchMergeCommandTests : IDisposable
         Assert.Equal(smallWritten, File.GetLastWriteTimeUtc(Path.Combine(root, "small", "model.safetensors")));
         // No staging directory of the killed run is left, and 'big' is the model its config makes alone.
         Assert.DoesNotContain(Directory.EnumerateFileSystemEntries(root), e => Path.GetFileName(e).Contains(".partial-", StringComparison.Ordinal));
+        // The kill left every job's lock file; the resumed run claimed each output, the skipped one too, and removed them.
+        Assert.DoesNotContain(Directory.EnumerateFileSystemEntries(root), e => Path.GetFileName(e).EndsWith(".lock", StringComparison.Ordinal));
         var alone = EngineProcess.Run("merge", big, "--out", _dir.Combine("big-alone"), "--device", "cpu");
         Assert.Equal(0, alone.ExitCode);
         Assert.True(File.ReadAllBytes(_dir.Combine("big-alone/model.safetensors")).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(root, "big", "model.safetensors"))));

@@ -89,7 +89,9 @@ public sealed class BatchExecutor
         int shared = 0, steps = 0, importances = 0;
         try
         {
-            foreach (var job in plan.Jobs.Where(j => !j.Skip)) locks.Add(OutputLock.Acquire(job.Output));
+            // Skipped (finished) outputs are claimed too: no other run may be replacing one meanwhile, and a stale lock
+            // file that a killed earlier run left beside it is removed when the claim is released.
+            foreach (var job in plan.Jobs) locks.Add(OutputLock.Acquire(job.Output));
             for (int c = 0; c < plan.Clusters.Count; c++)
             {
                 var cluster = plan.Clusters[c];
