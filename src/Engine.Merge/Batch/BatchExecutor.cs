@@ -34,7 +34,6 @@ public sealed class BatchExecutor
     public BatchResult Run(BatchPlan plan, IProgress<BatchEvent>? events = null, CancellationToken cancellation = default)
     {
         var clock = Stopwatch.StartNew();
-        var options = plan.Options;
         // Every pass's devices are opened before anything is written, so that a device this machine lacks fails the
         // batch before its first job runs, not after earlier passes have published theirs.
         var owned = _devices is null ? OpenDevices(plan) : [];

@@ -57,7 +57,7 @@ public sealed class PipelineRunner(SftService sft, MergeService merge)
     /// <summary>Every folder a step writes: its published and partial folders (the backbone: its directory and the
     /// work and staging folders beside it).</summary>
     private static IEnumerable<string> Outputs(PipelinePlan plan, PipelineStep step) => step is BackboneStep
-        ? [plan.BackbonePath, plan.BackbonePath + ".work", plan.BackbonePath + ".staging"]
+        ? SyntheticExperiment.BackboneFolders(plan.BackbonePath)
         : [plan.StepPath(step), plan.PartialPath(step)];
 
     /// <summary>Runs every step of <paramref name="plan"/> that is not finished (or is forced by

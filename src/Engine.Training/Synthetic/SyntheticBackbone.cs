@@ -21,12 +21,25 @@ internal static class SyntheticBackbone
     /// <summary>Bumped whenever the init, the mixture or the pre-training change, so stale caches are not reused.</summary>
     private const int Version = 2;
 
+    /// <summary>The folder beside <paramref name="modelDir"/> that pre-training works in (init, mixture, checkpoints).</summary>
+    private static string WorkPath(string modelDir) => modelDir + ".work";
+
+    /// <summary>The folder beside <paramref name="modelDir"/> the finished model is assembled in before its rename.</summary>
+    private static string StagingPath(string modelDir) => modelDir + ".staging";
+
+    /// <summary>Every folder pre-training into <paramref name="modelDir"/> writes: the model, its work and staging folders.</summary>
+    public static IReadOnlyList<string> Folders(string modelDir)
+    {
+        modelDir = Path.GetFullPath(modelDir).TrimEnd('/');
+        return [modelDir, WorkPath(modelDir), StagingPath(modelDir)];
+    }
+
     public static string Pretrain(string modelDir, ExperimentSize size, int seed, int threads, IProgress<SftStepMetrics>? progress, CancellationToken cancellation)
     {
         modelDir = Path.GetFullPath(modelDir).TrimEnd('/');
         var key = Key(size, seed);
         if (IsFinished(modelDir, size, seed)) return modelDir;
-        string work = modelDir + ".work";
+        string work = WorkPath(modelDir);
         string init = Path.Combine(work, "init");
         if (!File.Exists(Path.Combine(init, "config.json"))) WriteInit(init, size, seed);
         string data = Path.Combine(work, "general.jsonl");
@@ -117,7 +130,7 @@ internal static class SyntheticBackbone
     /// sibling, writes the marker, and renames it to <paramref name="modelDir"/>.</summary>
     private static void Publish(string checkpoint, string modelDir, JsonObject key)
     {
-        string staging = modelDir + ".staging";
+        string staging = StagingPath(modelDir);
         if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
         Directory.CreateDirectory(staging);
         foreach (var file in Directory.GetFiles(checkpoint).Where(f => Path.GetFileName(f) != SftTrainer.StateFile))

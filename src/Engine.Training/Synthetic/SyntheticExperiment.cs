@@ -38,6 +38,10 @@ public static class SyntheticExperiment
     /// holding anything else is an <see cref="Core.EngineException"/> naming it).</summary>
     public static bool IsBackboneCached(string modelDir, ExperimentSize size, int seed) => SyntheticBackbone.IsFinished(modelDir, size, seed);
 
+    /// <summary>Every folder <see cref="PretrainBackboneAsync"/> into <paramref name="modelDir"/> writes (the model, and
+    /// the work and staging folders beside it), for a caller that redoes the pre-training from scratch.</summary>
+    public static IReadOnlyList<string> BackboneFolders(string modelDir) => SyntheticBackbone.Folders(modelDir);
+
     /// <summary>What a finished backbone of this size and seed is built from (the JSON its marker holds): a cached
     /// backbone is reused only when this matches, and a pipeline keys the steps that start from it on this.</summary>
     public static string BackboneKey(ExperimentSize size, int seed) => SyntheticBackbone.Key(size, seed).ToJsonString();
